@@ -1,0 +1,228 @@
+"""The annotator interface: anything that returns judgements, now or later.
+
+A backend is one small class. Batched local models implement :meth:`Annotator.predict`
+(a batch in, :class:`Answers` out); I/O-bound backends (LLM endpoints, simulated remote
+annotators) set ``io_bound = True`` and implement :meth:`Annotator.apredict_one`, which the
+run calls concurrently under the annotator's concurrency limit; people set
+``deferred = True`` and answer through the store later. Batching, label mapping and
+validation, cost accounting and latency live once, here, in :meth:`Annotator.annotate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..task import Task
+
+
+@dataclass(frozen=True)
+class Items:
+    """A batch of items handed to an annotator."""
+
+    ids: list[str]
+    fields: list[dict[str, Any]]
+    text_field: str = "text"
+
+    @property
+    def texts(self) -> list[str]:
+        return [str(f.get(self.text_field, "")) for f in self.fields]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, positions) -> "Items":
+        return Items([self.ids[i] for i in positions], [self.fields[i] for i in positions],
+                     self.text_field)
+
+
+@dataclass
+class Answers:
+    """Columnar answers for a batch, in the batch's order.
+
+    ``labels`` hold native outputs (mapped to task labels by the base through the
+    annotator's ``label_map``); ``None`` means abstain. ``probs`` are in task-label order.
+    ``errors`` marks failed calls (never labels).
+    """
+
+    labels: list[Any]
+    probs: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    cost: np.ndarray | None = None
+    latency: np.ndarray | None = None
+    errors: list[str | None] | None = None
+    calls: list[dict[str, Any] | None] | None = None
+    status: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def concat(cls, parts: list["Answers"], n_labels: int) -> "Answers":
+        def cat(attr, fill):
+            if all(getattr(p, attr) is None for p in parts):
+                return None
+            return np.concatenate([getattr(p, attr) if getattr(p, attr) is not None
+                                   else fill(len(p)) for p in parts])
+
+        def join(attr):
+            if all(getattr(p, attr) is None for p in parts):
+                return None
+            return [x for p in parts for x in (getattr(p, attr) or [None] * len(p))]
+
+        return cls(
+            labels=[x for p in parts for x in p.labels],
+            probs=cat("probs", lambda n: np.full((n, n_labels), np.nan)),
+            confidence=cat("confidence", lambda n: np.full(n, np.nan)),
+            cost=cat("cost", np.zeros), latency=cat("latency", lambda n: np.full(n, np.nan)),
+            errors=join("errors"), calls=join("calls"),
+            status=[x for p in parts for x in p.status],
+        )
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an annotator may know about its project."""
+
+    project_dir: Path
+    seed: int = 0
+
+
+class Annotator:
+    """Base of every annotator backend.
+
+    Subclasses set ``kind`` (model, llm, human, rules, replay, simulated) and implement
+    ``predict`` (batched) or ``apredict_one`` (``io_bound``). Trainable ones set
+    ``trainable = True`` and implement ``fit(texts, labels)``.
+    """
+
+    kind: ClassVar[str] = "model"
+    trainable: ClassVar[bool] = False
+    io_bound: ClassVar[bool] = False
+    deferred: ClassVar[bool] = False
+    simulated: ClassVar[bool] = False
+
+    def __init__(self, name: str, config: Any, task: Task, context: Context):
+        self.name = name
+        self.config = config
+        self.task = task
+        self.context = context
+        self.training_fingerprint = ""
+        self.note: str | None = None  # a line for the run report (e.g. "too few labels")
+
+    # -- identity and cost -------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        """Hash of everything that changes this annotator's answers."""
+        payload = json.dumps({"config": self.config.model_dump(mode="json"),
+                              "labels": self.task.labels, "kind": self.task.kind,
+                              "training": self.training_fingerprint}, sort_keys=True)
+        return hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+    @property
+    def max_cost(self) -> float:
+        """The most one call can cost; reserved before the call is sent."""
+        return float(self.config.cost_per_call)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.config.batch_size)
+
+    @property
+    def concurrency(self) -> int:
+        return int(self.config.concurrency)
+
+    # -- what backends implement -------------------------------------------------------
+    def fit(self, texts: list[str], labels: list[Any]) -> "Annotator":
+        return self
+
+    def predict(self, items: Items) -> Answers:
+        raise NotImplementedError(f"{type(self).__name__} implements neither predict nor "
+                                  "apredict_one")
+
+    async def apredict_one(self, items: Items) -> Answers:
+        """Answer a batch of one item (I/O-bound backends)."""
+        return self.predict(items)
+
+    # -- what the run calls ------------------------------------------------------------
+    def annotate(self, items: Items) -> Answers:
+        """Answer a batch synchronously, in slices of ``batch_size``."""
+        parts = []
+        for start in range(0, len(items), self.batch_size):
+            batch = items.take(range(start, min(start + self.batch_size, len(items))))
+            t0 = time.perf_counter()
+            answers = self.predict(batch)
+            elapsed = time.perf_counter() - t0
+            if answers.latency is None:
+                answers.latency = np.full(len(batch), elapsed / max(len(batch), 1))
+            parts.append(self.finish(answers, len(batch)))
+        if not parts:
+            return Answers(labels=[], status=[])
+        return Answers.concat(parts, len(self.task.labels))
+
+    async def aannotate_one(self, items: Items) -> Answers:
+        t0 = time.perf_counter()
+        try:
+            answers = await self.apredict_one(items)
+        except Exception as exc:  # noqa: BLE001 - a failing item never blocks the run
+            answers = Answers(labels=[None], errors=[f"{type(exc).__name__}: {exc}"])
+        if answers.latency is None:
+            answers.latency = np.array([time.perf_counter() - t0])
+        return self.finish(answers, 1)
+
+    def finish(self, answers: Answers, n: int) -> Answers:
+        """Map native labels, validate them, fill cost and status."""
+        if len(answers.labels) != n:
+            raise ValueError(f"annotator {self.name!r} returned {len(answers.labels)} answers "
+                             f"for {n} items")
+        errors = list(answers.errors) if answers.errors is not None else [None] * n
+        labels: list[Any] = []
+        mapping = self.config.label_map
+        for i, raw in enumerate(answers.labels):
+            if raw is None or errors[i] is not None:
+                labels.append(None)
+                continue
+            if self.task.multilabel:
+                raw = raw if isinstance(raw, (list, tuple)) else str(raw).split("|")
+                raw = [mapping.get(str(r), str(r)) for r in raw]
+            else:
+                raw = mapping.get(str(raw), str(raw))
+            try:
+                labels.append(self.task.parse_label(raw))
+            except Exception as exc:  # noqa: BLE001 - an unknown label is a failed call
+                labels.append(None)
+                errors[i] = f"answer outside the label set: {exc}"
+        answers.labels = labels
+        answers.errors = errors
+        answers.status = ["failed" if e is not None else ("ok" if lab is not None else "abstain")
+                          for lab, e in zip(labels, errors)]
+        if answers.cost is None:
+            answers.cost = np.full(n, self.max_cost)
+        return answers
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.config.type}{', simulated' if self.simulated else ''})"
+
+
+def spread_confidence(labels: list[Any], confidence: np.ndarray, task: Task) -> np.ndarray:
+    """Per-label probabilities from a label and a confidence: the rest shared evenly."""
+    n, k = len(labels), len(task.labels)
+    probs = np.full((n, k), np.nan)
+    index = task.index
+    for i, lab in enumerate(labels):
+        if lab is None:
+            continue
+        if task.multilabel:
+            probs[i] = 1.0 - confidence[i]
+            for name in lab:
+                probs[i, index[name]] = confidence[i]
+        else:
+            probs[i] = (1.0 - confidence[i]) / max(k - 1, 1)
+            probs[i, index[lab]] = confidence[i]
+    return probs

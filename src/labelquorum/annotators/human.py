@@ -1,0 +1,22 @@
+"""People: a deferred annotator.
+
+Asking a person creates a task (a pending request in the ledger); the answer arrives
+later through the store (the web app, or :meth:`labelquorum.Project.add_judgements`), and
+the next run picks it up.
+"""
+
+from __future__ import annotations
+
+from .base import Annotator, Answers, Items
+
+
+class HumanAnnotator(Annotator):
+    kind = "human"
+    deferred = True
+
+    @property
+    def max_cost(self) -> float:
+        return float(self.config.cost_per_call)
+
+    def predict(self, items: Items) -> Answers:  # never called: answers arrive later
+        return Answers(labels=[None] * len(items))

@@ -1,0 +1,87 @@
+"""A calibrated linear classifier over features, shared by the trainable annotators."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+
+from ..task import Task
+from .base import Answers
+
+
+def training_fingerprint(texts: list[str], labels: list[Any]) -> str:
+    h = hashlib.sha1()
+    for text, label in zip(texts, labels):
+        h.update(text.encode("utf-8", "replace") + b"\x1f" + str(label).encode() + b"\x1e")
+    return h.hexdigest()[:16]
+
+
+class LinearProbe:
+    """Logistic regression with calibrated probabilities, in task-label order.
+
+    With too few labels (fewer than ``min_train``, or one class) it stays unfitted and
+    every answer is an abstention, so a policy escalates instead of trusting a guess.
+    """
+
+    def __init__(self, task: Task, C: float, calibration: str, min_train: int, seed: int):
+        self.task, self.C, self.calibration = task, C, calibration
+        self.min_train, self.seed = min_train, seed
+        self.model_: Any = None
+        self.classes_: np.ndarray | None = None
+        self.note: str | None = None
+
+    def fit(self, X, labels: list[Any]) -> "LinearProbe":
+        self.model_, self.note = None, None
+        task, n = self.task, len(labels)
+        if n < self.min_train:
+            self.note = f"{n} verified labels, needs {self.min_train}: abstaining"
+            return self
+        if task.multilabel:
+            Y = np.zeros((n, len(task.labels)), dtype=int)
+            for i, labs in enumerate(labels):
+                for lab in labs:
+                    Y[i, task.index[lab]] = 1
+            varying = (Y.min(axis=0) != Y.max(axis=0))
+            if not varying.any():
+                self.note = "every verified label set is the same: abstaining"
+                return self
+            self.model_ = OneVsRestClassifier(self._lr()).fit(X, Y)
+            return self
+        y = np.array([task.index[lab] for lab in labels])
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) < 2:
+            self.note = f"only one class ({task.labels[classes[0]]}) among verified labels: abstaining"
+            return self
+        folds = int(min(3, counts.min()))
+        if self.calibration != "none" and folds >= 2:
+            model = CalibratedClassifierCV(self._lr(), method=self.calibration, cv=folds)
+        else:
+            model = self._lr()
+        self.model_ = model.fit(X, y)
+        self.classes_ = classes
+        return self
+
+    def _lr(self) -> LogisticRegression:
+        return LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
+
+    def predict(self, X, n: int) -> Answers:
+        task = self.task
+        if self.model_ is None:
+            return Answers(labels=[None] * n)
+        k = len(task.labels)
+        if task.multilabel:
+            probs = np.asarray(self.model_.predict_proba(X), dtype=float)
+            labels = [tuple(task.labels[j] for j in np.flatnonzero(row >= 0.5)) for row in probs]
+            conf = np.min(np.maximum(probs, 1 - probs), axis=1)
+            return Answers(labels=labels, probs=probs, confidence=conf)
+        sub = np.asarray(self.model_.predict_proba(X), dtype=float)
+        probs = np.zeros((n, k))
+        probs[:, self.classes_] = sub
+        best = probs.argmax(axis=1)
+        return Answers(labels=[task.labels[j] for j in best], probs=probs,
+                       confidence=probs[np.arange(n), best])

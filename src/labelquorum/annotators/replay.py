@@ -1,0 +1,65 @@
+"""Judgements recorded elsewhere, served as if live.
+
+The file is a long CSV with columns ``item, annotator, label`` and optionally
+``confidence`` (crowd-kit's ``task, worker, label`` and ``id, worker, label`` are accepted
+too). Rows whose annotator column equals the config's ``annotator`` (default: this
+annotator's name) are served; an item with no row abstains. When an item has several
+rows for the same annotator, the last one wins. This is how recorded LLM or crowd outputs
+are studied offline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AnnotatorError
+from .base import Annotator, Answers, Items, spread_confidence
+
+COLUMN_SETS = (("item", "annotator", "label"), ("task", "worker", "label"),
+               ("id", "worker", "label"))
+
+
+class ReplayAnnotator(Annotator):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = self.config.kind
+        path = self.context.project_dir / self.config.path
+        try:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except FileNotFoundError:
+            raise AnnotatorError(f"replay annotator {self.name!r}: no file at {path}; set "
+                                 f"annotators.{self.name}.path (relative to the project)") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise AnnotatorError(f"replay annotator {self.name!r}: cannot read {path}: {exc}") from None
+        cols = next((c for c in COLUMN_SETS if set(c) <= set(df.columns)), None)
+        if cols is None:
+            raise AnnotatorError(f"replay annotator {self.name!r}: {path} needs columns "
+                                 "item,annotator,label (or task,worker,label); found "
+                                 f"{', '.join(df.columns)}")
+        who = self.config.annotator or self.name
+        rows = df[df[cols[1]] == who]
+        if rows.empty:
+            found = ", ".join(sorted(df[cols[1]].unique())[:20])
+            raise AnnotatorError(f"replay annotator {self.name!r}: no rows for annotator {who!r} "
+                                 f"in {path}; annotators in the file: {found}. Set "
+                                 f"annotators.{self.name}.annotator")
+        rows = rows.drop_duplicates(subset=cols[0], keep="last")
+        conf = (pd.to_numeric(rows["confidence"], errors="coerce").to_numpy()
+                if "confidence" in rows else np.full(len(rows), np.nan))
+        self._answers = dict(zip(rows[cols[0]], zip(rows[cols[2]], conf)))
+
+    def predict(self, items: Items) -> Answers:
+        found = [self._answers.get(i) for i in items.ids]
+        labels = [f[0] if f is not None and f[0] != "" else None for f in found]
+        conf = np.array([f[1] if f is not None else np.nan for f in found], dtype=float)
+        if np.isnan(conf).all():
+            return Answers(labels=labels)
+        return Answers(labels=labels, confidence=conf)
+
+    def finish(self, answers: Answers, n: int) -> Answers:
+        answers = super().finish(answers, n)
+        if answers.confidence is not None:
+            conf = np.where(np.isnan(answers.confidence), 1.0, answers.confidence)
+            answers.probs = spread_confidence(answers.labels, conf, self.task)
+        return answers

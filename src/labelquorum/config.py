@@ -1,0 +1,345 @@
+"""The project configuration: one TOML file, validated once on load.
+
+``labelquorum.toml`` declares the task, the annotators and the policy. Every key is
+documented in the README's config reference (a test keeps the two in step). Errors name
+the key, what was expected and what was found, and list the valid choices for an unknown
+name; a policy that names a missing annotator fails here, before any work starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+CONFIG_NAME = "labelquorum.toml"
+TASK_KINDS = ("classification", "multilabel")
+ANNOTATOR_KINDS = ("model", "llm", "human", "rules", "replay", "simulated")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelConfig(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    hotkey: str | None = None
+
+
+class TaskConfig(_Strict):
+    kind: Literal["classification", "multilabel"] = "classification"
+    labels: list[LabelConfig] = Field(min_length=2)
+    guidelines: str = ""
+    fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
+    text_field: str = "text"
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_from_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> "TaskConfig":
+        names = [label.name for label in self.labels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"label names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels]
+
+
+class StoreConfig(_Strict):
+    url: str | None = None
+    """SQLAlchemy URL; default: SQLite file ``labelquorum.db`` in the project directory."""
+
+
+class ProjectSection(_Strict):
+    name: str = "labelquorum-project"
+    seed: int = 0
+    media_root: str = "media"
+
+
+class _AnnotatorBase(_Strict):
+    cost_per_call: float = Field(0.0, ge=0)
+    batch_size: int = Field(256, ge=1)
+    concurrency: int = Field(8, ge=1)
+    weight: float = Field(1.0, gt=0)
+    label_map: dict[str, str] = Field(default_factory=dict)
+    """Native output name -> task label, for annotators whose outputs are not task labels."""
+
+
+class TfidfConfig(_AnnotatorBase):
+    type: Literal["tfidf"]
+    max_features: int = Field(50_000, ge=1)
+    ngram_max: int = Field(2, ge=1, le=3)
+    C: float = Field(4.0, gt=0)
+    calibration: Literal["sigmoid", "isotonic", "none"] = "sigmoid"
+    min_train: int = Field(10, ge=2)
+
+
+class EmbeddingConfig(_AnnotatorBase):
+    type: Literal["embedding"]
+    backend: Literal["auto", "onnx", "sentence-transformers"] = "auto"
+    C: float = Field(1.0, gt=0)
+    min_train: int = Field(10, ge=2)
+
+
+class VaderConfig(_AnnotatorBase):
+    type: Literal["vader"]
+    ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"negative": (-1.0, -0.05), "positive": (0.05, 1.0)}
+    )
+    """Task label -> [low, high) of VADER's compound score; scores outside every range abstain."""
+
+
+class Rule(_Strict):
+    label: str
+    keywords: list[str] = Field(default_factory=list)
+    pattern: str | None = None
+
+    @model_validator(mode="after")
+    def _has_matcher(self) -> "Rule":
+        if not self.keywords and not self.pattern:
+            raise ValueError("a rule needs 'keywords' or 'pattern'")
+        if self.pattern is not None:
+            import re
+
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {self.pattern!r} is not a valid regex: {exc}") from None
+        return self
+
+
+class RulesConfig(_AnnotatorBase):
+    type: Literal["rules"]
+    rules: list[Rule] = Field(min_length=1)
+    confidence: float = Field(0.8, gt=0, le=1)
+    case_sensitive: bool = False
+
+
+class ReplayConfig(_AnnotatorBase):
+    type: Literal["replay"]
+    path: str
+    annotator: str | None = None
+    """Row filter on the file's annotator column; default: this annotator's name."""
+    kind: Literal["model", "llm", "human", "rules", "replay"] = "replay"
+
+
+class SimulatedConfig(_AnnotatorBase):
+    type: Literal["simulated"]
+    stands_for: Literal["model", "llm", "human"] = "llm"
+    accuracy: float | None = Field(None, gt=0, le=1)
+    accuracy_hard: float | None = Field(None, gt=0, le=1)
+    """Accuracy on the hardest items; with ``accuracy`` it falls linearly with difficulty."""
+    difficulty_field: str | None = None
+    confusion: dict[str, dict[str, float]] | None = None
+    latency: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_noise_model(self) -> "SimulatedConfig":
+        if (self.accuracy is None) == (self.confusion is None):
+            raise ValueError("give exactly one noise model: 'accuracy' or 'confusion'")
+        if self.accuracy_hard is not None and self.accuracy is None:
+            raise ValueError("'accuracy_hard' needs 'accuracy'")
+        return self
+
+
+class HumanConfig(_AnnotatorBase):
+    type: Literal["human"]
+    overlap: int = Field(1, ge=1)
+    cost_per_hour: float = Field(0.0, ge=0)
+
+
+AnnotatorConfig = Annotated[
+    Union[TfidfConfig, EmbeddingConfig, VaderConfig, RulesConfig, ReplayConfig,
+          SimulatedConfig, HumanConfig],
+    Field(discriminator="type"),
+]
+ANNOTATOR_TYPES = ("tfidf", "embedding", "vader", "rules", "replay", "simulated", "human")
+
+
+class Tier(_Strict):
+    name: str | None = None
+    annotators: list[str] = Field(min_length=1)
+    min_confidence: float = Field(0.0, ge=0, le=1)
+    min_agreement: float = Field(0.0, ge=0, le=1)
+    min_votes: int = Field(1, ge=1)
+
+
+class _PolicyBase(_Strict):
+    aggregator: Literal["majority", "weighted"] = "weighted"
+    budget: float | None = Field(None, ge=0)
+    """Money budget in USD; escalation stops when the next call would exceed it."""
+
+
+class CascadeConfig(_PolicyBase):
+    type: Literal["cascade"]
+    tiers: list[Tier] = Field(min_length=1)
+    scope: Literal["tier", "cumulative"] = "tier"
+
+
+class VoteThenVerifyConfig(_PolicyBase):
+    type: Literal["vote-then-verify"]
+    specialists: list[str] = Field(min_length=1)
+    verifiers: list[str] = Field(min_length=1)
+    min_votes: int = Field(2, ge=1)
+
+
+class ChainConfig(_PolicyBase):
+    type: Literal["chain"]
+    links: list[str] = Field(min_length=1)
+
+
+PolicyConfig = Annotated[
+    Union[CascadeConfig, VoteThenVerifyConfig, ChainConfig], Field(discriminator="type")
+]
+POLICY_TYPES = ("cascade", "vote-then-verify", "chain")
+
+
+class Config(_Strict):
+    project: ProjectSection = Field(default_factory=ProjectSection)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    task: TaskConfig
+    annotators: dict[str, AnnotatorConfig] = Field(min_length=1)
+    policy: PolicyConfig
+
+    @model_validator(mode="after")
+    def _references(self) -> "Config":
+        known = set(self.annotators)
+        for key, names in _policy_references(self.policy):
+            for name in names:
+                if name not in known:
+                    raise ConfigError(
+                        f"names annotator {name!r}, which is not declared under [annotators]. "
+                        f"Declared annotators: {', '.join(sorted(known))}.{_did_you_mean(name, known)}",
+                        key=key,
+                    )
+        labels = set(self.task.label_names)
+        for name, ann in self.annotators.items():
+            for native, label in ann.label_map.items():
+                if label not in labels:
+                    raise ConfigError(_unknown_label(label, labels),
+                                      key=f"annotators.{name}.label_map.{native}")
+            targets: list[tuple[str, str]] = []
+            if isinstance(ann, VaderConfig):
+                targets = [(f"annotators.{name}.ranges.{lab}", lab) for lab in ann.ranges]
+                if self.task.kind != "classification":
+                    raise ConfigError("vader labels classification tasks only; "
+                                      f"the task kind is {self.task.kind!r}",
+                                      key=f"annotators.{name}.type")
+            elif isinstance(ann, RulesConfig):
+                targets = [(f"annotators.{name}.rules[{i}].label", r.label)
+                           for i, r in enumerate(ann.rules)]
+            elif isinstance(ann, SimulatedConfig) and ann.confusion:
+                targets = [(f"annotators.{name}.confusion.{t}", t) for t in ann.confusion]
+                targets += [(f"annotators.{name}.confusion.{t}.{p}", p)
+                            for t, row in ann.confusion.items() for p in row]
+            for key, label in targets:
+                if label not in labels:
+                    raise ConfigError(_unknown_label(label, labels), key=key)
+        return self
+
+    @property
+    def policy_annotators(self) -> list[str]:
+        seen: list[str] = []
+        for _, names in _policy_references(self.policy):
+            seen += [n for n in names if n not in seen]
+        return seen
+
+
+def _policy_references(policy: Any) -> list[tuple[str, list[str]]]:
+    if isinstance(policy, CascadeConfig):
+        return [(f"policy.tiers[{i}].annotators", t.annotators) for i, t in enumerate(policy.tiers)]
+    if isinstance(policy, VoteThenVerifyConfig):
+        return [("policy.specialists", policy.specialists), ("policy.verifiers", policy.verifiers)]
+    return [("policy.links", policy.links)]
+
+
+def _did_you_mean(name: str, choices: set[str] | list[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown_label(label: str, labels: set[str]) -> str:
+    return (f"label {label!r} is not in the task's label set "
+            f"({', '.join(sorted(labels))}).{_did_you_mean(label, labels)}")
+
+
+_CHOICES = {"type": None, "kind": TASK_KINDS}
+
+
+def _format_error(err: dict[str, Any], data: dict[str, Any]) -> ConfigError:
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.endswith("Config")
+                                         and p[0].isupper())]
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    found = data
+    try:
+        for part in loc:
+            found = found[part]
+        shown = f"found {found!r}"
+    except (KeyError, IndexError, TypeError):
+        shown = "it is missing"
+    kind = err["type"]
+    if kind == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag")
+        section = "policy" if loc and loc[0] == "policy" else "annotators"
+        choices = POLICY_TYPES if section == "policy" else ANNOTATOR_TYPES
+        return ConfigError(f"unknown type {tag!r}; valid types: {', '.join(choices)}."
+                           f"{_did_you_mean(str(tag), list(choices))}", key=f"{key}.type")
+    if kind == "union_tag_not_found":
+        return ConfigError("needs a 'type' key", key=f"{key}.type")
+    if kind == "missing":
+        return ConfigError("is required but missing", key=key)
+    if kind == "extra_forbidden":
+        return ConfigError("is not a known setting (see the config reference in the README)",
+                           key=key)
+    if kind == "literal_error":
+        return ConfigError(f"expected one of {err['ctx']['expected']}; {shown}", key=key)
+    if kind == "value_error" and isinstance(err.get("ctx", {}).get("error"), ConfigError):
+        return err["ctx"]["error"]
+    message = err["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return ConfigError(f"{message[0].lower()}{message[1:]}; {shown}", key=key or None)
+
+
+def parse_config(data: dict[str, Any]) -> Config:
+    """Validate a config mapping; raise :class:`ConfigError` naming the first bad key."""
+    try:
+        return Config.model_validate(data)
+    except ConfigError:
+        raise
+    except ValidationError as exc:
+        raise _format_error(exc.errors()[0], data) from None
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"no config file at {path}; create a project with "
+                          "'labelquorum init DIR --labels a,b'") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    try:
+        return parse_config(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,90 @@
+"""The one exception tree of labelquorum.
+
+Every error a user can cause or meet is one of these; backend libraries' exceptions
+(pandas, SQLAlchemy, scikit-learn, HTTP clients) are translated into it where they are
+caught. Messages are complete sentences: what was expected, what was found, and how to
+fix it.
+
+::
+
+    LabelquorumError
+    ├── ConfigError            the project's TOML config is invalid
+    ├── ProjectError           no project here, or it cannot be created / opened
+    ├── ImportDataError        a data file cannot be imported (names row and field)
+    ├── StoreError             the database cannot be reached or migrated
+    ├── AnnotatorError         an annotator cannot be built or failed
+    │   └── MissingExtraError  an optional dependency is not installed
+    ├── PolicyError            a policy got a state it cannot handle
+    ├── BudgetExceededError    a reservation would exceed the money budget
+    └── ExportError            the export target is not writable or of unknown type
+"""
+
+from __future__ import annotations
+
+
+class LabelquorumError(Exception):
+    """Base class of every error labelquorum raises on purpose."""
+
+
+class ConfigError(LabelquorumError):
+    """The project configuration is invalid.
+
+    ``key`` is the dotted path of the offending setting (``policy.tiers[1].annotators``).
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+class ProjectError(LabelquorumError):
+    """There is no project where one was expected, or it cannot be created."""
+
+
+class ImportDataError(LabelquorumError):
+    """A data file could not be imported; nothing from it was stored.
+
+    ``row`` is the 1-based data row (header excluded) and ``field`` the column, when known.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, row: int | None = None,
+                 field: str | None = None):
+        self.path, self.row, self.field = path, row, field
+        where = []
+        if path:
+            where.append(str(path))
+        if row is not None:
+            where.append(f"row {row}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class StoreError(LabelquorumError):
+    """The store cannot be opened, migrated or written."""
+
+
+class AnnotatorError(LabelquorumError):
+    """An annotator could not be built, trained or called."""
+
+
+class MissingExtraError(AnnotatorError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, what: str, extra: str, missing: str):
+        super().__init__(
+            f"{what} needs the optional dependency {missing!r}, which is not installed. "
+            f"Install it with: pip install 'labelquorum[{extra}]'"
+        )
+
+
+class PolicyError(LabelquorumError):
+    """A policy was given a state it cannot act on."""
+
+
+class BudgetExceededError(LabelquorumError):
+    """Reserving a call's maximum cost would exceed the run's money budget."""
+
+
+class ExportError(LabelquorumError):
+    """The export could not be written."""

@@ -1,0 +1,112 @@
+"""The policy contract: the whole set of open items in, asks and decisions out.
+
+A policy's :meth:`Policy.step` receives a :class:`PolicyState` — every item's judgements
+so far (as arrays over item positions), which requests are outstanding, the budget left,
+and each annotator's kind, cost and skill — and returns a :class:`Plan`: which
+annotators to ask about which items, which items to decide, and which trainable
+annotators to refit. Policies keep no state of their own: everything they need is in the
+state, which the run rebuilds from the store after a crash, so a resumed run makes the
+same choices as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..aggregation import Consensus, vote
+
+NOT_ASKED, PENDING, OK, ABSTAIN, FAILED = 0, 1, 2, 3, 4
+RESOLVED = (OK, ABSTAIN, FAILED)
+
+
+@dataclass(frozen=True)
+class AnnotatorInfo:
+    name: str
+    kind: str
+    max_cost: float
+    skill: float
+    deferred: bool
+
+
+@dataclass
+class PolicyState:
+    """Arrays over item positions (all of the project's items, in import order)."""
+
+    item_ids: np.ndarray
+    open: np.ndarray  # bool (n,): not yet decided
+    labels: tuple[str, ...]
+    multilabel: bool
+    status: dict[str, np.ndarray]  # int8 (n,) per annotator: NOT_ASKED..FAILED
+    label: dict[str, np.ndarray]  # int (n,): label index, -1 if none (classification)
+    probs: dict[str, np.ndarray]  # float (n, k): per-label probabilities, NaN if none
+    annotators: dict[str, AnnotatorInfo]
+    budget_left: float | None
+    tie_keys: np.ndarray
+    aggregator: str = "weighted"
+
+    def resolved(self, names: list[str]) -> np.ndarray:
+        """Items every named annotator has answered (ok, abstain or failed)."""
+        out = np.ones(len(self.item_ids), dtype=bool)
+        for name in names:
+            out &= self.status[name] >= OK
+        return out
+
+    def pending(self, names: list[str]) -> np.ndarray:
+        out = np.zeros(len(self.item_ids), dtype=bool)
+        for name in names:
+            out |= self.status[name] == PENDING
+        return out
+
+    def consensus(self, names: list[str], positions: np.ndarray) -> Consensus:
+        """Aggregate the named annotators' judgements on the given items."""
+        k = len(self.labels)
+        labels = np.stack([self.label[a][positions] for a in names], axis=1) if names else \
+            np.full((len(positions), 0), -1)
+        probs = np.stack([self.probs[a][positions] for a in names], axis=1) if names else \
+            np.full((len(positions), 0, k), np.nan)
+        weights = np.array([self.annotators[a].skill for a in names], dtype=float)
+        return vote(labels, probs, weights, self.tie_keys[positions], self.aggregator,
+                    self.multilabel)
+
+
+@dataclass
+class Decision:
+    """Items to decide, with the consensus that decides them."""
+
+    positions: np.ndarray
+    consensus: Consensus  # rows aligned with positions
+    decided_by: list[str]  # annotators whose judgements made the consensus
+    tier: str
+    flags: str = ""
+
+
+@dataclass
+class Plan:
+    asks: dict[str, np.ndarray] = field(default_factory=dict)  # annotator -> positions
+    decisions: list[Decision] = field(default_factory=list)
+    refit: list[str] = field(default_factory=list)
+
+    def ask(self, annotator: str, positions: np.ndarray) -> None:
+        if len(positions):
+            prev = self.asks.get(annotator)
+            self.asks[annotator] = positions if prev is None else np.union1d(prev, positions)
+
+    def decide(self, decision: Decision) -> None:
+        if len(decision.positions):
+            self.decisions.append(decision)
+
+    @property
+    def empty(self) -> bool:
+        return not self.asks and not self.decisions and not self.refit
+
+
+class Policy:
+    """Base class; subclasses implement :meth:`step` from the state alone."""
+
+    def annotators(self) -> list[str]:
+        raise NotImplementedError
+
+    def step(self, state: PolicyState) -> Plan:
+        raise NotImplementedError

@@ -1,0 +1,80 @@
+"""The store: SQLAlchemy 2 over SQLite (the embedded default) or PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout, so a run and the web app can write the
+same file at once; writes are batched into short transactions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from ..errors import MissingExtraError, StoreError
+from . import schema
+from .migrations import migrate
+
+__all__ = ["Store", "schema"]
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    """One database, possibly shared by many projects; ``project_id`` scopes every query."""
+
+    def __init__(self, url: str, project_name: str):
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except ModuleNotFoundError as exc:
+            raise MissingExtraError("A PostgreSQL store", "postgres", exc.name or "psycopg") from None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            with self.engine.begin() as conn:
+                migrate(conn)
+                self.project_id = self._project_id(conn, project_name)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the store at {_safe(url)}: {exc.orig}") from None
+
+    @staticmethod
+    def _project_id(conn, name: str) -> int:
+        t = schema.projects
+        pid = conn.execute(select(t.c.id).where(t.c.name == name)).scalar()
+        if pid is None:
+            pid = conn.execute(t.insert().values(name=name, created=datetime.now(UTC))
+                               ).inserted_primary_key[0]
+        return int(pid)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def begin(self):
+        return self.engine.begin()
+
+    def connect(self):
+        return self.engine.connect()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for display
+        return "<database>"

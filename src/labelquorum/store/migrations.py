@@ -1,0 +1,45 @@
+"""Versioned, append-only schema migrations.
+
+Each migration is a numbered function applied once, in order, inside one transaction,
+and recorded in ``schema_migrations``. Never edit or reorder a released migration: add a
+new one. Migration 1 creates the tables as ``schema.py`` defined them at version 1; a
+later migration that changes a table must also change ``schema.py`` and be written so
+that it is a no-op on a table that already has the change (check with the inspector),
+because a new store is built from ``schema.py`` and then marked fully migrated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, inspect, select
+
+from . import schema
+
+
+def _m0001_initial(conn: Connection) -> None:
+    schema.metadata.create_all(conn)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial", _m0001_initial),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Apply pending migrations; return the names applied."""
+    if not inspect(conn).has_table("schema_migrations"):
+        schema.schema_migrations.create(conn)
+    done = set(conn.execute(select(schema.schema_migrations.c.version)).scalars())
+    applied = []
+    for version, name, fn in MIGRATIONS:
+        if version in done:
+            continue
+        fn(conn)
+        conn.execute(schema.schema_migrations.insert().values(
+            version=version, name=name, applied=datetime.now(UTC)))
+        applied.append(f"{version:04d}_{name}")
+    return applied

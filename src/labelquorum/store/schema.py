@@ -1,0 +1,142 @@
+"""Tables of the store (SQLAlchemy Core).
+
+Every table carries ``project_id``, so one PostgreSQL database can hold many projects.
+``judgements`` is the one long table: append-only; an edit writes a new row that
+supersedes the old one. ``requests`` is the ledger: a row is written before an annotator
+is asked, and judgements answer requests.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+projects = Table(
+    "projects", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+items = Table(
+    "items", metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("id", String(200), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("fields", Text, nullable=False),  # JSON object of the item's fields
+    Column("gold", Text),  # JSON: a label, or a list of labels for multilabel
+    Column("gold_role", String(16)),  # seed | calibration | control | evaluation
+    Column("source", String(500)),
+    Index("ix_items_seq", "project_id", "seq"),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("started", DateTime(timezone=True), nullable=False),
+    Column("finished", DateTime(timezone=True)),
+    Column("status", String(16), nullable=False),  # running | waiting | done
+    Column("seed", Integer, nullable=False),
+    Column("config_hash", String(64), nullable=False),
+    Column("repeated_calls", Integer, nullable=False, default=0),
+    Column("resumes", Integer, nullable=False, default=0),
+)
+
+requests = Table(
+    "requests", metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("key", String(64), primary_key=True),  # idempotency key
+    Column("item_id", String(200), nullable=False),
+    Column("annotator", String(200), nullable=False),
+    Column("annotator_version", String(64), nullable=False),
+    Column("run_id", Integer, nullable=False),
+    Column("reserved_cost", Float, nullable=False, default=0.0),
+    Column("state", String(12), nullable=False),  # pending | sent | done | failed | abstained
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Index("ix_requests_state", "project_id", "state"),
+    Index("ix_requests_item", "project_id", "item_id"),
+)
+
+judgements = Table(
+    "judgements", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("request_key", String(64)),
+    Column("item_id", String(200), nullable=False),
+    Column("annotator", String(200), nullable=False),
+    Column("annotator_kind", String(16), nullable=False),
+    Column("annotator_version", String(64)),
+    Column("value_type", String(12), nullable=False),  # class | labelset | spans | number | text
+    Column("label", Text),  # the class, or labels joined by '|'; NULL unless status ok
+    Column("value", JSON),  # structured value (labelset list, spans, number, text)
+    Column("probs", JSON),  # {label: probability}
+    Column("confidence", Float),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("latency", Float),
+    Column("call_id", Integer),
+    Column("run_id", Integer),
+    Column("status", String(12), nullable=False),  # ok | abstain | failed | superseded
+    Column("simulated", Boolean, nullable=False, default=False),
+    Column("supersedes", Integer),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_judgements_item", "project_id", "item_id"),
+    Index("ix_judgements_annotator", "project_id", "annotator"),
+)
+
+model_calls = Table(
+    "model_calls", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("request_key", String(64)),
+    Column("annotator", String(200), nullable=False),
+    Column("model", String(200)),
+    Column("request", JSON),
+    Column("response", JSON),
+    Column("tokens_in", Integer),
+    Column("tokens_out", Integer),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("latency", Float),
+    Column("cache_key", String(64)),
+    Column("error", Text),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_model_calls_cache", "project_id", "cache_key"),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("item_id", String(200), primary_key=True),
+    Column("label", Text),  # NULL when nothing could label the item
+    Column("value", JSON),
+    Column("confidence", Float),
+    Column("decided_by", String(200), nullable=False),
+    Column("tier", String(200)),
+    Column("flags", String(200), nullable=False, default=""),
+    Column("provenance", JSON),
+    Column("run_id", Integer),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+schema_migrations = Table(
+    "schema_migrations", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("applied", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,61 @@
+"""The task: what is labelled, with which labels, shown how."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import TaskConfig
+from .errors import LabelquorumError
+
+MULTI_SEP = "|"
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str
+    labels: tuple[str, ...]
+    descriptions: tuple[str, ...]
+    guidelines: str
+    fields: tuple[str, ...]
+    text_field: str
+
+    @classmethod
+    def from_config(cls, cfg: TaskConfig) -> "Task":
+        return cls(cfg.kind, tuple(cfg.label_names), tuple(lab.description for lab in cfg.labels),
+                   cfg.guidelines, tuple(cfg.fields), cfg.text_field)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.kind == "multilabel"
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.labels)}
+
+    @property
+    def value_type(self) -> str:
+        return "labelset" if self.multilabel else "class"
+
+    def parse_label(self, raw: Any) -> str | tuple[str, ...]:
+        """A task value from its text form ('a' or 'a|b' for multilabel); raise on unknown labels."""
+        if self.multilabel:
+            parts = raw if isinstance(raw, (list, tuple)) else [
+                p.strip() for p in str(raw).split(MULTI_SEP) if p.strip()]
+            unknown = [p for p in parts if p not in self.labels]
+            if unknown:
+                raise LabelquorumError(self.unknown_label_message(unknown[0]))
+            return tuple(sorted(set(parts), key=self.labels.index))
+        value = str(raw).strip()
+        if value not in self.labels:
+            raise LabelquorumError(self.unknown_label_message(value))
+        return value
+
+    def format_label(self, value: str | tuple[str, ...] | None) -> str | None:
+        if value is None:
+            return None
+        return MULTI_SEP.join(value) if isinstance(value, tuple) else value
+
+    def unknown_label_message(self, value: str) -> str:
+        return (f"label {value!r} is not in the task's label set ({', '.join(self.labels)}); "
+                "add it under [[task.labels]] in labelquorum.toml or fix the data")
