@@ -40,6 +40,7 @@ class SimulatedAnnotator(Annotator):
         super().__init__(*args, **kwargs)
         self.gold = gold or {}
         self.io_bound = self.config.latency > 0
+        self.kind = self.config.stands_for
 
     def _difficulty(self, item_id: str, fields: dict) -> float:
         name = self.config.difficulty_field

@@ -1,0 +1,203 @@
+"""The ``labelquorum`` command: a thin shell over the Python API.
+
+It parses arguments, calls the library, and turns labelquorum's errors into one clean
+message on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import LabelquorumError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Label datasets with a quorum of annotators: small models, LLMs and "
+                       "people.")
+console = Console()
+err = Console(stderr=True)
+
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p",
+                                          help="Project directory (default: current).")]
+
+
+def _clean_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LabelquorumError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def _open(path: Path):
+    from .project import open_project
+
+    return open_project(path)
+
+
+@app.command()
+@_clean_errors
+def init(directory: Annotated[Path, typer.Argument(help="Project directory to create.")],
+         labels: Annotated[str, typer.Option(help="Comma-separated label names.")],
+         kind: Annotated[str, typer.Option(help="classification or multilabel.")] =
+         "classification",
+         name: Annotated[Optional[str], typer.Option(help="Project name in the store.")] = None):
+    """Create a project directory with a starter labelquorum.toml."""
+    from .project import init_project
+
+    project = init_project(directory, labels.split(","), kind=kind, name=name)
+    console.print(f"Created project [bold]{project.config.project.name}[/] in {project.path}\n"
+                  f"Edit {project.path / 'labelquorum.toml'}, then: labelquorum import FILE "
+                  f"--project {directory}")
+
+
+@app.command("import")
+@_clean_errors
+def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
+            project: ProjectOpt = Path("."),
+            id_column: Annotated[Optional[str], typer.Option(
+                help="Column with item ids (default: ids derived from content).")] = None,
+            gold_column: Annotated[Optional[str], typer.Option(
+                help="Column with gold labels (default: 'gold' if present, else 'label').")]
+            = None,
+            gold_role: Annotated[str, typer.Option(
+                help="Role of gold items not covered by --split: seed, calibration, control "
+                     "or evaluation.")] = "evaluation",
+            split: Annotated[Optional[str], typer.Option(
+                help="Gold roles by count or fraction, e.g. 'seed=200,control=0.05'.")] = None,
+            allow_duplicates: Annotated[bool, typer.Option(
+                help="Keep items with duplicate content (numbered).")] = False):
+    """Import items, all or nothing."""
+    with _open(project) as p:
+        result = p.import_file(file, id_column=id_column, gold_column=gold_column,
+                               gold_role=gold_role, split=split, allow_duplicates=allow_duplicates)
+    roles = ", ".join(f"{k} {v}" for k, v in sorted(result.roles.items())) or "none"
+    console.print(f"Imported {result.items:,} items ({result.with_gold:,} with gold: {roles}).")
+
+
+@app.command()
+@_clean_errors
+def run(project: ProjectOpt = Path("."),
+        seed: Annotated[Optional[int], typer.Option(help="Override the project seed.")] = None):
+    """Run the policy over open items (resumes an interrupted run)."""
+    with _open(project) as p:
+        report = _run_with_progress(p, seed)
+    _print_report(report)
+
+
+def _run_with_progress(p, seed=None):
+    with Progress(TextColumn("[bold]labelling"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task("run", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return p.run(seed=seed, progress=progress)
+
+
+def _print_report(r) -> None:
+    word = "Resumed" if r.resumed else "Ran"
+    console.print(f"{word} run {r.run_id}: {r.decided_now:,} items decided, {r.open:,} open, "
+                  f"cost ${r.cost:,.4f}.")
+    if r.asked:
+        console.print("Asked: " + ", ".join(f"{k} {v:,}" for k, v in r.asked.items()))
+    for name, n in r.failed.items():
+        console.print(f"[yellow]{name}: {n:,} failed calls[/]")
+    if r.repeated_calls:
+        console.print(f"[yellow]{r.repeated_calls} calls in flight at the interruption were "
+                      "asked again.[/]")
+    if r.budget_stopped:
+        console.print(f"[yellow]Budget reached: {r.budget_stopped:,} items keep their best "
+                      "label so far (flag 'budget').[/]")
+    if r.waiting_human:
+        console.print(f"[bold]Waiting on {r.waiting_human:,} human tasks.[/] Run again when "
+                      "answers have arrived.")
+    for note in r.notes:
+        console.print(f"[dim]note: {note}[/]")
+
+
+@app.command()
+@_clean_errors
+def status(project: ProjectOpt = Path(".")):
+    """Progress, cost per annotator, share decided per tier, accuracy on evaluation gold."""
+    with _open(project) as p:
+        s = p.status()
+        name = p.config.project.name
+    print_status(s, name)
+
+
+def print_status(s, name: str) -> None:
+    pct = 100 * s.decided / s.items if s.items else 0.0
+    console.print(f"[bold]{name}[/]: {s.decided:,} of {s.items:,} items decided ({pct:.1f} %), "
+                  f"{s.open:,} open, {s.runs} runs (last: {s.last_run or 'none'}).")
+    if s.waiting_human:
+        console.print(f"Waiting on {s.waiting_human:,} human tasks.")
+    table = Table("annotator", "kind", "judgements", "failed", "cost (USD)", title="Annotators")
+    for row in s.annotators.itertuples():
+        kind = row.kind + (" (simulated)" if row.simulated else "")
+        table.add_row(row.annotator, kind, f"{row.judgements:,}", f"{row.failed:,}",
+                      f"{row.cost:,.4f}")
+    if len(s.annotators):
+        console.print(table)
+    tiers = Table("tier", "items", "share", title="Decided by")
+    for row in s.tiers.itertuples():
+        tiers.add_row(str(row.tier), f"{row.items:,}", f"{100 * row.share:.1f} %")
+    if len(s.tiers):
+        console.print(tiers)
+    console.print(f"Total cost: ${s.total_cost:,.4f}")
+    if s.flags:
+        console.print("Flags: " + ", ".join(f"{k} {v:,}" for k, v in s.flags.items()))
+    if s.failed_calls:
+        console.print(f"Failed calls: {s.failed_calls:,}")
+    if s.repeated_calls:
+        console.print(f"Calls repeated after an interruption: {s.repeated_calls:,}")
+    if s.evaluation_accuracy is not None:
+        console.print(f"Accuracy on evaluation gold: [bold]{100 * s.evaluation_accuracy:.2f} %"
+                      f"[/] ({s.evaluation_items:,} items)")
+
+
+@app.command()
+@_clean_errors
+def export(out: Annotated[Path, typer.Argument(help="Output .csv, .jsonl or .parquet file.")],
+           project: ProjectOpt = Path(".")):
+    """Write one row per item: label, confidence, provenance, cost and gold."""
+    with _open(project) as p:
+        n = p.export(out)
+    console.print(f"Wrote {n:,} items to {out}.")
+
+
+@app.command()
+@_clean_errors
+def demo(directory: Annotated[Path, typer.Option(
+             "--dir", help="Where to leave the demo project.")] = Path("labelquorum-demo"),
+         fresh: Annotated[bool, typer.Option(help="Delete an existing demo project first.")]
+         = True):
+    """Label 2,000 SST-2 sentences offline: small models, a simulated LLM, simulated people."""
+    from .demo import run_demo
+
+    run_demo(directory, fresh=fresh, console=console, progress_runner=_run_with_progress,
+             print_status=print_status)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted; run the same command again to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Export one row per item: the label and its provenance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from sqlalchemy import select
+
+from .errors import ExportError
+from .store import schema
+
+if TYPE_CHECKING:
+    from .project import Project
+
+COLUMNS = ["id", "label", "confidence", "decided_by", "tier", "flags", "annotators", "cost",
+           "simulated", "gold", "gold_role"]
+WRITERS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+def export_frame(project: Project) -> pd.DataFrame:
+    """Every item in import order: id, label, confidence, decided_by, tier, flags,
+    annotators consulted (those that answered), total cost, whether a simulated annotator
+    took part, and gold with its role when known. Undecided items have an empty label."""
+    it, d, j = schema.items, schema.decisions, schema.judgements
+    pid = project.store.project_id
+    with project.store.connect() as conn:
+        items = pd.read_sql(select(it.c.id, it.c.gold, it.c.gold_role)
+                            .where(it.c.project_id == pid).order_by(it.c.seq), conn)
+        dec = pd.read_sql(select(d.c.item_id.label("id"), d.c.label, d.c.confidence,
+                                 d.c.decided_by, d.c.tier, d.c.flags)
+                          .where(d.c.project_id == pid), conn)
+        jud = pd.read_sql(select(j.c.item_id.label("id"), j.c.annotator, j.c.cost, j.c.status,
+                                 j.c.simulated).where(j.c.project_id == pid).order_by(j.c.id),
+                          conn)
+    answered = jud[jud["status"].isin(("ok", "abstain"))]
+    per_item = pd.DataFrame({
+        "annotators": answered.groupby("id", sort=False)["annotator"].agg(
+            lambda s: ";".join(dict.fromkeys(s))),
+        "simulated": jud.groupby("id")["simulated"].any(),
+    })
+    cost = jud.groupby("id")["cost"].sum().rename("cost")
+    out = items.merge(dec, on="id", how="left").merge(per_item, left_on="id", right_index=True,
+                                                      how="left")
+    out = out.merge(cost, left_on="id", right_index=True, how="left")
+    out["cost"] = out["cost"].fillna(0.0).round(10)
+    out["simulated"] = out["simulated"].astype("boolean").fillna(False).astype(bool)
+    out["annotators"] = out["annotators"].fillna("")
+    out["gold"] = out["gold"].map(_gold_text, na_action="ignore")
+    return out[COLUMNS].reset_index(drop=True)
+
+
+def _gold_text(raw: str) -> str:
+    value = json.loads(raw)
+    return "|".join(value) if isinstance(value, list) else value
+
+
+def write_export(project: Project, path: Path) -> int:
+    fmt = WRITERS.get(path.suffix.lower())
+    if fmt is None:
+        raise ExportError(f"cannot export to {path.name!r}: use a .csv, .jsonl or .parquet file")
+    df = export_frame(project)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            df.to_csv(path, index=False)
+        elif fmt == "jsonl":
+            df.to_json(path, orient="records", lines=True, force_ascii=False)
+        else:
+            df.to_parquet(path, index=False)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror}") from None
+    return len(df)

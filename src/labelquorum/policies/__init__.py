@@ -1,0 +1,34 @@
+"""Policies: which annotators to ask about which items, and which items to decide."""
+
+from __future__ import annotations
+
+from ..config import CascadeConfig, ChainConfig, VoteThenVerifyConfig
+from .base import (
+    ABSTAIN,
+    FAILED,
+    NOT_ASKED,
+    OK,
+    PENDING,
+    AnnotatorInfo,
+    Decision,
+    Plan,
+    Policy,
+    PolicyState,
+)
+from .cascade import Cascade, VoteThenVerify
+from .chain import Chain
+
+
+def build_policy(cfg) -> Policy:
+    if isinstance(cfg, CascadeConfig):
+        return Cascade.from_config(cfg)
+    if isinstance(cfg, VoteThenVerifyConfig):
+        return VoteThenVerify.from_config(cfg)
+    if isinstance(cfg, ChainConfig):
+        return Chain.from_config(cfg)
+    raise TypeError(f"no policy for {type(cfg).__name__}")
+
+
+__all__ = ["Policy", "PolicyState", "Plan", "Decision", "AnnotatorInfo", "Cascade",
+           "VoteThenVerify", "Chain", "build_policy", "NOT_ASKED", "PENDING", "OK",
+           "ABSTAIN", "FAILED"]

@@ -1,0 +1,95 @@
+"""Cascade and vote-then-verify.
+
+Cascade: tiers of annotators, cheapest first. An open item is asked of a tier's
+annotators; once they have all answered, the item is accepted at that tier when the
+consensus has at least ``min_votes`` votes, confidence >= ``min_confidence`` and
+agreement >= ``min_agreement``; otherwise it goes to the next tier. The last tier accepts
+what it can; items it cannot label keep the best label from all tiers, flagged
+``fallback`` (or ``unlabelled`` when nothing labelled them).
+
+Vote-then-verify is the AutoAnnotator shape (Lu et al.): the specialists label
+everything, unanimous items are accepted, the rest go to the verifiers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..aggregation import Consensus
+from ..config import CascadeConfig, Tier, VoteThenVerifyConfig
+from .base import NOT_ASKED, Decision, Plan, Policy, PolicyState
+
+
+def take(c: Consensus, mask: np.ndarray) -> Consensus:
+    return Consensus(c.posterior[mask], c.label[mask], c.confidence[mask], c.agreement[mask],
+                     c.votes[mask])
+
+
+class Cascade(Policy):
+    def __init__(self, tiers: list[Tier], scope: str = "tier"):
+        self.tiers = tiers
+        self.scope = scope
+
+    @classmethod
+    def from_config(cls, cfg: CascadeConfig) -> "Cascade":
+        return cls(cfg.tiers, cfg.scope)
+
+    def tier_name(self, t: int) -> str:
+        return self.tiers[t].name or f"tier {t + 1}"
+
+    def annotators(self) -> list[str]:
+        return list(dict.fromkeys(a for tier in self.tiers for a in tier.annotators))
+
+    def step(self, state: PolicyState) -> Plan:
+        plan = Plan()
+        remaining = state.open.copy()
+        seen: list[str] = []
+        for t, tier in enumerate(self.tiers):
+            if not remaining.any():
+                break
+            names = tier.annotators
+            seen += [a for a in names if a not in seen]
+            for a in names:
+                plan.ask(a, np.flatnonzero(remaining & (state.status[a] == NOT_ASKED)))
+            ready = remaining & state.resolved(names)
+            pos = np.flatnonzero(ready)
+            if len(pos) == 0:
+                remaining = ready
+                continue
+            scope = names if self.scope == "tier" else list(seen)
+            c = state.consensus(scope, pos)
+            ok = ((c.votes >= tier.min_votes) & (c.confidence >= tier.min_confidence)
+                  & (c.agreement >= tier.min_agreement))
+            plan.decide(Decision(pos[ok], take(c, ok), scope, self.tier_name(t)))
+            if t == len(self.tiers) - 1:
+                self._last_tier(state, plan, pos[~ok], take(c, ~ok), scope, t, seen)
+            remaining = np.zeros_like(remaining)
+            remaining[pos[~ok]] = True
+        return plan
+
+    def _last_tier(self, state, plan, pos, c, scope, t, seen) -> None:
+        """Items the last tier could not accept: its label if it gave one, else the best."""
+        voted = c.votes > 0
+        plan.decide(Decision(pos[voted], take(c, voted), scope, self.tier_name(t),
+                             flags="low-confidence"))
+        rest = pos[~voted]
+        if len(rest):
+            best = state.consensus(list(seen), rest)
+            has = best.votes > 0
+            plan.decide(Decision(rest[has], take(best, has), list(seen), self.tier_name(t),
+                                 flags="fallback"))
+            plan.decide(Decision(rest[~has], take(best, ~has), [], self.tier_name(t),
+                                 flags="unlabelled"))
+
+
+class VoteThenVerify(Cascade):
+    def __init__(self, specialists: list[str], verifiers: list[str], min_votes: int = 2):
+        super().__init__([
+            Tier(name="specialists", annotators=specialists, min_agreement=1.0,
+                 min_votes=min(min_votes, len(specialists))),
+            Tier(name="verifiers", annotators=verifiers),
+        ])
+
+    @classmethod
+    def from_config(cls, cfg: VoteThenVerifyConfig) -> "VoteThenVerify":
+        return cls(cfg.specialists, cfg.verifiers, cfg.min_votes)

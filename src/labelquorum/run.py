@@ -1,0 +1,519 @@
+"""The run: execute a policy over a project's open items, resumably.
+
+Every question to an annotator goes through the request ledger: the request row
+(idempotency key, reserved cost, state ``pending``) is committed with the plan's decisions
+before the annotator is asked; an I/O-bound call is marked ``sent`` just before it goes
+out; its judgement, call log and the request's final state are written in one
+transaction the moment the answer exists. After ``kill -9`` a new run resumes the
+unfinished one: answered requests are never asked again, pending ones are asked, and
+``sent`` ones (in flight at the kill, at most the concurrency limit) are asked again and
+counted as repeated calls. Everything a policy sees is rebuilt from the store, so the
+resumed run makes the same choices an uninterrupted one would.
+
+The money budget is project-wide: committed cost = settled costs of judgements plus the
+reservations of outstanding requests. When a plan's next item would overrun it,
+escalation stops; that item and the rest keep their best label so far, flagged
+``budget``, and are reopened by a later run once the budget allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import and_, bindparam, func, select, update
+
+from .aggregation import tie_keys
+from .annotators import Annotator, Answers, Items
+from .errors import PolicyError
+from .policies import (
+    ABSTAIN,
+    FAILED,
+    NOT_ASKED,
+    OK,
+    PENDING,
+    AnnotatorInfo,
+    Decision,
+    Plan,
+    PolicyState,
+)
+from .store import schema
+
+if TYPE_CHECKING:
+    from .project import Project
+
+STATUS_CODE = {"ok": OK, "abstain": ABSTAIN, "failed": FAILED}
+REQUEST_STATE = {"ok": "done", "abstain": "abstained", "failed": "failed"}
+CHUNK = 4096
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    resumed: bool
+    items: int
+    decided_now: int
+    open: int
+    waiting_human: int
+    asked: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    cost: float = 0.0
+    repeated_calls: int = 0
+    budget_stopped: int = 0
+    notes: list[str] = field(default_factory=list)
+    status: str = "done"
+
+
+def request_key(project_id: int, item_id: str, annotator: str, version: str) -> str:
+    raw = f"{project_id}\x1f{item_id}\x1f{annotator}\x1f{version}".encode()
+    return hashlib.sha1(raw).hexdigest()[:32]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runner:
+    """One run of a project's policy. Use :meth:`labelquorum.Project.run`."""
+
+    def __init__(self, project: Project, annotators: dict[str, Annotator], policy,
+                 progress: Callable[[int, int], None] | None = None, seed: int | None = None):
+        self.project = project
+        self.store = project.store
+        self.pid = project.store.project_id
+        self.task = project.task
+        self.annotators = annotators
+        self.policy = policy
+        self.progress = progress or (lambda done, total: None)
+        self.seed = project.config.project.seed if seed is None else seed
+        self.budget = project.config.policy.budget
+        self.aggregator = project.config.policy.aggregator
+
+    # -- run lifecycle -----------------------------------------------------------------
+    def _start(self) -> tuple[int, bool]:
+        t = schema.runs
+        with self.store.begin() as conn:
+            row = conn.execute(select(t.c.id, t.c.status).where(
+                (t.c.project_id == self.pid) & (t.c.status.in_(("running", "waiting")))
+            ).order_by(t.c.id.desc())).first()
+            if row is not None:
+                conn.execute(update(t).where(t.c.id == row.id).values(
+                    status="running", resumes=t.c.resumes + 1))
+                return int(row.id), True
+            rid = conn.execute(t.insert().values(
+                project_id=self.pid, started=_now(), status="running", seed=self.seed,
+                config_hash=self.project.config_hash, repeated_calls=0, resumes=0,
+            )).inserted_primary_key[0]
+            return int(rid), False
+
+    def run(self) -> RunReport:
+        self.run_id, resumed = self._start()
+        self._train()
+        self._load()
+        report = self.report = RunReport(self.run_id, resumed, len(self.ids), 0, 0, 0)
+        report.notes += [f"{a.name}: {a.note}" for a in self.annotators.values() if a.note]
+        self.total_open = int(self.open.sum())
+        self._decide_seed_gold()
+        self._resume_outstanding()
+        guard = 0
+        while True:
+            plan = self.policy.step(self._state())
+            if plan.empty:
+                break
+            guard += 1
+            if guard > 10_000:
+                raise PolicyError("the policy kept planning without progress for 10,000 steps")
+            self._apply(plan)
+        return self._finish()
+
+    def _finish(self) -> RunReport:
+        r = self.report
+        deferred = [a for a, ann in self.annotators.items() if ann.deferred]
+        waiting = np.zeros(len(self.ids), dtype=bool)
+        for a in deferred:
+            waiting |= self.status[a] == PENDING
+        r.waiting_human = int((waiting & self.open).sum())
+        r.open = int(self.open.sum())
+        r.status = "waiting" if r.open else "done"
+        t = schema.runs
+        with self.store.begin() as conn:
+            conn.execute(update(t).where(t.c.id == self.run_id).values(
+                status=r.status, finished=_now() if r.status == "done" else None,
+                repeated_calls=t.c.repeated_calls + r.repeated_calls))
+        return r
+
+    # -- training ----------------------------------------------------------------------
+    def _verified(self, before_run: int | None) -> tuple[list[str], list[Any]]:
+        """Seed gold plus labels accepted by earlier runs (never control or evaluation)."""
+        it, d = schema.items, schema.decisions
+        q = (select(it.c.id, it.c.fields, it.c.gold, it.c.gold_role, d.c.label, d.c.value,
+                    d.c.flags, d.c.run_id)
+             .select_from(it.outerjoin(d, and_(d.c.project_id == it.c.project_id,
+                                               d.c.item_id == it.c.id)))
+             .where(it.c.project_id == self.pid).order_by(it.c.seq))
+        texts, labels = [], []
+        field_name = self.task.text_field
+        with self.store.connect() as conn:
+            for row in conn.execute(q):
+                if row.gold_role == "seed" and row.gold is not None:
+                    value = json.loads(row.gold)
+                elif (row.gold_role not in ("control", "evaluation") and row.label is not None
+                      and not row.flags and row.run_id is not None
+                      and (before_run is None or row.run_id < before_run)):
+                    value = row.value if row.value is not None else row.label
+                else:
+                    continue
+                texts.append(str(json.loads(row.fields).get(field_name, "")))
+                labels.append(tuple(value) if self.task.multilabel else value)
+        return texts, labels
+
+    def _train(self, names: list[str] | None = None, before_run: int | None = -1) -> None:
+        trainable = [a for n, a in self.annotators.items()
+                     if a.trainable and (names is None or n in names)]
+        if not trainable:
+            return
+        texts, labels = self._verified(self.run_id if before_run == -1 else before_run)
+        for ann in trainable:
+            ann.fit(texts, labels)
+
+    # -- state -------------------------------------------------------------------------
+    def _load(self) -> None:
+        """Rebuild the policy's view of every item from the store."""
+        it, d, rq, j = schema.items, schema.decisions, schema.requests, schema.judgements
+        pid, k = self.pid, len(self.task.labels)
+        with self.store.connect() as conn:
+            rows = conn.execute(select(it.c.id, it.c.fields, it.c.gold)
+                                .where(it.c.project_id == pid).order_by(it.c.seq)).all()
+            self.ids = np.array([r.id for r in rows], dtype=object)
+            self.fields_json = [r.fields for r in rows]
+            self.gold = {r.id: json.loads(r.gold) for r in rows if r.gold is not None}
+            self.pos = {item_id: i for i, item_id in enumerate(self.ids)}
+            n = len(self.ids)
+            self.open = np.ones(n, dtype=bool)
+            self.decided_flags: dict[int, str] = {}
+            for item_id, flags in conn.execute(select(d.c.item_id, d.c.flags)
+                                               .where(d.c.project_id == pid)):
+                if "budget" not in (flags or ""):
+                    self.open[self.pos[item_id]] = False
+            self.status = {a: np.zeros(n, dtype=np.int8) for a in self.annotators}
+            self.label = {a: np.full(n, -1, dtype=np.int64) for a in self.annotators}
+            self.probs = {a: np.full((n, k), np.nan) for a in self.annotators}
+            self.keys: dict[tuple[str, int], str] = {}
+            self.retry: set[str] = set()
+            self.outstanding: dict[str, list[int]] = {}
+            self.sent_keys: set[str] = set()
+            self.committed = 0.0
+            for r in conn.execute(select(rq.c.key, rq.c.item_id, rq.c.annotator, rq.c.state,
+                                         rq.c.run_id, rq.c.reserved_cost)
+                                  .where(rq.c.project_id == pid)):
+                if r.annotator not in self.annotators or r.item_id not in self.pos:
+                    continue
+                p = self.pos[r.item_id]
+                self.keys[(r.annotator, p)] = r.key
+                if r.state in ("pending", "sent"):
+                    self.status[r.annotator][p] = PENDING
+                    self.committed += r.reserved_cost
+                    if not self.annotators[r.annotator].deferred:
+                        self.outstanding.setdefault(r.annotator, []).append(p)
+                        if r.state == "sent":
+                            self.sent_keys.add(r.key)
+                elif r.state == "failed" and r.run_id != self.run_id:
+                    self.retry.add(r.key)
+            self.committed += float(conn.execute(
+                select(func.sum(j.c.cost)).where(j.c.project_id == pid)).scalar() or 0.0)
+            q = (select(j.c.item_id, j.c.annotator, j.c.label, j.c.value, j.c.probs,
+                        j.c.status, j.c.run_id)
+                 .where((j.c.project_id == pid) & (j.c.status != "superseded"))
+                 .order_by(j.c.id))
+            index = self.task.index
+            for r in conn.execute(q):
+                if r.annotator not in self.annotators or r.item_id not in self.pos:
+                    continue
+                p = self.pos[r.item_id]
+                code = STATUS_CODE.get(r.status, OK)
+                if code == FAILED and r.run_id != self.run_id:
+                    continue  # failed in an earlier run: asked again
+                self.status[r.annotator][p] = code
+                if code == OK:
+                    if self.task.multilabel:
+                        value = r.value if r.value is not None else r.label.split("|")
+                        self.label[r.annotator][p] = -1
+                        row = np.zeros(k)
+                        row[[index[v] for v in value]] = 1.0
+                    else:
+                        self.label[r.annotator][p] = index[r.label]
+                        row = np.full(k, np.nan)
+                    if r.probs:
+                        row = np.array([r.probs.get(lab, 0.0) for lab in self.task.labels])
+                    elif not self.task.multilabel:
+                        row[:] = 0.0
+                        row[index[r.label]] = 1.0
+                    self.probs[r.annotator][p] = row
+        self.tie = tie_keys(self.ids, self.seed)
+
+    def _state(self) -> PolicyState:
+        infos = {n: AnnotatorInfo(n, a.kind, a.max_cost, float(a.config.weight), a.deferred)
+                 for n, a in self.annotators.items()}
+        left = None if self.budget is None else max(self.budget - self.committed, 0.0)
+        return PolicyState(self.ids, self.open.copy(), self.task.labels, self.task.multilabel,
+                           self.status, self.label, self.probs, infos, left, self.tie,
+                           self.aggregator)
+
+    def _items(self, positions) -> Items:
+        return Items([self.ids[p] for p in positions],
+                     [json.loads(self.fields_json[p]) for p in positions], self.task.text_field)
+
+    # -- applying a plan ---------------------------------------------------------------
+    def _apply(self, plan: Plan) -> None:
+        for name, positions in plan.asks.items():
+            if name not in self.annotators:
+                raise PolicyError(f"the policy asked unknown annotator {name!r}")
+            bad = ~self.open[positions] | (self.status[name][positions] != NOT_ASKED)
+            if bad.any():
+                raise PolicyError(f"the policy asked {name!r} about item "
+                                  f"{self.ids[positions[bad][0]]!r}, which is decided or was "
+                                  "already asked")
+        if plan.refit:
+            self._train(plan.refit, before_run=None)
+        asks, stopped = self._within_budget(plan.asks)
+        decisions = list(plan.decisions)
+        if len(stopped):
+            decisions.append(self._budget_decision(stopped))
+        self._write_plan(decisions, asks)
+        self._execute(asks)
+
+    def _within_budget(self, asks: dict[str, np.ndarray]):
+        if self.budget is None or not asks:
+            return asks, np.array([], dtype=np.int64)
+        cost = np.zeros(len(self.ids))
+        for name, positions in asks.items():
+            cost[positions] += self.annotators[name].max_cost
+        positions = np.unique(np.concatenate(list(asks.values())))
+        need = cost[positions]
+        fits = np.cumsum(need) <= (self.budget - self.committed) + 1e-12
+        fits |= need == 0
+        # once an item does not fit, later paid items wait too, keeping the order strict
+        first_miss = np.flatnonzero(~fits)
+        if len(first_miss):
+            fits[first_miss[0]:] &= need[first_miss[0]:] == 0
+        allowed = np.zeros(len(self.ids), dtype=bool)
+        allowed[positions[fits]] = True
+        kept = {n: p[allowed[p]] for n, p in asks.items()}
+        return {n: p for n, p in kept.items() if len(p)}, positions[~fits]
+
+    def _budget_decision(self, positions: np.ndarray) -> Decision:
+        names = [a for a in self.annotators]
+        c = self._state().consensus(names, positions)
+        self.report.budget_stopped += len(positions)
+        return Decision(positions, c, names, "budget", flags="budget")
+
+    def _write_plan(self, decisions: list[Decision], asks: dict[str, np.ndarray]) -> None:
+        now = _now()
+        drows: list[dict[str, Any]] = []
+        labels = self.task.labels
+        for dec in decisions:
+            c = dec.consensus
+            for i, p in enumerate(dec.positions):
+                item_id = self.ids[p]
+                if self.task.multilabel:
+                    value = [labels[j] for j in np.flatnonzero(c.label[i])] if c.votes[i] else None
+                    label = "|".join(value) if value is not None else None
+                else:
+                    label = labels[c.label[i]] if c.label[i] >= 0 else None
+                    value = None
+                flags = dec.flags if label is not None or value is not None else "unlabelled"
+                prov = {a: self._said(a, p) for a in self.annotators
+                        if self.status[a][p] >= OK}
+                drows.append({"project_id": self.pid, "item_id": item_id, "label": label,
+                              "value": value, "confidence": float(c.confidence[i]),
+                              "decided_by": ",".join(dec.decided_by) or "none",
+                              "tier": dec.tier, "flags": flags, "provenance": prov,
+                              "run_id": self.run_id, "created": now})
+        new_rows, retries = [], []
+        for name, positions in asks.items():
+            ann = self.annotators[name]
+            version = ann.version
+            for p in positions:
+                key = request_key(self.pid, self.ids[p], name, version)
+                self.keys[(name, p)] = key
+                if key in self.retry:
+                    retries.append(key)
+                    continue
+                new_rows.append({"project_id": self.pid, "key": key, "item_id": self.ids[p],
+                                 "annotator": name, "annotator_version": version,
+                                 "run_id": self.run_id, "reserved_cost": ann.max_cost,
+                                 "state": "pending", "attempts": 0, "updated": now})
+        d, rq = schema.decisions, schema.requests
+        with self.store.begin() as conn:
+            decided_ids = [r["item_id"] for r in drows]
+            for start in range(0, len(decided_ids), 900):
+                conn.execute(d.delete().where((d.c.project_id == self.pid)
+                                              & d.c.item_id.in_(decided_ids[start:start + 900])))
+            for start in range(0, len(drows), CHUNK * 4):
+                conn.execute(d.insert(), drows[start:start + CHUNK * 4])
+            for start in range(0, len(new_rows), CHUNK * 4):
+                conn.execute(rq.insert(), new_rows[start:start + CHUNK * 4])
+            if retries:
+                conn.execute(update(rq).where((rq.c.project_id == self.pid)
+                                              & (rq.c.key == bindparam("k")))
+                             .values(state="pending", run_id=self.run_id, updated=now),
+                             [{"k": key} for key in retries])
+        self.retry.difference_update(retries)
+        for dec in decisions:
+            self.open[dec.positions] = False
+        for name, positions in asks.items():
+            self.status[name][positions] = PENDING
+            self.committed += self.annotators[name].max_cost * len(positions)
+        self.report.decided_now += len(drows)
+        self.progress(self.total_open - int(self.open.sum()), self.total_open)
+
+    def _said(self, name: str, p: int) -> Any:
+        code = self.status[name][p]
+        if code == ABSTAIN:
+            return "abstain"
+        if code == FAILED:
+            return "failed"
+        if self.task.multilabel:
+            return [lab for lab, v in zip(self.task.labels, self.probs[name][p]) if v >= 0.5]
+        return self.task.labels[self.label[name][p]]
+
+    def _decide_seed_gold(self) -> None:
+        it = schema.items
+        with self.store.connect() as conn:
+            seeds = conn.execute(select(it.c.id, it.c.gold).where(
+                (it.c.project_id == self.pid) & (it.c.gold_role == "seed"))).all()
+        positions = np.array([self.pos[r.id] for r in seeds if self.open[self.pos[r.id]]],
+                             dtype=np.int64)
+        if not len(positions):
+            return
+        k = len(self.task.labels)
+        post = np.zeros((len(positions), k))
+        for i, p in enumerate(positions):
+            gold = self.gold[self.ids[p]]
+            for lab in (gold if self.task.multilabel else [gold]):
+                post[i, self.task.index[lab]] = 1.0
+        from .aggregation import Consensus
+
+        label = post.astype(bool) if self.task.multilabel else post.argmax(axis=1)
+        ones = np.ones(len(positions))
+        self._write_plan([Decision(positions, Consensus(post, label, ones, ones, ones), ["gold"],
+                                   "gold")], {})
+
+    # -- asking ------------------------------------------------------------------------
+    def _resume_outstanding(self) -> None:
+        """Requests left pending or sent by a killed run are asked before anything else."""
+        if not self.outstanding:
+            return
+        self.report.repeated_calls += len(self.sent_keys)
+        self._execute({n: np.array(sorted(ps), dtype=np.int64)
+                       for n, ps in self.outstanding.items()})
+
+    def _execute(self, asks: dict[str, np.ndarray]) -> None:
+        io = {}
+        for name, positions in asks.items():
+            ann = self.annotators[name]
+            self.report.asked[name] = self.report.asked.get(name, 0) + len(positions)
+            if ann.deferred:
+                continue
+            if ann.io_bound:
+                io[name] = positions
+                continue
+            for start in range(0, len(positions), CHUNK):
+                chunk = positions[start:start + CHUNK]
+                self._record(ann, chunk, ann.annotate(self._items(chunk)))
+        if io:
+            asyncio.run(self._execute_io(io))
+
+    async def _execute_io(self, asks: dict[str, np.ndarray]) -> None:
+        limits = {n: asyncio.Semaphore(self.annotators[n].concurrency) for n in asks}
+
+        async def one(name: str, p: int) -> None:
+            ann = self.annotators[name]
+            async with limits[name]:
+                self._mark_sent(self.keys[(name, p)])
+                answers = await ann.aannotate_one(self._items([p]))
+                self._record(ann, np.array([p]), answers)
+
+        await asyncio.gather(*(one(n, int(p)) for n, ps in asks.items() for p in ps))
+
+    def _mark_sent(self, key: str) -> None:
+        rq = schema.requests
+        with self.store.begin() as conn:
+            conn.execute(update(rq).where((rq.c.project_id == self.pid) & (rq.c.key == key))
+                         .values(state="sent", attempts=rq.c.attempts + 1, updated=_now()))
+
+    def _record(self, ann: Annotator, positions: np.ndarray, answers: Answers) -> None:
+        """Store answers, their call log and their requests' final states in one transaction."""
+        name, now, labels = ann.name, _now(), self.task.labels
+        version, k = ann.version, len(labels)
+        calls = answers.calls or [None] * len(positions)
+        call_rows = [(i, c) for i, c in enumerate(calls) if c is not None]
+        j, rq, mc = schema.judgements, schema.requests, schema.model_calls
+        with self.store.begin() as conn:
+            call_ids: dict[int, int] = {}
+            if call_rows:
+                rows = [{"project_id": self.pid, "request_key": self.keys.get((name, int(positions[i]))),
+                         "annotator": name, "model": c.get("model"), "request": c.get("request"),
+                         "response": c.get("response", c), "tokens_in": c.get("tokens_in"),
+                         "tokens_out": c.get("tokens_out"), "cost": float(answers.cost[i]),
+                         "latency": float(answers.latency[i]), "cache_key": c.get("cache_key"),
+                         "error": answers.errors[i], "created": now} for i, c in call_rows]
+                result = conn.execute(mc.insert().returning(mc.c.id, sort_by_parameter_order=True),
+                                      rows)
+                call_ids = {i: cid for (i, _), cid in zip(call_rows, result.scalars())}
+            jrows, by_state = [], {}
+            for i, p in enumerate(positions):
+                p = int(p)
+                status = answers.status[i]
+                value = answers.labels[i]
+                probs = answers.probs[i] if answers.probs is not None else None
+                has_probs = probs is not None and not np.isnan(probs).any()
+                conf = answers.confidence[i] if answers.confidence is not None else None
+                key = self.keys.get((name, p))
+                jrows.append({
+                    "project_id": self.pid, "request_key": key, "item_id": self.ids[p],
+                    "annotator": name, "annotator_kind": ann.kind, "annotator_version": version,
+                    "value_type": self.task.value_type,
+                    "label": self.task.format_label(value),
+                    "value": list(value) if isinstance(value, tuple) else None,
+                    "probs": dict(zip(labels, probs.tolist())) if has_probs and status == "ok"
+                    else None,
+                    "confidence": None if conf is None or np.isnan(conf) else float(conf),
+                    "cost": float(answers.cost[i]), "latency": float(answers.latency[i]),
+                    "call_id": call_ids.get(i), "run_id": self.run_id, "status": status,
+                    "simulated": ann.simulated, "created": now})
+                if key is not None:
+                    by_state.setdefault((REQUEST_STATE[status], answers.errors[i]), []).append(key)
+                code = STATUS_CODE[status]
+                self.status[name][p] = code
+                if code == OK:
+                    if self.task.multilabel:
+                        row = np.zeros(k)
+                        row[[self.task.index[v] for v in value]] = 1.0
+                        self.probs[name][p] = probs if has_probs else row
+                    else:
+                        self.label[name][p] = self.task.index[value]
+                        if has_probs:
+                            self.probs[name][p] = probs
+                        else:
+                            row = np.zeros(k)
+                            row[self.task.index[value]] = 1.0
+                            self.probs[name][p] = row
+                if status == "failed":
+                    self.report.failed[name] = self.report.failed.get(name, 0) + 1
+            conn.execute(j.insert(), jrows)
+            for (state, error), keys in by_state.items():
+                for start in range(0, len(keys), 900):
+                    conn.execute(update(rq).where((rq.c.project_id == self.pid)
+                                                  & rq.c.key.in_(keys[start:start + 900]))
+                                 .values(state=state, error=error, updated=now,
+                                         attempts=rq.c.attempts + (0 if ann.io_bound else 1)))
+        actual = float(np.sum(answers.cost))
+        self.committed += actual - ann.max_cost * len(positions)
+        self.report.cost += actual

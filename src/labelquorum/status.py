@@ -1,0 +1,87 @@
+"""What a project has done so far: progress, cost, tiers, accuracy on evaluation gold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from sqlalchemy import Integer, func, select
+
+from .store import schema
+
+if TYPE_CHECKING:
+    from .project import Project
+
+
+@dataclass
+class Status:
+    items: int
+    decided: int
+    open: int
+    waiting_human: int
+    failed_calls: int
+    repeated_calls: int
+    total_cost: float
+    annotators: pd.DataFrame  # annotator, kind, judgements, failed, cost, simulated
+    tiers: pd.DataFrame  # tier, items, share
+    evaluation_items: int
+    evaluation_accuracy: float | None
+    runs: int
+    last_run: str | None
+    flags: dict[str, int] = field(default_factory=dict)
+
+
+def project_status(project: Project) -> Status:
+    it, d, j, rq, runs = (schema.items, schema.decisions, schema.judgements, schema.requests,
+                          schema.runs)
+    pid = project.store.project_id
+    with project.store.connect() as conn:
+        n_items = conn.execute(select(func.count()).select_from(it)
+                               .where(it.c.project_id == pid)).scalar()
+        dec = pd.read_sql(select(d.c.item_id, d.c.label, d.c.tier, d.c.flags)
+                          .where(d.c.project_id == pid), conn)
+        per_ann = pd.read_sql(
+            select(j.c.annotator, j.c.annotator_kind.label("kind"),
+                   func.count().label("judgements"),
+                   func.sum(func.cast(j.c.status == "failed", Integer)).label("failed"),
+                   func.sum(j.c.cost).label("cost"),
+                   func.max(func.cast(j.c.simulated, Integer)).label("simulated"))
+            .where(j.c.project_id == pid).group_by(j.c.annotator, j.c.annotator_kind)
+            .order_by(j.c.annotator), conn)
+        human_names = [n for n, a in project.config.annotators.items() if a.type == "human"]
+        waiting = conn.execute(select(func.count()).select_from(rq).where(
+            (rq.c.project_id == pid) & rq.c.state.in_(("pending", "sent"))
+            & rq.c.annotator.in_(human_names))).scalar() if human_names else 0
+        run_rows = conn.execute(select(runs.c.id, runs.c.status, runs.c.repeated_calls)
+                                .where(runs.c.project_id == pid).order_by(runs.c.id)).all()
+        gold = pd.read_sql(select(it.c.id.label("item_id"), it.c.gold)
+                           .where((it.c.project_id == pid) & (it.c.gold_role == "evaluation")),
+                           conn)
+    per_ann["simulated"] = per_ann["simulated"].fillna(0).astype(bool)
+    per_ann["failed"] = per_ann["failed"].fillna(0).astype(int)
+    decided = dec[~dec["flags"].fillna("").str.contains("budget")]
+    tiers = dec.groupby("tier", sort=False).size().rename("items").reset_index()
+    tiers["share"] = tiers["items"] / max(len(dec), 1)
+    accuracy = None
+    if len(gold):
+        import json
+
+        merged = gold.merge(dec, on="item_id", how="inner")
+        if len(merged):
+            truth = merged["gold"].map(lambda g: "|".join(v) if isinstance(
+                v := json.loads(g), list) else v)
+            accuracy = float((truth == merged["label"]).mean())
+        n_eval = len(merged)
+    else:
+        n_eval = 0
+    flags = dec["flags"].fillna("").loc[lambda s: s != ""].value_counts().to_dict()
+    return Status(
+        items=int(n_items), decided=len(decided), open=int(n_items) - len(decided),
+        waiting_human=int(waiting or 0), failed_calls=int(per_ann["failed"].sum()),
+        repeated_calls=int(sum(r.repeated_calls for r in run_rows)),
+        total_cost=float(per_ann["cost"].sum()) if len(per_ann) else 0.0,
+        annotators=per_ann, tiers=tiers, evaluation_items=n_eval,
+        evaluation_accuracy=accuracy, runs=len(run_rows),
+        last_run=run_rows[-1].status if run_rows else None,
+        flags={str(k): int(v) for k, v in flags.items()})
