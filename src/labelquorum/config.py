@@ -277,12 +277,13 @@ def _unknown_label(label: str, labels: set[str]) -> str:
             f"({', '.join(sorted(labels))}).{_did_you_mean(label, labels)}")
 
 
-_CHOICES = {"type": None, "kind": TASK_KINDS}
-
-
 def _format_error(err: dict[str, Any], data: dict[str, Any]) -> ConfigError:
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.endswith("Config")
-                                         and p[0].isupper())]
+    loc = list(err["loc"])
+    # drop the discriminator tags pydantic puts in the path of tagged unions
+    if len(loc) > 1 and loc[0] == "policy" and loc[1] in POLICY_TYPES:
+        del loc[1]
+    if len(loc) > 2 and loc[0] == "annotators" and loc[2] in ANNOTATOR_TYPES:
+        del loc[2]
     key = ""
     for part in loc:
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
