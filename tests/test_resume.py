@@ -1,0 +1,255 @@
+"""A run killed with SIGKILL resumes without losing work or paying twice.
+
+These tests start the real ``labelquorum run`` command in a subprocess, kill it with
+``kill -9`` at several points (the cheap tier, simulated LLM calls in flight, the people
+tier, a resumed run), start it again, and finally let it finish. The result must be the
+one an uninterrupted run of an identical project gives.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import labelquorum as lq
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+
+N_ITEMS = 360
+LLM_CONCURRENCY = 4
+PEOPLE_CONCURRENCY = 2
+PAID = ("llm", "people")
+FINAL_STATES = {"done", "abstained", "failed"}
+
+CONFIG = f"""
+[project]
+name = "resume-test"
+seed = 7
+
+[task]
+kind = "classification"
+labels = ["negative", "positive"]
+
+[annotators.tfidf]
+type = "tfidf"
+
+[annotators.rules]
+type = "rules"
+confidence = 0.7
+rules = [
+  {{ label = "positive", keywords = ["great", "superb"] }},
+  {{ label = "negative", keywords = ["awful", "dreadful"] }},
+]
+
+[annotators.llm]
+type = "simulated"
+stands_for = "llm"
+accuracy = 0.95
+accuracy_hard = 0.6
+cost_per_call = 0.002
+latency = 0.02
+concurrency = {LLM_CONCURRENCY}
+
+[annotators.people]
+type = "simulated"
+stands_for = "human"
+accuracy = 0.98
+cost_per_call = 0.1
+latency = 0.03
+concurrency = {PEOPLE_CONCURRENCY}
+
+[policy]
+type = "cascade"
+aggregator = "weighted"
+
+[[policy.tiers]]
+name = "cheap"
+annotators = ["tfidf", "rules"]
+min_confidence = 0.75
+min_agreement = 1.0
+min_votes = 2
+
+[[policy.tiers]]
+name = "llm"
+annotators = ["llm"]
+min_confidence = 0.8
+
+[[policy.tiers]]
+name = "people"
+annotators = ["people"]
+"""
+
+POSITIVE = ["great", "superb", "lovely", "moving", "charming", "fine"]
+NEGATIVE = ["awful", "dreadful", "dull", "boring", "clumsy", "weak"]
+FILLER = ["film", "plot", "actor", "scene", "story", "music", "ending", "cast", "script",
+          "camera"]
+
+
+def write_items(path: Path, n: int = N_ITEMS) -> None:
+    """Short reviews with a noisy sentiment signal: some easy, some hard."""
+    rng = random.Random(1)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["id", "text", "gold"])
+        for i in range(n):
+            gold = rng.choice(["negative", "positive"])
+            own, other = (POSITIVE, NEGATIVE) if gold == "positive" else (NEGATIVE, POSITIVE)
+            words = (rng.sample(FILLER, 3) + rng.sample(own, rng.randint(1, 3))
+                     + rng.sample(other, rng.randint(0, 1)))
+            rng.shuffle(words)
+            out.writerow([f"item-{i:04d}", " ".join(words), gold])
+
+
+def make_project(directory: Path, data: Path) -> None:
+    project = lq.init_project(directory, labels=[], config_text=CONFIG)
+    project.import_file(data, id_column="id", split="seed=60")
+    project.close()
+
+
+class Store:
+    """Read-only view of a project's SQLite file, safe while a run writes to it."""
+
+    def __init__(self, directory: Path):
+        self.conn = sqlite3.connect(f"file:{directory / 'labelquorum.db'}?mode=ro", uri=True,
+                                    timeout=30)
+
+    def scalar(self, sql: str, *args) -> int:
+        for _ in range(100):
+            try:
+                return self.conn.execute(sql, args).fetchone()[0]
+            except sqlite3.OperationalError:  # busy during a checkpoint: try again
+                time.sleep(0.01)
+        raise AssertionError(f"could not read the store: {sql}")
+
+    def requests(self, annotator: str | None = None, state: str | None = None) -> int:
+        sql, args = "SELECT count(*) FROM requests WHERE 1", []
+        if annotator:
+            sql, args = sql + " AND annotator = ?", [*args, annotator]
+        if state:
+            sql, args = sql + " AND state = ?", [*args, state]
+        return self.scalar(sql, *args)
+
+    def judgements(self, annotator: str) -> int:
+        return self.scalar("SELECT count(*) FROM judgements WHERE annotator = ?", annotator)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def start_run(directory: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "labelquorum.cli", "run", "--project",
+                             str(directory)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def kill_when(directory: Path, ready, what: str) -> int:
+    """Start a run, SIGKILL it once ``ready(store)`` holds; return the calls left 'sent'."""
+    store = Store(directory)
+    proc = start_run(directory)
+    try:
+        deadline = time.monotonic() + 120  # a hang guard, not a timing assertion
+        while not ready(store):
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                pytest.fail(f"the run ended (rc {proc.returncode}) before {what}:\n{out}\n{err}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the run never reached {what}")
+            time.sleep(0.002)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        assert proc.returncode == -signal.SIGKILL, f"the run finished before the kill ({what})"
+        return store.requests(state="sent")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        store.close()
+
+
+def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
+    data = tmp_path / "items.csv"
+    write_items(data)
+
+    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    make_project(reference_dir, data)
+    make_project(killed_dir, data)
+
+    with lq.open_project(reference_dir) as reference:
+        report = reference.run()
+        assert report.status == "done" and report.repeated_calls == 0
+        expected = reference.to_dataframe()
+        ref_judgements = reference.judgements()
+        ref_requests = Store(reference_dir)
+        ref_request_count = ref_requests.requests()
+        ref_requests.close()
+    llm_total = int((ref_judgements["annotator"] == "llm").sum())
+    people_total = int((ref_judgements["annotator"] == "people").sum())
+    # the tiers are big enough that every kill lands in the middle of one
+    assert llm_total >= 100 and people_total >= 60
+
+    kills = [
+        ("requests exist, before the LLM tier", lambda s: s.requests() > 0),
+        ("LLM calls in flight", lambda s: s.judgements("llm") >= llm_total // 4),
+        ("the people tier", lambda s: s.judgements("people") >= people_total // 5),
+        ("a resumed run re-asking people", lambda s: s.judgements("people") >= people_total // 2),
+    ]
+    sent_at_kills = []
+    for what, ready in kills:
+        sent = kill_when(killed_dir, ready, what)
+        # in flight at the kill: at most the concurrency limit of the one tier asking
+        assert sent <= max(LLM_CONCURRENCY, PEOPLE_CONCURRENCY), what
+        sent_at_kills.append(sent)
+
+    final = start_run(killed_dir)
+    out, err = final.communicate(timeout=300)
+    assert final.returncode == 0, f"{out}\n{err}"
+    assert "Resumed run" in out
+
+    with lq.open_project(killed_dir) as project:
+        # the labels and their provenance are those of the uninterrupted run
+        pd.testing.assert_frame_equal(project.to_dataframe(), expected)
+
+        # no judgement is stored twice
+        jt = project.judgements()
+        answered = jt[jt["status"].isin(("ok", "abstain"))]
+        per_pair = answered.groupby(["item", "annotator"]).size()
+        assert (per_pair == 1).all(), per_pair[per_pair > 1]
+        assert (jt["status"] != "failed").all()
+        assert (jt.groupby("annotator").size()
+                == ref_judgements.groupby("annotator").size()).all()
+
+        # calls paid beyond the reference are only those in flight at a kill, and the
+        # project reports each of them as a repeated call
+        status = project.status()
+        paid = int(jt["annotator"].isin(PAID).sum()) + status.repeated_calls
+        paid_reference = int(ref_judgements["annotator"].isin(PAID).sum())
+        assert paid - paid_reference <= sum(sent_at_kills)
+        assert status.repeated_calls == sum(sent_at_kills)
+        assert status.total_cost == pytest.approx(float(ref_judgements["cost"].sum()))
+        assert status.open == 0 and status.last_run == "done"
+
+    # every request ends in a final state
+    store = Store(killed_dir)
+    try:
+        states = dict(store.conn.execute("SELECT state, count(*) FROM requests GROUP BY state"))
+        assert set(states) <= FINAL_STATES, states
+        assert sum(states.values()) == ref_request_count
+    finally:
+        store.close()
+
+    # 'labelquorum status' tells the user about the repeated calls
+    shown = subprocess.run([sys.executable, "-m", "labelquorum.cli", "status", "--project",
+                            str(killed_dir)], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    if sum(sent_at_kills):
+        assert f"Calls repeated after an interruption: {sum(sent_at_kills)}" in shown.stdout
