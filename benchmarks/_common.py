@@ -21,8 +21,19 @@ OUT = REPO / "benchmarks" / "out"
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far, in MB.
+
+    Reads ``VmHWM`` from ``/proc/self/status`` where it exists: ``ru_maxrss`` of a child
+    started by ``subprocess`` also counts its parent's peak from before the ``exec``.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def child(script: Path, *args: str) -> dict:

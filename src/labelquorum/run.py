@@ -144,8 +144,7 @@ class Runner:
         t = schema.runs
         with self.store.begin() as conn:
             conn.execute(update(t).where(t.c.id == self.run_id).values(
-                status=r.status, finished=_now() if r.status == "done" else None,
-                repeated_calls=t.c.repeated_calls + r.repeated_calls))
+                status=r.status, finished=_now() if r.status == "done" else None))
         return r
 
     # -- training ----------------------------------------------------------------------
@@ -410,7 +409,6 @@ class Runner:
         """Requests left pending or sent by a killed run are asked before anything else."""
         if not self.outstanding:
             return
-        self.report.repeated_calls += len(self.sent_keys)
         self._execute({n: np.array(sorted(ps), dtype=np.int64)
                        for n, ps in self.outstanding.items()})
 
@@ -443,10 +441,22 @@ class Runner:
         await asyncio.gather(*(one(n, int(p)) for n, ps in asks.items() for p in ps))
 
     def _mark_sent(self, key: str) -> None:
-        rq = schema.requests
+        """Mark a call as going out; one that was in flight at a kill counts as repeated.
+
+        The count is stored with the mark, so a resumed run that is killed again before
+        it finishes still reports the calls it repeated.
+        """
+        rq, t = schema.requests, schema.runs
+        repeated = key in self.sent_keys
         with self.store.begin() as conn:
             conn.execute(update(rq).where((rq.c.project_id == self.pid) & (rq.c.key == key))
                          .values(state="sent", attempts=rq.c.attempts + 1, updated=_now()))
+            if repeated:
+                conn.execute(update(t).where(t.c.id == self.run_id)
+                             .values(repeated_calls=t.c.repeated_calls + 1))
+        if repeated:
+            self.sent_keys.discard(key)
+            self.report.repeated_calls += 1
 
     def _record(self, ann: Annotator, positions: np.ndarray, answers: Answers) -> None:
         """Store answers, their call log and their requests' final states in one transaction."""

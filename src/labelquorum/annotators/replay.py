@@ -47,13 +47,20 @@ class ReplayAnnotator(Annotator):
         rows = rows.drop_duplicates(subset=cols[0], keep="last")
         conf = (pd.to_numeric(rows["confidence"], errors="coerce").to_numpy()
                 if "confidence" in rows else np.full(len(rows), np.nan))
+        bad = np.flatnonzero(~np.isnan(conf) & ((conf < 0) | (conf > 1)))
+        if len(bad):
+            raise AnnotatorError(f"replay annotator {self.name!r}: {path} gives item "
+                                 f"{rows[cols[0]].iloc[bad[0]]!r} confidence {float(conf[bad[0]]):g}; "
+                                 "confidences must lie in [0, 1] (or be left empty)")
+        # Decided once for the file, so that answers never depend on the batch.
+        self._has_confidence = not np.isnan(conf).all()
         self._answers = dict(zip(rows[cols[0]], zip(rows[cols[2]], conf)))
 
     def predict(self, items: Items) -> Answers:
         found = [self._answers.get(i) for i in items.ids]
         labels = [f[0] if f is not None and f[0] != "" else None for f in found]
         conf = np.array([f[1] if f is not None else np.nan for f in found], dtype=float)
-        if np.isnan(conf).all():
+        if not self._has_confidence:
             return Answers(labels=labels)
         return Answers(labels=labels, confidence=conf)
 

@@ -22,7 +22,8 @@ class RulesAnnotator(Annotator):
         flags = 0 if self.config.case_sensitive else re.IGNORECASE
         self._rules = []
         for rule in self.config.rules:
-            parts = [r"\b" + re.escape(k) + r"\b" for k in rule.keywords]
+            # Whole words: no word character on either side ("c++" and "$5" work too).
+            parts = [r"(?<!\w)" + re.escape(k) + r"(?!\w)" for k in rule.keywords]
             if rule.pattern:
                 parts.append(f"(?:{rule.pattern})")
             self._rules.append((rule.label, re.compile("|".join(parts), flags)))

@@ -11,6 +11,8 @@ Noise models (exactly one):
   confidence is that probability.
 * ``confusion``: ``confusion[gold][answer]`` is the probability of answering ``answer``
   when the truth is ``gold`` (rows are normalised; a missing row means always correct).
+  Its stated confidence is the answer's own diagonal entry. For multilabel tasks each
+  true label is confused on its own and the answer is the set of results.
 
 Draws are a hash of (project seed, annotator name, item id), so answers do not depend on
 order, batching or resumption. Items without gold abstain.
@@ -53,14 +55,16 @@ class SimulatedAnnotator(Annotator):
         if gold is None:
             return None, np.nan
         labels, seed, cfg = self.task.labels, self.context.seed, self.config
+        if self.task.multilabel and isinstance(gold, str):
+            gold = self.task.parse_label(gold)  # 'a|b', not the characters of the string
         if cfg.confusion is not None:
-            true = gold if isinstance(gold, str) else gold[0]
-            row = cfg.confusion.get(true, {true: 1.0})
-            weights = np.array([row.get(lab, 0.0) for lab in labels], dtype=float)
-            weights = weights / weights.sum()
-            pick = int(np.searchsorted(np.cumsum(weights), _uniform(seed, self.name, item_id)))
-            answer = labels[min(pick, len(labels) - 1)]
-            return answer, float(cfg.confusion.get(answer, {answer: 1.0}).get(answer, 1.0))
+            if not self.task.multilabel:
+                answer = self._confuse(gold, item_id)
+                return answer, self._row(answer).get(answer, 0.0)
+            # Each true label is confused on its own; an empty gold set stays empty.
+            answers = {self._confuse(true, item_id, true) for true in gold}
+            chosen = tuple(lab for lab in labels if lab in answers)
+            return chosen, min((self._row(lab).get(lab, 0.0) for lab in chosen), default=1.0)
         hard = cfg.accuracy if cfg.accuracy_hard is None else cfg.accuracy_hard
         p = cfg.accuracy - (cfg.accuracy - hard) * self._difficulty(item_id, fields)
         if self.task.multilabel:
@@ -73,6 +77,22 @@ class SimulatedAnnotator(Annotator):
             return gold, p
         others = [lab for lab in labels if lab != gold]
         return others[int(_uniform(seed, self.name, item_id, "wrong") * len(others))], p
+
+    def _row(self, true: str) -> dict[str, float]:
+        """``true``'s confusion row, normalised; a missing or all-zero row is always correct."""
+        given = self.config.confusion.get(true) or {}
+        row = {lab: max(float(p), 0.0) for lab, p in given.items()}
+        total = sum(row.values())
+        return {lab: p / total for lab, p in row.items()} if total > 0 else {true: 1.0}
+
+    def _confuse(self, true: str, *key: object) -> str:
+        labels = self.task.labels
+        row = self._row(true)
+        weights = np.cumsum([row.get(lab, 0.0) for lab in labels])
+        if weights[-1] <= 0:  # the row names no task label
+            return true
+        u = _uniform(self.context.seed, self.name, *key) * weights[-1]
+        return labels[min(int(np.searchsorted(weights, u, side="right")), len(labels) - 1)]
 
     def predict(self, items: Items) -> Answers:
         pairs = [self._answer(i, f) for i, f in zip(items.ids, items.fields)]
