@@ -39,7 +39,7 @@ def peak_rss_mb() -> float:
 def child(script: Path, *args: str) -> dict:
     """Run ``script --child ARGS`` in a fresh interpreter; return the JSON it prints last."""
     proc = subprocess.run([sys.executable, str(script), "--child", *args], text=True,
-                          capture_output=True)
+                          capture_output=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"child run of {script.name} failed (exit {proc.returncode})")

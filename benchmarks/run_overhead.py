@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT, child, cumulative, peak_rss_mb, profile_call, table, top_functions  # noqa: E402
+from _common import OUT, child, cumulative, peak_rss_mb, profile_call, table, top_functions
 
 LABELS = ("negative", "positive")
 ANNOTATORS = {"replay_a": 0.92, "replay_b": 0.85, "replay_c": 0.97}

@@ -10,7 +10,13 @@ import pytest
 
 from labelquorum.annotators import Context, Items, build_annotator
 from labelquorum.config import (
-    ReplayConfig, Rule, RulesConfig, SimulatedConfig, TaskConfig, TfidfConfig, VaderConfig,
+    ReplayConfig,
+    Rule,
+    RulesConfig,
+    SimulatedConfig,
+    TaskConfig,
+    TfidfConfig,
+    VaderConfig,
     parse_config,
 )
 from labelquorum.errors import AnnotatorError

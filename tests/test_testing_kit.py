@@ -12,12 +12,22 @@ from pydantic import BaseModel
 from labelquorum.annotators import Annotator, Answers, Context, Items, build_annotator
 from labelquorum.annotators.base import spread_confidence
 from labelquorum.config import (
-    EmbeddingConfig, HumanConfig, ReplayConfig, Rule, RulesConfig, SimulatedConfig,
-    TaskConfig, TfidfConfig, VaderConfig,
+    EmbeddingConfig,
+    HumanConfig,
+    ReplayConfig,
+    Rule,
+    RulesConfig,
+    SimulatedConfig,
+    TaskConfig,
+    TfidfConfig,
+    VaderConfig,
 )
 from labelquorum.task import Task
 from labelquorum.testing import (
-    ConformanceError, check_annotator, check_annotator_factory, check_batching_invariance,
+    ConformanceError,
+    check_annotator,
+    check_annotator_factory,
+    check_batching_invariance,
     check_order_invariance,
 )
 

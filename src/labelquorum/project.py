@@ -191,7 +191,7 @@ class Project:
                     "value_type": self.task.value_type, "label": self.task.format_label(value),
                     "value": list(value) if isinstance(value, tuple) else None,
                     "probs": None, "confidence": row.get("confidence"),
-                    "cost": float(row.get("cost", cfg.cost_per_call if cfg else 0.0)),
+                    "cost": _human_cost(row, cfg),
                     "latency": row.get("latency"), "call_id": None, "run_id": None,
                     "status": "ok", "simulated": False, "created": now})
                 keys.append(req.key)
@@ -239,6 +239,17 @@ class Project:
         from .status import project_status
 
         return project_status(self)
+
+
+def _human_cost(row: dict[str, Any], cfg: Any) -> float:
+    """A given cost, else the annotator's price per call plus its hourly rate times the
+    seconds spent (``latency``), so people's time and model calls share one ledger."""
+    if row.get("cost") is not None:
+        return float(row["cost"])
+    if cfg is None:
+        return 0.0
+    seconds = float(row.get("latency") or 0.0)
+    return float(cfg.cost_per_call) + float(getattr(cfg, "cost_per_hour", 0.0)) * seconds / 3600
 
 
 def init_project(path: str | os.PathLike[str], labels: list[str],

@@ -409,8 +409,10 @@ class Runner:
         """Requests left pending or sent by a killed run are asked before anything else."""
         if not self.outstanding:
             return
-        self._execute({n: np.array(sorted(ps), dtype=np.int64)
-                       for n, ps in self.outstanding.items()})
+        # in the policy's annotator order, not the store's row order, so judgements are
+        # written in the order an uninterrupted run writes them
+        self._execute({n: np.array(sorted(self.outstanding[n]), dtype=np.int64)
+                       for n in self.annotators if n in self.outstanding})
 
     def _execute(self, asks: dict[str, np.ndarray]) -> None:
         io = {}

@@ -28,10 +28,10 @@ from .annotators.base import Annotator, Answers, Items
 from .errors import LabelquorumError
 
 __all__ = [
-    "ConformanceError", "ask", "check_annotator", "check_annotator_factory",
-    "check_answer_count", "check_order_invariance", "check_labels_in_label_set",
-    "check_status", "check_probabilities", "check_confidence", "check_costs",
-    "check_repeatable", "check_batching_invariance", "check_fit", "check_fresh_instances_agree",
+    "ConformanceError", "ask", "check_annotator", "check_annotator_factory", "check_answer_count",
+    "check_batching_invariance", "check_confidence", "check_costs", "check_fit",
+    "check_fresh_instances_agree", "check_labels_in_label_set", "check_order_invariance",
+    "check_probabilities", "check_repeatable", "check_status",
 ]
 
 STATUSES = ("ok", "abstain", "failed")
@@ -67,7 +67,7 @@ def ask(annotator: Annotator, items: Items, *, check: str = "ask") -> Answers:
         return Answers.concat(parts, len(annotator.task.labels))
     except ConformanceError:
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever it was, it broke the contract
+    except Exception as exc:
         raise ConformanceError(check, f"annotator {annotator.name!r} raised "
                                f"{type(exc).__name__}: {exc}") from exc
 
