@@ -19,7 +19,7 @@ from labelquorum.config import (
     VaderConfig,
     parse_config,
 )
-from labelquorum.errors import AnnotatorError
+from labelquorum.errors import AnnotatorError, ConfigError
 from labelquorum.task import Task
 
 SENTIMENT = ["negative", "neutral", "positive"]
@@ -157,7 +157,7 @@ def test_vader_ranges_can_use_any_label_names(tmp_path):
 
 
 def test_vader_is_refused_for_multilabel_tasks():
-    with pytest.raises(Exception, match="vader labels classification tasks only"):
+    with pytest.raises(ConfigError, match="vader labels classification tasks only"):
         parse_config({"task": {"kind": "multilabel", "labels": ["negative", "positive"]},
                       "annotators": {"v": {"type": "vader"}},
                       "policy": {"type": "chain", "links": ["v"]}})

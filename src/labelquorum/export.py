@@ -22,7 +22,8 @@ WRITERS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 def export_frame(project: Project) -> pd.DataFrame:
     """Every item in import order: id, label, confidence, decided_by, tier, flags,
-    annotators consulted (those that answered), total cost, whether a simulated annotator
+    annotators consulted (those that answered or abstained; failed calls are
+    left out), total cost, whether a simulated annotator
     took part, and gold with its role when known. Undecided items have an empty label."""
     it, d, j = schema.items, schema.decisions, schema.judgements
     pid = project.store.project_id

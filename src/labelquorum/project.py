@@ -179,8 +179,14 @@ class Project:
                 if req is None:
                     raise LabelquorumError(
                         f"answer {n}: no open task for item {row['item']!r} and annotator "
-                        f"{row['annotator']!r}; run 'labelquorum run' to create tasks first")
-                value = self.task.parse_label(row["label"])
+                        f"{row['annotator']!r}: the item may be decided already, or the run "
+                        "has not asked this annotator about it yet ('labelquorum run' creates "
+                        "tasks); nothing was stored")
+                try:
+                    value = self.task.parse_label(row["label"])
+                except LabelquorumError as exc:
+                    raise LabelquorumError(f"answer {n} (item {row['item']!r}): {exc}; nothing "
+                                           "was stored") from None
                 cfg = self.config.annotators.get(req.annotator)
                 out.append({
                     "project_id": self.store.project_id, "request_key": req.key,
@@ -252,13 +258,14 @@ def _human_cost(row: dict[str, Any], cfg: Any) -> float:
     return float(cfg.cost_per_call) + float(getattr(cfg, "cost_per_hour", 0.0)) * seconds / 3600
 
 
-def init_project(path: str | os.PathLike[str], labels: list[str],
+def init_project(path: str | os.PathLike[str], labels: list[str] | None = None,
                  kind: str = "classification", name: str | None = None,
                  config_text: str | None = None) -> Project:
-    """Create a project directory with a starter config and an empty store."""
     if kind not in TASK_KINDS:
         raise ProjectError(f"unknown task kind {kind!r}; valid kinds: {', '.join(TASK_KINDS)}")
-    labels = [lab.strip() for lab in labels if lab.strip()]
+    """Create a project directory with a starter config (from ``labels`` and ``kind``), or
+    with ``config_text`` as its whole config, and an empty store."""
+    labels = [lab.strip() for lab in labels or [] if lab.strip()]
     if len(labels) < 2 and config_text is None:
         raise ProjectError("a task needs at least two labels, like --labels negative,positive")
     root = Path(path)
