@@ -10,7 +10,7 @@ import pytest
 
 def lq(*args, cwd=None, check=True):
     proc = subprocess.run([sys.executable, "-m", "labelquorum.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+                          capture_output=True, text=True, cwd=cwd, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"labelquorum {args} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

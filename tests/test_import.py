@@ -113,7 +113,7 @@ def test_cli_import_error_exits_non_zero_with_clean_message(project, tmp_path):
     path = write(tmp_path / "bad.csv", "id,text,gold\n1,a,maybe\n")
     proc = subprocess.run([sys.executable, "-m", "labelquorum.cli", "import", str(path),
                            "--project", str(project.path), "--id-column", "id"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 1
     assert "row 1" in proc.stderr and "'maybe'" in proc.stderr
     assert "Traceback" not in proc.stderr

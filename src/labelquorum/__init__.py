@@ -27,7 +27,18 @@ from .run import RunReport
 __version__ = "0.1.0"
 
 __all__ = [
-    "Project", "init_project", "open_project", "RunReport",
-    "LabelquorumError", "ConfigError", "ProjectError", "ImportDataError", "StoreError",
-    "AnnotatorError", "MissingExtraError", "PolicyError", "BudgetExceededError", "ExportError",
+    "AnnotatorError",
+    "BudgetExceededError",
+    "ConfigError",
+    "ExportError",
+    "ImportDataError",
+    "LabelquorumError",
+    "MissingExtraError",
+    "PolicyError",
+    "Project",
+    "ProjectError",
+    "RunReport",
+    "StoreError",
+    "init_project",
+    "open_project",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -52,7 +52,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Project directory to cr
          labels: Annotated[str, typer.Option(help="Comma-separated label names.")],
          kind: Annotated[str, typer.Option(help="classification or multilabel.")] =
          "classification",
-         name: Annotated[Optional[str], typer.Option(help="Project name in the store.")] = None):
+         name: Annotated[str | None, typer.Option(help="Project name in the store.")] = None):
     """Create a project directory with a starter labelquorum.toml."""
     from .project import init_project
 
@@ -66,15 +66,15 @@ def init(directory: Annotated[Path, typer.Argument(help="Project directory to cr
 @_clean_errors
 def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
             project: ProjectOpt = Path("."),
-            id_column: Annotated[Optional[str], typer.Option(
+            id_column: Annotated[str | None, typer.Option(
                 help="Column with item ids (default: ids derived from content).")] = None,
-            gold_column: Annotated[Optional[str], typer.Option(
+            gold_column: Annotated[str | None, typer.Option(
                 help="Column with gold labels (default: 'gold' if present, else 'label').")]
             = None,
             gold_role: Annotated[str, typer.Option(
                 help="Role of gold items not covered by --split: seed, calibration, control "
                      "or evaluation.")] = "evaluation",
-            split: Annotated[Optional[str], typer.Option(
+            split: Annotated[str | None, typer.Option(
                 help="Gold roles by count or fraction, e.g. 'seed=200,control=0.05'.")] = None,
             allow_duplicates: Annotated[bool, typer.Option(
                 help="Keep items with duplicate content (numbered).")] = False):
@@ -89,7 +89,7 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet fil
 @app.command()
 @_clean_errors
 def run(project: ProjectOpt = Path("."),
-        seed: Annotated[Optional[int], typer.Option(help="Override the project seed.")] = None):
+        seed: Annotated[int | None, typer.Option(help="Override the project seed.")] = None):
     """Run the policy over open items (resumes an interrupted run)."""
     with _open(project) as p:
         report = _run_with_progress(p, seed)

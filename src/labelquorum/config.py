@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -47,7 +47,7 @@ class TaskConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _unique_labels(self) -> "TaskConfig":
+    def _unique_labels(self) -> TaskConfig:
         names = [label.name for label in self.labels]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -109,7 +109,7 @@ class Rule(_Strict):
     pattern: str | None = None
 
     @model_validator(mode="after")
-    def _has_matcher(self) -> "Rule":
+    def _has_matcher(self) -> Rule:
         if not self.keywords and not self.pattern:
             raise ValueError("a rule needs 'keywords' or 'pattern'")
         if self.pattern is not None:
@@ -148,7 +148,7 @@ class SimulatedConfig(_AnnotatorBase):
     latency: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
-    def _one_noise_model(self) -> "SimulatedConfig":
+    def _one_noise_model(self) -> SimulatedConfig:
         if (self.accuracy is None) == (self.confusion is None):
             raise ValueError("give exactly one noise model: 'accuracy' or 'confusion'")
         if self.accuracy_hard is not None and self.accuracy is None:
@@ -163,8 +163,7 @@ class HumanConfig(_AnnotatorBase):
 
 
 AnnotatorConfig = Annotated[
-    Union[TfidfConfig, EmbeddingConfig, VaderConfig, RulesConfig, ReplayConfig,
-          SimulatedConfig, HumanConfig],
+    TfidfConfig | EmbeddingConfig | VaderConfig | RulesConfig | ReplayConfig | SimulatedConfig | HumanConfig,
     Field(discriminator="type"),
 ]
 ANNOTATOR_TYPES = ("tfidf", "embedding", "vader", "rules", "replay", "simulated", "human")
@@ -203,7 +202,7 @@ class ChainConfig(_PolicyBase):
 
 
 PolicyConfig = Annotated[
-    Union[CascadeConfig, VoteThenVerifyConfig, ChainConfig], Field(discriminator="type")
+    CascadeConfig | VoteThenVerifyConfig | ChainConfig, Field(discriminator="type")
 ]
 POLICY_TYPES = ("cascade", "vote-then-verify", "chain")
 
@@ -216,7 +215,7 @@ class Config(_Strict):
     policy: PolicyConfig
 
     @model_validator(mode="after")
-    def _references(self) -> "Config":
+    def _references(self) -> Config:
         known = set(self.annotators)
         for key, names in _policy_references(self.policy):
             for name in names:
@@ -313,8 +312,7 @@ def _format_error(err: dict[str, Any], data: dict[str, Any]) -> ConfigError:
     if kind == "value_error" and isinstance(err.get("ctx", {}).get("error"), ConfigError):
         return err["ctx"]["error"]
     message = err["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+    message = message.removeprefix("Value error, ")
     return ConfigError(f"{message[0].lower()}{message[1:]}; {shown}", key=key or None)
 
 

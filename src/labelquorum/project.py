@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pandas as pd
 from sqlalchemy import select
@@ -101,7 +101,7 @@ class Project:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Project":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -140,7 +140,7 @@ class Project:
                                             context, gold=gold)
             except LabelquorumError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - translate backend errors
+            except Exception as exc:
                 raise AnnotatorError(f"annotator {name!r} could not be built: "
                                      f"{type(exc).__name__}: {exc}") from exc
         return out

@@ -21,7 +21,7 @@ class Task:
     text_field: str
 
     @classmethod
-    def from_config(cls, cfg: TaskConfig) -> "Task":
+    def from_config(cls, cfg: TaskConfig) -> Task:
         return cls(cfg.kind, tuple(cfg.label_names), tuple(lab.description for lab in cfg.labels),
                    cfg.guidelines, tuple(cfg.fields), cfg.text_field)
 

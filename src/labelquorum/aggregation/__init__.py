@@ -14,8 +14,15 @@ import pandas as pd
 from ..errors import LabelquorumError
 from .voting import METHODS, Consensus, tie_keys, vote
 
-__all__ = ["MajorityVote", "WeightedVote", "vote", "tie_keys", "Consensus", "METHODS",
-           "wide_view"]
+__all__ = [
+    "METHODS",
+    "Consensus",
+    "MajorityVote",
+    "WeightedVote",
+    "tie_keys",
+    "vote",
+    "wide_view",
+]
 
 _ALIASES = {"task": "item", "worker": "annotator"}
 
@@ -67,7 +74,7 @@ class _Vote:
         self.labels = labels
         self.skills = skills
 
-    def fit(self, judgements: pd.DataFrame) -> "_Vote":
+    def fit(self, judgements: pd.DataFrame) -> _Vote:
         items, workers, labels, label_idx, probs = wide_view(judgements, self.labels)
         skills = self.skills or {}
         weights = np.array([float(skills.get(w, 1.0)) for w in workers])

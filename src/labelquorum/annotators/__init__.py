@@ -38,5 +38,12 @@ def build_annotator(name: str, config: Any, task: Task, context: Context,
     return cls(name, config, task, context)
 
 
-__all__ = ["Annotator", "Answers", "Context", "Items", "BACKENDS", "backend_class",
-           "build_annotator"]
+__all__ = [
+    "BACKENDS",
+    "Annotator",
+    "Answers",
+    "Context",
+    "Items",
+    "backend_class",
+    "build_annotator",
+]

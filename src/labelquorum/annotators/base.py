@@ -37,7 +37,7 @@ class Items:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, positions) -> "Items":
+    def take(self, positions) -> Items:
         return Items([self.ids[i] for i in positions], [self.fields[i] for i in positions],
                      self.text_field)
 
@@ -64,7 +64,7 @@ class Answers:
         return len(self.labels)
 
     @classmethod
-    def concat(cls, parts: list["Answers"], n_labels: int) -> "Answers":
+    def concat(cls, parts: list[Answers], n_labels: int) -> Answers:
         def cat(attr, fill):
             if all(getattr(p, attr) is None for p in parts):
                 return None
@@ -139,7 +139,7 @@ class Annotator:
         return int(self.config.concurrency)
 
     # -- what backends implement -------------------------------------------------------
-    def fit(self, texts: list[str], labels: list[Any]) -> "Annotator":
+    def fit(self, texts: list[str], labels: list[Any]) -> Annotator:
         return self
 
     def predict(self, items: Items) -> Answers:

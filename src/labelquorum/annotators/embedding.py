@@ -26,7 +26,7 @@ class EmbeddingAnnotator(Annotator):
     def batch_size(self) -> int:
         return max(int(self.config.batch_size), 256)
 
-    def fit(self, texts: list[str], labels: list[Any]) -> "EmbeddingAnnotator":
+    def fit(self, texts: list[str], labels: list[Any]) -> EmbeddingAnnotator:
         cfg = self.config
         self.training_fingerprint = training_fingerprint(texts, labels) + self.embedder.name
         self.probe_ = LinearProbe(self.task, cfg.C, "sigmoid", cfg.min_train, self.context.seed)

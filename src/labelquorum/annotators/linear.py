@@ -35,7 +35,7 @@ class LinearProbe:
         self.classes_: np.ndarray | None = None
         self.note: str | None = None
 
-    def fit(self, X, labels: list[Any]) -> "LinearProbe":
+    def fit(self, X, labels: list[Any]) -> LinearProbe:
         self.model_, self.note = None, None
         task, n = self.task, len(labels)
         if n < self.min_train:

@@ -16,7 +16,7 @@ class TfidfAnnotator(Annotator):
     kind = "model"
     trainable = True
 
-    def fit(self, texts: list[str], labels: list[Any]) -> "TfidfAnnotator":
+    def fit(self, texts: list[str], labels: list[Any]) -> TfidfAnnotator:
         cfg = self.config
         self.training_fingerprint = training_fingerprint(texts, labels)
         self.vectorizer_ = TfidfVectorizer(ngram_range=(1, cfg.ngram_max),

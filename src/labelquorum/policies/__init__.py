@@ -29,6 +29,19 @@ def build_policy(cfg) -> Policy:
     raise TypeError(f"no policy for {type(cfg).__name__}")
 
 
-__all__ = ["Policy", "PolicyState", "Plan", "Decision", "AnnotatorInfo", "Cascade",
-           "VoteThenVerify", "Chain", "build_policy", "NOT_ASKED", "PENDING", "OK",
-           "ABSTAIN", "FAILED"]
+__all__ = [
+    "ABSTAIN",
+    "FAILED",
+    "NOT_ASKED",
+    "OK",
+    "PENDING",
+    "AnnotatorInfo",
+    "Cascade",
+    "Chain",
+    "Decision",
+    "Plan",
+    "Policy",
+    "PolicyState",
+    "VoteThenVerify",
+    "build_policy",
+]

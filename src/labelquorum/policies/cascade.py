@@ -31,7 +31,7 @@ class Cascade(Policy):
         self.scope = scope
 
     @classmethod
-    def from_config(cls, cfg: CascadeConfig) -> "Cascade":
+    def from_config(cls, cfg: CascadeConfig) -> Cascade:
         return cls(cfg.tiers, cfg.scope)
 
     def tier_name(self, t: int) -> str:
@@ -91,5 +91,5 @@ class VoteThenVerify(Cascade):
         ])
 
     @classmethod
-    def from_config(cls, cfg: VoteThenVerifyConfig) -> "VoteThenVerify":
+    def from_config(cls, cfg: VoteThenVerifyConfig) -> VoteThenVerify:
         return cls(cfg.specialists, cfg.verifiers, cfg.min_votes)

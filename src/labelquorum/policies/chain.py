@@ -24,7 +24,7 @@ class Chain(Policy):
         self.links = links
 
     @classmethod
-    def from_config(cls, cfg: ChainConfig) -> "Chain":
+    def from_config(cls, cfg: ChainConfig) -> Chain:
         return cls(cfg.links)
 
     def annotators(self) -> list[str]:
