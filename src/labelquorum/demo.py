@@ -59,13 +59,14 @@ type = "tfidf"
 type = "vader"
 ranges = {{ negative = [-1.0, -0.05], positive = [0.05, 1.0] }}
 
-# Simulated from gold: right with probability 0.97 on easy items falling to 0.75 on the
-# hardest; every judgement is marked simulated.
+# Simulated from gold: right with probability 0.97 on easy items falling to 0.85 on the
+# hardest, and it states that probability as its confidence; every judgement is marked
+# simulated.
 [annotators.llm]
 type = "simulated"
 stands_for = "llm"
 accuracy = 0.97
-accuracy_hard = 0.75
+accuracy_hard = 0.85
 cost_per_call = {LLM_COST}
 latency = 0.005
 concurrency = 16
@@ -79,19 +80,19 @@ cost_per_call = {HUMAN_COST}
 [policy]
 type = "cascade"
 aggregator = "weighted"
-budget = 50.0
+# budget = 25.0   # USD: escalation stops before a call would exceed it
 
 [[policy.tiers]]
 name = "small models"
 annotators = [{names}]
-min_confidence = 0.8
+min_confidence = 0.6
 min_agreement = 1.0
 min_votes = {len(small)}
 
 [[policy.tiers]]
 name = "llm"
 annotators = ["llm"]
-min_confidence = 0.85
+min_confidence = 0.9
 
 [[policy.tiers]]
 name = "people"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -66,66 +65,13 @@ def read_table(path: Path) -> pd.DataFrame:
     if not text.strip():
         raise ImportDataError("the file is empty", path=str(path))
     if fmt == "csv":
-        head = text[:65536]
         del text  # parse the bytes: a StringIO would hold a second, wider copy of the file
-        df = _read_csv_arrow(raw, head)
-        if df is not None:
-            return df
         try:
             return pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str,
                                keep_default_na=False, on_bad_lines="error")
         except pd.errors.ParserError as exc:
             raise ImportDataError(f"malformed CSV: {_csv_message(exc)}", path=str(path)) from None
     return _read_jsonl(text, str(path))
-
-
-_INNER_QUOTE = re.compile(rb'[^,\r\n]"[^,\r\n]')
-
-
-def _read_csv_arrow(raw: bytes, head: str) -> pd.DataFrame | None:
-    """Parse a well-formed CSV with pyarrow, several times faster than pandas' parser.
-
-    Gives what ``pd.read_csv(dtype=str, keep_default_na=False)`` gives, or None where the
-    two could differ (one column, a header with blank or repeated names, a carriage
-    return outside CRLF, a row with a different number of fields, anything pyarrow
-    refuses): the caller then parses with pandas,
-    which also words the error.
-    """
-    try:
-        import pyarrow as pa
-        from pyarrow import csv as pacsv
-    except ImportError:
-        return None
-    import csv
-
-    try:
-        header = next(csv.reader(io.StringIO(head)))
-    except (StopIteration, csv.Error):
-        return None
-    if (len(header) < 2  # pandas skips a one-column file's '""' lines as blank
-            or any(not name.strip() for name in header) or len(set(header)) < len(header)):
-        return None
-    if raw.count(b"\r") != raw.count(b"\r\n"):  # a lone CR: pandas' reading is its own
-        return None
-    quotes = raw.count(b'"')
-    if quotes and (quotes % 2 or _INNER_QUOTE.search(raw)):
-        return None  # an unclosed quote, or one inside a field: the two read them differently
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = memoryview(raw)[3:]
-    try:
-        table = pacsv.read_csv(
-            pa.py_buffer(raw),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header}, null_values=[],
-                strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except (pa.ArrowException, ValueError):
-        return None
-    if table.column_names != header:
-        return None
-    string = pd.StringDtype(na_value=np.nan)  # pandas' dtype for dtype=str
-    return pd.DataFrame({name: pd.array(table.column(i).combine_chunks(), dtype=string)
-                         for i, name in enumerate(header)})
 
 
 def _csv_message(exc: Exception) -> str:

@@ -39,7 +39,7 @@ def project_status(project: Project) -> Status:
     with project.store.connect() as conn:
         n_items = conn.execute(select(func.count()).select_from(it)
                                .where(it.c.project_id == pid)).scalar()
-        dec = pd.read_sql(select(d.c.item_id, d.c.label, d.c.tier, d.c.flags)
+        dec = pd.read_sql(select(d.c.item_id, d.c.label, d.c.tier, d.c.flags, d.c.created)
                           .where(d.c.project_id == pid), conn)
         per_ann = pd.read_sql(
             select(j.c.annotator, j.c.annotator_kind.label("kind"),
@@ -61,7 +61,9 @@ def project_status(project: Project) -> Status:
     per_ann["simulated"] = per_ann["simulated"].fillna(0).astype(bool)
     per_ann["failed"] = per_ann["failed"].fillna(0).astype(int)
     decided = dec[~dec["flags"].fillna("").str.contains("budget")]
-    tiers = dec.groupby("tier", sort=False).size().rename("items").reset_index()
+    # tiers in the order they first decided something: gold, then the policy's order
+    tiers = (dec.groupby("tier").agg(items=("item_id", "size"), first=("created", "min"))
+             .sort_values("first").drop(columns="first").reset_index())
     tiers["share"] = tiers["items"] / max(len(dec), 1)
     accuracy = None
     if len(gold):

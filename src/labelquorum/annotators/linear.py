@@ -13,6 +13,12 @@ from sklearn.multiclass import OneVsRestClassifier
 from ..task import Task
 from .base import Answers
 
+CALIBRATE_MIN = 100
+"""Fewest verified examples of every class before probabilities are calibrated by
+cross-validation. With fewer, fold-wise calibration pulls every probability towards the
+class prior and wrecks the ranking (on a 200-item SST-2 seed: accuracy 0.61 -> 0.53), so
+the logistic regression's own probabilities are used."""
+
 
 def training_fingerprint(texts: list[str], labels: list[Any]) -> str:
     h = hashlib.sha1()
@@ -23,6 +29,9 @@ def training_fingerprint(texts: list[str], labels: list[Any]) -> str:
 
 class LinearProbe:
     """Logistic regression with calibrated probabilities, in task-label order.
+
+    Calibration (``sigmoid`` or ``isotonic``, 3-fold) starts once every class has
+    ``CALIBRATE_MIN`` verified examples.
 
     With too few labels (fewer than ``min_train``, or one class) it stays unfitted and
     every answer is an abstention, so a policy escalates instead of trusting a guess.
@@ -57,9 +66,8 @@ class LinearProbe:
         if len(classes) < 2:
             self.note = f"only one class ({task.labels[classes[0]]}) among verified labels: abstaining"
             return self
-        folds = int(min(3, counts.min()))
-        if self.calibration != "none" and folds >= 2:
-            model = CalibratedClassifierCV(self._lr(), method=self.calibration, cv=folds)
+        if self.calibration != "none" and counts.min() >= CALIBRATE_MIN:
+            model = CalibratedClassifierCV(self._lr(), method=self.calibration, cv=3)
         else:
             model = self._lr()
         self.model_ = model.fit(X, y)

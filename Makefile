@@ -1,0 +1,23 @@
+# Developer shortcuts. Benchmarks are run by hand, never in CI; they print their figures.
+PYTHON ?= python
+DATA ?= ../shared/data
+
+.PHONY: test bench bench-run bench-import bench-accuracy bench-embedding
+
+test:
+	scripts/test
+
+bench: bench-run bench-import bench-accuracy bench-embedding
+	$(PYTHON) benchmarks/embedding_backends.py --data $(DATA)
+
+bench-run:
+	$(PYTHON) benchmarks/run_overhead.py
+
+bench-import:
+	$(PYTHON) benchmarks/import_speed.py
+
+bench-accuracy:
+	$(PYTHON) benchmarks/accuracy.py --data $(DATA)
+
+bench-embedding:
+	$(PYTHON) benchmarks/embedding_in_run.py --data $(DATA)
