@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from .errors import ImportDataError, LabelquorumError
-from .store import Store, schema
+from .store import Store, insert_rows, schema
 from .task import Task
 
 GOLD_ROLES = ("seed", "calibration", "control", "evaluation")
@@ -293,28 +293,11 @@ def store_items(store: Store, prepared: pd.DataFrame, source: str) -> ImportResu
         with _sqlite_cache(conn, store):
             for begin in range(0, len(prepared), INSERT_CHUNK):
                 part = zip(*(col[begin:begin + INSERT_CHUNK] for col in data))
-                _insert_many(conn, t, columns, [(pid, i, start + begin + n, f, g, r, source)
+                insert_rows(conn, t, columns, [(pid, i, start + begin + n, f, g, r, source)
                                                 for n, (i, f, g, r) in enumerate(part)])
     roles = prepared["gold_role"].value_counts().to_dict()
     return ImportResult(items=len(prepared), with_gold=int(prepared["gold"].notna().sum()),
                         roles={str(k): int(v) for k, v in roles.items()})
-
-
-def _insert_many(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert plain-value rows through the driver's ``executemany``.
-
-    SQLAlchemy's ``conn.execute(table.insert(), dicts)`` processes every row's parameters
-    in Python, which costs more than SQLite's insert itself; these columns need no type
-    processing, so the compiled statement goes straight to the driver.
-    """
-    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(columns))
-    if compiled.positional:
-        order = [columns.index(k) for k in compiled.positiontup]
-        if order != list(range(len(columns))):
-            rows = [tuple(r[i] for i in order) for r in rows]
-    else:
-        rows = [dict(zip(columns, r)) for r in rows]
-    conn.exec_driver_sql(str(compiled), rows)
 
 
 @contextmanager

@@ -43,7 +43,7 @@ from .policies import (
     Plan,
     PolicyState,
 )
-from .store import schema
+from .store import insert_rows, json_text, schema
 
 if TYPE_CHECKING:
     from .project import Project
@@ -51,6 +51,13 @@ if TYPE_CHECKING:
 STATUS_CODE = {"ok": OK, "abstain": ABSTAIN, "failed": FAILED}
 REQUEST_STATE = {"ok": "done", "abstain": "abstained", "failed": "failed"}
 CHUNK = 4096
+DECISION_COLUMNS = ("project_id", "item_id", "label", "value", "confidence", "decided_by", "tier",
+                    "flags", "provenance", "run_id", "created")
+REQUEST_COLUMNS = ("project_id", "key", "item_id", "annotator", "annotator_version", "run_id",
+                   "reserved_cost", "state", "attempts", "updated")
+JUDGEMENT_COLUMNS = ("project_id", "request_key", "item_id", "annotator", "annotator_kind",
+                     "annotator_version", "value_type", "label", "value", "probs", "confidence",
+                     "cost", "latency", "call_id", "run_id", "status", "simulated", "created")
 
 
 @dataclass
@@ -195,9 +202,10 @@ class Runner:
             self.pos = {item_id: i for i, item_id in enumerate(self.ids)}
             n = len(self.ids)
             self.open = np.ones(n, dtype=bool)
-            self.decided_flags: dict[int, str] = {}
+            self.had_decision = np.zeros(n, dtype=bool)
             for item_id, flags in conn.execute(select(d.c.item_id, d.c.flags)
                                                .where(d.c.project_id == pid)):
+                self.had_decision[self.pos[item_id]] = True
                 if "budget" not in (flags or ""):
                     self.open[self.pos[item_id]] = False
             self.status = {a: np.zeros(n, dtype=np.int8) for a in self.annotators}
@@ -313,13 +321,16 @@ class Runner:
         return Decision(positions, c, names, "budget", flags="budget")
 
     def _write_plan(self, decisions: list[Decision], asks: dict[str, np.ndarray]) -> None:
-        now = _now()
-        drows: list[dict[str, Any]] = []
+        """Commit the plan's decisions and its requests (the ledger) in one transaction."""
+        store, pid, run_id = self.store, self.pid, self.run_id
+        now = store.timestamp(_now())
         labels = self.task.labels
+        drows: list[tuple] = []
         for dec in decisions:
-            c = dec.consensus
-            for i, p in enumerate(dec.positions):
-                item_id = self.ids[p]
+            c, positions = dec.consensus, dec.positions
+            provenance = self._provenance(positions)
+            decided_by = ",".join(dec.decided_by) or "none"
+            for i, p in enumerate(positions):
                 if self.task.multilabel:
                     value = [labels[j] for j in np.flatnonzero(c.label[i])] if c.votes[i] else None
                     label = "|".join(value) if value is not None else None
@@ -327,60 +338,65 @@ class Runner:
                     label = labels[c.label[i]] if c.label[i] >= 0 else None
                     value = None
                 flags = dec.flags if label is not None or value is not None else "unlabelled"
-                prov = {a: self._said(a, p) for a in self.annotators
-                        if self.status[a][p] >= OK}
-                drows.append({"project_id": self.pid, "item_id": item_id, "label": label,
-                              "value": value, "confidence": float(c.confidence[i]),
-                              "decided_by": ",".join(dec.decided_by) or "none",
-                              "tier": dec.tier, "flags": flags, "provenance": prov,
-                              "run_id": self.run_id, "created": now})
+                drows.append((pid, self.ids[p], label, json_text(value), float(c.confidence[i]),
+                              decided_by, dec.tier, flags, provenance[i], run_id, now))
         new_rows, retries = [], []
         for name, positions in asks.items():
             ann = self.annotators[name]
-            version = ann.version
-            for p in positions:
-                key = request_key(self.pid, self.ids[p], name, version)
+            version, cost = ann.version, float(ann.max_cost)
+            for p in positions.tolist():
+                key = request_key(pid, self.ids[p], name, version)
                 self.keys[(name, p)] = key
                 if key in self.retry:
                     retries.append(key)
                     continue
-                new_rows.append({"project_id": self.pid, "key": key, "item_id": self.ids[p],
-                                 "annotator": name, "annotator_version": version,
-                                 "run_id": self.run_id, "reserved_cost": ann.max_cost,
-                                 "state": "pending", "attempts": 0, "updated": now})
+                new_rows.append((pid, key, self.ids[p], name, version, run_id, cost, "pending",
+                                 0, now))
         d, rq = schema.decisions, schema.requests
-        with self.store.begin() as conn:
-            decided_ids = [r["item_id"] for r in drows]
-            for start in range(0, len(decided_ids), 900):
-                conn.execute(d.delete().where((d.c.project_id == self.pid)
-                                              & d.c.item_id.in_(decided_ids[start:start + 900])))
-            for start in range(0, len(drows), CHUNK * 4):
-                conn.execute(d.insert(), drows[start:start + CHUNK * 4])
-            for start in range(0, len(new_rows), CHUNK * 4):
-                conn.execute(rq.insert(), new_rows[start:start + CHUNK * 4])
+        with store.begin() as conn:
+            reopened = [self.ids[p] for dec in decisions for p in dec.positions
+                        if self.had_decision[p]]
+            for start in range(0, len(reopened), 900):
+                conn.execute(d.delete().where((d.c.project_id == pid)
+                                              & d.c.item_id.in_(reopened[start:start + 900])))
+            insert_rows(conn, d, DECISION_COLUMNS, drows)
+            insert_rows(conn, rq, REQUEST_COLUMNS, new_rows)
             if retries:
-                conn.execute(update(rq).where((rq.c.project_id == self.pid)
+                conn.execute(update(rq).where((rq.c.project_id == pid)
                                               & (rq.c.key == bindparam("k")))
-                             .values(state="pending", run_id=self.run_id, updated=now),
+                             .values(state="pending", run_id=run_id, updated=_now()),
                              [{"k": key} for key in retries])
         self.retry.difference_update(retries)
         for dec in decisions:
             self.open[dec.positions] = False
+            self.had_decision[dec.positions] = True
         for name, positions in asks.items():
             self.status[name][positions] = PENDING
             self.committed += self.annotators[name].max_cost * len(positions)
         self.report.decided_now += len(drows)
         self.progress(self.total_open - int(self.open.sum()), self.total_open)
 
-    def _said(self, name: str, p: int) -> Any:
-        code = self.status[name][p]
-        if code == ABSTAIN:
-            return "abstain"
-        if code == FAILED:
-            return "failed"
-        if self.task.multilabel:
-            return [lab for lab, v in zip(self.task.labels, self.probs[name][p]) if v >= 0.5]
-        return self.task.labels[self.label[name][p]]
+    def _provenance(self, positions: np.ndarray) -> list[str]:
+        """For each item, a JSON object of what every annotator that answered said."""
+        names = [json.dumps(lab) for lab in self.task.labels]
+        parts = []
+        for name in self.annotators:
+            status = self.status[name][positions]
+            key = json.dumps(name) + ": "
+            frag = np.full(len(positions), "", dtype=object)
+            frag[status == ABSTAIN] = key + '"abstain"'
+            frag[status == FAILED] = key + '"failed"'
+            ok = np.flatnonzero(status == OK)
+            for i in ok.tolist():
+                p = positions[i]
+                if self.task.multilabel:
+                    said = [lab for lab, v in zip(self.task.labels, self.probs[name][p]) if v >= 0.5]
+                    frag[i] = key + json.dumps(said)
+                else:
+                    frag[i] = key + names[self.label[name][p]]
+            parts.append(frag)
+        return ["{" + ", ".join(f for f in row if f) + "}" for row in zip(*parts)] if parts \
+            else ["{}"] * len(positions)
 
     def _decide_seed_gold(self) -> None:
         it = schema.items
@@ -462,70 +478,96 @@ class Runner:
 
     def _record(self, ann: Annotator, positions: np.ndarray, answers: Answers) -> None:
         """Store answers, their call log and their requests' final states in one transaction."""
-        name, now, labels = ann.name, _now(), self.task.labels
-        version, k = ann.version, len(labels)
-        calls = answers.calls or [None] * len(positions)
-        call_rows = [(i, c) for i, c in enumerate(calls) if c is not None]
-        j, rq, mc = schema.judgements, schema.requests, schema.model_calls
-        with self.store.begin() as conn:
-            call_ids: dict[int, int] = {}
-            if call_rows:
-                rows = [{"project_id": self.pid, "request_key": self.keys.get((name, int(positions[i]))),
-                         "annotator": name, "model": c.get("model"), "request": c.get("request"),
-                         "response": c.get("response", c), "tokens_in": c.get("tokens_in"),
-                         "tokens_out": c.get("tokens_out"), "cost": float(answers.cost[i]),
-                         "latency": float(answers.latency[i]), "cache_key": c.get("cache_key"),
-                         "error": answers.errors[i], "created": now} for i, c in call_rows]
-                result = conn.execute(mc.insert().returning(mc.c.id, sort_by_parameter_order=True),
-                                      rows)
-                call_ids = {i: cid for (i, _), cid in zip(call_rows, result.scalars())}
-            jrows, by_state = [], {}
-            for i, p in enumerate(positions):
-                p = int(p)
-                status = answers.status[i]
-                value = answers.labels[i]
-                probs = answers.probs[i] if answers.probs is not None else None
-                has_probs = probs is not None and not np.isnan(probs).any()
-                conf = answers.confidence[i] if answers.confidence is not None else None
-                key = self.keys.get((name, p))
-                jrows.append({
-                    "project_id": self.pid, "request_key": key, "item_id": self.ids[p],
-                    "annotator": name, "annotator_kind": ann.kind, "annotator_version": version,
-                    "value_type": self.task.value_type,
-                    "label": self.task.format_label(value),
-                    "value": list(value) if isinstance(value, tuple) else None,
-                    "probs": dict(zip(labels, probs.tolist())) if has_probs and status == "ok"
-                    else None,
-                    "confidence": None if conf is None or np.isnan(conf) else float(conf),
-                    "cost": float(answers.cost[i]), "latency": float(answers.latency[i]),
-                    "call_id": call_ids.get(i), "run_id": self.run_id, "status": status,
-                    "simulated": ann.simulated, "created": now})
+        name, pid, store = ann.name, self.pid, self.store
+        now = _now()
+        stamp = store.timestamp(now)
+        n = len(positions)
+        pos = positions.tolist()
+        keys = [self.keys.get((name, p)) for p in pos]
+        status = answers.status
+        cost = np.asarray(answers.cost, dtype=float)
+        latency = np.asarray(answers.latency, dtype=float)
+        conf = (np.full(n, np.nan) if answers.confidence is None
+                else np.asarray(answers.confidence, dtype=float))
+        ok = np.array([s == "ok" for s in status], dtype=bool)
+        probs = answers.probs
+        has_probs = (np.zeros(n, dtype=bool) if probs is None
+                     else ~np.isnan(probs).any(axis=1)) & ok
+        probs_json = [None] * n
+        if has_probs.any():
+            template = "{{" + ", ".join(json.dumps(lab).replace("{", "{{").replace("}", "}}")
+                                        + ": {}" for lab in self.task.labels) + "}}"
+            for i in np.flatnonzero(has_probs).tolist():
+                probs_json[i] = template.format(*map(repr, probs[i].tolist()))
+        j, rq = schema.judgements, schema.requests
+        with store.begin() as conn:
+            call_ids = self._log_calls(conn, ann, keys, answers, now)
+            fmt = self.task.format_label
+            kind, version, vtype, run_id, sim = (ann.kind, ann.version, self.task.value_type,
+                                                 self.run_id, bool(ann.simulated))
+            rows = [(pid, keys[i], self.ids[p], name, kind, version, vtype,
+                     fmt(answers.labels[i]),
+                     json_text(list(answers.labels[i])) if isinstance(answers.labels[i], tuple)
+                     else None,
+                     probs_json[i], None if np.isnan(conf[i]) else float(conf[i]),
+                     float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim, stamp)
+                    for i, p in enumerate(pos)]
+            insert_rows(conn, j, JUDGEMENT_COLUMNS, rows)
+            by_state: dict[tuple[str, str | None], list[str]] = {}
+            for i, key in enumerate(keys):
                 if key is not None:
-                    by_state.setdefault((REQUEST_STATE[status], answers.errors[i]), []).append(key)
-                code = STATUS_CODE[status]
-                self.status[name][p] = code
-                if code == OK:
-                    if self.task.multilabel:
-                        row = np.zeros(k)
-                        row[[self.task.index[v] for v in value]] = 1.0
-                        self.probs[name][p] = probs if has_probs else row
-                    else:
-                        self.label[name][p] = self.task.index[value]
-                        if has_probs:
-                            self.probs[name][p] = probs
-                        else:
-                            row = np.zeros(k)
-                            row[self.task.index[value]] = 1.0
-                            self.probs[name][p] = row
-                if status == "failed":
-                    self.report.failed[name] = self.report.failed.get(name, 0) + 1
-            conn.execute(j.insert(), jrows)
-            for (state, error), keys in by_state.items():
-                for start in range(0, len(keys), 900):
-                    conn.execute(update(rq).where((rq.c.project_id == self.pid)
-                                                  & rq.c.key.in_(keys[start:start + 900]))
+                    by_state.setdefault((REQUEST_STATE[status[i]], answers.errors[i]),
+                                        []).append(key)
+            bump = 0 if ann.io_bound else 1
+            for (state, error), group in by_state.items():
+                for start in range(0, len(group), 900):
+                    conn.execute(update(rq).where((rq.c.project_id == pid)
+                                                  & rq.c.key.in_(group[start:start + 900]))
                                  .values(state=state, error=error, updated=now,
-                                         attempts=rq.c.attempts + (0 if ann.io_bound else 1)))
-        actual = float(np.sum(answers.cost))
-        self.committed += actual - ann.max_cost * len(positions)
+                                         attempts=rq.c.attempts + bump))
+        self._remember(name, positions, answers, ok, has_probs)
+        actual = float(cost.sum())
+        self.committed += actual - ann.max_cost * n
         self.report.cost += actual
+
+    def _log_calls(self, conn, ann: Annotator, keys: list[str | None], answers: Answers,
+                   now) -> list[int | None]:
+        """Write the model-call log of a batch; return each answer's call id (or None)."""
+        calls = answers.calls or [None] * len(keys)
+        logged = [(i, c) for i, c in enumerate(calls) if c is not None]
+        ids: list[int | None] = [None] * len(keys)
+        if not logged:
+            return ids
+        mc = schema.model_calls
+        rows = [{"project_id": self.pid, "request_key": keys[i], "annotator": ann.name,
+                 "model": c.get("model"), "request": c.get("request"),
+                 "response": c.get("response", c), "tokens_in": c.get("tokens_in"),
+                 "tokens_out": c.get("tokens_out"), "cost": float(answers.cost[i]),
+                 "latency": float(answers.latency[i]), "cache_key": c.get("cache_key"),
+                 "error": answers.errors[i], "created": now} for i, c in logged]
+        result = conn.execute(mc.insert().returning(mc.c.id, sort_by_parameter_order=True), rows)
+        for (i, _), call_id in zip(logged, result.scalars()):
+            ids[i] = call_id
+        return ids
+
+    def _remember(self, name: str, positions: np.ndarray, answers: Answers, ok: np.ndarray,
+                  has_probs: np.ndarray) -> None:
+        """Update the in-memory state the policy sees with a batch of answers."""
+        self.status[name][positions] = [STATUS_CODE[s] for s in answers.status]
+        failed = sum(1 for s in answers.status if s == "failed")
+        if failed:
+            self.report.failed[name] = self.report.failed.get(name, 0) + failed
+        idx = np.flatnonzero(ok)
+        if not len(idx):
+            return
+        index, k = self.task.index, len(self.task.labels)
+        onehot = np.zeros((len(idx), k))
+        for row, i in enumerate(idx.tolist()):
+            value = answers.labels[i]
+            for v in (value if self.task.multilabel else (value,)):
+                onehot[row, index[v]] = 1.0
+        if not self.task.multilabel:
+            self.label[name][positions[idx]] = onehot.argmax(axis=1)
+        given = has_probs[idx]
+        onehot[given] = answers.probs[idx[given]]
+        self.probs[name][positions[idx]] = onehot

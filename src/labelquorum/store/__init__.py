@@ -6,7 +6,9 @@ same file at once; writes are batched into short transactions.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -15,7 +17,7 @@ from ..errors import MissingExtraError, StoreError
 from . import schema
 from .migrations import migrate
 
-__all__ = ["Store", "schema"]
+__all__ = ["Store", "schema", "insert_rows", "json_text"]
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -60,6 +62,13 @@ class Store:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    def timestamp(self, when: datetime):
+        """A timestamp in the form the driver stores for a DateTime column (SQLite keeps
+        SQLAlchemy's text format; PostgreSQL takes the datetime itself)."""
+        if self.is_sqlite:
+            return when.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return when
+
     def begin(self):
         return self.engine.begin()
 
@@ -78,3 +87,28 @@ def _safe(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - only for display
         return "<database>"
+
+
+def json_text(value: Any) -> str | None:
+    """A JSON column's value, serialised once for :func:`insert_rows` (None stays NULL)."""
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert plain-value rows through the driver's ``executemany``.
+
+    SQLAlchemy's ``conn.execute(table.insert(), dicts)`` processes every row's parameters in
+    Python, which costs more than the insert itself on big batches. Rows given here carry
+    driver-ready values: JSON columns as text (:func:`json_text`), timestamps from
+    :meth:`Store.timestamp`, plain Python numbers and strings.
+    """
+    if not rows:
+        return
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(columns))
+    if compiled.positional:
+        order = [columns.index(k) for k in compiled.positiontup]
+        if order != list(range(len(columns))):
+            rows = [tuple(r[i] for i in order) for r in rows]
+    else:
+        rows = [dict(zip(columns, r)) for r in rows]
+    conn.exec_driver_sql(str(compiled), rows)
