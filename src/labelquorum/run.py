@@ -31,6 +31,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 
 from .aggregation import tie_keys
 from .annotators import Annotator, Answers, Items
+from .annotators.base import JsonRows
 from .errors import PolicyError
 from .policies import (
     ABSTAIN,
@@ -274,7 +275,7 @@ class Runner:
 
     def _items(self, positions) -> Items:
         return Items([self.ids[p] for p in positions],
-                     [json.loads(self.fields_json[p]) for p in positions], self.task.text_field)
+                     JsonRows([self.fields_json[p] for p in positions]), self.task.text_field)
 
     # -- applying a plan ---------------------------------------------------------------
     def _apply(self, plan: Plan) -> None:

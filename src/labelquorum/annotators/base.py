@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,12 +23,30 @@ import numpy as np
 from ..task import Task
 
 
+class JsonRows(Sequence):
+    """Item fields kept as JSON text and parsed only when an annotator reads them."""
+
+    def __init__(self, raw: list[str]):
+        self.raw = raw
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return JsonRows(self.raw[i])
+        return json.loads(self.raw[i])
+
+    def take(self, positions) -> "JsonRows":
+        return JsonRows([self.raw[i] for i in positions])
+
+
 @dataclass(frozen=True)
 class Items:
     """A batch of items handed to an annotator."""
 
     ids: list[str]
-    fields: list[dict[str, Any]]
+    fields: Sequence[dict[str, Any]]
     text_field: str = "text"
 
     @property
@@ -38,8 +57,9 @@ class Items:
         return len(self.ids)
 
     def take(self, positions) -> Items:
-        return Items([self.ids[i] for i in positions], [self.fields[i] for i in positions],
-                     self.text_field)
+        fields = (self.fields.take(positions) if isinstance(self.fields, JsonRows)
+                  else [self.fields[i] for i in positions])
+        return Items([self.ids[i] for i in positions], fields, self.text_field)
 
 
 @dataclass
@@ -215,14 +235,16 @@ def spread_confidence(labels: list[Any], confidence: np.ndarray, task: Task) -> 
     n, k = len(labels), len(task.labels)
     probs = np.full((n, k), np.nan)
     index = task.index
-    for i, lab in enumerate(labels):
-        if lab is None:
-            continue
-        if task.multilabel:
-            probs[i] = 1.0 - confidence[i]
-            for name in lab:
-                probs[i, index[name]] = confidence[i]
-        else:
-            probs[i] = (1.0 - confidence[i]) / max(k - 1, 1)
-            probs[i, index[lab]] = confidence[i]
+    confidence = np.asarray(confidence, dtype=float)
+    if task.multilabel:
+        for i, lab in enumerate(labels):
+            if lab is not None:
+                probs[i] = 1.0 - confidence[i]
+                probs[i, [index[name] for name in lab]] = confidence[i]
+        return probs
+    rows = np.array([i for i, lab in enumerate(labels) if lab is not None], dtype=np.int64)
+    if len(rows):
+        cols = np.array([index[labels[i]] for i in rows.tolist()], dtype=np.int64)
+        probs[rows] = ((1.0 - confidence[rows]) / max(k - 1, 1))[:, None]
+        probs[rows, cols] = confidence[rows]
     return probs

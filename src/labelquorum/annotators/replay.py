@@ -54,7 +54,7 @@ class ReplayAnnotator(Annotator):
                                  "confidences must lie in [0, 1] (or be left empty)")
         # Decided once for the file, so that answers never depend on the batch.
         self._has_confidence = not np.isnan(conf).all()
-        self._answers = dict(zip(rows[cols[0]], zip(rows[cols[2]], conf)))
+        self._answers = dict(zip(rows[cols[0]].tolist(), zip(rows[cols[2]].tolist(), conf.tolist())))
 
     def predict(self, items: Items) -> Answers:
         found = [self._answers.get(i) for i in items.ids]
