@@ -300,3 +300,76 @@ def test_third_party_policy_runs_through_the_run_loop(chain_project):
     # nothing is left to do: a second run asks no one
     again = chain_project.run(policy=policy, annotators=annotators)
     assert again.asked == {} and again.decided_now == 0
+
+
+# ---------------------------------------------------------------------------
+# Retraining on verified labels (AutoAnnotator's "retrain every beta items")
+# ---------------------------------------------------------------------------
+RETRAIN_CONFIG = """
+[project]
+name = "retrain"
+
+[task]
+labels = ["neg", "pos"]
+
+[annotators.rules]
+type = "rules"
+rules = [{ label = "pos", keywords = ["great"] }, { label = "neg", keywords = ["awful"] }]
+
+[annotators.model]
+type = "tfidf"
+min_train = 4
+
+[policy]
+type = "cascade"
+[[policy.tiers]]
+annotators = ["rules", "model"]
+"""
+
+
+class RetrainAfterRules(Policy):
+    """Test policy: rules label what they can; then the model is retrained on those labels
+    and relabels the rest, which it could not label before (too few labels to train)."""
+
+    def annotators(self):
+        return ["rules", "model"]
+
+    def step(self, state):
+        plan = Plan()
+        open_ = state.open
+        for name in ("rules", "model"):
+            plan.ask(name, np.flatnonzero(open_ & (state.status[name] == NOT_ASKED)))
+        if plan.asks:
+            return plan
+        ruled = np.flatnonzero(open_ & (state.status["rules"] == OK))
+        if len(ruled):
+            plan.decide(Decision(ruled, state.consensus(["rules"], ruled), ["rules"], "rules"))
+            return plan
+        rest = np.flatnonzero(open_)
+        model_silent = (state.status["model"][rest] != OK).all()
+        if len(rest) and model_silent:
+            plan.refit = ["model"]
+            plan.ask("model", rest)
+            return plan
+        if len(rest):
+            plan.decide(Decision(rest, state.consensus(["model"], rest), ["model"], "model"))
+        return plan
+
+
+def test_a_policy_can_retrain_a_model_on_verified_labels_and_relabel(tmp_path):
+    project = lq.init_project(tmp_path / "p", config_text=RETRAIN_CONFIG)
+    texts = ["a great film", "great acting", "great fun", "a great cast",
+             "an awful film", "awful acting", "awful fun", "an awful cast",
+             "the film was fun acting", "the cast film"]
+    project.import_dataframe(pd.DataFrame({"id": [f"i{k}" for k in range(10)], "text": texts}),
+                             id_column="id")
+    report = project.run(policy=RetrainAfterRules())
+    assert report.status == "done"
+    out = project.to_dataframe().set_index("id")
+    assert (out.loc[["i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7"], "decided_by"] == "rules").all()
+    assert (out.loc[["i8", "i9"], "decided_by"] == "model").all()
+    assert out.loc[["i8", "i9"], "label"].isin(["neg", "pos"]).all()
+    model = project.judgements().query("annotator == 'model' and item == 'i8'")
+    # first an abstention from the untrained model, then a label from the retrained one
+    assert model["status"].tolist() == ["abstain", "ok"]
+    assert model["annotator_version"].nunique() == 2

@@ -11,7 +11,6 @@ The public API::
 
 from .errors import (
     AnnotatorError,
-    BudgetExceededError,
     ConfigError,
     ExportError,
     ImportDataError,
@@ -28,7 +27,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnnotatorError",
-    "BudgetExceededError",
     "ConfigError",
     "ExportError",
     "ImportDataError",

@@ -15,7 +15,6 @@ fix it.
     ├── AnnotatorError         an annotator cannot be built or failed
     │   └── MissingExtraError  an optional dependency is not installed
     ├── PolicyError            a policy got a state it cannot handle
-    ├── BudgetExceededError    a reservation would exceed the money budget
     └── ExportError            the export target is not writable or of unknown type
 """
 
@@ -80,10 +79,6 @@ class MissingExtraError(AnnotatorError):
 
 class PolicyError(LabelquorumError):
     """A policy was given a state it cannot act on."""
-
-
-class BudgetExceededError(LabelquorumError):
-    """Reserving a call's maximum cost would exceed the run's money budget."""
 
 
 class ExportError(LabelquorumError):

@@ -279,6 +279,8 @@ class Runner:
 
     # -- applying a plan ---------------------------------------------------------------
     def _apply(self, plan: Plan) -> None:
+        if plan.refit:
+            self._refit(plan.refit)
         for name, positions in plan.asks.items():
             if name not in self.annotators:
                 raise PolicyError(f"the policy asked unknown annotator {name!r}")
@@ -287,14 +289,34 @@ class Runner:
                 raise PolicyError(f"the policy asked {name!r} about item "
                                   f"{self.ids[positions[bad][0]]!r}, which is decided or was "
                                   "already asked")
-        if plan.refit:
-            self._train(plan.refit, before_run=None)
         asks, stopped = self._within_budget(plan.asks)
         decisions = list(plan.decisions)
         if len(stopped):
             decisions.append(self._budget_decision(stopped))
         self._write_plan(decisions, asks)
         self._execute(asks)
+
+    def _refit(self, names: list[str]) -> None:
+        """Retrain annotators on every label verified so far (this run's included). When the
+        model changed, its answers on open items are forgotten, so the policy can ask the new
+        model again; stored judgements stay, the new ones are appended under the new version.
+
+        A resumed run retrains on the labels verified before the run began, so a policy
+        that refits mid-run may make different choices after a crash than without one."""
+        for name in names:
+            ann = self.annotators.get(name)
+            if ann is None or not ann.trainable:
+                raise PolicyError(f"the policy asked to refit {name!r}, which is not a "
+                                  "trainable annotator of this run")
+        before = {name: self.annotators[name].version for name in names}
+        self._train(names, before_run=None)
+        for name in names:
+            if self.annotators[name].version == before[name]:
+                continue  # same training data, same model: its answers stand
+            forget = self.open & (self.status[name] >= OK)
+            self.status[name][forget] = NOT_ASKED
+            self.label[name][forget] = -1
+            self.probs[name][forget] = np.nan
 
     def _within_budget(self, asks: dict[str, np.ndarray]):
         if self.budget is None or not asks:

@@ -37,7 +37,7 @@ class JsonRows(Sequence):
             return JsonRows(self.raw[i])
         return json.loads(self.raw[i])
 
-    def take(self, positions) -> "JsonRows":
+    def take(self, positions) -> JsonRows:
         return JsonRows([self.raw[i] for i in positions])
 
 

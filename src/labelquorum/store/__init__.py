@@ -17,7 +17,7 @@ from ..errors import MissingExtraError, StoreError
 from . import schema
 from .migrations import migrate
 
-__all__ = ["Store", "schema", "insert_rows", "json_text"]
+__all__ = ["Store", "insert_rows", "json_text", "schema"]
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
