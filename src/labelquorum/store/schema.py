@@ -41,7 +41,8 @@ items = Table(
     Column("gold", Text),  # JSON: a label, or a list of labels for multilabel
     Column("gold_role", String(16)),  # seed | calibration | control | evaluation
     Column("source", String(500)),
-    Index("ix_items_seq", "project_id", "seq"),
+    # no index on seq: only whole-project reads order by it, and sorting is cheaper than
+    # maintaining an index on every import (about 15 % of a 1M-item import)
 )
 
 runs = Table(
