@@ -160,6 +160,8 @@ class HumanConfig(_AnnotatorBase):
     type: Literal["human"]
     overlap: int = Field(1, ge=1)
     cost_per_hour: float = Field(0.0, ge=0)
+    max_seconds: float = Field(300.0, gt=0)
+    """Time charged per task at most (and reserved against the budget)."""
 
 
 AnnotatorConfig = Annotated[

@@ -249,12 +249,13 @@ class Project:
 
 def _human_cost(row: dict[str, Any], cfg: Any) -> float:
     """A given cost, else the annotator's price per call plus its hourly rate times the
-    seconds spent (``latency``), so people's time and model calls share one ledger."""
+    seconds spent (``latency``, capped at ``max_seconds``, the time reserved per task), so
+    people's time and model calls share one ledger."""
     if row.get("cost") is not None:
         return float(row["cost"])
     if cfg is None:
         return 0.0
-    seconds = float(row.get("latency") or 0.0)
+    seconds = min(float(row.get("latency") or 0.0), float(getattr(cfg, "max_seconds", 0.0)))
     return float(cfg.cost_per_call) + float(getattr(cfg, "cost_per_hour", 0.0)) * seconds / 3600
 
 

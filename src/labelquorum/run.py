@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +34,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from .aggregation import tie_keys
 from .annotators import Annotator, Answers, Items
 from .annotators.base import JsonRows
-from .errors import PolicyError
+from .errors import PolicyError, ProjectError
 from .policies import (
     ABSTAIN,
     FAILED,
@@ -87,6 +89,31 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _owner() -> str:
+    """This process, as recorded in a run's ``owner``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+STALE_AFTER = 120  # seconds without a heartbeat after which another host's run is dead
+
+
+def _alive(owner: str, heartbeat: datetime | None, now: datetime) -> bool:
+    """Is the process that owns a run still working on it?"""
+    host, _, pid = owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    if heartbeat is None:
+        return False
+    if heartbeat.tzinfo is None:
+        heartbeat = heartbeat.replace(tzinfo=UTC)
+    return (now - heartbeat).total_seconds() < STALE_AFTER
+
+
 class Runner:
     """One run of a project's policy. Use :meth:`labelquorum.Project.run`."""
 
@@ -105,39 +132,79 @@ class Runner:
 
     # -- run lifecycle -----------------------------------------------------------------
     def _start(self) -> tuple[int, bool]:
+        """Begin a run, or resume the unfinished one; refuse while another process runs it."""
         t = schema.runs
-        with self.store.begin() as conn:
-            row = conn.execute(select(t.c.id, t.c.status).where(
+        now = _now()
+        with self.store.begin_write() as conn:
+            row = conn.execute(select(t.c.id, t.c.owner, t.c.heartbeat, t.c.seed,
+                                      t.c.config_hash).where(
                 (t.c.project_id == self.pid) & (t.c.status.in_(("running", "waiting")))
             ).order_by(t.c.id.desc())).first()
             if row is not None:
+                if row.owner and row.owner != _owner() and _alive(row.owner, row.heartbeat, now):
+                    raise ProjectError(
+                        f"run {row.id} of this project is in progress in process {row.owner}; "
+                        "wait for it to finish (or stop it: a stopped run resumes where it "
+                        "was) before starting another")
                 conn.execute(update(t).where(t.c.id == row.id).values(
-                    status="running", resumes=t.c.resumes + 1))
+                    status="running", resumes=t.c.resumes + 1, owner=_owner(), heartbeat=now))
+                self.seed = int(row.seed)
+                if row.config_hash != self.project.config_hash:
+                    self.config_changed = True
                 return int(row.id), True
             rid = conn.execute(t.insert().values(
-                project_id=self.pid, started=_now(), status="running", seed=self.seed,
+                project_id=self.pid, started=now, status="running", seed=self.seed,
                 config_hash=self.project.config_hash, repeated_calls=0, resumes=0,
+                owner=_owner(), heartbeat=now,
             )).inserted_primary_key[0]
             return int(rid), False
 
+    def _beat(self, conn) -> None:
+        """Refresh the run's heartbeat inside a write transaction, at most every 10 s."""
+        now = _now()
+        if (now - self._last_beat).total_seconds() >= 10:
+            t = schema.runs
+            conn.execute(update(t).where(t.c.id == self.run_id).values(heartbeat=now))
+            self._last_beat = now
+
+    def _release(self) -> None:
+        t = schema.runs
+        with self.store.begin() as conn:
+            conn.execute(update(t).where((t.c.id == self.run_id) & (t.c.owner == _owner()))
+                         .values(owner=None))
+
     def run(self) -> RunReport:
+        self.config_changed = False
         self.run_id, resumed = self._start()
+        self._last_beat = _now()
+        try:
+            return self._run(resumed)
+        except BaseException:
+            self._release()  # a crash or Ctrl-C: the next run resumes at once
+            raise
+
+    def _run(self, resumed: bool) -> RunReport:
         self._train()
         self._load()
         report = self.report = RunReport(self.run_id, resumed, len(self.ids), 0, 0, 0)
         report.notes += [f"{a.name}: {a.note}" for a in self.annotators.values() if a.note]
+        if self.config_changed:
+            report.notes.append("the config changed since this run started; the resumed run "
+                                "uses the new one")
         self.total_open = int(self.open.sum())
         self._decide_seed_gold()
         self._resume_outstanding()
-        guard = 0
+        idle = 0
         while True:
             plan = self.policy.step(self._state())
             if plan.empty:
                 break
-            guard += 1
-            if guard > 10_000:
-                raise PolicyError("the policy kept planning without progress for 10,000 steps")
+            open_before = int(self.open.sum())
             self._apply(plan)
+            idle = idle + 1 if int(self.open.sum()) == open_before and not plan.asks else 0
+            if idle > 100:
+                raise PolicyError("the policy planned 100 steps in a row that neither asked "
+                                  "nor decided anything")
         return self._finish()
 
     def _finish(self) -> RunReport:
@@ -147,12 +214,13 @@ class Runner:
         for a in deferred:
             waiting |= self.status[a] == PENDING
         r.waiting_human = int((waiting & self.open).sum())
-        r.open = int(self.open.sum())
-        r.status = "waiting" if r.open else "done"
+        still_open = int(self.open.sum())
+        r.status = "waiting" if still_open else "done"
+        r.open = still_open + r.budget_stopped  # stopped by the budget: open for a later run
         t = schema.runs
         with self.store.begin() as conn:
             conn.execute(update(t).where(t.c.id == self.run_id).values(
-                status=r.status, finished=_now() if r.status == "done" else None))
+                status=r.status, finished=_now() if r.status == "done" else None, owner=None))
         return r
 
     # -- training ----------------------------------------------------------------------
@@ -213,16 +281,23 @@ class Runner:
             self.label = {a: np.full(n, -1, dtype=np.int64) for a in self.annotators}
             self.probs = {a: np.full((n, k), np.nan) for a in self.annotators}
             self.keys: dict[tuple[str, int], str] = {}
-            self.retry: set[str] = set()
+            self.known: set[str] = set()  # every request key in the ledger
             self.outstanding: dict[str, list[int]] = {}
             self.sent_keys: set[str] = set()
             self.committed = 0.0
+            stale: list[str] = []
+            versions = {a: ann.version for a, ann in self.annotators.items()}
             for r in conn.execute(select(rq.c.key, rq.c.item_id, rq.c.annotator, rq.c.state,
-                                         rq.c.run_id, rq.c.reserved_cost)
+                                         rq.c.annotator_version, rq.c.reserved_cost)
                                   .where(rq.c.project_id == pid)):
+                self.known.add(r.key)
                 if r.annotator not in self.annotators or r.item_id not in self.pos:
                     continue
                 p = self.pos[r.item_id]
+                if (r.state in ("pending", "sent") and self.annotators[r.annotator].trainable
+                        and r.annotator_version != versions[r.annotator]):
+                    stale.append(r.key)  # asked of a model that has since been retrained
+                    continue
                 self.keys[(r.annotator, p)] = r.key
                 if r.state in ("pending", "sent"):
                     self.status[r.annotator][p] = PENDING
@@ -231,8 +306,6 @@ class Runner:
                         self.outstanding.setdefault(r.annotator, []).append(p)
                         if r.state == "sent":
                             self.sent_keys.add(r.key)
-                elif r.state == "failed" and r.run_id != self.run_id:
-                    self.retry.add(r.key)
             self.committed += float(conn.execute(
                 select(func.sum(j.c.cost)).where(j.c.project_id == pid)).scalar() or 0.0)
             q = (select(j.c.item_id, j.c.annotator, j.c.label, j.c.value, j.c.probs,
@@ -244,6 +317,8 @@ class Runner:
                 if r.annotator not in self.annotators or r.item_id not in self.pos:
                     continue
                 p = self.pos[r.item_id]
+                if self.status[r.annotator][p] == PENDING:
+                    continue  # an older answer; the outstanding request will bring the new one
                 code = STATUS_CODE.get(r.status, OK)
                 if code == FAILED and r.run_id != self.run_id:
                     continue  # failed in an earlier run: asked again
@@ -263,6 +338,12 @@ class Runner:
                         row[:] = 0.0
                         row[index[r.label]] = 1.0
                     self.probs[r.annotator][p] = row
+        if stale:
+            with self.store.begin() as conn:
+                for start in range(0, len(stale), 900):
+                    conn.execute(update(rq).where((rq.c.project_id == pid)
+                                                  & rq.c.key.in_(stale[start:start + 900]))
+                                 .values(state="superseded", updated=_now()))
         self.tie = tie_keys(self.ids, self.seed)
 
     def _state(self) -> PolicyState:
@@ -292,7 +373,7 @@ class Runner:
         asks, stopped = self._within_budget(plan.asks)
         decisions = list(plan.decisions)
         if len(stopped):
-            decisions.append(self._budget_decision(stopped))
+            decisions += self._budget_decisions(stopped)
         self._write_plan(decisions, asks)
         self._execute(asks)
 
@@ -337,11 +418,22 @@ class Runner:
         kept = {n: p[allowed[p]] for n, p in asks.items()}
         return {n: p for n, p in kept.items() if len(p)}, positions[~fits]
 
-    def _budget_decision(self, positions: np.ndarray) -> Decision:
-        names = [a for a in self.annotators]
-        c = self._state().consensus(names, positions)
+    def _budget_decisions(self, positions: np.ndarray) -> list[Decision]:
+        """Items the budget stopped keep their best label so far, from the annotators that
+        answered them (grouped by which did)."""
         self.report.budget_stopped += len(positions)
-        return Decision(positions, c, names, "budget", flags="budget")
+        state = self._state()
+        answered = np.stack([self.status[a][positions] == OK for a in self.annotators], axis=1)
+        groups: dict[tuple[bool, ...], list[int]] = {}
+        for row, signature in enumerate(map(tuple, answered)):
+            groups.setdefault(signature, []).append(row)
+        out = []
+        for signature, rows in groups.items():
+            names = [a for a, used in zip(self.annotators, signature) if used]
+            subset = positions[rows]
+            out.append(Decision(subset, state.consensus(names, subset), names, "budget",
+                                flags="budget"))
+        return out
 
     def _write_plan(self, decisions: list[Decision], asks: dict[str, np.ndarray]) -> None:
         """Commit the plan's decisions and its requests (the ledger) in one transaction."""
@@ -370,9 +462,10 @@ class Runner:
             for p in positions.tolist():
                 key = request_key(pid, self.ids[p], name, version)
                 self.keys[(name, p)] = key
-                if key in self.retry:
+                if key in self.known:  # asked before (failed, or superseded): ask again
                     retries.append(key)
                     continue
+                self.known.add(key)
                 new_rows.append((pid, key, self.ids[p], name, version, run_id, cost, "pending",
                                  0, now))
         d, rq = schema.decisions, schema.requests
@@ -384,12 +477,12 @@ class Runner:
                                               & d.c.item_id.in_(reopened[start:start + 900])))
             insert_rows(conn, d, DECISION_COLUMNS, drows)
             insert_rows(conn, rq, REQUEST_COLUMNS, new_rows)
+            self._beat(conn)
             if retries:
                 conn.execute(update(rq).where((rq.c.project_id == pid)
                                               & (rq.c.key == bindparam("k")))
                              .values(state="pending", run_id=run_id, updated=_now()),
                              [{"k": key} for key in retries])
-        self.retry.difference_update(retries)
         for dec in decisions:
             self.open[dec.positions] = False
             self.had_decision[dec.positions] = True
@@ -463,8 +556,14 @@ class Runner:
             if ann.io_bound:
                 io[name] = positions
                 continue
-            for start in range(0, len(positions), CHUNK):
-                chunk = positions[start:start + CHUNK]
+            # A paid batch is marked sent before it goes out, in batches of the annotator's
+            # own size, so a kill repeats at most one batch and the repeat is counted.
+            paid = ann.max_cost > 0
+            size = min(CHUNK, ann.batch_size) if paid else CHUNK
+            for start in range(0, len(positions), size):
+                chunk = positions[start:start + size]
+                if paid:
+                    self._mark_sent([self.keys[(name, int(p))] for p in chunk])
                 self._record(ann, chunk, ann.annotate(self._items(chunk)))
         if io:
             asyncio.run(self._execute_io(io))
@@ -475,29 +574,31 @@ class Runner:
         async def one(name: str, p: int) -> None:
             ann = self.annotators[name]
             async with limits[name]:
-                self._mark_sent(self.keys[(name, p)])
+                self._mark_sent([self.keys[(name, p)]])
                 answers = await ann.aannotate_one(self._items([p]))
                 self._record(ann, np.array([p]), answers)
 
         await asyncio.gather(*(one(n, int(p)) for n, ps in asks.items() for p in ps))
 
-    def _mark_sent(self, key: str) -> None:
-        """Mark a call as going out; one that was in flight at a kill counts as repeated.
+    def _mark_sent(self, keys: list[str]) -> None:
+        """Mark calls as going out; one that was in flight at a kill counts as repeated.
 
         The count is stored with the mark, so a resumed run that is killed again before
         it finishes still reports the calls it repeated.
         """
         rq, t = schema.requests, schema.runs
-        repeated = key in self.sent_keys
+        repeated = [k for k in keys if k in self.sent_keys]
         with self.store.begin() as conn:
-            conn.execute(update(rq).where((rq.c.project_id == self.pid) & (rq.c.key == key))
-                         .values(state="sent", attempts=rq.c.attempts + 1, updated=_now()))
+            for start in range(0, len(keys), 900):
+                conn.execute(update(rq).where((rq.c.project_id == self.pid)
+                                              & rq.c.key.in_(keys[start:start + 900]))
+                             .values(state="sent", attempts=rq.c.attempts + 1, updated=_now()))
             if repeated:
                 conn.execute(update(t).where(t.c.id == self.run_id)
-                             .values(repeated_calls=t.c.repeated_calls + 1))
+                             .values(repeated_calls=t.c.repeated_calls + len(repeated)))
         if repeated:
-            self.sent_keys.discard(key)
-            self.report.repeated_calls += 1
+            self.sent_keys.difference_update(repeated)
+            self.report.repeated_calls += len(repeated)
 
     def _record(self, ann: Annotator, positions: np.ndarray, answers: Answers) -> None:
         """Store answers, their call log and their requests' final states in one transaction."""
@@ -536,12 +637,13 @@ class Runner:
                      float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim, stamp)
                     for i, p in enumerate(pos)]
             insert_rows(conn, j, JUDGEMENT_COLUMNS, rows)
+            self._beat(conn)
             by_state: dict[tuple[str, str | None], list[str]] = {}
             for i, key in enumerate(keys):
                 if key is not None:
                     by_state.setdefault((REQUEST_STATE[status[i]], answers.errors[i]),
                                         []).append(key)
-            bump = 0 if ann.io_bound else 1
+            bump = 0 if ann.io_bound or ann.max_cost > 0 else 1  # sent calls counted already
             for (state, error), group in by_state.items():
                 for start in range(0, len(group), 900):
                     conn.execute(update(rq).where((rq.c.project_id == pid)

@@ -116,7 +116,7 @@ def check_answer_count(annotator: Annotator, items: Items) -> None:
                                f"{(n, len(annotator.task.labels))} (items x task labels)")
 
 
-def check_order_invariance(annotator: Annotator, items: Items, *, atol: float = 1e-9) -> None:
+def check_order_invariance(annotator: Annotator, items: Items, *, atol: float = 1e-6) -> None:
     """Shuffled items get correspondingly shuffled answers."""
     _need_two(items)
     check = "order_invariance"
@@ -206,14 +206,14 @@ def check_costs(annotator: Annotator, items: Items) -> None:
             raise ConformanceError(check, f"latency {value!r} is negative or infinite", item)
 
 
-def check_repeatable(annotator: Annotator, items: Items, *, atol: float = 1e-9) -> None:
+def check_repeatable(annotator: Annotator, items: Items, *, atol: float = 1e-6) -> None:
     """Asking the same instance twice gives the same answers."""
     check = "repeatable"
     first = ask(annotator, items, check=check)
     _compare(check, items, first, ask(annotator, items, check=check), atol)
 
 
-def check_batching_invariance(annotator: Annotator, items: Items, *, atol: float = 1e-9) -> None:
+def check_batching_invariance(annotator: Annotator, items: Items, *, atol: float = 1e-6) -> None:
     """Answers do not depend on the batch: all items at once equals one item per call."""
     _need_two(items)
     check = "batching_invariance"
@@ -223,7 +223,7 @@ def check_batching_invariance(annotator: Annotator, items: Items, *, atol: float
 
 
 def check_fit(annotator: Annotator, items: Items, fit_data: FitData, *,
-              atol: float = 1e-9) -> None:
+              atol: float = 1e-6) -> None:
     """``fit`` returns the annotator itself, and refitting on the same data changes nothing."""
     check = "fit"
     texts, labels = list(fit_data[0]), list(fit_data[1])
@@ -238,7 +238,7 @@ def check_fit(annotator: Annotator, items: Items, fit_data: FitData, *,
 
 
 def check_fresh_instances_agree(make: Callable[[], Annotator], items: Items, *,
-                                fit_data: FitData | None = None, atol: float = 1e-9) -> None:
+                                fit_data: FitData | None = None, atol: float = 1e-6) -> None:
     """Two instances built alike (same seed, fitted on the same data) answer alike."""
     check = "fresh_instances_agree"
     a, b = make(), make()
@@ -253,7 +253,7 @@ def check_fresh_instances_agree(make: Callable[[], Annotator], items: Items, *,
 
 
 def check_annotator(annotator: Annotator, items: Items, *, fit_data: FitData | None = None,
-                    atol: float = 1e-9) -> None:
+                    atol: float = 1e-6) -> None:
     """Run every single-instance check on ``annotator`` over ``items`` (at least two).
 
     ``fit_data`` is ``(texts, labels)`` to train a trainable annotator on first (labels in
@@ -276,7 +276,7 @@ def check_annotator(annotator: Annotator, items: Items, *, fit_data: FitData | N
 
 
 def check_annotator_factory(make: Callable[[], Annotator], items: Items, *,
-                            fit_data: FitData | None = None, atol: float = 1e-9) -> None:
+                            fit_data: FitData | None = None, atol: float = 1e-6) -> None:
     """:func:`check_annotator` on one instance from ``make``, then check that two more fresh
     instances (each fitted on ``fit_data`` when trainable) give identical answers.
 

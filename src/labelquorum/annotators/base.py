@@ -222,8 +222,8 @@ class Annotator:
         answers.errors = errors
         answers.status = ["failed" if e is not None else ("ok" if lab is not None else "abstain")
                           for lab, e in zip(labels, errors)]
-        if answers.cost is None:
-            answers.cost = np.full(n, self.max_cost)
+        if answers.cost is None:  # a failed call with no reported cost is not charged
+            answers.cost = np.array([0.0 if e is not None else self.max_cost for e in errors])
         return answers
 
     def describe(self) -> str:

@@ -16,7 +16,9 @@ class HumanAnnotator(Annotator):
 
     @property
     def max_cost(self) -> float:
-        return float(self.config.cost_per_call)
+        """Reserved per task: the price per call plus the hourly rate for ``max_seconds``."""
+        cfg = self.config
+        return float(cfg.cost_per_call) + float(cfg.cost_per_hour) * cfg.max_seconds / 3600
 
     def predict(self, items: Items) -> Answers:  # never called: answers arrive later
         return Answers(labels=[None] * len(items))

@@ -7,10 +7,12 @@ same file at once; writes are batched into short transactions.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..errors import MissingExtraError, StoreError
@@ -21,6 +23,9 @@ __all__ = ["Store", "insert_rows", "json_text", "schema"]
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # Transactions are begun by SQLAlchemy's "begin" event below, not by the driver (which
+    # would begin only at the first write and make read-then-write blocks non-atomic).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -42,6 +47,7 @@ class Store:
             raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
         try:
             with self.engine.begin() as conn:
                 migrate(conn)
@@ -72,11 +78,30 @@ class Store:
     def begin(self):
         return self.engine.begin()
 
+    @contextmanager
+    def begin_write(self) -> Iterator[Connection]:
+        """A transaction that holds the project's write lock from its first statement, for
+        read-then-write steps that must not interleave with another process (SQLite:
+        ``BEGIN IMMEDIATE``; PostgreSQL: the project's row locked ``FOR UPDATE``)."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.info["write_lock"] = True
+            with conn.begin():
+                if not self.is_sqlite:
+                    t = schema.projects
+                    conn.execute(select(t.c.id).where(t.c.id == self.project_id)
+                                 .with_for_update())
+                yield conn
+
     def connect(self):
         return self.engine.connect()
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop("write_lock", False) else "BEGIN")
 
 
 def _safe(url: str) -> str:

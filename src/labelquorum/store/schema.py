@@ -35,12 +35,12 @@ projects = Table(
 items = Table(
     "items", metadata,
     Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
-    Column("id", String(200), primary_key=True),
+    Column("id", Text, primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("fields", Text, nullable=False),  # JSON object of the item's fields
     Column("gold", Text),  # JSON: a label, or a list of labels for multilabel
     Column("gold_role", String(16)),  # seed | calibration | control | evaluation
-    Column("source", String(500)),
+    Column("source", Text),
     # no index on seq: only whole-project reads order by it, and sorting is cheaper than
     # maintaining an index on every import (about 15 % of a 1M-item import)
 )
@@ -56,18 +56,21 @@ runs = Table(
     Column("config_hash", String(64), nullable=False),
     Column("repeated_calls", Integer, nullable=False, default=0),
     Column("resumes", Integer, nullable=False, default=0),
+    Column("owner", Text),  # "host:pid" of the process running it; NULL when none
+    Column("heartbeat", DateTime(timezone=True)),
 )
 
 requests = Table(
     "requests", metadata,
     Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
     Column("key", String(64), primary_key=True),  # idempotency key
-    Column("item_id", String(200), nullable=False),
-    Column("annotator", String(200), nullable=False),
+    Column("item_id", Text, nullable=False),
+    Column("annotator", Text, nullable=False),
     Column("annotator_version", String(64), nullable=False),
     Column("run_id", Integer, nullable=False),
     Column("reserved_cost", Float, nullable=False, default=0.0),
-    Column("state", String(12), nullable=False),  # pending | sent | done | failed | abstained
+    # pending | sent | done | failed | abstained | superseded (asked of a model since retrained)
+    Column("state", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("updated", DateTime(timezone=True), nullable=False),
@@ -80,8 +83,8 @@ judgements = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
     Column("request_key", String(64)),
-    Column("item_id", String(200), nullable=False),
-    Column("annotator", String(200), nullable=False),
+    Column("item_id", Text, nullable=False),
+    Column("annotator", Text, nullable=False),
     Column("annotator_kind", String(16), nullable=False),
     Column("annotator_version", String(64)),
     Column("value_type", String(12), nullable=False),  # class | labelset | spans | number | text
@@ -106,7 +109,7 @@ model_calls = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
     Column("request_key", String(64)),
-    Column("annotator", String(200), nullable=False),
+    Column("annotator", Text, nullable=False),
     Column("model", String(200)),
     Column("request", JSON),
     Column("response", JSON),
@@ -123,13 +126,13 @@ model_calls = Table(
 decisions = Table(
     "decisions", metadata,
     Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
-    Column("item_id", String(200), primary_key=True),
+    Column("item_id", Text, primary_key=True),
     Column("label", Text),  # NULL when nothing could label the item
     Column("value", JSON),
     Column("confidence", Float),
-    Column("decided_by", String(200), nullable=False),
-    Column("tier", String(200)),
-    Column("flags", String(200), nullable=False, default=""),
+    Column("decided_by", Text, nullable=False),
+    Column("tier", Text),
+    Column("flags", Text, nullable=False, default=""),
     Column("provenance", JSON),
     Column("run_id", Integer),
     Column("created", DateTime(timezone=True), nullable=False),
