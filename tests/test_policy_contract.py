@@ -221,7 +221,7 @@ def test_answer_without_an_open_task_is_refused(cascade_project):
     with pytest.raises(lq.LabelquorumError, match="no open task for item 'nope'"):
         cascade_project.add_judgements([{"item": "nope", "annotator": "people",
                                          "label": "positive"}])
-    with pytest.raises(lq.LabelquorumError, match="annotator 'rules'"):
+    with pytest.raises(lq.LabelquorumError, match="'rules' is not a human annotator"):
         cascade_project.add_judgements([{"item": "i0", "annotator": "rules",
                                          "label": "positive"}])
     # a task is answered once; a second answer finds no open task

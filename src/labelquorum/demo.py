@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .errors import ProjectError
 from .project import init_project
 
 SEED_SIZE = 200
@@ -105,11 +106,12 @@ def run_demo(directory: Path, *, fresh: bool, console: Console, progress_runner,
     directory = Path(directory)
     if directory.exists():
         if not fresh:
-            raise SystemExit(f"{directory} exists; pass --fresh to replace it")
-        if not (directory / "labelquorum.toml").exists():
-            from .errors import ProjectError
-
-            raise ProjectError(f"{directory} exists and is not a labelquorum project; "
+            raise ProjectError(f"{directory} exists; remove it, or leave out --no-fresh to "
+                               "replace an earlier demo project")
+        config = directory / "labelquorum.toml"
+        is_demo = config.exists() and 'name = "labelquorum-demo"' in config.read_text()
+        if not is_demo:
+            raise ProjectError(f"{directory} exists and is not an earlier demo project; "
                                "choose another --dir")
         shutil.rmtree(directory)
     embedding = _embedding_available()

@@ -37,9 +37,11 @@ def export_frame(project: Project) -> pd.DataFrame:
                                  j.c.simulated).where(j.c.project_id == pid).order_by(j.c.id),
                           conn)
     answered = jud[jud["status"].isin(("ok", "abstain"))]
+    # listed in the policy's order, so the column does not depend on which answer came first
+    rank = {name: i for i, name in enumerate(project.config.policy_annotators)}
     per_item = pd.DataFrame({
         "annotators": answered.groupby("id", sort=False)["annotator"].agg(
-            lambda s: ";".join(dict.fromkeys(s))),
+            lambda s: ";".join(sorted(set(s), key=lambda a: (rank.get(a, len(rank)), a)))),
         "simulated": jud.groupby("id")["simulated"].any(),
     })
     cost = jud.groupby("id")["cost"].sum().rename("cost")

@@ -47,13 +47,18 @@ def read_table(path: Path) -> pd.DataFrame:
                               f"{', '.join(sorted(FORMATS))}", path=str(path))
     if not path.exists():
         raise ImportDataError("file not found", path=str(path))
+    if not path.is_file():
+        raise ImportDataError("not a file (a directory?)", path=str(path))
     if fmt == "parquet":
         try:
             df = pd.read_parquet(path)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many types
             raise ImportDataError(f"not a readable Parquet file: {exc}", path=str(path)) from None
         return df
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImportDataError(f"cannot read the file: {exc.strerror}", path=str(path)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -146,7 +151,10 @@ def json_records(df: pd.DataFrame, columns: list[str]) -> list[str]:
 
 
 def parse_split(split: str | None, n: int) -> list[tuple[str, int]]:
-    """'seed=200,calibration=0.1' -> [(role, count)] over n gold items; counts or fractions."""
+    """'seed=200,calibration=0.1' -> [(role, count)] over n gold items.
+
+    A value below 1 is a fraction of the gold items; 1 and above is a count (so ``seed=1``
+    is one item)."""
     if not split:
         return []
     out = []
@@ -161,6 +169,9 @@ def parse_split(split: str | None, n: int) -> list[tuple[str, int]]:
         except ValueError:
             raise LabelquorumError(f"--split {part!r}: expected ROLE=COUNT or ROLE=FRACTION, "
                                    "like seed=200 or seed=0.1") from None
+        if value < 0 or (value >= 1 and value != int(value)):
+            raise LabelquorumError(f"--split {part!r}: give a count (0, 1, 2, ...) or a "
+                                   "fraction between 0 and 1")
         count = round(value * n) if 0 < value < 1 else int(value)
         out.append((role, count))
     if sum(c for _, c in out) > n:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Self
@@ -22,8 +23,8 @@ import pandas as pd
 from sqlalchemy import select
 
 from .annotators import Annotator, Context, build_annotator
-from .config import CONFIG_NAME, TASK_KINDS, Config, load_config
-from .errors import AnnotatorError, LabelquorumError, ProjectError
+from .config import CONFIG_NAME, TASK_KINDS, Config, load_config, parse_config
+from .errors import AnnotatorError, ConfigError, LabelquorumError, ProjectError
 from .importing import ImportResult, prepare_items, read_table, store_items
 from .policies import build_policy
 from .run import REQUEST_STATE, Runner, RunReport, request_key
@@ -158,48 +159,63 @@ class Project:
         return Runner(self, annotators, policy, progress=progress, seed=seed).run()
 
     def add_judgements(self, rows: Iterable[dict[str, Any]]) -> int:
-        """Answers from people (or any deferred annotator): ``item``, ``annotator``, ``label``.
+        """Answers from people (or any deferred annotator): ``item``, ``annotator``, ``label``,
+        optionally ``confidence``, ``latency`` (seconds spent) and ``cost``.
 
-        Each answers the item's outstanding request for that annotator. Returns the number
-        stored. An unknown item, annotator or label raises before anything is stored.
+        Each answers the item's open task for that annotator, once. Returns the number
+        stored. An unknown item, annotator or label, a second answer to the same task, or a
+        task of an annotator that is not deferred raises before anything is stored.
         """
         from datetime import UTC, datetime
 
         rq, j = schema.requests, schema.judgements
         rows = list(rows)
         now = datetime.now(UTC)
+        deferred = {n for n, a in self.config.annotators.items() if a.type == "human"}
         out, keys = [], []
-        with self.store.begin() as conn:
+        with self.store.begin_write() as conn:
             pending = {(r.item_id, r.annotator): r for r in conn.execute(
                 select(rq.c.key, rq.c.item_id, rq.c.annotator, rq.c.annotator_version)
                 .where((rq.c.project_id == self.store.project_id)
                        & rq.c.state.in_(("pending", "sent"))))}
             for n, row in enumerate(rows, start=1):
-                req = pending.get((str(row["item"]), str(row["annotator"])))
+                missing = [k for k in ("item", "annotator", "label") if k not in row]
+                if missing:
+                    raise LabelquorumError(f"answer {n} has no {', '.join(missing)}; each answer "
+                                           "needs item, annotator and label")
+                item, who = str(row["item"]), str(row["annotator"])
+                if who not in deferred:
+                    raise LabelquorumError(
+                        f"answer {n}: {who!r} is not a human annotator of this project "
+                        f"(human annotators: {', '.join(sorted(deferred)) or 'none'}); "
+                        "nothing was stored")
+                req = pending.pop((item, who), None)
                 if req is None:
                     raise LabelquorumError(
-                        f"answer {n}: no open task for item {row['item']!r} and annotator "
-                        f"{row['annotator']!r}: the item may be decided already, or the run "
-                        "has not asked this annotator about it yet ('labelquorum run' creates "
-                        "tasks); nothing was stored")
+                        f"answer {n}: no open task for item {item!r} and annotator {who!r}: "
+                        "it may be answered or decided already, or the run has not asked this "
+                        "annotator yet ('labelquorum run' creates tasks); nothing was stored")
                 try:
                     value = self.task.parse_label(row["label"])
                 except LabelquorumError as exc:
-                    raise LabelquorumError(f"answer {n} (item {row['item']!r}): {exc}; nothing "
+                    raise LabelquorumError(f"answer {n} (item {item!r}): {exc}; nothing "
                                            "was stored") from None
-                cfg = self.config.annotators.get(req.annotator)
+                confidence = row.get("confidence")
+                if confidence is not None and not 0.0 <= float(confidence) <= 1.0:
+                    raise LabelquorumError(f"answer {n} (item {item!r}): confidence "
+                                           f"{confidence!r} is outside [0, 1]; nothing was stored")
+                cfg = self.config.annotators[who]
                 out.append({
                     "project_id": self.store.project_id, "request_key": req.key,
-                    "item_id": req.item_id, "annotator": req.annotator,
-                    "annotator_kind": "human" if cfg is None else
-                    ("human" if cfg.type == "human" else cfg.type),
+                    "item_id": item, "annotator": who, "annotator_kind": "human",
                     "annotator_version": req.annotator_version,
                     "value_type": self.task.value_type, "label": self.task.format_label(value),
                     "value": list(value) if isinstance(value, tuple) else None,
-                    "probs": None, "confidence": row.get("confidence"),
-                    "cost": _human_cost(row, cfg),
-                    "latency": row.get("latency"), "call_id": None, "run_id": None,
-                    "status": "ok", "simulated": False, "created": now})
+                    "probs": None,
+                    "confidence": None if confidence is None else float(confidence),
+                    "cost": _human_cost(row, cfg), "latency": row.get("latency"),
+                    "call_id": None, "run_id": None, "status": "ok", "simulated": False,
+                    "created": now})
                 keys.append(req.key)
             if out:
                 conn.execute(j.insert(), out)
@@ -262,18 +278,23 @@ def _human_cost(row: dict[str, Any], cfg: Any) -> float:
 def init_project(path: str | os.PathLike[str], labels: list[str] | None = None,
                  kind: str = "classification", name: str | None = None,
                  config_text: str | None = None) -> Project:
+    """Create a project directory with a starter config (from ``labels`` and ``kind``), or
+    with ``config_text`` as its whole config, and an empty store. The config is validated
+    before anything is written."""
     if kind not in TASK_KINDS:
         raise ProjectError(f"unknown task kind {kind!r}; valid kinds: {', '.join(TASK_KINDS)}")
-    """Create a project directory with a starter config (from ``labels`` and ``kind``), or
-    with ``config_text`` as its whole config, and an empty store."""
     labels = [lab.strip() for lab in labels or [] if lab.strip()]
     if len(labels) < 2 and config_text is None:
         raise ProjectError("a task needs at least two labels, like --labels negative,positive")
     root = Path(path)
     if (root / CONFIG_NAME).exists():
         raise ProjectError(f"{root} is already a project ({CONFIG_NAME} exists)")
-    root.mkdir(parents=True, exist_ok=True)
     text = config_text or config_template(name or root.resolve().name, labels, kind)
+    try:
+        parse_config(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config is not valid TOML: {exc}") from None
+    root.mkdir(parents=True, exist_ok=True)
     (root / CONFIG_NAME).write_text(text, encoding="utf-8")
     return Project(root)
 

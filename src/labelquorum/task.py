@@ -40,6 +40,8 @@ class Task:
     def parse_label(self, raw: Any) -> str | tuple[str, ...]:
         """A task value from its text form ('a' or 'a|b' for multilabel); raise on unknown labels."""
         if self.multilabel:
+            if hasattr(raw, "tolist") and not isinstance(raw, str):  # numpy arrays (Parquet)
+                raw = raw.tolist()
             parts = raw if isinstance(raw, (list, tuple)) else [
                 p.strip() for p in str(raw).split(MULTI_SEP) if p.strip()]
             unknown = [p for p in parts if p not in self.labels]

@@ -231,11 +231,16 @@ class Annotator:
 
 
 def spread_confidence(labels: list[Any], confidence: np.ndarray, task: Task) -> np.ndarray:
-    """Per-label probabilities from a label and a confidence: the rest shared evenly."""
+    """Per-label probabilities from a label and a confidence: the rest shared evenly.
+
+    A confidence at or below chance (1/k, or 0.5 per label for multilabel) is read as just
+    above chance, so the label an annotator said always gets the most probability.
+    """
     n, k = len(labels), len(task.labels)
     probs = np.full((n, k), np.nan)
     index = task.index
-    confidence = np.asarray(confidence, dtype=float)
+    chance = 0.5 if task.multilabel else 1.0 / max(k, 1)
+    confidence = np.maximum(np.asarray(confidence, dtype=float), chance + 1e-9)
     if task.multilabel:
         for i, lab in enumerate(labels):
             if lab is not None:

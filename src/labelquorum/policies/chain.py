@@ -47,8 +47,7 @@ class Chain(Policy):
             name = f"link {i + 1}: {link}"
             if i == n_links - 1:
                 c = state.consensus([link], pos)
-                plan.decide(Decision(pos, c, [link], name,
-                                     flags=""))
+                plan.decide(Decision(pos, c, [link], name))
                 return plan
             following = self.links[i + 1]
             if (cand & (state.status[following] != NOT_ASKED)).any():
