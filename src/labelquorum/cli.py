@@ -97,13 +97,13 @@ def run(project: ProjectOpt = Path("."),
 
 
 def _run_with_progress(p, seed=None):
-    with Progress(TextColumn("[bold]labelling"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True,
-                  disable=not err.is_terminal) as bar:
-        task = bar.add_task("run", total=None)
+    with Progress(TextColumn("[bold]decided"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("", total=None)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def progress(done: int, total: int, stage: str) -> None:
+            bar.update(task, completed=done, total=total, description=escape(stage))
 
         return p.run(seed=seed, progress=progress)
 

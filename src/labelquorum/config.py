@@ -195,7 +195,8 @@ class VoteThenVerifyConfig(_PolicyBase):
     type: Literal["vote-then-verify"]
     specialists: list[str] = Field(min_length=1)
     verifiers: list[str] = Field(min_length=1)
-    min_votes: int = Field(2, ge=1)
+    min_votes: int | None = Field(None, ge=1)
+    """Specialist votes needed for unanimity to count; default: every specialist."""
 
 
 class ChainConfig(_PolicyBase):

@@ -148,10 +148,12 @@ class Project:
 
     def run(self, *, seed: int | None = None, policy=None,
             annotators: dict[str, Annotator] | None = None,
-            progress: Callable[[int, int], None] | None = None) -> RunReport:
+            progress: Callable[[int, int, str], None] | None = None) -> RunReport:
         """Run the policy over open items; resumes an unfinished run.
 
         ``policy`` and ``annotators`` override the config's (for experiments and tests).
+        ``progress(decided, total, stage)`` is called as items are decided and answers
+        arrive.
         """
         policy = policy or build_policy(self.config.policy)
         if annotators is None:

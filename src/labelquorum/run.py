@@ -118,14 +118,15 @@ class Runner:
     """One run of a project's policy. Use :meth:`labelquorum.Project.run`."""
 
     def __init__(self, project: Project, annotators: dict[str, Annotator], policy,
-                 progress: Callable[[int, int], None] | None = None, seed: int | None = None):
+                 progress: Callable[[int, int, str], None] | None = None,
+                 seed: int | None = None):
         self.project = project
         self.store = project.store
         self.pid = project.store.project_id
         self.task = project.task
         self.annotators = annotators
         self.policy = policy
-        self.progress = progress or (lambda done, total: None)
+        self.progress = progress or (lambda done, total, stage: None)
         self.seed = project.config.project.seed if seed is None else seed
         self.budget = project.config.policy.budget
         self.aggregator = project.config.policy.aggregator
@@ -136,9 +137,11 @@ class Runner:
         t = schema.runs
         now = _now()
         with self.store.begin_write() as conn:
+            # only a run that was interrupted is resumed; one that ended waiting on people
+            # is over, and the next starts afresh (training on everything decided so far)
             row = conn.execute(select(t.c.id, t.c.owner, t.c.heartbeat, t.c.seed,
                                       t.c.config_hash).where(
-                (t.c.project_id == self.pid) & (t.c.status.in_(("running", "waiting")))
+                (t.c.project_id == self.pid) & (t.c.status == "running")
             ).order_by(t.c.id.desc())).first()
             if row is not None:
                 if row.owner and row.owner != _owner() and _alive(row.owner, row.heartbeat, now):
@@ -192,6 +195,7 @@ class Runner:
             report.notes.append("the config changed since this run started; the resumed run "
                                 "uses the new one")
         self.total_open = int(self.open.sum())
+        self.answered: dict[str, int] = {}
         self._decide_seed_gold()
         self._resume_outstanding()
         idle = 0
@@ -490,7 +494,7 @@ class Runner:
             self.status[name][positions] = PENDING
             self.committed += self.annotators[name].max_cost * len(positions)
         self.report.decided_now += len(drows)
-        self.progress(self.total_open - int(self.open.sum()), self.total_open)
+        self.progress(self.total_open - int(self.open.sum()), self.total_open, "deciding")
 
     def _provenance(self, positions: np.ndarray) -> list[str]:
         """For each item, a JSON object of what every annotator that answered said."""
@@ -651,6 +655,9 @@ class Runner:
                                  .values(state=state, error=error, updated=now,
                                          attempts=rq.c.attempts + bump))
         self._remember(name, positions, answers, ok, has_probs)
+        self.answered[name] = self.answered.get(name, 0) + n
+        self.progress(self.total_open - int(self.open.sum()), self.total_open,
+                      f"{name} {self.answered[name]:,}/{self.report.asked.get(name, 0):,}")
         actual = float(cost.sum())
         self.committed += actual - ann.max_cost * n
         self.report.cost += actual

@@ -83,10 +83,12 @@ class Cascade(Policy):
 
 
 class VoteThenVerify(Cascade):
-    def __init__(self, specialists: list[str], verifiers: list[str], min_votes: int = 2):
+    def __init__(self, specialists: list[str], verifiers: list[str],
+                 min_votes: int | None = None):
+        votes = len(specialists) if min_votes is None else min(min_votes, len(specialists))
         super().__init__([
             Tier(name="specialists", annotators=specialists, min_agreement=1.0,
-                 min_votes=min(min_votes, len(specialists))),
+                 min_votes=votes),
             Tier(name="verifiers", annotators=verifiers),
         ])
 
