@@ -100,30 +100,12 @@ def test_a_crash_in_a_paid_batch_repeats_one_batch_and_counts_it(tmp_path):
     assert project.status().total_cost == pytest.approx(reference.status().total_cost)
 
 
-RETRAIN = """
-[project]
-name = "retrain"
-[task]
-labels = ["neg", "pos"]
-[annotators.rules]
-type = "rules"
-rules = [{ label = "pos", keywords = ["great"] }, { label = "neg", keywords = ["awful"] }]
-[annotators.model]
-type = "tfidf"
-min_train = 4
-[policy]
-type = "cascade"
-[[policy.tiers]]
-annotators = ["rules", "model"]
-"""
-
-
 def test_a_crash_after_a_refit_resumes_without_duplicates(tmp_path, monkeypatch):
-    from test_policy_contract import RetrainAfterRules
+    from test_policy_contract import RETRAIN_CONFIG, RetrainAfterRules
 
     from labelquorum.annotators.tfidf import TfidfAnnotator
 
-    project = lq.init_project(tmp_path / "p", config_text=RETRAIN)
+    project = lq.init_project(tmp_path / "p", config_text=RETRAIN_CONFIG)
     texts = ["a great film", "great acting", "great fun", "a great cast", "an awful film",
              "awful acting", "awful fun", "an awful cast", "the film was fun", "the cast"]
     project.import_dataframe(pd.DataFrame({"id": [f"i{k}" for k in range(10)],

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 from ..task import Task
-from .base import Answers
+from .base import Annotator, Answers, Items
 
 CALIBRATE_MIN = 100
 """Fewest verified examples of every class before probabilities are calibrated by
@@ -93,3 +93,39 @@ class LinearProbe:
         best = probs.argmax(axis=1)
         return Answers(labels=[task.labels[j] for j in best], probs=probs,
                        confidence=probs[np.arange(n), best])
+
+
+class ProbeAnnotator(Annotator):
+    """A trainable annotator: a :class:`LinearProbe` over features of the item text.
+
+    Subclasses implement ``fit_features(texts)`` (fit any featuriser, return the training
+    matrix) and ``features(texts)``.
+    """
+
+    kind = "model"
+    trainable = True
+
+    def fit_features(self, texts: list[str]):
+        return self.features(texts)
+
+    def features(self, texts: list[str]):
+        raise NotImplementedError
+
+    def fingerprint_extra(self) -> str:
+        return ""
+
+    def fit(self, texts: list[str], labels: list[Any]) -> ProbeAnnotator:
+        cfg = self.config
+        self.training_fingerprint = training_fingerprint(texts, labels) + self.fingerprint_extra()
+        self.probe_ = LinearProbe(self.task, cfg.C, getattr(cfg, "calibration", "sigmoid"),
+                                  cfg.min_train, self.context.seed)
+        X = self.fit_features(texts) if len(texts) >= cfg.min_train else None
+        self.probe_.fit(X, labels)
+        self.note = self.probe_.note
+        return self
+
+    def predict(self, items: Items) -> Answers:
+        probe = getattr(self, "probe_", None)
+        if probe is None or probe.model_ is None:
+            return Answers(labels=[None] * len(items))
+        return probe.predict(self.features(items.texts), len(items))
