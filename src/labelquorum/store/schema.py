@@ -25,6 +25,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# Indexes are few on purpose: every one is paid on each write of the hot tables (requests
+# and judgements are written two and one times per answer). Add one with a migration when
+# a query needs it.
+
 projects = Table(
     "projects", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -74,8 +78,6 @@ requests = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("updated", DateTime(timezone=True), nullable=False),
-    Index("ix_requests_state", "project_id", "state"),
-    Index("ix_requests_item", "project_id", "item_id"),
 )
 
 judgements = Table(
@@ -101,7 +103,6 @@ judgements = Table(
     Column("supersedes", Integer),
     Column("created", DateTime(timezone=True), nullable=False),
     Index("ix_judgements_item", "project_id", "item_id"),
-    Index("ix_judgements_annotator", "project_id", "annotator"),
 )
 
 model_calls = Table(
