@@ -181,6 +181,33 @@ def export(out: Annotated[Path, typer.Argument(help="Output .csv, .jsonl or .par
 
 @app.command()
 @_clean_errors
+def aggregate(
+    answers: Annotated[Path, typer.Argument(help="Long table of answers: CSV, JSONL or "
+                                                 "Parquet.")],
+    method: Annotated[str, typer.Option(help="majority-vote, wawa, dawid-skene, "
+                                             "one-coin-dawid-skene, glad or mace.")]
+    = "dawid-skene",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write item,label,"
+                                                "confidence here (.csv).")] = None,
+    item: Annotated[str | None, typer.Option(help="Item column (default: detected).")] = None,
+    annotator: Annotated[str | None, typer.Option(help="Annotator column.")] = None,
+    label: Annotated[str | None, typer.Option(help="Label column.")] = None,
+    gold: Annotated[Path | None, typer.Option(help="Gold labels (id,label): seed the method "
+                                                   "and report accuracy on them.")] = None,
+    skills: Annotated[Path | None, typer.Option(help="Write per-annotator skill here.")]
+    = None,
+    agreement: Annotated[bool, typer.Option(help="Print agreement metrics.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for tie-breaks and restarts.")] = 0,
+):
+    """Aggregate a long table of answers without a project (item, annotator, label)."""
+    from .aggregation.cli import run_aggregate
+
+    run_aggregate(answers, method=method, output=output, columns=(item, annotator, label),
+                  gold=gold, skills=skills, agreement=agreement, seed=seed, console=console)
+
+
+@app.command()
+@_clean_errors
 def demo(directory: Annotated[Path, typer.Option(
              "--dir", help="Where to leave the demo project.")] = Path("labelquorum-demo"),
          fresh: Annotated[bool, typer.Option(help="Delete an existing demo project first.")]

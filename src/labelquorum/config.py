@@ -179,10 +179,25 @@ class Tier(_Strict):
     min_votes: int = Field(1, ge=1)
 
 
+AGGREGATOR_NAMES = ("majority", "weighted", "majority-vote", "wawa", "dawid-skene",
+                    "one-coin-dawid-skene", "glad", "mace")
+
+
 class _PolicyBase(_Strict):
-    aggregator: Literal["majority", "weighted"] = "weighted"
+    aggregator: str = "weighted"
+    """How a tier's answers become a consensus: ``majority`` or ``weighted`` (probability-
+    weighted vote, per item), or a truth-inference method that estimates every
+    annotator's skill from all answers so far (``dawid-skene``, ``glad``, ...)."""
     budget: float | None = Field(None, ge=0)
     """Money budget in USD; escalation stops when the next call would exceed it."""
+
+    @field_validator("aggregator")
+    @classmethod
+    def _known_aggregator(cls, value: str) -> str:
+        if value not in AGGREGATOR_NAMES:
+            raise ValueError(f"unknown aggregator {value!r}; valid: "
+                             f"{', '.join(AGGREGATOR_NAMES)}.{_did_you_mean(value, AGGREGATOR_NAMES)}")
+        return value
 
 
 class CascadeConfig(_PolicyBase):
@@ -251,6 +266,15 @@ class Config(_Strict):
             for key, label in targets:
                 if label not in labels:
                     raise ConfigError(_unknown_label(label, labels), key=key)
+        return self
+
+    @model_validator(mode="after")
+    def _aggregator_fits_task(self) -> Config:
+        if self.task.kind != "classification" and self.policy.aggregator not in (
+                "majority", "weighted"):
+            raise ConfigError(f"aggregator {self.policy.aggregator!r} works on classification "
+                              "tasks; use 'majority' or 'weighted' for multilabel",
+                              key="policy.aggregator")
         return self
 
     @property

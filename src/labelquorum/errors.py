@@ -15,7 +15,8 @@ fix it.
     ├── AnnotatorError         an annotator cannot be built or failed
     │   └── MissingExtraError  an optional dependency is not installed
     ├── PolicyError            a policy got a state it cannot handle
-    └── ExportError            the export target is not writable or of unknown type
+    ├── ExportError            the export target is not writable or of unknown type
+    └── AgreementError         an agreement statistic is undefined for the table given
 """
 
 from __future__ import annotations
@@ -83,3 +84,8 @@ class PolicyError(LabelquorumError):
 
 class ExportError(LabelquorumError):
     """The export could not be written."""
+
+
+class AgreementError(LabelquorumError):
+    """An agreement statistic cannot be computed: too few annotators or shared items, no
+    variation in the labels, or values of the wrong type for the level of measurement."""

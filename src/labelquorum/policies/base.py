@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from ..aggregation import Consensus, vote
 
@@ -60,7 +61,14 @@ class PolicyState:
         return out
 
     def consensus(self, names: list[str], positions: np.ndarray) -> Consensus:
-        """Aggregate the named annotators' judgements on the given items."""
+        """Aggregate the named annotators' judgements on the given items.
+
+        With a vote (``majority``, ``weighted``) each item is aggregated on its own; with a
+        truth-inference method the named annotators' skills are estimated from all their
+        answers so far, and the items' posteriors come from that fit.
+        """
+        if self.aggregator not in VOTES:
+            return self._fitted_consensus(names, positions)
         k = len(self.labels)
         labels = np.stack([self.label[a][positions] for a in names], axis=1) if names else \
             np.full((len(positions), 0), -1)
@@ -69,6 +77,35 @@ class PolicyState:
         weights = np.array([self.annotators[a].skill for a in names], dtype=float)
         return vote(labels, probs, weights, self.tie_keys[positions], self.aggregator,
                     self.multilabel)
+
+
+    def _fitted_consensus(self, names: list[str], positions: np.ndarray) -> Consensus:
+        from ..aggregation.base import pick
+        from ..aggregation.registry import make_aggregator
+
+        cache = self.__dict__.setdefault("_fits", {})
+        key = (self.aggregator, tuple(names))
+        if key not in cache:
+            rows = [(self.item_ids[p], a, self.labels[self.label[a][p]])
+                    for a in names for p in np.flatnonzero(self.status[a] == OK).tolist()]
+            if rows:
+                model = make_aggregator(self.aggregator, labels=list(self.labels))
+                model.fit(pd.DataFrame(rows, columns=["item", "annotator", "label"]))
+                cache[key] = model.probas_
+            else:
+                cache[key] = pd.DataFrame(columns=list(self.labels), dtype=float)
+        post = cache[key].reindex(self.item_ids[positions]).fillna(0.0).to_numpy()
+        labels = np.stack([self.label[a][positions] for a in names], axis=1) if names else \
+            np.full((len(positions), 0), -1)
+        have = labels >= 0
+        votes = have.sum(axis=1)
+        best = np.where(votes > 0, pick(post, self.tie_keys[positions]), -1)
+        conf = np.where(votes > 0, post[np.arange(len(positions)), np.maximum(best, 0)], 0.0)
+        agree = ((labels == best[:, None]) & have).sum(axis=1) / np.maximum(votes, 1)
+        return Consensus(post, best, conf, np.where(votes > 0, agree, 0.0), votes)
+
+
+VOTES = ("majority", "weighted")
 
 
 @dataclass

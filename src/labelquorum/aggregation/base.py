@@ -1,0 +1,198 @@
+"""The long judgement table, encoded once for every aggregator, and the estimator base.
+
+Input: a DataFrame with labelquorum's columns (``item, annotator, label``, optional
+``confidence``) or crowd-kit's (``task, worker, label``) or ``id, worker, label``.
+
+Documented behaviours:
+
+* **Duplicate (item, annotator) rows: the last row wins** (an edit replaces an answer).
+* Rows whose label is missing (NaN, None, empty string) are dropped; a table with no
+  labelled rows is an error.
+* Labels are compared as strings, so ``1`` and ``"1"`` are the same label; a column that
+  mixes numbers and text is refused (it is almost always a data error).
+* **Ties** between labels are broken by a seeded choice per item: the item's 64-bit key
+  (a hash of the seed and the item id) picks among the tied labels, so the result depends
+  on neither label names nor row order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import LabelquorumError
+from .voting import tie_keys
+
+COLUMN_SETS = (("item", "annotator", "label"), ("task", "worker", "label"),
+               ("id", "worker", "label"))
+
+
+@dataclass
+class Encoded:
+    """The long table as integer codes: one entry per (item, annotator) judgement."""
+
+    items: np.ndarray  # unique item ids, sorted
+    workers: np.ndarray  # unique annotator ids, sorted
+    labels: list[str]  # label names, in the order of probability columns
+    item: np.ndarray  # (n,) item code per judgement
+    worker: np.ndarray  # (n,) annotator code per judgement
+    label: np.ndarray  # (n,) label code per judgement
+    confidence: np.ndarray | None = None
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.workers)
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.labels)
+
+    def counts(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """(items, labels) vote counts, optionally weighted per judgement."""
+        flat = self.item * self.n_labels + self.label
+        out = np.bincount(flat, weights=weights, minlength=self.n_items * self.n_labels)
+        return out.reshape(self.n_items, self.n_labels).astype(float)
+
+
+def find_columns(df: pd.DataFrame, item: str | None = None, annotator: str | None = None,
+                 label: str | None = None) -> tuple[str, str, str]:
+    """Which columns hold item, annotator and label: named, or detected."""
+    if item or annotator or label:
+        names = (item or "item", annotator or "annotator", label or "label")
+        missing = [c for c in names if c not in df.columns]
+        if missing:
+            raise LabelquorumError(f"column {missing[0]!r} is not in the table; columns found: "
+                                   f"{', '.join(map(str, df.columns))}")
+        return names
+    for names in COLUMN_SETS:
+        if set(names) <= set(df.columns):
+            return names
+    raise LabelquorumError(
+        "the judgement table needs columns item,annotator,label (or task,worker,label, or "
+        f"id,worker,label); columns found: {', '.join(map(str, df.columns)) or 'none'}. "
+        "Name them with --item/--annotator/--label")
+
+
+def encode(judgements: pd.DataFrame, labels: list[str] | None = None, *,
+           columns: tuple[str, str, str] | None = None) -> Encoded:
+    """Validate and encode a long judgement table (see the module docstring)."""
+    if not isinstance(judgements, pd.DataFrame):
+        raise LabelquorumError(f"expected a pandas DataFrame of judgements, got "
+                               f"{type(judgements).__name__}")
+    item_col, worker_col, label_col = columns or find_columns(judgements)
+    df = judgements[[item_col, worker_col, label_col]
+                    + (["confidence"] if "confidence" in judgements.columns else [])]
+    raw = df[label_col]
+    if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+        keep = raw.notna()
+    else:
+        keep = raw.notna() & (raw.astype(str).str.strip() != "")
+    df = df[keep]
+    if df.empty:
+        raise LabelquorumError("the judgement table has no labelled rows")
+    values = _label_texts(df[label_col])
+    # the last row of each (item, annotator) pair wins
+    last = ~df.duplicated(subset=[item_col, worker_col], keep="last").to_numpy()
+    item_codes, items = pd.factorize(df[item_col].astype(str).to_numpy()[last], sort=True)
+    worker_codes, workers = pd.factorize(df[worker_col].astype(str).to_numpy()[last], sort=True)
+    values = values[last]
+    conf = (pd.to_numeric(df["confidence"], errors="coerce").to_numpy()[last]
+            if "confidence" in df.columns else None)
+    codes, found = pd.factorize(values)
+    found = [str(v) for v in found]
+    if labels is None:
+        labels = sorted(found, key=_natural)
+    else:
+        labels = [_label_text(v) for v in labels]
+        unknown = sorted(set(found) - set(labels))
+        if unknown:
+            raise LabelquorumError(f"labels {unknown[:5]} are not in the label set {labels}")
+    index = {lab: i for i, lab in enumerate(labels)}
+    remap = np.array([index[v] for v in found], dtype=np.int64)
+    return Encoded(np.asarray(items, dtype=object), np.asarray(workers, dtype=object),
+                   list(labels), item_codes.astype(np.int64), worker_codes.astype(np.int64),
+                   remap[codes], conf)
+
+
+def _label_texts(column: pd.Series) -> np.ndarray:
+    """Labels as text, vectorised: 1.0 and 1 are "1"; text is stripped; numbers mixed
+    with text are refused."""
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype(str).to_numpy(dtype=object)
+    if pd.api.types.is_numeric_dtype(column):
+        numbers = column.to_numpy(dtype=float)
+        whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+        out = column.astype(str).to_numpy(dtype=object)
+        out[whole] = numbers[whole].astype(np.int64).astype(str)
+        return out
+    sample = column.head(100_000)
+    kinds = {type(v).__name__ for v in sample}
+    numeric = {"int", "float", "int64", "float64", "bool", "bool_"}
+    if kinds & numeric and kinds - numeric:
+        raise LabelquorumError(f"the label column mixes numbers and text ({', '.join(sorted(kinds))}); "
+                               "make every label the same type")
+    if kinds <= numeric:
+        return column.map(_label_text).to_numpy(dtype=object)
+    return column.astype(str).str.strip().to_numpy(dtype=object)
+
+
+def _label_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _natural(text: str):
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def pick(posterior: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Argmax per row with the documented seeded tie-break."""
+    best = posterior.argmax(axis=1)
+    top = posterior[np.arange(len(posterior)), best]
+    tied = np.isclose(posterior, top[:, None], rtol=1e-12, atol=1e-12)
+    for i in np.flatnonzero(tied.sum(axis=1) > 1):
+        options = np.flatnonzero(tied[i])
+        best[i] = options[int(keys[i] % np.uint64(len(options)))]
+    return best
+
+
+class Aggregator:
+    """Base estimator: ``fit(judgements) -> self``; then ``labels_`` (Series by item),
+    ``probas_`` (DataFrame items x labels, rows sum to 1). Subclasses implement
+    ``_fit(enc) -> posterior`` and may set ``skills_`` / ``errors_``."""
+
+    seed: int = 0
+    labels: list[str] | None = None
+
+    def fit(self, judgements: pd.DataFrame) -> Aggregator:
+        enc = encode(judgements, self.labels)
+        posterior = self._fit(enc)
+        self._set_result(enc, posterior)
+        return self
+
+    def _fit(self, enc: Encoded) -> np.ndarray:
+        raise NotImplementedError
+
+    def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:
+        index = pd.Index(enc.items, name="item")
+        best = pick(posterior, tie_keys(enc.items, self.seed))
+        self.labels_ = pd.Series(np.asarray(enc.labels, dtype=object)[best], index=index,
+                                 name="label")
+        self.probas_ = pd.DataFrame(posterior, index=index, columns=enc.labels)
+        self.encoded_ = enc
+
+    def fit_predict(self, judgements: pd.DataFrame) -> pd.Series:
+        return self.fit(judgements).labels_
+
+    def fit_predict_proba(self, judgements: pd.DataFrame) -> pd.DataFrame:
+        return self.fit(judgements).probas_
