@@ -130,12 +130,11 @@ def test_majority_and_weighted_vote():
         "task": ["x", "x", "x", "y", "y"],
         "worker": ["w1", "w2", "w3", "w1", "w2"],
         "label": ["a", "a", "b", "a", "b"],
-        "confidence": [0.55, 0.55, 0.99, 0.9, 0.6],
     })
     assert MajorityVote().fit_predict(df)["x"] == "a"
-    weighted = WeightedVote().fit(df)
-    assert weighted.labels_["x"] == "b"  # one confident vote outweighs two unsure ones
-    assert weighted.labels_["y"] == "a"
+    weighted = WeightedVote(skills={"w1": 1.0, "w2": 1.0, "w3": 5.0}).fit(df)
+    assert weighted.labels_["x"] == "b"  # one skilled annotator outweighs two others
+    np.testing.assert_allclose(weighted.probas_.loc["y"], [0.5, 0.5])  # a tie
     np.testing.assert_allclose(weighted.probas_.sum(axis=1), 1.0)
 
 

@@ -10,9 +10,11 @@ Documented behaviours:
   labelled rows is an error.
 * Labels are compared as strings, so ``1`` and ``"1"`` are the same label; a column that
   mixes numbers and text is refused (it is almost always a data error).
-* **Ties** between labels are broken by a seeded choice per item: the item's 64-bit key
-  (a hash of the seed and the item id) picks among the tied labels, so the result depends
-  on neither label names nor row order.
+* **Ties** between labels are broken by a seeded choice per item: the tied labels are
+  ordered by how often they are used in the whole table (most used first), and the item's
+  64-bit key (a hash of the seed and the item id) picks one of them. The choice depends on
+  neither label names nor row order (only when two tied labels are used exactly equally
+  often does their order in the label set decide their place).
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ class Encoded:
     @property
     def n_labels(self) -> int:
         return len(self.labels)
+
+    def tie_order(self) -> np.ndarray:
+        """Label indices, most used first (then by index): the order ties are drawn from,
+        which renaming labels or reordering rows leaves unchanged."""
+        used = np.bincount(self.label, minlength=self.n_labels)
+        return np.lexsort((np.arange(self.n_labels), -used))
 
     def counts(self, weights: np.ndarray | None = None) -> np.ndarray:
         """(items, labels) vote counts, optionally weighted per judgement."""
@@ -155,13 +163,21 @@ def _natural(text: str):
         return (1, 0.0, text)
 
 
-def pick(posterior: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Argmax per row with the documented seeded tie-break."""
+def pick(posterior: np.ndarray, keys: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Argmax per row with the documented seeded tie-break.
+
+    The tied labels are put in ``order`` (label indices, e.g. :meth:`Encoded.tie_order`:
+    most frequent first, so renaming labels does not change it) and the item's key picks
+    one of them.
+    """
     best = posterior.argmax(axis=1)
     top = posterior[np.arange(len(posterior)), best]
     tied = np.isclose(posterior, top[:, None], rtol=1e-12, atol=1e-12)
+    rank = None if order is None else np.argsort(order)
     for i in np.flatnonzero(tied.sum(axis=1) > 1):
         options = np.flatnonzero(tied[i])
+        if rank is not None:
+            options = options[np.argsort(rank[options], kind="stable")]
         best[i] = options[int(keys[i] % np.uint64(len(options)))]
     return best
 
@@ -185,7 +201,7 @@ class Aggregator:
 
     def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:
         index = pd.Index(enc.items, name="item")
-        best = pick(posterior, tie_keys(enc.items, self.seed))
+        best = pick(posterior, tie_keys(enc.items, self.seed), enc.tie_order())
         self.labels_ = pd.Series(np.asarray(enc.labels, dtype=object)[best], index=index,
                                  name="label")
         self.probas_ = pd.DataFrame(posterior, index=index, columns=enc.labels)
