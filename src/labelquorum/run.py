@@ -701,5 +701,6 @@ class Runner:
         if not self.task.multilabel:
             self.label[name][positions[idx]] = onehot.argmax(axis=1)
         given = has_probs[idx]
-        onehot[given] = answers.probs[idx[given]]
+        if given.any():
+            onehot[given] = answers.probs[idx[given]]
         self.probs[name][positions[idx]] = onehot
