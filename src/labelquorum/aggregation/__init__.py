@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from .base import Aggregator, Encoded, encode
 from .dawid_skene import DawidSkene, OneCoinDawidSkene
+from .glad import GLAD
+from .mace import MACE
 from .majority_vote import MajorityVote
 from .registry import AGGREGATORS, make_aggregator
 from .voting import METHODS, Consensus, tie_keys, vote
@@ -19,6 +21,8 @@ from .weighted_vote import WeightedVote
 
 __all__ = [
            "AGGREGATORS",
+           "GLAD",
+           "MACE",
            "METHODS",
            "Aggregator",
            "Consensus",
