@@ -14,6 +14,8 @@ from .dawid_skene import DawidSkene, OneCoinDawidSkene
 from .glad import GLAD
 from .mace import MACE
 from .majority_vote import MajorityVote
+from .multilabel import BinaryRelevance
+from .ratings import MeanRating, MedianRating, WeightedMeanRating
 from .registry import AGGREGATORS, make_aggregator
 from .voting import METHODS, Consensus, tie_keys, vote
 from .wawa import Wawa
@@ -25,12 +27,16 @@ __all__ = [
            "MACE",
            "METHODS",
            "Aggregator",
+           "BinaryRelevance",
            "Consensus",
            "DawidSkene",
            "Encoded",
            "MajorityVote",
+           "MeanRating",
+           "MedianRating",
            "OneCoinDawidSkene",
            "Wawa",
+           "WeightedMeanRating",
            "WeightedVote",
            "encode",
            "make_aggregator",
