@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LabelquorumError
-from .voting import tie_keys
+from .voting import TieKeys
 
 COLUMN_SETS = (("item", "annotator", "label"), ("task", "worker", "label"),
                ("id", "worker", "label"))
@@ -104,11 +104,16 @@ def encode(judgements: pd.DataFrame, labels: list[str] | None = None, *,
     df = df[keep]
     if df.empty:
         raise LabelquorumError("the judgement table has no labelled rows")
-    values = _label_texts(df[label_col])
+    column = df[label_col]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        raw_codes, raw_uniques = pd.factorize(column.to_numpy())  # texts of uniques only
+        values = _label_texts(pd.Series(raw_uniques))[raw_codes]
+    else:
+        values = _label_texts(column)
     # the last row of each (item, annotator) pair wins
     last = ~df.duplicated(subset=[item_col, worker_col], keep="last").to_numpy()
-    item_codes, items = pd.factorize(df[item_col].astype(str).to_numpy()[last], sort=True)
-    worker_codes, workers = pd.factorize(df[worker_col].astype(str).to_numpy()[last], sort=True)
+    item_codes, items = _codes(df[item_col].to_numpy()[last])
+    worker_codes, workers = _codes(df[worker_col].to_numpy()[last])
     values = values[last]
     conf = (pd.to_numeric(df["confidence"], errors="coerce").to_numpy()[last]
             if "confidence" in df.columns else None)
@@ -126,6 +131,17 @@ def encode(judgements: pd.DataFrame, labels: list[str] | None = None, *,
     return Encoded(np.asarray(items, dtype=object), np.asarray(workers, dtype=object),
                    list(labels), item_codes.astype(np.int64), worker_codes.astype(np.int64),
                    remap[codes], conf)
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes into the sorted unique ids (as text): factorise the raw values first, so only
+    the uniques are turned into strings."""
+    codes, uniques = pd.factorize(values)
+    names = np.array([str(u) for u in uniques], dtype=object)
+    order = np.argsort(names, kind="stable")
+    remap = np.empty(len(order), dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    return remap[codes], names[order]
 
 
 def _label_texts(column: pd.Series) -> np.ndarray:
@@ -201,7 +217,7 @@ class Aggregator:
 
     def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:
         index = pd.Index(enc.items, name="item")
-        best = pick(posterior, tie_keys(enc.items, self.seed), enc.tie_order())
+        best = pick(posterior, TieKeys(enc.items, self.seed), enc.tie_order())
         self.labels_ = pd.Series(np.asarray(enc.labels, dtype=object)[best], index=index,
                                  name="label")
         self.probas_ = pd.DataFrame(posterior, index=index, columns=enc.labels)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Aggregator, Encoded, pick
-from .voting import tie_keys
+from .voting import TieKeys
 
 
 def normalise(scores: np.ndarray) -> np.ndarray:
@@ -53,6 +53,6 @@ class MajorityVote(Aggregator):
 
     def _fit(self, enc: Encoded) -> np.ndarray:
         posterior = normalise(enc.counts())
-        best = pick(posterior, tie_keys(enc.items, self.seed), enc.tie_order())
+        best = pick(posterior, TieKeys(enc.items, self.seed), enc.tie_order())
         self.skills_ = agreement_skills(enc, best)
         return posterior

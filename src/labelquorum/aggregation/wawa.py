@@ -11,7 +11,7 @@ import numpy as np
 
 from .base import Aggregator, Encoded, pick
 from .majority_vote import agreement_skills, normalise
-from .voting import tie_keys
+from .voting import TieKeys
 
 
 class Wawa(Aggregator):
@@ -33,7 +33,7 @@ class Wawa(Aggregator):
         self.labels = labels
 
     def _fit(self, enc: Encoded) -> np.ndarray:
-        keys = tie_keys(enc.items, self.seed)
+        keys = TieKeys(enc.items, self.seed)
         majority = pick(normalise(enc.counts()), keys, enc.tie_order())
         self.skills_ = agreement_skills(enc, majority)
         return normalise(enc.counts(self.skills_.to_numpy()[enc.worker]))
