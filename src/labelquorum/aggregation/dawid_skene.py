@@ -33,59 +33,15 @@ import pandas as pd
 from scipy import sparse
 
 from ..errors import LabelquorumError
-from .base import Aggregator, Encoded, encode
+from .base import Encoded
 from .majority_vote import normalise
+from .seeding import SeededAggregator
 
 EPS = 1e-10
 
 
-def gold_codes(enc: Encoded, gold) -> tuple[np.ndarray, np.ndarray]:
-    """(item codes, label codes) of the gold items that have judgements."""
-    if gold is None:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    if isinstance(gold, pd.DataFrame):
-        raise LabelquorumError("gold must be a dict or a pandas Series mapping item to label, "
-                               "not a DataFrame; use df.set_index('id')['label']")
-    if isinstance(gold, pd.Series):
-        gold = gold.to_dict()
-    if not isinstance(gold, dict):
-        raise LabelquorumError(f"gold must be a dict or a pandas Series mapping item to label; "
-                               f"got {type(gold).__name__}")
-    from .base import _label_text  # one definition of how labels compare
-
-    gold = {str(k): _label_text(v) for k, v in gold.items()
-            if v is not None and not (isinstance(v, float) and np.isnan(v))}
-    index = {lab: i for i, lab in enumerate(enc.labels)}
-    unknown = sorted({v for v in gold.values() if v not in index})
-    if unknown:
-        raise LabelquorumError(f"gold labels {unknown[:5]} are not in the label set "
-                               f"{enc.labels}; pass labels=[...] to include them")
-    pos = pd.Index(enc.items).get_indexer(list(gold))
-    keep = pos >= 0
-    codes = np.array([index[v] for v in gold.values()], dtype=np.int64)
-    return pos[keep].astype(np.int64), codes[keep]
-
-
-class _EM(Aggregator):
+class _EM(SeededAggregator):
     """Shared by the EM aggregators: ``fit(judgements, gold=None)`` and the loop."""
-
-    def fit(self, judgements: pd.DataFrame, gold=None) -> _EM:
-        """Fit on the long judgement table; ``gold`` (item -> label) fixes those items."""
-        self._check_params()
-        enc = encode(judgements, self.labels)
-        posterior = self._em(enc, *gold_codes(enc, gold))
-        self._set_result(enc, posterior)
-        return self
-
-    def fit_predict(self, judgements: pd.DataFrame, gold=None) -> pd.Series:
-        return self.fit(judgements, gold=gold).labels_
-
-    def fit_predict_proba(self, judgements: pd.DataFrame, gold=None) -> pd.DataFrame:
-        return self.fit(judgements, gold=gold).probas_
-
-    def _fit(self, enc: Encoded) -> np.ndarray:
-        self._check_params()
-        return self._em(enc, *gold_codes(enc, None))
 
     def _check_params(self) -> None:
         if not (isinstance(self.n_iter, (int, np.integer)) and self.n_iter >= 0):
@@ -93,7 +49,8 @@ class _EM(Aggregator):
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
             raise LabelquorumError(f"tol must be a non-negative number; got {self.tol!r}")
 
-    def _em(self, enc: Encoded, gold_item: np.ndarray, gold_label: np.ndarray) -> np.ndarray:
+    def _fit_seeded(self, enc: Encoded, gold_item: np.ndarray,
+                    gold_label: np.ndarray) -> np.ndarray:
         k = enc.n_labels
         posterior = normalise(enc.counts())
         posterior[gold_item] = np.eye(k)[gold_label]

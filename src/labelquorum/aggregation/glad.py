@@ -7,18 +7,16 @@ Optimal Integration of Labels from Labelers of Unknown Expertise.* NeurIPS 2009.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 from scipy.special import expit, log_expit
 
 from ..errors import LabelquorumError
-from .base import Aggregator, Encoded, encode
-from .seeding import clamp, encode_gold
+from .base import Encoded
+from .seeding import SeededAggregator, check_positive_int, clamp
 
 
-class GLAD(Aggregator):
+class GLAD(SeededAggregator):
     r"""Generative model of Labels, Abilities and Difficulties (Whitehill et al., 2009).
 
     Annotator :math:`w` has an ability :math:`\alpha_w \in \mathbb{R}` (negative: worse than
@@ -61,23 +59,14 @@ class GLAD(Aggregator):
         self.beta_prior = beta_prior
         self.m_step_iter = m_step_iter
 
-    def fit(self, judgements: pd.DataFrame, gold: Mapping | pd.Series | None = None) -> GLAD:
-        """Fit on the long judgement table; ``gold`` (item -> label) seeds known items."""
-        _check_positive_int("n_iter", self.n_iter)
-        _check_positive_int("m_step_iter", self.m_step_iter)
+    def _check_params(self) -> None:
+        check_positive_int("n_iter", self.n_iter)
+        check_positive_int("m_step_iter", self.m_step_iter)
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
             raise LabelquorumError(f"tol must be a number >= 0, got {self.tol!r}")
-        enc = encode(judgements, self.labels)
-        self._gold = encode_gold(enc, gold)
-        try:
-            posterior = self._fit(enc)
-        finally:
-            del self._gold
-        self._set_result(enc, posterior)
-        return self
 
-    def _fit(self, enc: Encoded) -> np.ndarray:
-        gold_items, gold_labels = getattr(self, "_gold", encode_gold(enc, None))
+    def _fit_seeded(self, enc: Encoded, gold_items: np.ndarray,
+                    gold_labels: np.ndarray) -> np.ndarray:
         n, m, k = enc.n_items, enc.n_workers, enc.n_labels
         item, worker = enc.item, enc.worker
         flat = enc.label * n + item  # labels-major: (k, n) arrays reduce fast over labels
@@ -129,14 +118,6 @@ class GLAD(Aggregator):
         self.betas_ = pd.Series(np.exp(b), index=pd.Index(enc.items, name="item"), name="beta")
         return np.ascontiguousarray(posterior.T)
 
-    def fit_predict(self, judgements: pd.DataFrame,
-                    gold: Mapping | pd.Series | None = None) -> pd.Series:
-        return self.fit(judgements, gold=gold).labels_
-
-    def fit_predict_proba(self, judgements: pd.DataFrame,
-                          gold: Mapping | pd.Series | None = None) -> pd.DataFrame:
-        return self.fit(judgements, gold=gold).probas_
-
 
 def softmax_labels(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Softmax over labels of (labels, items) log scores, and each item's log-sum-exp.
@@ -147,8 +128,3 @@ def softmax_labels(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     total = posterior.sum(axis=0)
     posterior /= total
     return posterior, top + np.log(total)
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise LabelquorumError(f"{name} must be a whole number >= 1, got {value!r}")

@@ -6,21 +6,19 @@ NAACL-HLT 2013, 1120–1130. <https://aclanthology.org/N13-1132.pdf>
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 from scipy.special import digamma
 
 from ..errors import LabelquorumError
-from .base import Aggregator, Encoded, encode
-from .glad import _check_positive_int, softmax_labels
-from .seeding import clamp, encode_gold
+from .base import Encoded
+from .glad import softmax_labels
+from .seeding import SeededAggregator, check_positive_int, clamp
 
 METHODS = ("vb", "em")
 
 
-class MACE(Aggregator):
+class MACE(SeededAggregator):
     r"""Multi-Annotator Competence Estimation (Hovy et al., 2013).
 
     On each item, annotator :math:`w` either knows the answer (probability
@@ -67,10 +65,9 @@ class MACE(Aggregator):
         self.seed = seed
         self.labels = labels
 
-    def fit(self, judgements: pd.DataFrame, gold: Mapping | pd.Series | None = None) -> MACE:
-        """Fit on the long judgement table; ``gold`` (item -> label) seeds known items."""
-        _check_positive_int("n_iter", self.n_iter)
-        _check_positive_int("n_restarts", self.n_restarts)
+    def _check_params(self) -> None:
+        check_positive_int("n_iter", self.n_iter)
+        check_positive_int("n_restarts", self.n_restarts)
         if self.method not in METHODS:
             raise LabelquorumError(f"unknown MACE method {self.method!r}; valid: "
                                    f"{', '.join(METHODS)}")
@@ -82,17 +79,10 @@ class MACE(Aggregator):
                                                and self.smoothing >= 0):
             raise LabelquorumError(f"smoothing must be None or a number >= 0, got "
                                    f"{self.smoothing!r}")
-        enc = encode(judgements, self.labels)
-        self._gold = encode_gold(enc, gold)
-        try:
-            posterior = self._fit(enc)
-        finally:
-            del self._gold
-        self._set_result(enc, posterior)
-        return self
 
-    def _fit(self, enc: Encoded) -> np.ndarray:
-        gold = getattr(self, "_gold", encode_gold(enc, None))
+    def _fit_seeded(self, enc: Encoded, gold_items: np.ndarray,
+                    gold_labels: np.ndarray) -> np.ndarray:
+        gold = (gold_items, gold_labels)
         table = _Table(enc)
         rng = np.random.default_rng(self.seed)
         best = None

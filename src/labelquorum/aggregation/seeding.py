@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LabelquorumError
-from .base import Encoded, _label_text
+from .base import Aggregator, Encoded, _label_text, encode
 
 
 def encode_gold(enc: Encoded, gold: Mapping | pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
@@ -27,10 +27,10 @@ def encode_gold(enc: Encoded, gold: Mapping | pd.Series | None) -> tuple[np.ndar
     if gold is None:
         return empty, empty
     if isinstance(gold, pd.DataFrame):
-        raise LabelquorumError("gold must map item to label (a dict or a Series indexed by "
+        raise LabelquorumError("gold must map item to label (a dict or a pandas Series indexed by "
                                "item), got a DataFrame; pass e.g. df.set_index('id')['label']")
     if not isinstance(gold, (Mapping, pd.Series)):
-        raise LabelquorumError(f"gold must map item to label (a dict or a Series indexed by "
+        raise LabelquorumError(f"gold must map item to label (a dict or a pandas Series indexed by "
                                f"item), got {type(gold).__name__}")
     series = pd.Series(gold, dtype=object) if isinstance(gold, Mapping) else gold
     series = series[series.notna()]
@@ -59,3 +59,41 @@ def clamp(posterior: np.ndarray, log_norm: np.ndarray, score: np.ndarray,
         posterior[:, gold_items] = 0.0
         posterior[gold_labels, gold_items] = 1.0
         log_norm[gold_items] = score[gold_labels, gold_items]
+
+
+class SeededAggregator(Aggregator):
+    """An aggregator that can be seeded with gold: ``fit(judgements, gold=None)``.
+
+    Subclasses implement ``_fit_seeded(enc, gold_items, gold_labels) -> posterior`` and may
+    validate their hyperparameters in ``_check_params`` (called when ``fit`` starts).
+    """
+
+    def fit(self, judgements: pd.DataFrame, gold: Mapping | pd.Series | None = None):
+        """Fit on the long judgement table; ``gold`` (item -> label) fixes those items."""
+        self._check_params()
+        enc = encode(judgements, self.labels)
+        self._set_result(enc, self._fit_seeded(enc, *encode_gold(enc, gold)))
+        return self
+
+    def _fit(self, enc: Encoded) -> np.ndarray:
+        self._check_params()
+        return self._fit_seeded(enc, *encode_gold(enc, None))
+
+    def fit_predict(self, judgements: pd.DataFrame, gold: Mapping | pd.Series | None = None):
+        return self.fit(judgements, gold=gold).labels_
+
+    def fit_predict_proba(self, judgements: pd.DataFrame,
+                          gold: Mapping | pd.Series | None = None):
+        return self.fit(judgements, gold=gold).probas_
+
+    def _check_params(self) -> None:
+        pass
+
+    def _fit_seeded(self, enc: Encoded, gold_items: np.ndarray,
+                    gold_labels: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def check_positive_int(name: str, value) -> None:
+    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
+        raise LabelquorumError(f"{name} must be a positive integer, got {value!r}")
