@@ -43,6 +43,13 @@ EPS = 1e-10
 class _EM(SeededAggregator):
     """Shared by the EM aggregators: ``fit(judgements, gold=None)`` and the loop."""
 
+    def __init__(self, n_iter: int = 100, tol: float = 1e-5, seed: int = 0,
+                 labels: list[str] | None = None):
+        self.n_iter = n_iter
+        self.tol = tol
+        self.seed = seed
+        self.labels = labels
+
     def _check_params(self) -> None:
         if not (isinstance(self.n_iter, (int, np.integer)) and self.n_iter >= 0):
             raise LabelquorumError(f"n_iter must be a non-negative integer; got {self.n_iter!r}")
@@ -107,13 +114,6 @@ class DawidSkene(_EM):
     n_iter_, loss_history_ : iterations run and log-likelihood per judgement after each.
     """
 
-    def __init__(self, n_iter: int = 100, tol: float = 1e-5, seed: int = 0,
-                 labels: list[str] | None = None):
-        self.n_iter = n_iter
-        self.tol = tol
-        self.seed = seed
-        self.labels = labels
-
     def _setup(self, enc: Encoded) -> None:
         k = enc.n_labels
         col = enc.worker * k + enc.label
@@ -170,13 +170,6 @@ class OneCoinDawidSkene(_EM):
     skills_ : Series, each annotator's accuracy.
     errors_ : DataFrame as for :class:`DawidSkene`, built from ``skills_``.
     """
-
-    def __init__(self, n_iter: int = 100, tol: float = 1e-5, seed: int = 0,
-                 labels: list[str] | None = None):
-        self.n_iter = n_iter
-        self.tol = tol
-        self.seed = seed
-        self.labels = labels
 
     def _setup(self, enc: Encoded) -> None:
         self._n = np.bincount(enc.worker, minlength=enc.n_workers).astype(float)
