@@ -1,4 +1,5 @@
-"""A conformance kit for annotator backends, in the spirit of scikit-learn's ``check_estimator``.
+"""Conformance kits for annotator backends and aggregators, in the spirit of scikit-learn's
+``check_estimator``.
 
 Every built-in backend passes it, and a third party's should too::
 
@@ -28,10 +29,13 @@ from .annotators.base import Annotator, Answers, Items
 from .errors import LabelquorumError
 
 __all__ = [
-    "ConformanceError", "ask", "check_annotator", "check_annotator_factory", "check_answer_count",
+    "ConformanceError", "ask", "check_aggregator", "check_aggregator_bad_input",
+    "check_aggregator_edge_cases", "check_aggregator_probabilities", "check_aggregator_refit",
+    "check_aggregator_renaming", "check_aggregator_row_order", "check_aggregator_unanimous",
+    "check_annotator", "check_annotator_factory", "check_answer_count",
     "check_batching_invariance", "check_confidence", "check_costs", "check_fit",
     "check_fresh_instances_agree", "check_labels_in_label_set", "check_order_invariance",
-    "check_probabilities", "check_repeatable", "check_status",
+    "check_probabilities", "check_repeatable", "check_status", "crowd_table",
 ]
 
 STATUSES = ("ok", "abstain", "failed")
@@ -284,3 +288,228 @@ def check_annotator_factory(make: Callable[[], Annotator], items: Items, *,
     """
     check_annotator(make(), items, fit_data=fit_data, atol=atol)
     check_fresh_instances_agree(make, items, fit_data=fit_data, atol=atol)
+
+
+# --- aggregators -------------------------------------------------------------------------
+#
+# The same idea for truth inference: any estimator with ``fit(judgements) -> self``,
+# ``labels_`` and ``probas_`` (a built-in or a third party's) can be checked with
+#
+#     from labelquorum.testing import check_aggregator
+#     check_aggregator(lambda: MyAggregator(seed=0))
+#
+# The kit makes its own small crowds (seeded), so it needs no data. Pass ``em=True`` for a
+# model whose unanimous items are only guaranteed their label when every annotator beats
+# chance (Dawid-Skene, GLAD, MACE): the unanimity check then runs on such a crowd.
+
+AggregatorFactory = Callable[[], Any]
+
+
+def crowd_table(n_items: int = 60, accuracies: Sequence[float] = (0.9, 0.85, 0.8, 0.75, 0.7),
+                per_item: int = 3, n_labels: int = 3, seed: int = 0):
+    """A seeded long table (``item, annotator, label``) and its true labels: annotator j is
+    right with probability ``accuracies[j]``, otherwise picks another label uniformly."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    acc = np.asarray(accuracies, dtype=float)
+    truth = rng.integers(0, n_labels, n_items)
+    rows = []
+    for i in range(n_items):
+        for w in rng.choice(len(acc), min(per_item, len(acc)), replace=False):
+            label = truth[i] if rng.random() < acc[w] else (truth[i] + rng.integers(1, n_labels)) % n_labels
+            rows.append((f"i{i:03d}", f"w{w}", f"L{label}"))
+    table = pd.DataFrame(rows, columns=["item", "annotator", "label"])
+    return table, pd.Series([f"L{t}" for t in truth], index=[f"i{i:03d}" for i in range(n_items)])
+
+
+def _fit(check: str, make: AggregatorFactory, table):
+    try:
+        est = make()
+        out = est.fit(table)
+    except ConformanceError:
+        raise
+    except Exception as exc:
+        raise ConformanceError(check, f"fit raised {type(exc).__name__}: {exc}") from exc
+    if out is not est:
+        raise ConformanceError(check, f"fit returned {type(out).__name__}, not the estimator "
+                               "itself")
+    for attr in ("labels_", "probas_"):
+        if not hasattr(est, attr):
+            raise ConformanceError(check, f"no {attr} after fit")
+    return est
+
+
+def _decided(probas) -> np.ndarray:
+    """Items whose top label is not tied (ties may go either way)."""
+    values = np.sort(probas.to_numpy(dtype=float), axis=1)
+    return values[:, -1] - values[:, -2] > 1e-9 if values.shape[1] > 1 else np.ones(len(values), bool)
+
+
+def check_aggregator_probabilities(make: AggregatorFactory, table=None) -> None:
+    """``probas_`` has one row per item and one column per label, each row in [0, 1] and
+    summing to 1; ``labels_`` names the most probable label of every item."""
+    check = "aggregator_probabilities"
+    table = crowd_table()[0] if table is None else table
+    est = _fit(check, make, table)
+    probas, labels = est.probas_, est.labels_
+    items = set(table["item"].astype(str))
+    if set(map(str, probas.index)) != items or set(map(str, labels.index)) != items:
+        raise ConformanceError(check, "probas_ and labels_ must have exactly one row per item")
+    values = probas.to_numpy(dtype=float)
+    if not (np.all(values >= -1e-12) and np.all(values <= 1 + 1e-12)):
+        raise ConformanceError(check, "probabilities outside [0, 1]")
+    sums = values.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-6):
+        bad = int(np.argmax(np.abs(sums - 1)))
+        raise ConformanceError(check, f"probabilities sum to {sums[bad]:.6g}",
+                               str(probas.index[bad]))
+    top = probas.columns.to_numpy()[values.argmax(axis=1)]
+    chosen = labels.reindex(probas.index).to_numpy()
+    wrong = np.flatnonzero(_decided(probas) & (top != chosen))
+    if len(wrong):
+        raise ConformanceError(check, f"labels_ is {chosen[wrong[0]]!r} but the most probable "
+                               f"label is {top[wrong[0]]!r}", str(probas.index[wrong[0]]))
+
+
+def check_aggregator_refit(make: AggregatorFactory, table=None) -> None:
+    """Fitting twice, on one instance or on two built alike, gives the same result."""
+    check = "aggregator_refit"
+    table = crowd_table(seed=1)[0] if table is None else table
+    est = _fit(check, make, table)
+    first_labels, first_probas = est.labels_.copy(), est.probas_.copy()
+    est.fit(table)
+    other = _fit(check, make, table)
+    for name, result in (("refit", est), ("a fresh instance", other)):
+        if not result.labels_.equals(first_labels):
+            raise ConformanceError(check, f"{name} gave other labels")
+        if not np.allclose(result.probas_.to_numpy(dtype=float),
+                           first_probas.to_numpy(dtype=float), atol=1e-9):
+            raise ConformanceError(check, f"{name} gave other probabilities")
+
+
+def check_aggregator_row_order(make: AggregatorFactory, table=None) -> None:
+    """Shuffling the rows of the table changes no posterior and no untied label."""
+    check = "aggregator_row_order"
+    table = crowd_table(seed=2)[0] if table is None else table
+    base = _fit(check, make, table)
+    shuffled = _fit(check, make, table.sample(frac=1.0, random_state=7).reset_index(drop=True))
+    _same_result(check, base, shuffled)
+
+
+def check_aggregator_renaming(make: AggregatorFactory, table=None) -> None:
+    """Renaming annotators and labels (a one-to-one map) renames the result and changes
+    nothing else, ties aside."""
+    check = "aggregator_renaming"
+    table = crowd_table(seed=3)[0] if table is None else table
+    base = _fit(check, make, table)
+    labels = sorted(table["label"].unique())
+    new_label = {lab: f"renamed-{len(labels) - j}" for j, lab in enumerate(labels)}
+    workers = sorted(table["annotator"].unique())
+    new_worker = {w: f"z{len(workers) - j:03d}" for j, w in enumerate(workers)}
+    renamed = table.assign(label=table["label"].map(new_label),
+                           annotator=table["annotator"].map(new_worker))
+    other = _fit(check, make, renamed)
+    back = {v: k for k, v in new_label.items()}
+    other_probas = other.probas_.rename(columns=back)[base.probas_.columns]
+    decided = _decided(base.probas_)
+    if not np.allclose(other_probas.reindex(base.probas_.index).to_numpy(dtype=float),
+                       base.probas_.to_numpy(dtype=float), atol=1e-6):
+        raise ConformanceError(check, "renaming annotators and labels changed the posteriors")
+    mapped = other.labels_.map(back).reindex(base.labels_.index)
+    wrong = np.flatnonzero(decided & (mapped.to_numpy() != base.labels_.to_numpy()))
+    if len(wrong):
+        raise ConformanceError(check, "renaming changed a label", str(base.labels_.index[wrong[0]]))
+
+
+def _same_result(check: str, first, then) -> None:
+    probas = then.probas_.reindex(first.probas_.index)[first.probas_.columns]
+    if not np.allclose(probas.to_numpy(dtype=float), first.probas_.to_numpy(dtype=float),
+                       atol=1e-6):
+        raise ConformanceError(check, "the posteriors changed")
+    decided = _decided(first.probas_)
+    labels = then.labels_.reindex(first.labels_.index).to_numpy()
+    wrong = np.flatnonzero(decided & (labels != first.labels_.to_numpy()))
+    if len(wrong):
+        raise ConformanceError(check, "a label changed", str(first.labels_.index[wrong[0]]))
+
+
+def check_aggregator_unanimous(make: AggregatorFactory, *, em: bool = False) -> None:
+    """Items on which every annotator gave the same label get that label. For ``em``
+    models the crowd is one where every annotator beats chance."""
+    check = "aggregator_unanimous"
+    accuracies = (0.9, 0.85, 0.8, 0.75, 0.7) if em else (0.9, 0.6, 0.4, 0.2, 0.1)
+    table, _ = crowd_table(n_items=80, accuracies=accuracies, per_item=3, seed=4)
+    est = _fit(check, make, table)
+    groups = table.groupby("item")["label"]
+    unanimous = groups.nunique() == 1
+    expected = groups.first()[unanimous]
+    got = est.labels_.reindex(expected.index)
+    wrong = np.flatnonzero(got.to_numpy() != expected.to_numpy())
+    if len(wrong):
+        item = expected.index[wrong[0]]
+        raise ConformanceError(check, f"every annotator said {expected[item]!r}, the aggregate "
+                               f"is {got[item]!r}", str(item))
+
+
+def check_aggregator_edge_cases(make: AggregatorFactory) -> None:
+    """An item with one judgement, an annotator with one judgement, a label only one
+    annotator used, crowd-kit's column names, and a repeated (item, annotator) row (the
+    last one wins) all work."""
+    import pandas as pd
+
+    check = "aggregator_edge_cases"
+    table, _ = crowd_table(n_items=40, seed=5)
+    extra = pd.DataFrame([("solo-item", "w0", "L0"), ("i000", "solo-annotator", "L1"),
+                          ("i001", "w1", "rare")], columns=["item", "annotator", "label"])
+    est = _fit(check, make, pd.concat([table, extra], ignore_index=True))
+    for item in ("solo-item", "i000", "i001"):
+        if item not in est.labels_.index:
+            raise ConformanceError(check, "no label for the item", item)
+    if "rare" not in est.probas_.columns:
+        raise ConformanceError(check, "a label used once has no column in probas_")
+    crowdkit = _fit(check, make, table.rename(columns={"item": "task", "annotator": "worker"}))
+    _same_result(check, _fit(check, make, table), crowdkit)
+    repeated = pd.concat([table, table.iloc[[0]].assign(label="L-edited")], ignore_index=True)
+    edited = _fit(check, make, repeated)
+    expected = _fit(check, make, table.assign(label=np.where(np.arange(len(table)) == 0,
+                                                             "L-edited", table["label"])))
+    _same_result(check, expected, edited)
+
+
+def check_aggregator_bad_input(make: AggregatorFactory) -> None:
+    """An empty table, a missing column and a table with no labelled rows raise the
+    library's error with a message, never a raw pandas KeyError."""
+    import pandas as pd
+
+    check = "aggregator_bad_input"
+    cases = {"an empty table": pd.DataFrame(columns=["item", "annotator", "label"]),
+             "a missing column": pd.DataFrame({"item": ["a"], "label": ["x"]}),
+             "only missing labels": pd.DataFrame({"item": ["a", "b"], "annotator": ["u", "v"],
+                                                  "label": [None, np.nan]})}
+    for what, table in cases.items():
+        try:
+            make().fit(table)
+        except LabelquorumError:
+            continue
+        except Exception as exc:
+            raise ConformanceError(check, f"{what} raised {type(exc).__name__}: {exc}; expected "
+                                   "a LabelquorumError") from exc
+        raise ConformanceError(check, f"{what} was accepted")
+
+
+def check_aggregator(make: AggregatorFactory, *, em: bool = False,
+                     rename_annotators: bool = True) -> None:
+    """Run every aggregator check on estimators built by ``make``.
+
+    ``em``: see :func:`check_aggregator_unanimous`. ``rename_annotators=False`` skips the
+    renaming check, for estimators given per-annotator parameters (``WeightedVote``'s
+    skills)."""
+    check_aggregator_probabilities(make)
+    check_aggregator_refit(make)
+    check_aggregator_row_order(make)
+    if rename_annotators:
+        check_aggregator_renaming(make)
+    check_aggregator_unanimous(make, em=em)
+    check_aggregator_edge_cases(make)
+    check_aggregator_bad_input(make)

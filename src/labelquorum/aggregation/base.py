@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..errors import LabelquorumError
 from .voting import TieKeys
@@ -35,8 +36,8 @@ COLUMN_SETS = (("item", "annotator", "label"), ("task", "worker", "label"),
 class Encoded:
     """The long table as integer codes: one entry per (item, annotator) judgement."""
 
-    items: np.ndarray  # unique item ids, sorted
-    workers: np.ndarray  # unique annotator ids, sorted
+    items: np.ndarray  # unique item ids as text, sorted (numbers as numbers)
+    workers: np.ndarray  # unique annotator ids as text, sorted (numbers as numbers)
     labels: list[str]  # label names, in the order of probability columns
     item: np.ndarray  # (n,) item code per judgement
     worker: np.ndarray  # (n,) annotator code per judgement
@@ -107,18 +108,28 @@ def encode(judgements: pd.DataFrame, labels: list[str] | None = None, *,
     column = df[label_col]
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         raw_codes, raw_uniques = pd.factorize(column.to_numpy())  # texts of uniques only
-        values = _label_texts(pd.Series(raw_uniques))[raw_codes]
+        texts = _label_texts(pd.Series(raw_uniques))
+        # 1 and 1.0 are one label: merge uniques with the same text
+        text_codes, found = pd.factorize(texts)
+        codes = text_codes[raw_codes]
     else:
-        values = _label_texts(column)
-    # the last row of each (item, annotator) pair wins
-    last = ~df.duplicated(subset=[item_col, worker_col], keep="last").to_numpy()
-    item_codes, items = _codes(df[item_col].to_numpy()[last])
-    worker_codes, workers = _codes(df[worker_col].to_numpy()[last])
-    values = values[last]
-    conf = (pd.to_numeric(df["confidence"], errors="coerce").to_numpy()[last]
-            if "confidence" in df.columns else None)
-    codes, found = pd.factorize(values)
+        codes, found = pd.factorize(_label_texts(column))
     found = [str(v) for v in found]
+    item_codes, items = _codes(df[item_col].to_numpy())
+    worker_codes, workers = _codes(df[worker_col].to_numpy())
+    for name, ids in ((item_col, item_codes), (worker_col, worker_codes)):
+        if (ids < 0).any():
+            raise LabelquorumError(f"{int((ids < 0).sum())} labelled rows have no {name!r} "
+                                   "value; give every judgement an item and an annotator")
+    conf = (pd.to_numeric(df["confidence"], errors="coerce").to_numpy()
+            if "confidence" in df.columns else None)
+    # the last row of each (item, annotator) pair wins; dropping earlier rows never
+    # removes an item or an annotator, so the codes stay valid
+    if _has_duplicate_pairs(item_codes, worker_codes, len(items), len(workers)):
+        pair = item_codes * len(workers) + worker_codes
+        last = ~pd.Series(pair).duplicated(keep="last").to_numpy()
+        item_codes, worker_codes, codes = item_codes[last], worker_codes[last], codes[last]
+        conf = None if conf is None else conf[last]
     if labels is None:
         labels = sorted(found, key=_natural)
     else:
@@ -133,15 +144,35 @@ def encode(judgements: pd.DataFrame, labels: list[str] | None = None, *,
                    remap[codes], conf)
 
 
+def _has_duplicate_pairs(item: np.ndarray, worker: np.ndarray, n_items: int,
+                         n_workers: int) -> bool:
+    """Whether an (item, annotator) pair occurs twice: a sparse matrix merges repeated
+    entries, so it has fewer stored entries than rows exactly when there is one."""
+    ones = np.ones(len(item), dtype=np.int8)
+    matrix = sparse.csr_matrix((ones, (item, worker)), shape=(n_items, n_workers))
+    matrix.sum_duplicates()
+    return matrix.nnz < len(item)
+
+
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes into the sorted unique ids (as text): factorise the raw values first, so only
-    the uniques are turned into strings."""
-    codes, uniques = pd.factorize(values)
-    names = np.array([str(u) for u in uniques], dtype=object)
-    order = np.argsort(names, kind="stable")
-    remap = np.empty(len(order), dtype=np.int64)
-    remap[order] = np.arange(len(order))
-    return remap[codes], names[order]
+    """Codes into the sorted unique ids, and the ids as text. Numbers sort as numbers and
+    text as text; a column that mixes the two sorts by text. Only the uniques are turned
+    into strings."""
+    try:
+        codes, uniques = pd.factorize(values, sort=True)
+    except TypeError:  # values that do not compare with each other: sort their texts
+        codes, uniques = pd.factorize(values)
+        names = np.array([str(u) for u in uniques], dtype=object)
+        order = np.argsort(names, kind="stable")
+        remap = np.empty(len(order), dtype=np.int64)
+        remap[order] = np.arange(len(order))
+        return remap[codes], names[order]
+    uniques = np.asarray(uniques)
+    if uniques.dtype.kind in "iu":
+        names = pd.Series(uniques).astype(str).to_numpy(dtype=object)
+    else:
+        names = np.array([str(u) for u in uniques], dtype=object)
+    return codes.astype(np.int64, copy=False), names
 
 
 def _label_texts(column: pd.Series) -> np.ndarray:
@@ -188,13 +219,18 @@ def pick(posterior: np.ndarray, keys: np.ndarray, order: np.ndarray | None = Non
     """
     best = posterior.argmax(axis=1)
     top = posterior[np.arange(len(posterior)), best]
-    tied = np.isclose(posterior, top[:, None], rtol=1e-12, atol=1e-12)
-    rank = None if order is None else np.argsort(order)
-    for i in np.flatnonzero(tied.sum(axis=1) > 1):
-        options = np.flatnonzero(tied[i])
-        if rank is not None:
-            options = options[np.argsort(rank[options], kind="stable")]
-        best[i] = options[int(keys[i] % np.uint64(len(options)))]
+    tied = np.abs(posterior - top[:, None]) <= 1e-12 + 1e-12 * np.abs(top[:, None])
+    rows = np.flatnonzero(tied.sum(axis=1) > 1)
+    if not len(rows):
+        return best
+    cols = np.arange(posterior.shape[1]) if order is None else np.asarray(order)
+    options = tied[rows][:, cols]  # tied labels of the tied rows, in tie order
+    n = options.sum(axis=1)
+    row_keys = keys.take(rows) if hasattr(keys, "take") else np.asarray(keys)[rows]
+    choice = (np.asarray(row_keys, dtype=np.uint64) % n.astype(np.uint64)).astype(np.int64)
+    # the (choice + 1)-th tied label of each row
+    at = np.argmax(np.cumsum(options, axis=1) > choice[:, None], axis=1)
+    best[rows] = cols[at]
     return best
 
 
@@ -217,7 +253,9 @@ class Aggregator:
 
     def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:
         index = pd.Index(enc.items, name="item")
-        best = pick(posterior, TieKeys(enc.items, self.seed), enc.tie_order())
+        best = self.__dict__.pop("_best", None)  # a _fit that picked already
+        if best is None:
+            best = pick(posterior, TieKeys(enc.items, self.seed), enc.tie_order())
         self.labels_ = pd.Series(np.asarray(enc.labels, dtype=object)[best], index=index,
                                  name="label")
         self.probas_ = pd.DataFrame(posterior, index=index, columns=enc.labels)

@@ -14,8 +14,10 @@ from ..errors import LabelquorumError
 from .base import Encoded
 from .glad import softmax_labels
 from .seeding import SeededAggregator, check_positive_int, clamp
+from .voting import tie_keys
 
 METHODS = ("vb", "em")
+RESTART_NOISE = 3.0  # most random votes a restart adds to an item's label
 
 
 class MACE(SeededAggregator):
@@ -33,8 +35,10 @@ class MACE(SeededAggregator):
     to the expected counts before normalising.
 
     **Restarts and initialisation:** the first of ``n_restarts`` runs starts from
-    majority-vote posteriors (so it depends on neither row order nor names); each other run
-    starts from random parameters drawn with ``seed``. The run with the best marginal
+    majority-vote posteriors; each other run starts from the vote counts plus up to
+    ``RESTART_NOISE`` random votes per item and label, drawn from a hash of ``seed``, the
+    restart, the item id and the label's usage rank -- so no restart depends on row order
+    or on the names of annotators and labels. The run with the best marginal
     log-likelihood is kept. (crowd-kit draws every restart with the same random state, so
     its restarts are identical.) Each run takes ``n_iter`` EM rounds, stopping early when
     the mean log-likelihood per judgement changes by less than ``tol``.
@@ -84,19 +88,18 @@ class MACE(SeededAggregator):
                     gold_labels: np.ndarray) -> np.ndarray:
         gold = (gold_items, gold_labels)
         table = _Table(enc)
-        rng = np.random.default_rng(self.seed)
+        counts = enc.counts().T  # (labels, items)
+        order = enc.tie_order()
         best = None
         for restart in range(self.n_restarts):
-            if restart == 0:
-                counts = enc.counts().T  # (labels, items)
-                start = counts / counts.sum(axis=0)
-                clamp(start, np.zeros(enc.n_items), start, *gold)
-                know, spam = self._m_step(table, start, None)
-            else:
-                know = rng.uniform(1.0, 2.5, (enc.n_workers, 2))
-                know = know[:, 1] / know.sum(axis=1)
-                spam = rng.uniform(1.0, 2.5, (enc.n_workers, enc.n_labels))
-                spam /= spam.sum(axis=1, keepdims=True)
+            start = counts.copy()
+            if restart:  # random votes added per (item, label by usage rank)
+                for rank, label in enumerate(order):
+                    keys = tie_keys(enc.items, f"{self.seed}/mace/{restart}/{rank}")
+                    start[label] += RESTART_NOISE * (keys / np.float64(2 ** 64))
+            start /= start.sum(axis=0)
+            clamp(start, np.zeros(enc.n_items), start, *gold)
+            know, spam = self._m_step(table, start, None)
             run = self._run(table, know, spam, gold)
             if best is None or run[0] > best[0]:
                 best = run

@@ -55,4 +55,5 @@ class MajorityVote(Aggregator):
         posterior = normalise(enc.counts())
         best = pick(posterior, TieKeys(enc.items, self.seed), enc.tie_order())
         self.skills_ = agreement_skills(enc, best)
+        self._best = best
         return posterior

@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 METHODS = ("majority", "weighted")
 
@@ -36,16 +37,22 @@ class TieKeys:
     values as :func:`tie_keys`, without hashing every item."""
 
     def __init__(self, item_ids, seed: int):
-        self.item_ids, self.seed = item_ids, seed
+        self.item_ids, self.seed = np.asarray(item_ids, dtype=object), seed
 
     def __getitem__(self, i: int) -> np.uint64:
-        digest = hashlib.sha1(f"{self.seed}\x1f{self.item_ids[i]}".encode()).digest()
-        return np.uint64(int.from_bytes(digest[:8], "big"))
+        return tie_keys(self.item_ids[[i]], self.seed)[0]
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        return tie_keys(self.item_ids[rows], self.seed)
 
 
 def tie_keys(item_ids, seed: int) -> np.ndarray:
-    return np.array([int.from_bytes(hashlib.sha1(f"{seed}\x1f{i}".encode()).digest()[:8], "big")
-                     for i in item_ids], dtype=np.uint64)
+    """One 64-bit key per item: SipHash-2-4 of the item id as UTF-8 text, keyed by the first
+    16 hex digits of SHA-1 of the seed (pandas' ``hash_array``; stable across runs and
+    machines)."""
+    ids = np.asarray(item_ids, dtype=object)  # ids that are not text are hashed as text
+    key = hashlib.sha1(str(seed).encode()).hexdigest()[:16]
+    return pd.util.hash_array(ids, hash_key=key, categorize=False)
 
 
 def _argmax_with_ties(post: np.ndarray, keys: np.ndarray) -> np.ndarray:
