@@ -81,7 +81,7 @@ def run_child(lib: str, method: str, mode: str) -> dict:
         enc = None
         if lib == "labelquorum":  # encode once: its run-to-run noise swamps 20 iterations
             from labelquorum.aggregation.base import encode
-            from labelquorum.aggregation.dawid_skene import gold_codes
+            from labelquorum.aggregation.seeding import encode_gold
             enc = encode(df)
         for n in (1, 21):
             est = _estimator(lib, method, n_iter=n, tol=0.0)
@@ -89,7 +89,8 @@ def run_child(lib: str, method: str, mode: str) -> dict:
             if enc is None:
                 est.fit(df)
             else:
-                est._em(enc, *gold_codes(enc, None))
+                est._check_params()
+                est._fit_seeded(enc, *encode_gold(enc, None))
             times[n] = time.perf_counter() - t
         return {"s_per_iter": (times[21] - times[1]) / 20}
     est = _estimator(lib, method)
@@ -98,15 +99,16 @@ def run_child(lib: str, method: str, mode: str) -> dict:
         before = _rss("VmRSS:")
     except OSError:
         before = _rss("VmHWM:")
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     labels = est.fit_predict(df)  # crowd-kit's Wawa sets no labels_ in fit
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
     peak = _rss("VmHWM:") - before
     pred = labels.sort_index().to_numpy().astype(int)
     if lib == "labelquorum":  # our item ids are strings: put them back in numeric order
         pred = labels.set_axis(labels.index.astype(int)).sort_index().to_numpy().astype(int)
     hist = getattr(est, "loss_history_", None)
-    return {"fit_s": elapsed, "accuracy": float((pred == truth).mean()), "peak_mb": peak,
+    return {"fit_s": elapsed, "cpu_s": cpu, "accuracy": float((pred == truth).mean()),
+            "peak_mb": peak,
             "n_iter": len(hist) if hist is not None else None}
 
 
@@ -119,11 +121,23 @@ def child(lib: str, method: str, mode: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def best_of(n: int, lib: str, method: str, mode: str) -> dict:
+    """The fastest of ``n`` children: on a shared machine the minimum is the least noisy."""
+    runs = [child(lib, method, mode) for _ in range(n)]
+    good = [r for r in runs if "error" not in r]
+    if not good:
+        return runs[0]
+    key = "fit_s" if mode == "fit" else "s_per_iter"
+    return min(good, key=lambda r: r[key])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", nargs=3, metavar=("LIB", "METHOD", "MODE"))
     parser.add_argument("--methods", nargs="*", default=METHODS)
     parser.add_argument("--no-crowdkit", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="children per figure; the best (lowest) time is kept")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_child(*args.child)))
@@ -138,27 +152,29 @@ def main() -> None:
     rows = []
     for method in args.methods:
         for lib in libs:
-            r = child(lib, method, "fit")
+            r = best_of(args.repeat, lib, method, "fit")
             if "DawidSkene" in method and "error" not in r:
-                r.update(child(lib, method, "periter"))
+                r.update(best_of(args.repeat, lib, method, "periter"))
             rows.append({"method": method, "library": lib, **r})
             print(json.dumps(rows[-1]), file=sys.stderr)
     print(f"\n{N_ITEMS * PER_ITEM:,} judgements, {N_ITEMS:,} items, {N_WORKERS:,} annotators, "
           f"{N_CLASSES} classes (Beta(6, 2) accuracies, seed {SEED})\n")
-    print("| method | library | fit s | s/iter | iters | accuracy | peak MB |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print(f"best of {args.repeat} fresh processes per figure\n")
+    print("| method | library | fit s | fit CPU s | s/iter | iters | accuracy | peak MB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         if "error" in r:
-            print(f"| {r['method']} | {r['library']} | error: {r['error']} | | | | |")
+            print(f"| {r['method']} | {r['library']} | error: {r['error']} | | | | | |")
             continue
         per = f"{r['s_per_iter']:.4f}" if "s_per_iter" in r else ""
-        print(f"| {r['method']} | {r['library']} | {r['fit_s']:.3f} | {per} | "
+        print(f"| {r['method']} | {r['library']} | {r['fit_s']:.3f} | {r['cpu_s']:.3f} | {per} | "
               f"{r['n_iter'] or ''} | {r['accuracy']:.4f} | {r['peak_mb']:.0f} |")
     by = {(r["method"], r["library"]): r for r in rows if "error" not in r}
     for method in args.methods:
         ours, theirs = by.get((method, "labelquorum")), by.get((method, "crowdkit"))
         if ours and theirs:
-            line = f"{method}: fit {theirs['fit_s'] / ours['fit_s']:.1f}x faster"
+            line = (f"{method}: fit {theirs['fit_s'] / ours['fit_s']:.1f}x faster "
+                    f"({theirs['cpu_s'] / ours['cpu_s']:.1f}x in CPU time)")
             if "s_per_iter" in ours and "s_per_iter" in theirs:
                 line += f", per iteration {theirs['s_per_iter'] / ours['s_per_iter']:.1f}x faster"
             line += f", accuracy {ours['accuracy'] - theirs['accuracy']:+.4f}"
