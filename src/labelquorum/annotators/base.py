@@ -211,6 +211,8 @@ class Annotator:
             if self.task.multilabel:
                 raw = raw if isinstance(raw, (list, tuple)) else str(raw).split("|")
                 raw = [mapping.get(str(r), str(r)) for r in raw]
+            elif self.task.spans:
+                raw = _map_span_types(raw, mapping) if mapping else raw
             else:
                 raw = mapping.get(str(raw), str(raw))
             try:
@@ -228,6 +230,25 @@ class Annotator:
 
     def describe(self) -> str:
         return f"{self.name} ({self.config.type}{', simulated' if self.simulated else ''})"
+
+
+def _map_span_types(raw: Any, mapping: dict[str, str]) -> Any:
+    """Spans with their types renamed by ``label_map``; malformed input is left for
+    validation to reject."""
+    try:
+        spans = json.loads(raw) if isinstance(raw, str) else raw
+        out = []
+        for ent in spans:
+            if isinstance(ent, dict):
+                kind = ent.get("label", ent.get("type"))
+                out.append({"start": ent.get("start"), "end": ent.get("end"),
+                            "label": mapping.get(str(kind), kind)})
+            else:
+                start, end, kind = ent
+                out.append((start, end, mapping.get(str(kind), kind)))
+        return out
+    except (TypeError, ValueError):
+        return raw
 
 
 def spread_confidence(labels: list[Any], confidence: np.ndarray, task: Task) -> np.ndarray:
