@@ -50,7 +50,7 @@ def _open(path: Path):
 @_clean_errors
 def init(directory: Annotated[Path, typer.Argument(help="Project directory to create.")],
          labels: Annotated[str, typer.Option(help="Comma-separated label names.")],
-         kind: Annotated[str, typer.Option(help="classification or multilabel.")] =
+         kind: Annotated[str, typer.Option(help="classification, multilabel or spans.")] =
          "classification",
          name: Annotated[str | None, typer.Option(help="Project name in the store.")] = None):
     """Create a project directory with a starter labelquorum.toml."""

@@ -91,10 +91,10 @@ def _one_span(ent: Any, n: int, labels: Sequence[str], text: str | None) -> Span
     else:
         raise LabelquorumError(f"{where} is {ent!r}; expected an object with start, end and "
                                "label, or a [start, end, label] triple")
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-               for v in (start, end)):
-        if not all(isinstance(v, float) and v.is_integer() for v in (start, end)):
-            raise LabelquorumError(f"{where}: start and end must be whole numbers (character "
+    whole = all((isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+                or (isinstance(v, float) and v.is_integer()) for v in (start, end))
+    if not whole:
+        raise LabelquorumError(f"{where}: start and end must be whole numbers (character "
                                    f"offsets); found {start!r} and {end!r}")
     start, end, kind = int(start), int(end), str(kind)
     if not 0 <= start < end:

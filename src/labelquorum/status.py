@@ -67,12 +67,12 @@ def project_status(project: Project) -> Status:
     tiers["share"] = tiers["items"] / max(len(dec), 1)
     accuracy = None
     if len(gold):
-        import json
-
         merged = gold.merge(dec, on="item_id", how="inner")
         if len(merged):
-            truth = merged["gold"].map(lambda g: "|".join(v) if isinstance(
-                v := json.loads(g), list) else v)
+            from .export import _gold_text
+
+            # spans: the share of items whose span set is exactly right
+            truth = merged["gold"].map(lambda g: _gold_text(g, project.task.spans))
             accuracy = float((truth == merged["label"]).mean())
         n_eval = len(merged)
     else:
