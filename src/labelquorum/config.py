@@ -180,11 +180,11 @@ class HumanConfig(_AnnotatorBase):
 
 AnnotatorConfig = Annotated[
     TfidfConfig | EmbeddingConfig | VaderConfig | RulesConfig | ReplayConfig | SimulatedConfig
-    | SpacyConfig | HumanConfig,
+    | HumanConfig | SpacyConfig,
     Field(discriminator="type"),
 ]
-ANNOTATOR_TYPES = ("tfidf", "embedding", "vader", "rules", "replay", "simulated", "spacy",
-                   "human")
+ANNOTATOR_TYPES = ("tfidf", "embedding", "vader", "rules", "replay", "simulated", "human",
+                   "spacy")
 SPANS_ONLY = ("spacy",)
 NOT_FOR_SPANS = ("tfidf", "embedding", "vader", "rules")
 
