@@ -233,3 +233,23 @@ def test_cli_spans_project_with_spacy(tmp_path):
     text = "Barack Obama spoke to reporters in Washington."
     assert [text[s:e] for s, e, _ in spans][:1] == ["Barack Obama"]
     assert set(out["decided_by"]) <= {"spacy,llm", "llm"}
+
+
+def test_replayed_spans_past_the_text_are_failed_calls(tmp_path):
+    root = tmp_path / "p"
+    root.mkdir()
+    pd.DataFrame([("s1", "rec", '[[0,500,"PER"]]'), ("s2", "rec", '[[0,5,"DATE"]]'),
+                  ("s3", "rec", "[]")], columns=["item", "annotator", "label"]).to_csv(
+        root / "recorded.csv", index=False)
+    annotators = '[annotators.rec]\ntype = "replay"\npath = "recorded.csv"\n'
+    policy = '[policy]\ntype = "chain"\nlinks = ["rec"]\n'
+    project = lq.init_project(root, config_text=config(annotators, policy))
+    project.import_file(FIXTURE, id_column="id")
+    report = project.run()
+    assert report.failed == {"rec": 2}
+    j = project.judgements().set_index("item")
+    assert j.loc["s1", "status"] == "failed" and j.loc["s2", "status"] == "failed"
+    assert j.loc["s3", "status"] == "ok" and j.loc["s3", "label"] == "[]"
+    out = project.to_dataframe().set_index("id")
+    assert out.loc["s3", "label"] == "[]"
+    assert out.loc["s1", "flags"] == "unlabelled"

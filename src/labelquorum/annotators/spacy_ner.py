@@ -49,6 +49,10 @@ class SpacyAnnotator(Annotator):
             raise AnnotatorError(f"annotator {self.name!r}: the spacy annotator labels spans; "
                                  f"the task kind is {self.task.kind!r}")
         self.nlp = load_pipeline(self.config.model)
+        # a new spaCy or pipeline release changes answers, so it is part of the version
+        meta = self.nlp.meta
+        self.training_fingerprint = (f"{meta.get('lang')}_{meta.get('name')} "
+                                     f"{meta.get('version')} spacy {meta.get('spacy_version')}")
         labels = set(self.task.labels)
         self.type_map = {k: v for k, v in self.config.type_map.items() if v in labels}
 
