@@ -111,6 +111,10 @@ def test_vote_then_verify_on_spans(tmp_path):
     assert status.evaluation_items == 8
     assert status.evaluation_accuracy == pytest.approx(
         (out["label"] == out["gold"]).mean())
+    parsed = [[tuple(x) for x in json.loads(v)] for v in out["label"]]
+    truth = [[tuple(x) for x in json.loads(v)] for v in out["gold"]]
+    assert status.evaluation_f1 == pytest.approx(entity_scores(truth, parsed, TYPES).loc[
+        "micro", "f1"])
     # a second run has nothing to do and asks nobody again
     again = project.run()
     assert again.decided_now == 0 and not again.asked
@@ -225,7 +229,7 @@ def test_cli_spans_project_with_spacy(tmp_path):
     lq_cli("import", tmp_path / "items.jsonl", "--project", root, "--id-column", "id")
     lq_cli("run", "--project", root)
     status = lq_cli("status", "--project", root).stdout
-    assert "8 of 8 items decided" in status
+    assert "8 of 8 items decided" in status and "Entity F1 on evaluation gold" in status
     lq_cli("export", tmp_path / "out.jsonl", "--project", root)
     out = pd.read_json(tmp_path / "out.jsonl", lines=True, dtype=False).set_index("id")
     assert out.loc["s3", "label"] == "[]"
