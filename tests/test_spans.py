@@ -2,6 +2,8 @@
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labelquorum.aggregation import TokenVoteSpans
 from labelquorum.errors import LabelquorumError
@@ -10,6 +12,7 @@ from labelquorum.spans import (
     canonical,
     entity_scores,
     parse_spans,
+    spans_to_tags,
     tags_to_spans,
     to_text,
     tokenize,
@@ -167,6 +170,8 @@ def test_token_vote_estimator():
     assert model.labels_["s1"] == ((0, 12, "PER"), (34, 40, "LOC"))
     assert model.labels_["s2"] == ()
     assert model.agreement_["s2"] == 1.0
+    # against the consensus (Obama PER, Berlin LOC): a gets 2 of its 3, b 1 of 3, c 1 of 2
+    assert model.skills_.to_dict() == pytest.approx({"a": 0.8, "b": 0.4, "c": 0.5})
     weighted = TokenVoteSpans(weights={"c": 5.0}).fit(table, texts)
     assert weighted.labels_["s1"] == canonical(C)
     # refit on shuffled rows gives the same result
@@ -214,3 +219,18 @@ def test_entity_scores_restricted_types_and_empty():
     assert empty.loc["micro", ["precision", "recall", "f1"]].tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(LabelquorumError, match="one span list per item"):
         entity_scores([A], [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]), min_size=1,
+                max_size=12),
+       st.lists(st.sampled_from(["Ann", "met", "Bo", ",", "in", "Rome", "."]), min_size=12,
+                max_size=12))
+def test_bio_round_trip_and_unanimous_vote(tags, words):
+    text = " ".join(words[:len(tags)])
+    tokens = tokenize(text)
+    spans = tags_to_spans(tokens, tags)
+    # spans -> tags -> spans is the identity on token-aligned spans
+    assert tags_to_spans(tokens, spans_to_tags(tokens, spans)) == spans
+    # everyone saying the same thing is the consensus, with full agreement
+    assert vote_spans(text, [spans, spans, spans]) == (spans, 1.0, 1.0)

@@ -15,13 +15,14 @@ from typing import Any
 import pandas as pd
 
 from ..errors import LabelquorumError
-from ..spans import parse_spans, vote_spans
+from ..spans import entity_scores, parse_spans, vote_spans
 from .base import find_columns
 
 
 class TokenVoteSpans:
     """``TokenVoteSpans().fit(judgements, texts)``; then ``labels_`` (item -> tuple of
-    ``(start, end, type)``), ``confidence_`` and ``agreement_`` (item -> float).
+    ``(start, end, type)``), ``confidence_`` and ``agreement_`` (item -> float), and
+    ``skills_`` (annotator -> entity-level micro F1 of its answers against the consensus).
 
     ``judgements`` is the long table (``item, annotator, label``; the label is a span list
     or its JSON text, ``[]`` for "no entities"; a missing label is no answer). The last row
@@ -75,6 +76,16 @@ class TokenVoteSpans:
             w = [weights.get(worker, 1.0) for worker, _ in answers]
             out[item], conf[item], agree[item] = vote_spans(
                 str(texts[item]), [s for _, s in answers], w)
+        given: dict[str, tuple[list, list]] = {}
+        for item, answers in per_item.items():
+            for worker, spans in answers:
+                mine, consensus = given.setdefault(worker, ([], []))
+                mine.append(spans)
+                consensus.append(out[item])
+        self.skills_ = pd.Series(
+            {w: float(entity_scores(c, m).loc["micro", "f1"]) if any(c) or any(m) else 1.0
+             for w, (m, c) in sorted(given.items())}, name="skill", dtype=float)
+        self.skills_.index.name = "annotator"
         index = pd.Index(list(out), name="item")
         self.labels_ = pd.Series(list(out.values()), index=index, name="label", dtype=object)
         self.confidence_ = pd.Series(list(conf.values()), index=index, name="confidence")
