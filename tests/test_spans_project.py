@@ -257,3 +257,15 @@ def test_replayed_spans_past_the_text_are_failed_calls(tmp_path):
     out = project.to_dataframe().set_index("id")
     assert out.loc["s3", "label"] == "[]"
     assert out.loc["s1", "flags"] == "unlabelled"
+
+
+def test_seed_gold_spans_decide_their_items(tmp_path):
+    project = lq.init_project(tmp_path / "p", config_text=config(SIMULATED, VERIFY))
+    result = project.import_file(FIXTURE, id_column="id", split="seed=3")
+    assert result.roles == {"seed": 3, "evaluation": 5}
+    project.run()
+    out = project.to_dataframe()
+    seeds = out[out["gold_role"] == "seed"]
+    assert (seeds["tier"] == "gold").all() and (seeds["label"] == seeds["gold"]).all()
+    asked = set(project.judgements()["item"])
+    assert not asked & set(seeds["id"])  # nobody is asked about seed items
