@@ -9,6 +9,7 @@ from labelquorum.aggregation import TokenVoteSpans
 from labelquorum.errors import LabelquorumError
 from labelquorum.spans import (
     align_entities,
+    align_typed_entities,
     canonical,
     entity_scores,
     parse_spans,
@@ -75,6 +76,13 @@ def test_align_handles_punctuation_in_entities():
     spans, rejected = align_entities(text, [("Apple Inc.", "ORG"), ("U.S.", "LOC")])
     assert [text[s:e] for s, e, _ in spans] == ["Apple Inc.", "U.S."]
     assert rejected == []
+
+
+def test_align_typed_entities_rejects_unknown_types_only():
+    spans, rejected = align_typed_entities("Ann met Bo in Rome.", [
+        ("Ann", "PER"), ("Bo", "PERSON"), ("Rome", "LOC"), ("Oslo", "LOC")], TYPES)
+    assert spans == [(0, 3, "PER"), (14, 18, "LOC")]
+    assert rejected == [("Bo", "PERSON"), ("Oslo", "LOC")]
 
 
 # -- values -------------------------------------------------------------------------------

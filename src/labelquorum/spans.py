@@ -168,6 +168,18 @@ def align_entities(text: str, entities: list[tuple[str, str]]
     return list(canonical(spans)), rejected
 
 
+def align_typed_entities(text: str, entities: list[tuple[str, str]], labels: Sequence[str]
+                         ) -> tuple[list[tuple[int, int, str]], list[tuple[str, str]]]:
+    """:func:`align_entities` for a task: entities whose type is not in ``labels`` are
+    rejected first (one bad entity does not fail the whole answer)."""
+    known = [e for e in entities if isinstance(e, (list, tuple)) and len(e) == 2
+             and e[1] in labels]
+    unknown = [e for e in entities if not (isinstance(e, (list, tuple)) and len(e) == 2
+                                           and e[1] in labels)]
+    spans, rejected = align_entities(text, known)
+    return spans, unknown + rejected
+
+
 # -- token vote ----------------------------------------------------------------------------
 def tokenize(text: str) -> list[tuple[int, int]]:
     """Token offsets: ``\\w+`` runs and single non-space, non-word characters."""
