@@ -50,6 +50,13 @@ def test_align_ignores_case_and_whitespace():
     assert rejected == []
 
 
+def test_align_matches_case_insensitively_beyond_ascii():
+    text = "Sie wohnt in der GROSSEN Straße in München."
+    spans, rejected = align_entities(text, [("straße", "LOC"), ("münchen", "LOC")])
+    assert [text[s:e] for s, e, _ in spans] == ["Straße", "München"]
+    assert rejected == []
+
+
 def test_align_needs_word_boundaries_and_rejects_what_is_not_there():
     text = "A Parisian cafe in Berlin."
     spans, rejected = align_entities(text, [("Paris", "LOC"), ("Berlin", "LOC"),

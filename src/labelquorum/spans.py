@@ -154,7 +154,7 @@ def align_entities(text: str, entities: list[tuple[str, str]]
     taken = np.zeros(len(text) + 1, dtype=bool)
     spans: list[Span] = []
     for (norm, kind), given in sorted(groups.items(), key=lambda kv: -len(kv[0][0])):
-        pattern = _pattern(norm)
+        pattern = _pattern(given[0][0])  # the surface as given: casefold may change length
         free = [(m.start(), m.end()) for m in pattern.finditer(text)
                 if not taken[m.start():m.end()].any()]
         wanted = free if len(given) == 1 else free[:len(given)]
