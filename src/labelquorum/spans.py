@@ -22,6 +22,7 @@ so two adjacent entities of the same type stay two entities when most annotators
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -186,34 +187,45 @@ def tokenize(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in TOKEN.finditer(text)]
 
 
+def _sparse_tags(tokens: Sequence[tuple[int, int]], ends: list[int],
+                 spans: Iterable[Span]) -> dict[int, str]:
+    """The non-``O`` BIO tags by token index (``ends``: the tokens' end offsets)."""
+    tags: dict[int, str] = {}
+    for start, end, kind in canonical(spans):
+        i, first = bisect.bisect_right(ends, start), True  # first token ending after start
+        while i < len(tokens) and tokens[i][0] < end:
+            if i not in tags:
+                tags[i] = ("B-" if first else "I-") + kind
+                first = False
+            i += 1
+    return tags
+
+
 def spans_to_tags(tokens: Sequence[tuple[int, int]], spans: Iterable[Span]) -> list[str]:
     """BIO tags per token; a span tags every token it overlaps (an earlier span wins)."""
     tags = ["O"] * len(tokens)
-    starts = np.array([s for s, _ in tokens], dtype=np.int64)
-    ends = np.array([e for _, e in tokens], dtype=np.int64)
-    for start, end, kind in canonical(spans):
-        inside = np.flatnonzero((starts < end) & (ends > start)).tolist()
-        inside = [i for i in inside if tags[i] == "O"]
-        for n, i in enumerate(inside):
-            tags[i] = ("B-" if n == 0 else "I-") + kind
+    for i, tag in _sparse_tags(tokens, [e for _, e in tokens], spans).items():
+        tags[i] = tag
     return tags
+
+
+def _spans_of(tokens: Sequence[tuple[int, int]], tags: dict[int, str]) -> tuple[Span, ...]:
+    out: list[list[Any]] = []
+    last = -2
+    for i in sorted(tags):
+        tag = tags[i]
+        prefix, kind = tag[:2], tag[2:]
+        if prefix == "I-" and last == i - 1 and out[-1][2] == kind:
+            out[-1][1] = tokens[i][1]
+        else:
+            out.append([tokens[i][0], tokens[i][1], kind])
+        last = i
+    return canonical(out)
 
 
 def tags_to_spans(tokens: Sequence[tuple[int, int]], tags: Sequence[str]) -> tuple[Span, ...]:
     """Spans from BIO tags; an ``I-X`` that does not follow ``B-X``/``I-X`` starts an entity."""
-    out: list[Span] = []
-    current: list[Any] | None = None
-    for (start, end), tag in zip(tokens, tags):
-        if tag == "O":
-            current = None
-            continue
-        prefix, kind = tag[:2], tag[2:]
-        if prefix == "I-" and current is not None and current[2] == kind:
-            current[1] = end
-            continue
-        current = [start, end, kind]
-        out.append(current)  # type: ignore[arg-type]
-    return canonical(out)
+    return _spans_of(tokens, {i: tag for i, tag in enumerate(tags) if tag != "O"})
 
 
 def vote_spans(text: str, answers: Sequence[Iterable[Span]],
@@ -230,22 +242,26 @@ def vote_spans(text: str, answers: Sequence[Iterable[Span]],
     answers = [canonical(a) for a in answers]
     if not answers:
         return (), 0.0, 0.0
-    w = np.ones(len(answers)) if weights is None else np.asarray(weights, dtype=float)
+    w = [1.0] * len(answers) if weights is None else [float(x) for x in weights]
+    total = sum(w)
     tokens = tokenize(text)
-    tagged = [spans_to_tags(tokens, a) for a in answers]
-    result, shares = [], []
-    for t in range(len(tokens)):
+    ends = [e for _, e in tokens]
+    tagged = [_sparse_tags(tokens, ends, a) for a in answers]
+    result: dict[int, str] = {}
+    shares = []
+    for t in sorted(set().union(*tagged)):  # tokens nobody tagged stay O, unanimously
         score: dict[str, float] = {}
         for tags, weight in zip(tagged, w):
-            score[tags[t]] = score.get(tags[t], 0.0) + weight
+            tag = tags.get(t, "O")
+            score[tag] = score.get(tag, 0.0) + weight
         best = min(score, key=lambda tag: (-score[tag], tag != "O", tag[:2] != "B-", tag))
-        result.append(best)
-        if len(score) > 1 or best != "O":
-            shares.append(score[best] / w.sum())
-    spans = tags_to_spans(tokens, result)
-    confidence = float(np.mean(shares)) if shares else 1.0
-    agreement = float(np.mean([tags_to_spans(tokens, tags) == spans for tags in tagged]))
-    return spans, confidence, agreement
+        if best != "O":
+            result[t] = best
+        shares.append(score[best] / total)
+    spans = _spans_of(tokens, result)
+    confidence = sum(shares) / len(shares) if shares else 1.0
+    agreement = sum(_spans_of(tokens, tags) == spans for tags in tagged) / len(tagged)
+    return spans, float(confidence), float(agreement)
 
 
 # -- scores --------------------------------------------------------------------------------
