@@ -69,7 +69,8 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet fil
             id_column: Annotated[str | None, typer.Option(
                 help="Column with item ids (default: ids derived from content).")] = None,
             gold_column: Annotated[str | None, typer.Option(
-                help="Column with gold labels (default: 'gold' if present, else 'label').")]
+                help="Column with gold labels (default: 'gold' if present, else 'label'; "
+                     "spans tasks: 'entities' first).")]
             = None,
             gold_role: Annotated[str, typer.Option(
                 help="Role of gold items not covered by --split: seed, calibration, control "
