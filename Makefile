@@ -2,7 +2,7 @@
 PYTHON ?= python
 DATA ?= ../shared/data
 
-.PHONY: test bench bench-run bench-import bench-accuracy bench-embedding
+.PHONY: test bench bench-run bench-import bench-accuracy bench-embedding bench-spans
 
 test:
 	scripts/test
@@ -21,3 +21,7 @@ bench-accuracy:
 
 bench-embedding:
 	$(PYTHON) benchmarks/embedding_in_run.py --data $(DATA)
+
+# needs the spacy extra
+bench-spans:
+	$(PYTHON) benchmarks/spans_conll.py --data $(DATA)

@@ -50,7 +50,7 @@ def _open(path: Path):
 @_clean_errors
 def init(directory: Annotated[Path, typer.Argument(help="Project directory to create.")],
          labels: Annotated[str, typer.Option(help="Comma-separated label names.")],
-         kind: Annotated[str, typer.Option(help="classification or multilabel.")] =
+         kind: Annotated[str, typer.Option(help="classification, multilabel or spans.")] =
          "classification",
          name: Annotated[str | None, typer.Option(help="Project name in the store.")] = None):
     """Create a project directory with a starter labelquorum.toml."""
@@ -69,7 +69,8 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet fil
             id_column: Annotated[str | None, typer.Option(
                 help="Column with item ids (default: ids derived from content).")] = None,
             gold_column: Annotated[str | None, typer.Option(
-                help="Column with gold labels (default: 'gold' if present, else 'label').")]
+                help="Column with gold labels (default: 'gold' if present, else 'label'; "
+                     "spans tasks: 'entities' first).")]
             = None,
             gold_role: Annotated[str, typer.Option(
                 help="Role of gold items not covered by --split: seed, calibration, control "
@@ -167,6 +168,9 @@ def print_status(s, name: str) -> None:
     if s.evaluation_accuracy is not None:
         console.print(f"Accuracy on evaluation gold: [bold]{100 * s.evaluation_accuracy:.2f} %"
                       f"[/] ({s.evaluation_items:,} items)")
+    if s.evaluation_f1 is not None:
+        console.print(f"Entity F1 on evaluation gold (exact spans, micro): "
+                      f"[bold]{s.evaluation_f1:.4f}[/]")
 
 
 @app.command()

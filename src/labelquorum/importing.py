@@ -3,7 +3,8 @@
 Every problem is reported with the file, the 1-based data row and the field; nothing is
 stored unless the whole file is valid. Ids are given (``id_column``) or derived from the
 item's content (a hash of its shown fields); gold labels are validated against the label
-set and given roles (seed, calibration, control, evaluation).
+set and given roles (seed, calibration, control, evaluation). Gold spans (spans tasks, by
+default from an ``entities`` column) are also checked against the row's text.
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
         raise ImportDataError(f"no id column {id_column!r}; columns found: {', '.join(columns)}",
                               path=source, field=id_column)
     if gold_column is None:
-        gold_column = "gold" if "gold" in columns else ("label" if "label" in columns else None)
+        defaults = ("entities", "gold", "label") if task.spans else ("gold", "label")
+        gold_column = next((c for c in defaults if c in columns), None)
     elif gold_column not in columns:
         raise ImportDataError(f"no gold column {gold_column!r}; columns found: "
                               f"{', '.join(columns)}", path=source, field=gold_column)
@@ -250,7 +252,9 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
                 seen[item_id] = row
 
     golds: list[str | None] = [None] * len(df)
-    if gold_column is not None:
+    if gold_column is not None and task.spans:
+        golds = _span_golds(df, task, gold_column, source)
+    elif gold_column is not None:
         blank = _is_blank(df[gold_column])
         values = df[gold_column].tolist()
         parsed_json: dict[str, str] = {}  # a column repeats a few labels: parse each once
@@ -283,6 +287,25 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
     # object columns: pandas' default string dtype would copy every string into Arrow
     return pd.DataFrame({"id": ids, "fields": fields_json, "gold": golds, "gold_role": roles},
                         dtype=object)
+
+
+def _span_golds(df: pd.DataFrame, task: Task, gold_column: str, source: str) -> list[str | None]:
+    """Gold spans per row as canonical JSON, checked against the row's text."""
+    from .spans import to_text
+
+    golds: list[str | None] = [None] * len(df)
+    values, texts = df[gold_column].tolist(), df[task.text_field].tolist()
+    for row, raw in enumerate(values):
+        if raw is None or (isinstance(raw, float) and np.isnan(raw)) or (
+                isinstance(raw, str) and not raw.strip()):
+            continue
+        try:
+            spans = task.parse_label(raw, text=str(texts[row]))
+        except LabelquorumError as exc:
+            raise ImportDataError(f"gold {exc}", path=source, row=row + 1,
+                                  field=gold_column) from None
+        golds[row] = to_text(spans)
+    return golds
 
 
 def store_items(store: Store, prepared: pd.DataFrame, source: str) -> ImportResult:

@@ -40,6 +40,19 @@ def _toml_str(value: str) -> str:
 
 
 def config_template(name: str, labels: list[str], kind: str) -> str:
+    if kind == "spans":
+        annotators = """# Annotators. spacy is spaCy's entity recogniser (the `spacy` extra); its types are
+# mapped to the task's by type_map (see the README).
+[annotators.spacy]
+type = "spacy"
+"""
+        first = "spacy"
+    else:
+        annotators = """# Annotators. tfidf trains on the project's seed gold (import with --split seed=N).
+[annotators.tfidf]
+type = "tfidf"
+"""
+        first = "tfidf"
     label_lines = "\n".join(f"[[task.labels]]\nname = {_toml_str(lab)}\ndescription = \"\"\n"
                             for lab in labels)
     return f"""# labelquorum project configuration. Every key is described in the README's
@@ -61,10 +74,7 @@ fields = ["text"]      # item fields shown to annotators
 text_field = "text"    # the field models read
 
 {label_lines}
-# Annotators. tfidf trains on the project's seed gold (import with --split seed=N).
-[annotators.tfidf]
-type = "tfidf"
-
+{annotators}
 # [annotators.people]
 # type = "human"
 # cost_per_call = 0.05
@@ -76,7 +86,7 @@ aggregator = "weighted"
 
 [[policy.tiers]]
 name = "small models"
-annotators = ["tfidf"]
+annotators = ["{first}"]
 min_confidence = 0.0
 """
 
@@ -198,7 +208,8 @@ class Project:
                         "it may be answered or decided already, or the run has not asked this "
                         "annotator yet ('labelquorum run' creates tasks); nothing was stored")
                 try:
-                    value = self.task.parse_label(row["label"])
+                    value = self.task.parse_label(row["label"], text=self._text(conn, item)
+                                                  if self.task.spans else None)
                 except LabelquorumError as exc:
                     raise LabelquorumError(f"answer {n} (item {item!r}): {exc}; nothing "
                                            "was stored") from None
@@ -226,6 +237,12 @@ class Project:
                              .values(state=REQUEST_STATE["ok"], updated=now))
         return len(out)
 
+    def _text(self, conn, item: str) -> str:
+        it = schema.items
+        fields = conn.execute(select(it.c.fields).where(
+            (it.c.project_id == self.store.project_id) & (it.c.id == item))).scalar()
+        return str(json.loads(fields or "{}").get(self.task.text_field, ""))
+
     # -- reading -----------------------------------------------------------------------
     def gold_labels(self, roles: Iterable[str] | None = None) -> dict[str, Any]:
         it = schema.items
@@ -238,6 +255,8 @@ class Project:
         for r in rows:
             if roles is None or r.gold_role in roles:
                 value = json.loads(r.gold)
+                if self.task.spans:
+                    value = self.task.parse_label(value)
                 out[r.id] = tuple(value) if isinstance(value, list) else value
         return out
 

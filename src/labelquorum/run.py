@@ -46,6 +46,7 @@ from .policies import (
     Plan,
     PolicyState,
 )
+from .spans import canonical, to_text
 from .store import insert_rows, json_text, schema
 
 if TYPE_CHECKING:
@@ -284,6 +285,10 @@ class Runner:
             self.status = {a: np.zeros(n, dtype=np.int8) for a in self.annotators}
             self.label = {a: np.full(n, -1, dtype=np.int64) for a in self.annotators}
             self.probs = {a: np.full((n, k), np.nan) for a in self.annotators}
+            # spans tasks: each annotator's spans per item (None: no answer), and the texts
+            self.values = {a: [None] * n for a in self.annotators} if self.task.spans else {}
+            self.texts = ([str(json.loads(f).get(self.task.text_field, ""))
+                           for f in self.fields_json] if self.task.spans else None)
             self.keys: dict[tuple[str, int], str] = {}
             self.known: set[str] = set()  # every request key in the ledger
             self.outstanding: dict[str, list[int]] = {}
@@ -327,7 +332,10 @@ class Runner:
                 if code == FAILED and r.run_id != self.run_id:
                     continue  # failed in an earlier run: asked again
                 self.status[r.annotator][p] = code
-                if code == OK:
+                if code == OK and self.task.spans:
+                    self.values[r.annotator][p] = (canonical(r.value) if r.value is not None
+                                                   else self.task.parse_label(r.label))
+                elif code == OK:
                     if self.task.multilabel:
                         value = r.value if r.value is not None else r.label.split("|")
                         self.label[r.annotator][p] = -1
@@ -356,7 +364,7 @@ class Runner:
         left = None if self.budget is None else max(self.budget - self.committed, 0.0)
         return PolicyState(self.ids, self.open.copy(), self.task.labels, self.task.multilabel,
                            self.status, self.label, self.probs, infos, left, self.tie,
-                           self.aggregator)
+                           self.aggregator, self.values or None, self.texts)
 
     def _items(self, positions) -> Items:
         return Items([self.ids[p] for p in positions],
@@ -402,6 +410,8 @@ class Runner:
             self.status[name][forget] = NOT_ASKED
             self.label[name][forget] = -1
             self.probs[name][forget] = np.nan
+            for p in np.flatnonzero(forget).tolist() if self.values else ():
+                self.values[name][p] = None
 
     def _within_budget(self, asks: dict[str, np.ndarray]):
         if self.budget is None or not asks:
@@ -450,7 +460,10 @@ class Runner:
             provenance = self._provenance(positions)
             decided_by = ",".join(dec.decided_by) or "none"
             for i, p in enumerate(positions):
-                if self.task.multilabel:
+                if self.task.spans:
+                    value = [list(x) for x in c.values[i]] if c.votes[i] else None
+                    label = to_text(value) if value is not None else None
+                elif self.task.multilabel:
                     value = [labels[j] for j in np.flatnonzero(c.label[i])] if c.votes[i] else None
                     label = "|".join(value) if value is not None else None
                 else:
@@ -509,7 +522,9 @@ class Runner:
             ok = np.flatnonzero(status == OK)
             for i in ok.tolist():
                 p = positions[i]
-                if self.task.multilabel:
+                if self.task.spans:
+                    frag[i] = key + to_text(self.values[name][p] or ())
+                elif self.task.multilabel:
                     said = [lab for lab, v in zip(self.task.labels, self.probs[name][p]) if v >= 0.5]
                     frag[i] = key + json.dumps(said)
                 else:
@@ -527,16 +542,22 @@ class Runner:
                              dtype=np.int64)
         if not len(positions):
             return
+        from .aggregation import Consensus
+
+        ones = np.ones(len(positions))
+        if self.task.spans:
+            values = [canonical(self.gold[self.ids[p]]) for p in positions]
+            consensus = Consensus(np.zeros((len(positions), 0)), np.full(len(positions), -1),
+                                  ones, ones, ones, values)
+            self._write_plan([Decision(positions, consensus, ["gold"], "gold")], {})
+            return
         k = len(self.task.labels)
         post = np.zeros((len(positions), k))
         for i, p in enumerate(positions):
             gold = self.gold[self.ids[p]]
             for lab in (gold if self.task.multilabel else [gold]):
                 post[i, self.task.index[lab]] = 1.0
-        from .aggregation import Consensus
-
         label = post.astype(bool) if self.task.multilabel else post.argmax(axis=1)
-        ones = np.ones(len(positions))
         self._write_plan([Decision(positions, Consensus(post, label, ones, ones, ones), ["gold"],
                                    "gold")], {})
 
@@ -691,6 +712,10 @@ class Runner:
             self.report.failed[name] = self.report.failed.get(name, 0) + failed
         idx = np.flatnonzero(ok)
         if not len(idx):
+            return
+        if self.task.spans:
+            for i in idx.tolist():
+                self.values[name][int(positions[i])] = answers.labels[i]
             return
         index, k = self.task.index, len(self.task.labels)
         onehot = np.zeros((len(idx), k))

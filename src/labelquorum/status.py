@@ -30,6 +30,7 @@ class Status:
     runs: int
     last_run: str | None
     flags: dict[str, int] = field(default_factory=dict)
+    evaluation_f1: float | None = None  # spans tasks: entity-level micro F1 on evaluation gold
 
 
 def project_status(project: Project) -> Status:
@@ -65,15 +66,24 @@ def project_status(project: Project) -> Status:
     tiers = (dec.groupby("tier").agg(items=("item_id", "size"), first=("created", "min"))
              .sort_values("first").drop(columns="first").reset_index())
     tiers["share"] = tiers["items"] / max(len(dec), 1)
-    accuracy = None
+    accuracy = f1 = None
     if len(gold):
-        import json
-
         merged = gold.merge(dec, on="item_id", how="inner")
         if len(merged):
-            truth = merged["gold"].map(lambda g: "|".join(v) if isinstance(
-                v := json.loads(g), list) else v)
+            from .export import _gold_text
+
+            # spans: the share of items whose span set is exactly right
+            truth = merged["gold"].map(lambda g: _gold_text(g, project.task.spans))
             accuracy = float((truth == merged["label"]).mean())
+            if project.task.spans:
+                from .spans import entity_scores, parse_spans
+
+                def spans(text):
+                    return parse_spans(text, project.task.labels) if isinstance(text, str) else ()
+
+                scores = entity_scores(truth.map(spans).tolist(),
+                                       merged["label"].map(spans).tolist(), project.task.labels)
+                f1 = float(scores.loc["micro", "f1"])
         n_eval = len(merged)
     else:
         n_eval = 0
@@ -86,4 +96,4 @@ def project_status(project: Project) -> Status:
         annotators=per_ann, tiers=tiers, evaluation_items=n_eval,
         evaluation_accuracy=accuracy, runs=len(run_rows),
         last_run=run_rows[-1].status if run_rows else None,
-        flags={str(k): int(v) for k, v in flags.items()})
+        flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1)

@@ -30,15 +30,25 @@ class Task:
         return self.kind == "multilabel"
 
     @property
+    def spans(self) -> bool:
+        return self.kind == "spans"
+
+    @property
     def index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels)}
 
     @property
     def value_type(self) -> str:
-        return "labelset" if self.multilabel else "class"
+        return "labelset" if self.multilabel else ("spans" if self.spans else "class")
 
-    def parse_label(self, raw: Any) -> str | tuple[str, ...]:
-        """A task value from its text form ('a' or 'a|b' for multilabel); raise on unknown labels."""
+    def parse_label(self, raw: Any, text: str | None = None) -> str | tuple:
+        """A task value from its text form ('a', 'a|b' for multilabel, a JSON list of
+        [start, end, type] for spans); raise on unknown labels. ``text`` (spans only) is the
+        item's text, to check offsets against."""
+        if self.spans:
+            from .spans import parse_spans
+
+            return parse_spans(raw, self.labels, text)
         if self.multilabel:
             if hasattr(raw, "tolist") and not isinstance(raw, str):  # numpy arrays (Parquet)
                 raw = raw.tolist()
@@ -56,6 +66,10 @@ class Task:
     def format_label(self, value: str | tuple[str, ...] | None) -> str | None:
         if value is None:
             return None
+        if self.spans:
+            from .spans import to_text
+
+            return to_text(value)
         return MULTI_SEP.join(value) if isinstance(value, tuple) else value
 
     def unknown_label_message(self, value: str) -> str:

@@ -132,21 +132,37 @@ def check_order_invariance(annotator: Annotator, items: Items, *, atol: float = 
 
 
 def check_labels_in_label_set(annotator: Annotator, items: Items) -> None:
-    """An ok answer is a task label (multilabel: a tuple of distinct task labels)."""
+    """An ok answer is a task label (multilabel: a tuple of distinct task labels; spans: a
+    canonical tuple of ``(start, end, type)`` inside the item's text, types from the task)."""
     check, task = "labels_in_label_set", annotator.task
     answers = ask(annotator, items, check=check)
     for item, label, status in zip(items.ids, answers.labels, answers.status):
         if label is None:
             continue
-        if task.multilabel:
+        if task.spans:
+            good = _good_spans(label, task.labels, items.texts[items.ids.index(item)])
+        elif task.multilabel:
             good = (isinstance(label, tuple) and len(set(label)) == len(label)
                     and all(lab in task.labels for lab in label))
         else:
             good = isinstance(label, str) and label in task.labels
         if not good:
+            what = ("canonical spans (sorted (start, end, type) triples inside the text) of "
+                     "types " if task.spans else "a set of labels " if task.multilabel else "")
             raise ConformanceError(check, f"label {label!r} (status {status!r}) is not "
-                                   f"{'a set of labels ' if task.multilabel else ''}"
+                                   f"{what}"
                                    f"in the label set ({', '.join(task.labels)})", item)
+
+
+def _good_spans(label: Any, types: Sequence[str], text: str) -> bool:
+    from .spans import canonical
+
+    if not isinstance(label, tuple) or not all(
+            isinstance(s, tuple) and len(s) == 3 for s in label):
+        return False
+    return label == canonical(label) and all(
+        isinstance(a, int) and isinstance(b, int) and 0 <= a < b <= len(text) and t in types
+        for a, b, t in label)
 
 
 def check_status(annotator: Annotator, items: Items) -> None:

@@ -17,6 +17,7 @@ from .majority_vote import MajorityVote
 from .multilabel import BinaryRelevance
 from .ratings import MeanRating, MedianRating, WeightedMeanRating
 from .registry import AGGREGATORS, make_aggregator
+from .token_vote import TokenVoteSpans
 from .voting import METHODS, Consensus, tie_keys, vote
 from .wawa import Wawa
 from .weighted_vote import WeightedVote
@@ -35,6 +36,7 @@ __all__ = [
            "MeanRating",
            "MedianRating",
            "OneCoinDawidSkene",
+           "TokenVoteSpans",
            "Wawa",
            "WeightedMeanRating",
            "WeightedVote",

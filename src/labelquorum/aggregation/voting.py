@@ -23,13 +23,15 @@ METHODS = ("majority", "weighted")
 class Consensus:
     """Per-item consensus: posterior (n, k), label index (-1 when no votes) or label-set
     mask (multilabel), confidence of the consensus, agreement of the votes with it, and
-    the number of votes."""
+    the number of votes. Spans tasks: ``values`` holds each item's consensus spans, the
+    posterior has no columns and ``label`` is -1 (see :func:`labelquorum.spans.vote_spans`)."""
 
     posterior: np.ndarray
     label: np.ndarray
     confidence: np.ndarray
     agreement: np.ndarray
     votes: np.ndarray
+    values: list | None = None
 
 
 class TieKeys:

@@ -1,4 +1,5 @@
-"""Annotators: small models, lexicons, rules, recorded and simulated judgements, people.
+"""Annotators: small models, lexicons, rules, spaCy NER, recorded and simulated judgements,
+people.
 
 ``build_annotator`` turns one ``[annotators.NAME]`` config section into a backend. A new
 backend is a subclass of :class:`Annotator` registered in ``BACKENDS`` (as a
@@ -20,6 +21,7 @@ BACKENDS: dict[str, str] = {
     "rules": "labelquorum.annotators.rules:RulesAnnotator",
     "replay": "labelquorum.annotators.replay:ReplayAnnotator",
     "simulated": "labelquorum.annotators.simulated:SimulatedAnnotator",
+    "spacy": "labelquorum.annotators.spacy_ner:SpacyAnnotator",
     "human": "labelquorum.annotators.human:HumanAnnotator",
 }
 

@@ -181,7 +181,7 @@ class Annotator:
             elapsed = time.perf_counter() - t0
             if answers.latency is None:
                 answers.latency = np.full(len(batch), elapsed / max(len(batch), 1))
-            parts.append(self.finish(answers, len(batch)))
+            parts.append(self._check_spans(self.finish(answers, len(batch)), batch))
         if not parts:
             return Answers(labels=[], status=[])
         return Answers.concat(parts, len(self.task.labels))
@@ -194,7 +194,7 @@ class Annotator:
             answers = Answers(labels=[None], errors=[f"{type(exc).__name__}: {exc}"])
         if answers.latency is None:
             answers.latency = np.array([time.perf_counter() - t0])
-        return self.finish(answers, 1)
+        return self._check_spans(self.finish(answers, 1), items)
 
     def finish(self, answers: Answers, n: int) -> Answers:
         """Map native labels, validate them, fill cost and status."""
@@ -211,6 +211,8 @@ class Annotator:
             if self.task.multilabel:
                 raw = raw if isinstance(raw, (list, tuple)) else str(raw).split("|")
                 raw = [mapping.get(str(r), str(r)) for r in raw]
+            elif self.task.spans:
+                raw = _map_span_types(raw, mapping) if mapping else raw
             else:
                 raw = mapping.get(str(raw), str(raw))
             try:
@@ -226,8 +228,39 @@ class Annotator:
             answers.cost = np.array([0.0 if e is not None else self.max_cost for e in errors])
         return answers
 
+    def _check_spans(self, answers: Answers, items: Items) -> Answers:
+        """Spans tasks: an answer with offsets past its item's text is a failed call."""
+        if not self.task.spans:
+            return answers
+        for i, (label, text) in enumerate(zip(answers.labels, items.texts)):
+            if label and max(end for _, end, _ in label) > len(text):
+                answers.labels[i] = None
+                answers.errors[i] = (f"spans {label!r} reach past the end of the text "
+                                     f"({len(text)} characters)")
+                answers.status[i] = "failed"  # its cost stands: the call was made
+        return answers
+
     def describe(self) -> str:
         return f"{self.name} ({self.config.type}{', simulated' if self.simulated else ''})"
+
+
+def _map_span_types(raw: Any, mapping: dict[str, str]) -> Any:
+    """Spans with their types renamed by ``label_map``; malformed input is left for
+    validation to reject."""
+    try:
+        spans = json.loads(raw) if isinstance(raw, str) else raw
+        out = []
+        for ent in spans:
+            if isinstance(ent, dict):
+                kind = ent.get("label", ent.get("type"))
+                out.append({"start": ent.get("start"), "end": ent.get("end"),
+                            "label": mapping.get(str(kind), kind)})
+            else:
+                start, end, kind = ent
+                out.append((start, end, mapping.get(str(kind), kind)))
+        return out
+    except (TypeError, ValueError):
+        return raw
 
 
 def spread_confidence(labels: list[Any], confidence: np.ndarray, task: Task) -> np.ndarray:

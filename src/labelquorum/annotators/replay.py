@@ -5,7 +5,8 @@ The file is a long CSV with columns ``item, annotator, label`` and optionally
 too). Rows whose annotator column equals the config's ``annotator`` (default: this
 annotator's name) are served; an item with no row abstains. When an item has several
 rows for the same annotator, the last one wins. This is how recorded LLM or crowd outputs
-are studied offline.
+are studied offline. For a spans task the label is the spans as JSON, like
+``[[0,5,"PER"]]`` (``[]``: no entities).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class ReplayAnnotator(Annotator):
 
     def finish(self, answers: Answers, n: int) -> Answers:
         answers = super().finish(answers, n)
-        if answers.confidence is not None:
+        if answers.confidence is not None and not self.task.spans:
             conf = np.where(np.isnan(answers.confidence), 1.0, answers.confidence)
             answers.probs = spread_confidence(answers.labels, conf, self.task)
         return answers

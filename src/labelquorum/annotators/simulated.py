@@ -14,6 +14,9 @@ Noise models (exactly one):
   Its stated confidence is the answer's own diagonal entry. For multilabel tasks each
   true label is confused on its own and the answer is the set of results.
 
+For spans tasks (``accuracy`` only) each gold entity is kept with that probability;
+otherwise it is dropped or (as likely) given another type.
+
 Draws are a hash of (project seed, annotator name, item id), so answers do not depend on
 order, batching or resumption. Items without gold abstain.
 """
@@ -55,6 +58,8 @@ class SimulatedAnnotator(Annotator):
         if gold is None:
             return None, np.nan
         labels, seed, cfg = self.task.labels, self.context.seed, self.config
+        if self.task.spans:
+            return self._spans(item_id, gold, fields), self._accuracy(item_id, fields)
         if self.task.multilabel and isinstance(gold, str):
             gold = self.task.parse_label(gold)  # 'a|b', not the characters of the string
         if cfg.confusion is not None:
@@ -65,8 +70,7 @@ class SimulatedAnnotator(Annotator):
             answers = {self._confuse(true, item_id, true) for true in gold}
             chosen = tuple(lab for lab in labels if lab in answers)
             return chosen, min((self._row(lab).get(lab, 0.0) for lab in chosen), default=1.0)
-        hard = cfg.accuracy if cfg.accuracy_hard is None else cfg.accuracy_hard
-        p = cfg.accuracy - (cfg.accuracy - hard) * self._difficulty(item_id, fields)
+        p = self._accuracy(item_id, fields)
         if self.task.multilabel:
             chosen = set(gold)
             for lab in labels:
@@ -77,6 +81,23 @@ class SimulatedAnnotator(Annotator):
             return gold, p
         others = [lab for lab in labels if lab != gold]
         return others[int(_uniform(seed, self.name, item_id, "wrong") * len(others))], p
+
+    def _accuracy(self, item_id: str, fields: dict) -> float:
+        cfg = self.config
+        hard = cfg.accuracy if cfg.accuracy_hard is None else cfg.accuracy_hard
+        return cfg.accuracy - (cfg.accuracy - hard) * self._difficulty(item_id, fields)
+
+    def _spans(self, item_id: str, gold, fields: dict) -> tuple:
+        p, seed, labels = self._accuracy(item_id, fields), self.context.seed, self.task.labels
+        out = []
+        for start, end, kind in self.task.parse_label(gold):
+            if _uniform(seed, self.name, item_id, start, end) < p:
+                out.append((start, end, kind))
+            elif _uniform(seed, self.name, item_id, start, end, "how") < 0.5:
+                others = [lab for lab in labels if lab != kind]
+                pick = _uniform(seed, self.name, item_id, start, end, "type")
+                out.append((start, end, others[int(pick * len(others))]))
+        return tuple(out)
 
     def _row(self, true: str) -> dict[str, float]:
         """``true``'s confusion row, normalised; a missing or all-zero row is always correct."""
@@ -98,8 +119,9 @@ class SimulatedAnnotator(Annotator):
         pairs = [self._answer(i, f) for i, f in zip(items.ids, items.fields)]
         labels = [a for a, _ in pairs]
         conf = np.array([c for _, c in pairs], dtype=float)
-        return Answers(labels=labels, confidence=conf,
-                       probs=spread_confidence(labels, np.nan_to_num(conf), self.task),
+        probs = None if self.task.spans else spread_confidence(labels, np.nan_to_num(conf),
+                                                               self.task)
+        return Answers(labels=labels, confidence=conf, probs=probs,
                        calls=[{"simulated": True, "answer": json.dumps(lab)} for lab in labels])
 
     async def apredict_one(self, items: Items) -> Answers:

@@ -46,6 +46,8 @@ class PolicyState:
     budget_left: float | None
     tie_keys: np.ndarray
     aggregator: str = "weighted"
+    values: dict[str, list] | None = None  # spans tasks: per annotator, spans per item or None
+    texts: list[str] | None = None  # spans tasks: each item's text
 
     def resolved(self, names: list[str]) -> np.ndarray:
         """Items every named annotator has answered (ok, abstain or failed)."""
@@ -67,6 +69,8 @@ class PolicyState:
         truth-inference method the named annotators' skills are estimated from all their
         answers so far, and the items' posteriors come from that fit.
         """
+        if self.values is not None:
+            return self._spans_consensus(names, positions)
         if self.aggregator not in VOTES:
             return self._fitted_consensus(names, positions)
         k = len(self.labels)
@@ -78,6 +82,26 @@ class PolicyState:
         return vote(labels, probs, weights, self.tie_keys[positions], self.aggregator,
                     self.multilabel)
 
+
+    def _spans_consensus(self, names: list[str], positions: np.ndarray) -> Consensus:
+        """Token-level vote of the named annotators' spans (weighted by skill unless the
+        aggregator is ``majority``)."""
+        from ..spans import vote_spans
+
+        n = len(positions)
+        conf, agree, votes = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+        values: list = []
+        for i, p in enumerate(positions.tolist()):
+            given = [a for a in names if self.status[a][p] == OK
+                     and self.values[a][p] is not None]
+            weights = None if self.aggregator == "majority" else [
+                self.annotators[a].skill for a in given]
+            spans, conf[i], agree[i] = vote_spans(self.texts[p],
+                                                  [self.values[a][p] for a in given], weights)
+            votes[i] = len(given)
+            values.append(spans)
+        return Consensus(np.zeros((n, 0)), np.full(n, -1, dtype=np.int64), conf, agree, votes,
+                         values)
 
     def _fitted_consensus(self, names: list[str], positions: np.ndarray) -> Consensus:
         from ..aggregation.base import pick

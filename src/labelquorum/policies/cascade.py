@@ -21,8 +21,9 @@ from .base import NOT_ASKED, Decision, Plan, Policy, PolicyState
 
 
 def take(c: Consensus, mask: np.ndarray) -> Consensus:
+    values = None if c.values is None else [v for v, m in zip(c.values, mask) if m]
     return Consensus(c.posterior[mask], c.label[mask], c.confidence[mask], c.agreement[mask],
-                     c.votes[mask])
+                     c.votes[mask], values)
 
 
 class Cascade(Policy):
