@@ -164,6 +164,7 @@ class ExampleRetriever:
         self._rank = np.empty(0, dtype=np.int64)  # "fixed" takes examples in this order
         self._vectors: np.ndarray | None = None   # capacity-doubling buffer of embeddings
         self._fixed: list[int] | None = None      # cached "fixed" choice (pool rows)
+        self._sorted = None                       # cached kNN index, see _knn_index
         self._add(examples)
         return self
 
@@ -213,6 +214,7 @@ class ExampleRetriever:
         rng = np.random.default_rng([self._seed, len(self._rank)])
         self._rank = np.concatenate([self._rank, len(self._rank) + rng.permutation(n_new)])
         self._fixed = None
+        self._sorted = None
         if vectors is not None:
             self._store_vectors(rows, vectors, n)
 
@@ -360,63 +362,78 @@ class ExampleRetriever:
     def _label_rows(self) -> list[np.ndarray]:
         return [np.flatnonzero(self._codes == c) for c in range(len(self.labels_))]
 
+    def _knn_index(self) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """The pool's rows grouped by label (with ``balance``), their vectors in that order,
+        and each label's ``(start, stop)`` block; cached until the pool changes."""
+        if self._sorted is None:
+            n = len(self.examples_)
+            if self._balance:
+                perm = np.argsort(self._codes, kind="stable")
+                stops = np.cumsum(np.bincount(self._codes, minlength=len(self.labels_)))
+                blocks = [(int(lo), int(hi)) for lo, hi in zip([0, *stops[:-1]], stops)]
+                vectors = self._vectors[perm]
+            else:
+                perm, blocks, vectors = np.arange(n), [(0, n)], self._vectors[:n]
+            self._sorted = (perm, vectors, blocks)
+        return self._sorted
+
     def _select_knn(self, texts: list[str], excluded: list[list[int]]) -> list[list[int]]:
         queries = self._embed(texts)
-        n = len(self.examples_)
-        pool = self._vectors[:n]
-        k = self._k
+        perm, pool, blocks = self._knn_index()
+        n, k = len(perm), self._k
+        position = np.empty(n, dtype=np.int64)
+        position[perm] = np.arange(n)
         n_cand = max(8 * k, _MIN_CANDIDATES)
-        label_rows = self._label_rows() if self._balance else [np.arange(n)]
-        per_label = max(k, -(-n_cand // len(label_rows))) if self._balance else n_cand
+        per_label = max(k, -(-n_cand // len(blocks)))
         chunk = max(1, min(256, _CHUNK_CELLS // n))
         out: list[list[int]] = []
         for start in range(0, len(texts), chunk):
-            q = queries[start:start + chunk]
-            sims = q @ pool.T
+            sims = queries[start:start + chunk] @ pool.T
             for b, rows in enumerate(excluded[start:start + chunk]):
                 if rows:
-                    sims[b, rows] = -np.inf
+                    sims[b, position[rows]] = -np.inf
             cand, lab = [], []
-            for code, rows in enumerate(label_rows):
-                if len(rows) == 0:
-                    continue
-                part = sims[:, rows]
-                if len(rows) > per_label:
-                    top = np.argpartition(-part, per_label - 1, axis=1)[:, :per_label]
-                    cand.append(rows[top])
+            for code, (lo, hi) in enumerate(blocks):
+                if hi - lo > per_label:
+                    top = np.argpartition(sims[:, lo:hi], hi - lo - per_label, axis=1)
+                    cand.append(top[:, hi - lo - per_label:] + lo)
+                elif hi > lo:
+                    cand.append(np.broadcast_to(np.arange(lo, hi), (len(sims), hi - lo)))
                 else:
-                    cand.append(np.broadcast_to(rows, part.shape))
+                    continue
                 lab.append(np.full(cand[-1].shape, code))
             cand = np.concatenate(cand, axis=1)
             lab = np.concatenate(lab, axis=1)
             rel = np.take_along_axis(sims, cand, axis=1)
-            order = np.lexsort((cand, -rel), axis=1)  # most similar first; ties by pool order
+            # Most similar first; ties go to the example added first.
+            order = np.lexsort((perm[cand], -rel), axis=1)
             cand = np.take_along_axis(cand, order, axis=1)
-            lab = np.take_along_axis(lab, order, axis=1)
-            rel = np.take_along_axis(rel, order, axis=1)
-            out.extend(self._mmr(cand, lab, rel, len(label_rows)))
+            picks = self._mmr(pool, cand, np.take_along_axis(lab, order, axis=1),
+                              np.take_along_axis(rel, order, axis=1), len(blocks))
+            out.extend([int(perm[p]) for p in row if p >= 0] for row in picks)
         return out
 
-    def _mmr(self, cand: np.ndarray, lab: np.ndarray, rel: np.ndarray,
-             n_labels: int) -> list[list[int]]:
-        """Greedy MMR over each row's candidates, within the label shares if balancing."""
+    def _mmr(self, pool: np.ndarray, cand: np.ndarray, lab: np.ndarray, rel: np.ndarray,
+             n_labels: int) -> np.ndarray:
+        """Greedy MMR over each row's candidates, within the label shares if balancing.
+
+        ``cand`` holds rows of ``pool``; returns the chosen ones, ``-1`` where none is left.
+        """
         nq, nc = cand.shape
         k, lam = self._k, self._lambda
         valid = np.isfinite(rel)
-        relevance = np.where(valid, rel, 0.0)
-        if lam < 1.0:
-            vecs = self._vectors[cand]                           # (nq, nc, dim)
-            pair = np.matmul(vecs, vecs.transpose(0, 2, 1))      # candidate-candidate cosines
+        relevance = np.where(valid, rel, 0.0).astype(np.float32)
+        vecs = pool[cand] if lam < 1.0 else None                  # (nq, nc, dim)
         redundancy = np.zeros((nq, nc), dtype=np.float32)
-        avail = np.zeros((nq, n_labels), dtype=np.int64)
-        np.add.at(avail, (np.repeat(np.arange(nq), nc), lab.ravel()), valid.ravel())
         if self._balance:
+            avail = np.zeros((nq, n_labels), dtype=np.int64)
+            np.add.at(avail, (np.repeat(np.arange(nq), nc), lab.ravel()), valid.ravel())
             floor, extra, r = _levels(avail, k)
-        counts = np.zeros((nq, n_labels), dtype=np.int64)
-        reached = np.zeros(nq, dtype=np.int64)
+            counts = np.zeros((nq, n_labels), dtype=np.int64)
+            reached = np.zeros(nq, dtype=np.int64)
         open_ = valid.copy()
         picks = np.full((nq, k), -1, dtype=np.int64)
-        rows_idx = np.arange(nq)
+        every = np.arange(nq)
         for step in range(k):
             allowed = open_
             if self._balance:
@@ -424,27 +441,24 @@ class ExampleRetriever:
                 low = np.take_along_axis(floor, lab, axis=1)
                 may_extra = np.take_along_axis(extra, lab, axis=1) & (reached < r)[:, None]
                 allowed = allowed & ((have < low) | ((have == low) & may_extra))
-            score = lam * relevance - (1.0 - lam) * redundancy
-            score = np.where(allowed, score, -np.inf)
+            score = np.where(allowed, lam * relevance - (1.0 - lam) * redundancy, -np.inf)
             best = np.argmax(score, axis=1)
-            ok = allowed[rows_idx, best]
+            ok = allowed[every, best]
             if not ok.any():
                 break
-            picks[ok, step] = cand[ok, best[ok]]
-            open_[rows_idx[ok], best[ok]] = False
+            rows, col = every[ok], best[ok]
+            picks[rows, step] = cand[rows, col]
+            open_[rows, col] = False
             if self._balance:
-                code = lab[rows_idx[ok], best[ok]]
-                before = counts[rows_idx[ok], code]
-                counts[rows_idx[ok], code] = before + 1
-                reached[ok] += before + 1 > floor[rows_idx[ok], code]
-            if lam < 1.0:
-                sim_new = pair[rows_idx, best]                   # (nq, nc)
-                if step == 0:
-                    redundancy = sim_new
-                else:
-                    redundancy = np.where(ok[:, None], np.maximum(redundancy, sim_new),
-                                          redundancy)
-        return [[int(p) for p in row if p >= 0] for row in picks]
+                code = lab[rows, col]
+                counts[rows, code] += 1
+                reached[rows] += counts[rows, code] > floor[rows, code]
+            if vecs is not None:
+                # Cosine of each candidate with the example just chosen.
+                sim_new = np.matmul(vecs, vecs[every, best][:, :, None])[:, :, 0]
+                redundancy = sim_new if step == 0 else np.where(
+                    ok[:, None], np.maximum(redundancy, sim_new), redundancy)
+        return picks
 
     def _choose_ranked(self, label_rows: list[np.ndarray], excluded: set[int]) -> list[int]:
         """``k`` rows, balanced if asked, taking each label's rows in ``_rank`` order."""
