@@ -14,8 +14,9 @@ with gold labels; for each query, :class:`labelquorum.retrieval.ExampleRetriever
 With ``balance`` on a two-label task and even ``k``, every label gets k/2 examples, so
 ``agree`` is 0.5 by construction and ``maj acc`` equals ``top1``.
 
-Strategies: ``knn`` (mmr_lambda=1, no balance), ``knn+mmr`` (mmr_lambda=0.5), ``knn+mmr+bal``
-(mmr_lambda=0.5, balance), ``random``, ``random+bal``, ``fixed+bal``; random and fixed are
+Strategies: ``knn`` (mmr_lambda=1, no balance), ``knn+mmr`` (mmr_lambda=0.5), ``knn+bal``
+(mmr_lambda=1, balance), ``knn+mmr+bal`` (mmr_lambda=0.5, balance), ``random``,
+``random+bal``, ``fixed+bal``; random and fixed are
 averaged over ``--seeds`` seeds (their spread is shown). Data sets (``../shared/data``):
 
 - ``sst2``: pool = a seeded sample of ``train.csv`` (GLUE phrases and sentences), queries =
@@ -65,6 +66,7 @@ SETS = {
 CONFIGS = [
     ("knn", "knn", {"mmr_lambda": 1.0, "balance": False}, False),
     ("knn+mmr", "knn", {"mmr_lambda": 0.5, "balance": False}, False),
+    ("knn+bal", "knn", {"mmr_lambda": 1.0, "balance": True}, False),
     ("knn+mmr+bal", "knn", {"mmr_lambda": 0.5, "balance": True}, False),
     ("random", "random", {"balance": False}, True),
     ("random+bal", "random", {"balance": True}, True),
