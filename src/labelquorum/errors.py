@@ -13,7 +13,8 @@ fix it.
     ├── ImportDataError        a data file cannot be imported (names row and field)
     ├── StoreError             the database cannot be reached or migrated
     ├── AnnotatorError         an annotator cannot be built or failed
-    │   └── MissingExtraError  an optional dependency is not installed
+    │   ├── MissingExtraError  an optional dependency is not installed
+    │   └── RetrievalError     few-shot example retrieval got a bad setting or pool
     ├── PolicyError            a policy got a state it cannot handle
     ├── ExportError            the export target is not writable or of unknown type
     └── AgreementError         an agreement statistic is undefined for the table given
@@ -89,3 +90,8 @@ class ExportError(LabelquorumError):
 class AgreementError(LabelquorumError):
     """An agreement statistic cannot be computed: too few annotators or shared items, no
     variation in the labels, or values of the wrong type for the level of measurement."""
+
+
+class RetrievalError(AnnotatorError):
+    """Few-shot example retrieval (:mod:`labelquorum.retrieval`) was given an invalid
+    setting (k, strategy, mmr_lambda), an empty or malformed pool, or was used unfitted."""
