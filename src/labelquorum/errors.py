@@ -16,7 +16,8 @@ fix it.
     │   └── MissingExtraError  an optional dependency is not installed
     ├── PolicyError            a policy got a state it cannot handle
     ├── ExportError            the export target is not writable or of unknown type
-    └── AgreementError         an agreement statistic is undefined for the table given
+    ├── AgreementError         an agreement statistic is undefined for the table given
+    └── RecordingError         recorded model outputs cannot be read or mapped to labels
 """
 
 from __future__ import annotations
@@ -89,3 +90,8 @@ class ExportError(LabelquorumError):
 class AgreementError(LabelquorumError):
     """An agreement statistic cannot be computed: too few annotators or shared items, no
     variation in the labels, or values of the wrong type for the level of measurement."""
+
+
+class RecordingError(LabelquorumError):
+    """Recorded model outputs (``labelquorum.recordings``) cannot be read, or a gold value
+    cannot be mapped to the task's label set."""
