@@ -167,16 +167,41 @@ class TaskRecording:
     def models(self) -> list[str]:
         return list(dict.fromkeys(self.answers["model"]))
 
-    def costs(self, prices: dict[str, Price]) -> pd.Series:
-        """Estimated USD per recorded call (aligned with ``answers``)."""
-        missing = sorted(set(self.answers["model"]) - set(prices))
+    def costs(self, prices: dict[str, Price], models: list[str] | None = None) -> pd.Series:
+        """Estimated USD per recorded call (aligned with ``answers``) of ``models`` (default:
+        every model recorded); other models' calls are NaN."""
+        models = self.models if models is None else models
+        missing = [m for m in models if m not in prices]
         if missing:
             raise RecordingError(f"no price for model(s) {', '.join(missing)} of task "
                                  f"{self.name!r}; give prices[model] = (USD per 1M input "
                                  "tokens, USD per 1M output tokens)")
-        p_in = self.answers["model"].map(lambda m: prices[m][0]).astype(float)
-        p_out = self.answers["model"].map(lambda m: prices[m][1]).astype(float)
-        return (self.answers["tokens_in"] * p_in + self.answers["tokens_out"] * p_out) / 1e6
+        priced = self.answers["model"].where(self.answers["model"].isin(models))
+        p_in = priced.map(lambda m: prices[m][0] if isinstance(m, str) else np.nan)
+        p_out = priced.map(lambda m: prices[m][1] if isinstance(m, str) else np.nan)
+        return (self.answers["tokens_in"] * p_in.astype(float)
+                + self.answers["tokens_out"] * p_out.astype(float)) / 1e6
+
+    def cost_matrix(self, prices: dict[str, Price], models: list[str]) -> np.ndarray:
+        """(items, models) estimated USD of each recorded call; a model's mean call cost
+        where it has no row (what its replay annotator charges there)."""
+        costs = self.costs(prices, models)
+        pos = {item: i for i, item in enumerate(self.items["item"])}
+        out = np.full((len(self.items), len(models)), np.nan)
+        for j, model in enumerate(models):
+            mine = self.answers["model"] == model
+            out[self.answers.loc[mine, "item"].map(pos).to_numpy(dtype=np.int64), j] = costs[mine].to_numpy()
+            out[np.isnan(out[:, j]), j] = float(costs[mine].mean()) if mine.any() else 0.0
+        return out
+
+    def failed_matrix(self, models: list[str]) -> np.ndarray:
+        """(items, models): True where the recorded call failed (no label in the output)."""
+        pos = {item: i for i, item in enumerate(self.items["item"])}
+        out = np.zeros((len(self.items), len(models)), dtype=bool)
+        for j, model in enumerate(models):
+            rows = self.answers[(self.answers["model"] == model) & (self.answers["error"] != "")]
+            out[rows["item"].map(pos).to_numpy(dtype=np.int64), j] = True
+        return out
 
     def matrix(self, models: list[str]) -> np.ndarray:
         """(items, models) label indices; -1 where a model failed or has no row."""
@@ -185,7 +210,7 @@ class TaskRecording:
         out = np.full((len(self.items), len(models)), -1, dtype=np.int64)
         for j, model in enumerate(models):
             rows = self.answers[(self.answers["model"] == model) & (self.answers["label"] != "")]
-            out[rows["item"].map(pos).to_numpy(), j] = rows["label"].map(index).to_numpy()
+            out[rows["item"].map(pos).to_numpy(dtype=np.int64), j] = rows["label"].map(index).to_numpy()
         return out
 
 
@@ -346,7 +371,7 @@ def replay_frame(rec: TaskRecording, prices: dict[str, Price] | None = None,
     out = pd.DataFrame({"item": answers["item"], "annotator": answers["model"],
                         "label": answers["label"], "error": answers["error"]})
     if prices is not None:
-        out["cost"] = rec.costs(prices)[answers.index]
+        out["cost"] = rec.costs(prices, list(dict.fromkeys(answers["model"])))[answers.index]
     return out.reset_index(drop=True)
 
 
@@ -384,14 +409,10 @@ def project_config(rec: TaskRecording, models: list[str], prices: dict[str, Pric
     if unknown:
         raise RecordingError(f"task {rec.name!r} has no recordings of {', '.join(unknown)}; "
                              f"models recorded: {', '.join(rec.models)}")
-    costs = rec.costs({m: prices[m] for m in rec.models if m in prices}
-                      | {m: (0.0, 0.0) for m in rec.models if m not in prices})
+    costs = rec.costs(prices, models)
     parts = [f"[project]\nname = {_toml_value('llms_for_css-' + rec.name)}\nseed = {seed}\n",
              "[task]\nlabels = " + _toml_value(list(rec.labels)) + "\n"]
     for model in models:
-        if model not in prices:
-            raise RecordingError(f"no price for model {model!r}; give prices[{model!r}] = "
-                                 "(USD per 1M input tokens, USD per 1M output tokens)")
         mean = float(costs[rec.answers["model"] == model].mean())
         parts.append(f"[annotators.{_toml_value(model)}]\ntype = \"replay\"\n"
                      f"path = \"recorded.csv\"\nkind = \"llm\"\ncost_per_call = {mean!r}\n")
