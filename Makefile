@@ -2,12 +2,12 @@
 PYTHON ?= python
 DATA ?= ../shared/data
 
-.PHONY: test bench bench-run bench-import bench-accuracy bench-embedding
+.PHONY: test bench bench-run bench-import bench-accuracy bench-embedding bench-css
 
 test:
 	scripts/test
 
-bench: bench-run bench-import bench-accuracy bench-embedding
+bench: bench-run bench-import bench-accuracy bench-embedding bench-css
 	$(PYTHON) benchmarks/embedding_backends.py --data $(DATA)
 
 bench-run:
@@ -21,3 +21,6 @@ bench-accuracy:
 
 bench-embedding:
 	$(PYTHON) benchmarks/embedding_in_run.py --data $(DATA)
+
+bench-css:
+	$(PYTHON) benchmarks/llms_for_css.py --data $(DATA)

@@ -13,7 +13,8 @@ the other 90 % the test split. On the calibration split only, the benchmark choo
 * a cascade (``policy.type = "cascade"``, ``scope = "cumulative"``): a group of cheap
   models first, accepted when they agree; then one or two more models, each tier accepting
   when the share of all answers so far agreeing with the consensus reaches its threshold;
-  the last tier takes the rest,
+  the last tier takes the rest. A one-tier cascade (one model asked about everything) is
+  a candidate too, so "the cheapest model that is good enough" can be chosen,
 
 each twice: the most accurate candidate whose calibration cost is at most 25 % of the
 best single model's ("@25%"), and the most accurate at most 100 % ("@100%"). Accuracy and
@@ -81,7 +82,7 @@ MIN_COVERAGE = 0.95
 CAL_SHARE = 0.10
 CHEAP_BUDGET = 0.25
 GROUP = (2, 3)  # first-link / first-tier group sizes
-LATER = 5  # later links / tiers are drawn from the 5 most accurate models left (calibration)
+LATER = 3  # later links / tiers are drawn from the 3 most accurate models left (calibration)
 AGREE = (1.0, 0.75, 0.6)
 OUT_MD = REPO / "benchmarks" / "results" / "llms_for_css.md"
 
@@ -147,21 +148,21 @@ def chain_dict(g, later) -> dict:
 
 
 def cascade_candidates(d: Data, acc: dict[str, float]):
+    for m in d.models:  # one tier: just ask that model (the cheapest adequate model)
+        yield (m,), [], ()
     for g, later in chain_candidates(d, acc):
-        for t1 in AGREE[:1]:
-            if len(later) == 1:
-                yield g, later, (t1,)
-            else:
-                for t2 in AGREE:
-                    yield g, later, (t1, t2)
+        if len(later) == 1:
+            yield g, later, (AGREE[0],)
+        else:
+            for t2 in AGREE:
+                yield g, later, (AGREE[0], t2)
 
 
 def cascade_dict(g, later, thresholds) -> dict:
-    tiers = [{"name": "cheap group", "annotators": list(g), "min_agreement": thresholds[0]}]
-    for i, m in enumerate(later):
-        last = i == len(later) - 1
-        tiers.append({"name": m, "annotators": [m],
-                      "min_agreement": 0.0 if last else thresholds[i + 1]})
+    names = [list(g)] + [[m] for m in later]
+    tiers = [{"name": "+".join(ann), "annotators": ann,
+              "min_agreement": 0.0 if i == len(names) - 1 else thresholds[i]}
+             for i, ann in enumerate(names)]
     return {"type": "cascade", "scope": "cumulative", "tiers": tiers}
 
 
@@ -256,6 +257,8 @@ def evaluate_task(d: Data, splits: int, real: bool, workdir: Path, checks: list)
 
 def describe(cand) -> str:
     g, later = cand[0], cand[1]
+    if not later:
+        return f"{g[0]} alone"
     text = "[" + "+".join(g) + "] > " + " > ".join(later)
     if len(cand) > 2:
         text += " (agree " + "/".join(f"{t:g}" for t in cand[2]) + ")"
@@ -299,8 +302,9 @@ def summarise(name: str, d: Data, df: pd.DataFrame) -> tuple[list[str], dict]:
             why2 = "no combination beats it"
     lines = [(f"### {name} ({len(d.ids)} items, {len(d.models)} models; calibration-chosen "
               f"single model: {', '.join(f'{m} ×{c}' for m, c in chosen.items())})"), "",
-             "| method | accuracy (mean ± sd) | USD per 1k items | chosen on calibration |",
-             "| --- | --- | --- | --- |"]
+             ("| method | accuracy (mean ± sd) | USD per 1k items | cost / best single's "
+             "| frontier | chosen on calibration (most often) |"),
+             "| --- | --- | --- | --- | --- | --- |"]
     order = (["best single (calibration)"] + [m for m in d.models]
              + ["majority vote (all)", "Dawid-Skene (all)", "chain @25%", "chain @100%",
                 "cascade @25%", "cascade @100%"])
@@ -312,11 +316,15 @@ def summarise(name: str, d: Data, df: pd.DataFrame) -> tuple[list[str], dict]:
         config = configs.value_counts().index[0] if configs.any() else ""
         if config and configs.nunique() > 1:
             config += f" (and {configs.nunique() - 1} other)"
+        dominated = ((agg.acc >= r.acc) & (agg.cost <= r.cost)
+                     & ((agg.acc > r.acc) | (agg.cost < r.cost))).any()
         lines.append(f"| {method} | {r.acc:.3f} ± {0 if np.isnan(r.sd) else r.sd:.3f} | "
-                     f"{r.cost:.4f} | {config} |")
+                     f"{r.cost:.4f} | {r.cost / best.cost:.2f} | {'' if dominated else '★'} "
+                     f"| {config} |")
     met1 = "MET by " + ", ".join(t1.index) if not t1.empty else "not met — " + why1
     met2 = "MET by " + ", ".join(t2.index) if not t2.empty else "not met — " + why2
-    lines += ["", f"- within 2 points at <= 25 % of its cost: {met1}",
+    lines += ["", "★ = on the accuracy-cost frontier (no other row is as accurate and as cheap).",
+              "", f"- within 2 points at <= 25 % of its cost: {met1}",
               f"- more accurate at <= its cost: {met2}", ""]
     return lines, {"task": name, "t1": not t1.empty, "t2": not t2.empty}
 
