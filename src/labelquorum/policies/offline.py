@@ -6,7 +6,8 @@ policy's own :meth:`~labelquorum.policies.Policy.step` exactly as the run does â
 :class:`~labelquorum.policies.PolicyState`, the same consensus and seeded tie-break â€” and
 answers each ask from the recorded matrix instead of calling the annotator. A project
 over the same recordings, run with :meth:`labelquorum.Project.run`, makes the same
-decisions at the same cost (``benchmarks/llms_for_css.py --check`` compares the two).
+decisions at the same cost (``tests/test_recordings.py`` and every project run of
+``benchmarks/llms_for_css.py`` compare the two).
 
 Not modelled: budgets, people who answer later, trainable annotators that are refitted
 mid-run, and gold seed items (decide them before, or leave them out).
