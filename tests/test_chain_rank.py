@@ -170,3 +170,11 @@ def test_group_links_are_validated_in_the_config(tmp_path):
         lq.init_project(tmp_path / "q", config_text=bad)
     ok = CONFIG.replace('links = ["a", "b"]', 'links = [["a"], "b"]\nconfidence = "agreement"')
     lq.init_project(tmp_path / "r", config_text=ok).close()
+
+
+def test_offline_driver_refuses_annotators_it_has_no_answers_for():
+    with pytest.raises(PolicyError, match="no recorded answers; recorded: a"):
+        _offline(Chain(["a", "b"]), [[0]], ["a"])
+    with pytest.raises(PolicyError, match="must be \\(items, annotators\\)"):
+        run_offline(Chain(["a"]), ["i0", "i1"], ("neg", "pos"), ["a"], np.zeros((2, 1)),
+                    np.ones((3, 1)))
