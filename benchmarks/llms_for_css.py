@@ -398,15 +398,18 @@ def main() -> None:
           "Prices (USD per 1M input / output tokens): "
           + ", ".join(f"{m} {p[0]:g}/{p[1]:g}" for m, p in PRICES.items()), "",
           "## Parse failures (failed calls / recorded calls)", ""]
-    failed = rates[(rates.failed > 0) | (rates.missing > 0) | (rates.misaligned > 0)]
+    absent = rates[rates.recorded == 0]
+    failed = rates[(rates.recorded > 0)
+                   & ((rates.failed > 0) | (rates.missing > 0) | (rates.misaligned > 0))]
     md += ["| task | model | recorded | failed | failure rate | missing | misaligned |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     md += [f"| {r.task} | {r.model} | {r.recorded} | {r.failed} | {r.failure_rate:.3f} | "
            f"{r.missing} | {r.misaligned} |" for r in failed.itertuples()]
-    md += ["", (f"All other (task, model) pairs: {len(rates) - len(failed)} with no failed, "
-                "missing or misaligned call."), "", "## Per task", ""]
-    print("\n".join(md[:9]))
-    print(failed.to_string(index=False))
+    md += ["", "No rows at all: " + "; ".join(
+        f"{task}: {', '.join(g.model)}" for task, g in absent.groupby("task", sort=False)) + ".",
+        "", (f"All other (task, model) pairs: {len(rates) - len(failed) - len(absent)} with no "
+             "failed, missing or misaligned call."), "", "## Per task", ""]
+    print("\n".join(md))
     checks: list[bool] = []
     results = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -70,6 +70,8 @@ def test_failures_missing_and_misaligned_rows_are_counted_never_labels(tasks):
     assert rates.loc[("mood", "big"), "failure_rate"] == pytest.approx(0.5)
     assert rates.loc[("mood", "shifted"), ["recorded", "misaligned", "missing"]].tolist() \
         == [1, 1, 4]
+    assert rates.loc[("joke", "shifted"), ["recorded", "missing"]].tolist() == [0, 4]
+    assert np.isnan(rates.loc[("joke", "shifted"), "failure_rate"])
     assert rates.loc[("joke", "small"), "failed"] == 1  # the refusal
     assert rates.loc[("joke", "big"), "failed"] == 1  # the run-together answer
     answers = tasks["mood"].answers

@@ -345,11 +345,13 @@ def _task(name: str, items: pd.DataFrame, preds: pd.DataFrame,
 
 def failure_rates(tasks: dict[str, TaskRecording]) -> pd.DataFrame:
     """Per task and model: items, recorded (aligned) calls, parsed, failed, missing and
-    misaligned rows, and ``failure_rate`` = failed / recorded."""
+    misaligned rows, and ``failure_rate`` = failed / recorded (NaN with no call recorded).
+    Every model recorded on any of the tasks is listed for every task."""
     rows = []
+    everyone = list(dict.fromkeys(m for rec in tasks.values()
+                                  for m in [*rec.models, *rec.misaligned]))
     for name, rec in tasks.items():
-        models = list(dict.fromkeys(list(rec.models) + list(rec.misaligned)))
-        for model in models:
+        for model in everyone:
             mine = rec.answers[rec.answers["model"] == model]
             failed = int((mine["error"] != "").sum())
             rows.append({"task": name, "model": model, "items": len(rec.items),
