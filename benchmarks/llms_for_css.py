@@ -398,6 +398,13 @@ def main() -> None:
           "Prices (USD per 1M input / output tokens): "
           + ", ".join(f"{m} {p[0]:g}/{p[1]:g}" for m, p in PRICES.items()), "",
           "## Parse failures (failed calls / recorded calls)", ""]
+    pivot = rates.pivot(index="task", columns="model", values="failure_rate").reindex(
+        index=list(tasks), columns=list(dict.fromkeys(rates.model)))
+    md += ["| task | " + " | ".join(pivot.columns) + " |",
+           "| --- |" + " --- |" * len(pivot.columns)]
+    md += [f"| {task} | " + " | ".join("–" if np.isnan(v) else f"{v:.3f}" for v in row) + " |"
+           for task, row in zip(pivot.index, pivot.to_numpy())]
+    md += ["", "– = no row recorded. Rows with failures, missing or misaligned rows:", ""]
     absent = rates[rates.recorded == 0]
     failed = rates[(rates.recorded > 0)
                    & ((rates.failed > 0) | (rates.missing > 0) | (rates.misaligned > 0))]
