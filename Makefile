@@ -2,12 +2,12 @@
 PYTHON ?= python
 DATA ?= ../shared/data
 
-.PHONY: test bench bench-run bench-import bench-accuracy bench-embedding bench-spans
+.PHONY: test bench bench-run bench-import bench-accuracy bench-embedding bench-spans bench-css
 
 test:
 	scripts/test
 
-bench: bench-run bench-import bench-accuracy bench-embedding
+bench: bench-run bench-import bench-accuracy bench-embedding bench-css
 	$(PYTHON) benchmarks/embedding_backends.py --data $(DATA)
 
 bench-run:
@@ -25,3 +25,5 @@ bench-embedding:
 # needs the spacy extra
 bench-spans:
 	$(PYTHON) benchmarks/spans_conll.py --data $(DATA)
+bench-css:
+	$(PYTHON) benchmarks/llms_for_css.py --data $(DATA)

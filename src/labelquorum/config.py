@@ -234,7 +234,12 @@ class VoteThenVerifyConfig(_PolicyBase):
 
 class ChainConfig(_PolicyBase):
     type: Literal["chain"]
-    links: list[str] = Field(min_length=1)
+    links: list[str | Annotated[list[str], Field(min_length=1)]] = Field(min_length=1)
+    """Annotators in order; a link may be a group of annotators (a list)."""
+    confidence: Literal["own", "agreement"] = "own"
+    """How a link ranks its answers: its own confidence, or agreement with the chain so far."""
+    label_from: Literal["most-confident-link", "keeping-link"] = "most-confident-link"
+    """Which link labels a kept item: the one where it ranked highest, or the keeping one."""
 
 
 PolicyConfig = Annotated[
@@ -332,7 +337,8 @@ def _policy_references(policy: Any) -> list[tuple[str, list[str]]]:
         return [(f"policy.tiers[{i}].annotators", t.annotators) for i, t in enumerate(policy.tiers)]
     if isinstance(policy, VoteThenVerifyConfig):
         return [("policy.specialists", policy.specialists), ("policy.verifiers", policy.verifiers)]
-    return [("policy.links", policy.links)]
+    return [("policy.links", [a for link in policy.links
+                              for a in ([link] if isinstance(link, str) else link)])]
 
 
 def _did_you_mean(name: str, choices: set[str] | list[str]) -> str:

@@ -17,7 +17,8 @@ fix it.
     │   └── RetrievalError     few-shot example retrieval got a bad setting or pool
     ├── PolicyError            a policy got a state it cannot handle
     ├── ExportError            the export target is not writable or of unknown type
-    └── AgreementError         an agreement statistic is undefined for the table given
+    ├── AgreementError         an agreement statistic is undefined for the table given
+    └── RecordingError         recorded model outputs cannot be read or mapped to labels
 """
 
 from __future__ import annotations
@@ -95,3 +96,8 @@ class AgreementError(LabelquorumError):
 class RetrievalError(AnnotatorError):
     """Few-shot example retrieval (:mod:`labelquorum.retrieval`) was given an invalid
     setting (k, strategy, mmr_lambda), an empty or malformed pool, or was used unfitted."""
+
+
+class RecordingError(LabelquorumError):
+    """Recorded model outputs (``labelquorum.recordings``) cannot be read, or a gold value
+    cannot be mapped to the task's label set."""

@@ -2,7 +2,9 @@
 
 The file is a long CSV with columns ``item, annotator, label`` and optionally
 ``confidence`` (crowd-kit's ``task, worker, label`` and ``id, worker, label`` are accepted
-too). Rows whose annotator column equals the config's ``annotator`` (default: this
+too), ``error`` (a non-empty error marks a recorded failed call, e.g. an output that named
+no label: it is served as a failed call, never as a label) and ``cost`` (what the recorded
+call cost in USD; default: the annotator's ``cost_per_call``, failed calls included). Rows whose annotator column equals the config's ``annotator`` (default: this
 annotator's name) are served; an item with no row abstains. When an item has several
 rows for the same annotator, the last one wins. This is how recorded LLM or crowd outputs
 are studied offline. For a spans task the label is the spans as JSON, like
@@ -53,17 +55,29 @@ class ReplayAnnotator(Annotator):
             raise AnnotatorError(f"replay annotator {self.name!r}: {path} gives item "
                                  f"{rows[cols[0]].iloc[bad[0]]!r} confidence {float(conf[bad[0]]):g}; "
                                  "confidences must lie in [0, 1] (or be left empty)")
+        cost = (pd.to_numeric(rows["cost"], errors="coerce").to_numpy()
+                if "cost" in rows else np.full(len(rows), np.nan))
+        bad = np.flatnonzero(cost < 0)
+        if len(bad):
+            raise AnnotatorError(f"replay annotator {self.name!r}: {path} gives item "
+                                 f"{rows[cols[0]].iloc[bad[0]]!r} a negative cost "
+                                 f"{float(cost[bad[0]]):g}; costs are USD >= 0 (or empty)")
+        cost = np.where(np.isnan(cost), float(self.config.cost_per_call), cost)
+        errors = (rows["error"].tolist() if "error" in rows else [""] * len(rows))
         # Decided once for the file, so that answers never depend on the batch.
         self._has_confidence = not np.isnan(conf).all()
-        self._answers = dict(zip(rows[cols[0]].tolist(), zip(rows[cols[2]].tolist(), conf.tolist())))
+        self._answers = dict(zip(rows[cols[0]].tolist(),
+                                 zip(rows[cols[2]].tolist(), conf.tolist(), cost.tolist(), errors)))
 
     def predict(self, items: Items) -> Answers:
         found = [self._answers.get(i) for i in items.ids]
-        labels = [f[0] if f is not None and f[0] != "" else None for f in found]
+        errors = [(f[3] or None) if f is not None else None for f in found]
+        labels = [f[0] if f is not None and f[0] != "" and e is None else None
+                  for f, e in zip(found, errors)]
         conf = np.array([f[1] if f is not None else np.nan for f in found], dtype=float)
-        if not self._has_confidence:
-            return Answers(labels=labels)
-        return Answers(labels=labels, confidence=conf)
+        cost = np.array([f[2] if f is not None else self.max_cost for f in found], dtype=float)
+        return Answers(labels=labels, confidence=conf if self._has_confidence else None,
+                       cost=cost, errors=errors)
 
     def finish(self, answers: Answers, n: int) -> Answers:
         answers = super().finish(answers, n)

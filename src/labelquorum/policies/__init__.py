@@ -17,6 +17,7 @@ from .base import (
 )
 from .cascade import Cascade, VoteThenVerify
 from .chain import Chain
+from .offline import OfflineRun, run_offline
 
 
 def build_policy(cfg) -> Policy:
@@ -39,9 +40,11 @@ __all__ = [
     "Cascade",
     "Chain",
     "Decision",
+    "OfflineRun",
     "Plan",
     "Policy",
     "PolicyState",
     "VoteThenVerify",
     "build_policy",
+    "run_offline",
 ]

@@ -1,0 +1,5 @@
+"""Recorded outputs of real models, parsed into replay judgements for offline study.
+
+One module per recording set: :mod:`labelquorum.recordings.llms_for_css` (13 LLMs on 13
+computational-social-science tasks, Ziems et al. 2024).
+"""

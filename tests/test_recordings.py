@@ -1,0 +1,184 @@
+"""Recorded LLM outputs (llms_for_css format) parsed into replay judgements.
+
+The fixture under tests/fixtures/llms_for_css mimics the raw files: a lettered task whose
+gold goes through label_map.csv (with one gold value the prompt never offered), a
+True/False task with gold 1.0/0.0, padded ``&&&`` outputs, answers with trailing text,
+refusals, run-together answers, an empty output, a missing row and a misaligned row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labelquorum.errors import AnnotatorError, RecordingError
+from labelquorum.policies import build_policy
+from labelquorum.policies.offline import run_offline
+from labelquorum.recordings import llms_for_css as css
+
+FIXTURE = Path(__file__).parent / "fixtures" / "llms_for_css"
+PRICES = {"small": (0.1, 0.2), "big": (10.0, 30.0), "shifted": (1.0, 1.0)}
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return css.load(FIXTURE)
+
+
+def test_label_sets_come_from_the_prompt_and_gold_maps_onto_them(tasks):
+    mood, joke = tasks["mood"], tasks["joke"]
+    # the example in parentheses is not part of the name; the gold the prompt never
+    # offered (label_map sends it to letter D) is a label no model can give
+    assert mood.labels == ("Happy", "Sad", "Calm", "neither")
+    assert mood.items.set_index("item")["gold"].to_dict() == {
+        "m1": "Happy", "m2": "Sad", "m3": "Calm", "m4": "neither", "m5": "Happy"}
+    assert joke.labels == ("True", "False")
+    assert joke.items["gold"].tolist() == ["True", "False", "True", "False"]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("A", "Happy"), ("a", "Happy"), ("  Happy. ", "Happy"), ("&&&&&&&&&&&&C", "Calm"),
+    ("&&&&&&B: SadCCAB", "Sad"), ("A: Happy", "Happy"), ("calm!", "Calm"),
+    ("The answer depends on context", None), ("", None), ("D", None), ("Happy Sad", None),
+])
+def test_parse_output_on_a_lettered_task(tasks, raw, expected):
+    label, error = css.parse_output(raw, css.LabelSet.from_prompt(tasks["mood"].prompt))
+    assert label == expected
+    assert (error is None) == (expected is not None)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("True", "True"), ("false", "False"), ("False.", "False"),
+    ("False. While humor is subjective, it is not.", "False"),
+    ("False. &&&&&&&&&&&&It is not funny.", "False"), ("&&&&&&&&&&&&True", "True"),
+    ("&&&&&&FalseTrueTrueFalse", None),
+    ("I'm sorry, but as an AI language model, I cannot judge humor.", None),
+])
+def test_parse_output_on_a_true_false_task(tasks, raw, expected):
+    label, _ = css.parse_output(raw, tasks["joke"].label_set)
+    assert label == expected
+
+
+def test_failures_missing_and_misaligned_rows_are_counted_never_labels(tasks):
+    rates = css.failure_rates(tasks).set_index(["task", "model"])
+    assert rates.loc[("mood", "small"), ["recorded", "failed", "missing"]].tolist() == [5, 0, 0]
+    assert rates.loc[("mood", "big"), ["recorded", "parsed", "failed", "missing"]].tolist() \
+        == [4, 2, 2, 1]
+    assert rates.loc[("mood", "big"), "failure_rate"] == pytest.approx(0.5)
+    assert rates.loc[("mood", "shifted"), ["recorded", "misaligned", "missing"]].tolist() \
+        == [1, 1, 4]
+    assert rates.loc[("joke", "shifted"), ["recorded", "missing"]].tolist() == [0, 4]
+    assert np.isnan(rates.loc[("joke", "shifted"), "failure_rate"])
+    assert rates.loc[("joke", "small"), "failed"] == 1  # the refusal
+    assert rates.loc[("joke", "big"), "failed"] == 1  # the run-together answer
+    answers = tasks["mood"].answers
+    failed = answers[answers["error"] != ""]
+    assert (failed["label"] == "").all()
+    assert set(failed["item"]) == {"m3", "m4"}
+
+
+def test_replay_frame_carries_errors_and_estimated_costs(tasks):
+    rec = tasks["mood"]
+    frame = css.replay_frame(rec, PRICES, models=["small", "big"])
+    assert list(frame.columns) == ["item", "annotator", "label", "error", "cost"]
+    row = frame[(frame["item"] == "m1") & (frame["annotator"] == "big")].iloc[0]
+    tokens_in = -(-(len(rec.prompt) + len("I won the lottery!")) // 4)
+    tokens_out = -(-len("A: Happy") // 4)
+    assert row["cost"] == pytest.approx((tokens_in * 10.0 + tokens_out * 30.0) / 1e6)
+    with pytest.raises(RecordingError, match="no price for model"):
+        css.replay_frame(rec, {"small": (0.1, 0.1)}, models=["small", "big"])
+
+
+def test_unknown_task_and_unmappable_gold_are_named(tmp_path):
+    with pytest.raises(RecordingError, match="unknown task.*mood, joke"):
+        css.load(FIXTURE, ["nope"])
+    for name in ("items.csv", "predictions.csv"):
+        (tmp_path / name).write_bytes((FIXTURE / name).read_bytes())
+    with pytest.raises(RecordingError, match="gold 'neither' matches none of the labels"):
+        css.load(tmp_path, ["mood"])  # no label_map.csv: 'neither' maps nowhere
+
+
+def _offline(rec, project, models):
+    return run_offline(build_policy(project.config.policy), rec.items["item"].to_numpy(),
+                       rec.labels, models, rec.matrix(models),
+                       rec.cost_matrix(PRICES, models), failed=rec.failed_matrix(models))
+
+
+def test_project_over_recordings_runs_and_matches_the_offline_driver(tasks, tmp_path):
+    rec = tasks["mood"]
+    models = ["small", "big"]
+    policy = {"type": "cascade", "scope": "cumulative",
+              "tiers": [{"name": "big", "annotators": ["big"]},
+                        {"name": "small", "annotators": ["small"]}]}
+    with css.build_project(rec, tmp_path / "p", models=models, prices=PRICES,
+                           policy=policy) as project:
+        report = project.run()
+        judged = project.judgements().set_index(["item", "annotator"])
+        df = project.to_dataframe().set_index("id")
+        offline = _offline(rec, project, models)
+    # the big model's unparseable outputs are failed calls, charged, never labels
+    assert report.failed == {"big": 2}
+    assert judged.loc[("m3", "big"), "status"] == "failed"
+    assert pd.isna(judged.loc[("m3", "big"), "label"])
+    assert judged.loc[("m4", "big"), "status"] == "failed"
+    assert judged.loc[("m1", "big"), "label"] == "Happy"
+    # big's failed and missing items go on to small; the offline driver agrees item by
+    # item and on cost
+    assert report.asked == {"big": 5, "small": 3}
+    ids = rec.items["item"].to_numpy()
+    labels = [rec.labels[i] if i >= 0 else None for i in offline.label]
+    assert df.loc[ids, "label"].tolist() == labels
+    assert df.loc[ids, "tier"].tolist() == offline.tier
+    assert report.cost == pytest.approx(offline.total_cost)
+
+
+def test_chain_project_over_recordings_matches_the_offline_driver(tasks, tmp_path):
+    rec = tasks["joke"]
+    models = ["small", "big"]
+    policy = {"type": "chain", "links": ["small", "big"], "confidence": "agreement"}
+    with css.build_project(rec, tmp_path / "c", models=models, prices=PRICES,
+                           policy=policy) as project:
+        report = project.run()
+        df = project.to_dataframe().set_index("id")
+        offline = _offline(rec, project, models)
+    ids = rec.items["item"].to_numpy()
+    assert report.asked == {"small": 4, "big": 2}
+    assert df.loc[ids, "decided_by"].tolist() == offline.decided_by
+    assert df.loc[ids, "label"].tolist() == [rec.labels[i] if i >= 0 else None
+                                             for i in offline.label]
+    assert report.cost == pytest.approx(offline.total_cost)
+    assert offline.calls() == {"small": 4, "big": 2}
+
+
+def test_replay_file_rejects_negative_costs(tmp_path):
+    import labelquorum as lq
+
+    config = """
+[task]
+labels = ["a", "b"]
+[annotators.r]
+type = "replay"
+path = "r.csv"
+[policy]
+type = "chain"
+links = ["r"]
+"""
+    project = lq.init_project(tmp_path / "p", config_text=config)
+    pd.DataFrame({"item": ["x"], "annotator": ["r"], "label": ["a"],
+                  "cost": [-1.0]}).to_csv(tmp_path / "p" / "r.csv", index=False)
+    with pytest.raises(AnnotatorError, match="negative cost"):
+        project.build_annotators()
+    project.close()
+
+
+def test_matrix_marks_failures_and_missing_rows(tasks):
+    rec = tasks["mood"]
+    m = rec.matrix(["small", "big"])
+    assert m[:, 0].tolist() == [0, 0, 2, 1, 0]
+    assert m[:, 1].tolist() == [0, 1, -1, -1, -1]
+    assert rec.failed_matrix(["big"])[:, 0].tolist() == [False, False, True, True, False]
+    cost = rec.cost_matrix(PRICES, ["big"])[:, 0]
+    assert cost[4] == pytest.approx(np.mean(cost[:4]))  # the missing row: the mean call
