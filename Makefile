@@ -25,5 +25,6 @@ bench-embedding:
 # needs the spacy extra
 bench-spans:
 	$(PYTHON) benchmarks/spans_conll.py --data $(DATA)
+
 bench-css:
 	$(PYTHON) benchmarks/llms_for_css.py --data $(DATA)
