@@ -34,7 +34,9 @@ from sqlalchemy import and_, bindparam, func, select, update
 from .aggregation import tie_keys
 from .annotators import Annotator, Answers, Items
 from .annotators.base import JsonRows
+from .annotators.cache import CallCache
 from .errors import PolicyError, ProjectError
+from .injection import flag_injections
 from .policies import (
     ABSTAIN,
     FAILED,
@@ -60,7 +62,8 @@ REQUEST_COLUMNS = ("project_id", "key", "item_id", "annotator", "annotator_versi
                    "reserved_cost", "state", "attempts", "updated")
 JUDGEMENT_COLUMNS = ("project_id", "request_key", "item_id", "annotator", "annotator_kind",
                      "annotator_version", "value_type", "label", "value", "probs", "confidence",
-                     "cost", "latency", "call_id", "run_id", "status", "simulated", "created")
+                     "cost", "latency", "call_id", "run_id", "status", "simulated", "created",
+                     "confidence_method")
 
 
 @dataclass
@@ -221,6 +224,11 @@ class Runner:
         still_open = int(self.open.sum())
         r.status = "waiting" if still_open else "done"
         r.open = still_open + r.budget_stopped  # stopped by the budget: open for a later run
+        r.notes += [f"{a.name}: {a.run_note}" for a in self.annotators.values() if a.run_note]
+        flagged = int((self.suspicious & self.had_decision).sum())
+        if flagged:
+            r.notes.append(f"{flagged} items read like instructions to the annotator (prompt "
+                           "injection); an LLM answer alone never decides them")
         t = schema.runs
         with self.store.begin() as conn:
             conn.execute(update(t).where(t.c.id == self.run_id).values(
@@ -228,7 +236,8 @@ class Runner:
         return r
 
     # -- training ----------------------------------------------------------------------
-    def _verified(self, before_run: int | None) -> tuple[list[str], list[Any]]:
+    def _verified(self, before_run: int | None,
+                  ids: list[str] | None = None) -> tuple[list[str], list[Any]]:
         """Seed gold plus labels accepted by earlier runs (never control or evaluation)."""
         it, d = schema.items, schema.decisions
         q = (select(it.c.id, it.c.fields, it.c.gold, it.c.gold_role, d.c.label, d.c.value,
@@ -249,17 +258,25 @@ class Runner:
                 else:
                     continue
                 texts.append(str(json.loads(row.fields).get(field_name, "")))
+                if ids is not None:
+                    ids.append(row.id)
                 labels.append(tuple(value) if self.task.multilabel else value)
         return texts, labels
 
     def _train(self, names: list[str] | None = None, before_run: int | None = -1) -> None:
         trainable = [a for n, a in self.annotators.items()
                      if a.trainable and (names is None or n in names)]
-        if not trainable:
+        # LLM annotators retrieve few-shot examples from the same verified pool
+        prompted = [a for n, a in self.annotators.items()
+                    if hasattr(a, "fit_examples") and (names is None or n in names)]
+        if not trainable and not prompted:
             return
-        texts, labels = self._verified(self.run_id if before_run == -1 else before_run)
+        ids: list[str] = []
+        texts, labels = self._verified(self.run_id if before_run == -1 else before_run, ids)
         for ann in trainable:
             ann.fit(texts, labels)
+        for ann in prompted:
+            ann.fit_examples(ids, texts, labels)
 
     # -- state -------------------------------------------------------------------------
     def _load(self) -> None:
@@ -267,12 +284,19 @@ class Runner:
         it, d, rq, j = schema.items, schema.decisions, schema.requests, schema.judgements
         pid, k = self.pid, len(self.task.labels)
         with self.store.connect() as conn:
-            rows = conn.execute(select(it.c.id, it.c.fields, it.c.gold)
+            rows = conn.execute(select(it.c.id, it.c.fields, it.c.gold, it.c.gold_role)
                                 .where(it.c.project_id == pid).order_by(it.c.seq)).all()
             self.ids = np.array([r.id for r in rows], dtype=object)
             self.fields_json = [r.fields for r in rows]
             self.gold = {r.id: json.loads(r.gold) for r in rows if r.gold is not None}
             self.pos = {item_id: i for i, item_id in enumerate(self.ids)}
+            control = {r.id for r in rows if r.gold_role == "control"}
+            self.suspicious = flag_injections(
+                [str(json.loads(f).get(self.task.text_field, "")) for f in self.fields_json])
+            for ann in self.annotators.values():
+                if getattr(ann, "io_bound", False) and hasattr(ann, "cache") and \
+                        ann.kind == "llm" and not ann.simulated:
+                    ann.cache = CallCache(self.store, pid, exclude=control)
             n = len(self.ids)
             self.open = np.ones(n, dtype=bool)
             self.had_decision = np.zeros(n, dtype=bool)
@@ -356,7 +380,7 @@ class Runner:
         left = None if self.budget is None else max(self.budget - self.committed, 0.0)
         return PolicyState(self.ids, self.open.copy(), self.task.labels, self.task.multilabel,
                            self.status, self.label, self.probs, infos, left, self.tie,
-                           self.aggregator)
+                           self.aggregator, suspicious=self.suspicious)
 
     def _items(self, positions) -> Items:
         return Items([self.ids[p] for p in positions],
@@ -617,6 +641,7 @@ class Runner:
         latency = np.asarray(answers.latency, dtype=float)
         conf = (np.full(n, np.nan) if answers.confidence is None
                 else np.asarray(answers.confidence, dtype=float))
+        methods = answers.methods or [None] * n
         ok = np.array([s == "ok" for s in status], dtype=bool)
         probs = answers.probs
         has_probs = (np.zeros(n, dtype=bool) if probs is None
@@ -638,7 +663,8 @@ class Runner:
                      json_text(list(answers.labels[i])) if isinstance(answers.labels[i], tuple)
                      else None,
                      probs_json[i], None if np.isnan(conf[i]) else float(conf[i]),
-                     float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim, stamp)
+                     float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim, stamp,
+                     methods[i])
                     for i, p in enumerate(pos)]
             insert_rows(conn, j, JUDGEMENT_COLUMNS, rows)
             self._beat(conn)
@@ -664,21 +690,22 @@ class Runner:
 
     def _log_calls(self, conn, ann: Annotator, keys: list[str | None], answers: Answers,
                    now) -> list[int | None]:
-        """Write the model-call log of a batch; return each answer's call id (or None)."""
-        calls = answers.calls or [None] * len(keys)
-        logged = [(i, c) for i, c in enumerate(calls) if c is not None]
+        """Write the model-call log of a batch (rows from :meth:`Annotator.call_rows`);
+        return each answer's call id: its last call, or None."""
+        groups = ann.call_rows(answers) if answers.calls else []
         ids: list[int | None] = [None] * len(keys)
-        if not logged:
+        rows, owner = [], []
+        for i, group in enumerate(groups):
+            for row in group:
+                row.update(project_id=self.pid, request_key=keys[i], annotator=ann.name,
+                           created=now)
+                rows.append(row)
+                owner.append(i)
+        if not rows:
             return ids
         mc = schema.model_calls
-        rows = [{"project_id": self.pid, "request_key": keys[i], "annotator": ann.name,
-                 "model": c.get("model"), "request": c.get("request"),
-                 "response": c.get("response", c), "tokens_in": c.get("tokens_in"),
-                 "tokens_out": c.get("tokens_out"), "cost": float(answers.cost[i]),
-                 "latency": float(answers.latency[i]), "cache_key": c.get("cache_key"),
-                 "error": answers.errors[i], "created": now} for i, c in logged]
         result = conn.execute(mc.insert().returning(mc.c.id, sort_by_parameter_order=True), rows)
-        for (i, _), call_id in zip(logged, result.scalars()):
+        for i, call_id in zip(owner, result.scalars()):
             ids[i] = call_id
         return ids
 
