@@ -202,7 +202,8 @@ class LlmConfig(_AnnotatorBase):
     """Consecutive failed calls after which the circuit breaker stops calling the server."""
     breaker_cooldown: float = Field(30.0, ge=0)
     concurrency: int = Field(8, ge=1, le=1024)
-    batch_size: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1)
+    """Items per call of the synchronous Python API (``annotate``); runs ask item by item."""
 
 
 AnnotatorConfig = Annotated[

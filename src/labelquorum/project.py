@@ -131,7 +131,7 @@ class Project:
     # -- running -----------------------------------------------------------------------
     def build_annotators(self, names: Iterable[str] | None = None) -> dict[str, Annotator]:
         names = list(names) if names is not None else self.config.policy_annotators
-        context = Context(self.path, self.config.project.seed)
+        context = Context(self.path, self.config.project.seed, self.config.project.media_root)
         gold = self.gold_labels() if any(
             self.config.annotators[n].type == "simulated" for n in names) else None
         out = {}

@@ -606,7 +606,10 @@ class Runner:
                 answers = await ann.aannotate_one(self._items([p]))
                 self._record(ann, np.array([p]), answers)
 
-        await asyncio.gather(*(one(n, int(p)) for n, ps in asks.items() for p in ps))
+        try:
+            await asyncio.gather(*(one(n, int(p)) for n, ps in asks.items() for p in ps))
+        finally:
+            await asyncio.gather(*(self.annotators[n].aclose() for n in asks))
 
     def _mark_sent(self, keys: list[str]) -> None:
         """Mark calls as going out; one that was in flight at a kill counts as repeated.

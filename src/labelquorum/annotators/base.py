@@ -115,6 +115,7 @@ class Context:
 
     project_dir: Path
     seed: int = 0
+    media_root: str = "media"  # relative to project_dir: where item images may live
 
 
 class Annotator:
@@ -210,6 +211,10 @@ class Annotator:
     async def apredict_one(self, items: Items) -> Answers:
         """Answer a batch of one item (I/O-bound backends)."""
         return self.predict(items)
+
+    async def aclose(self) -> None:
+        """Release what belongs to the current event loop (HTTP connections); the run calls
+        it before the loop ends."""
 
     # -- what the run calls ------------------------------------------------------------
     def annotate(self, items: Items) -> Answers:

@@ -99,8 +99,7 @@ class LlmAnnotator(Annotator):
         self.cache: CallCache | None = None
         self.retriever = None
         self.run_note: str | None = None
-        self.media_root = Path(self.context.project_dir) / getattr(self.context, "media_root",
-                                                                    "media")
+        self.media_root = Path(self.context.project_dir) / self.context.media_root
 
     # -- cost ---------------------------------------------------------------------------
     @property
@@ -173,6 +172,26 @@ class LlmAnnotator(Annotator):
             part = image_part(str(value), self.media_root)
         return build_messages(self.task, text, examples, part, self._verbalized)
 
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def predict(self, items: Items) -> Answers:
+        """Answer a batch from synchronous code (the Python API): concurrently, under the
+        annotator's concurrency limit. A run uses :meth:`apredict_one` instead."""
+        async def all_items() -> list[Answers]:
+            limit = asyncio.Semaphore(self.concurrency)
+
+            async def one(i: int) -> Answers:
+                async with limit:
+                    return self.finish(await self.apredict_one(items.take([i])), 1)
+            try:
+                return await asyncio.gather(*(one(i) for i in range(len(items))))
+            finally:
+                await self.aclose()
+
+        parts = asyncio.run(all_items())
+        return Answers.concat(parts, len(self.task.labels)) if parts else Answers(labels=[])
+
     async def apredict_one(self, items: Items) -> Answers:
         item_id, fields = items.ids[0], items.fields[0]
         calls: list[dict[str, Any]] = []
@@ -188,7 +207,7 @@ class LlmAnnotator(Annotator):
                 value, conf, probs, used = await self._single(messages, item_id, calls)
         except (LlmError, MediaError) as exc:
             if self.client.breaker.is_open:
-                self.run_note = str(self.client.breaker.last or exc)
+                self.run_note = self.client.breaker.message()
             return Answers(labels=[None], errors=[str(exc)], calls=[calls or None],
                            cost=np.array([sum(c["cost"] for c in calls)]), methods=[None])
         return Answers(labels=[value], probs=probs[None, :], confidence=np.array([conf]),

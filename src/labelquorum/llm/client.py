@@ -96,10 +96,12 @@ class CircuitBreaker:
         if time.monotonic() >= self.open_until and not self.probing:
             self.probing = True  # half-open: this call probes the server
             return
-        raise LlmUnavailableError(
-            f"calls to {self.where} are stopped: it failed {self.count} times in a row "
-            f"(last error: {self.last}). Check that the server is up and the settings are "
-            "right, then run again; failed items are asked again by the next run")
+        raise LlmUnavailableError(self.message())
+
+    def message(self) -> str:
+        return (f"calls to {self.where} are stopped: it failed {self.count} times in a row "
+                f"(last error: {self.last}). Check that the server is up and the settings "
+                "are right, then run again; failed items are asked again by the next run")
 
     def success(self) -> None:
         self.count, self.open_until, self.probing = 0, None, False
@@ -189,6 +191,7 @@ def _detail(exc: Exception) -> str:
 
 
 RETRYABLE = (LlmRateLimitError, LlmServerError)
+_sleep = asyncio.sleep  # the retry wait (a module attribute, so tests can record it)
 
 
 class EndpointClient:
@@ -225,6 +228,12 @@ class EndpointClient:
                                               timeout=self.timeout, max_retries=0)
             self._loop = loop
         return self._client
+
+    async def aclose(self) -> None:
+        """Close the SDK client of the running loop (its connections die with the loop)."""
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.close()
+        self._client = self._loop = None
 
     def body(self, messages: list[dict[str, Any]], *, temperature: float, max_tokens: int,
              schema: dict[str, Any] | None, logprobs: bool) -> dict[str, Any]:
@@ -289,7 +298,7 @@ class EndpointClient:
                         self.breaker.failure(err)
                     raise err from None
                 delay = retry_after(exc)
-                await asyncio.sleep(backoff(attempt, self.rng) if delay is None else delay)
+                await _sleep(backoff(attempt, self.rng) if delay is None else delay)
                 continue
             self.breaker.success()
             out = _compact(response)
