@@ -60,8 +60,7 @@ rules = [{{ label = "positive", keywords = ["wonderful"] }},
 type = "llm"
 base_url = "{base_url}"
 model = "gpt-4o-mini"
-max_retries = 2
-{llm}
+{llm if "max_retries" in llm else llm + chr(10) + "max_retries = 2"}
 {extra}
 {policy}
 """

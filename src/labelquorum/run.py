@@ -300,9 +300,13 @@ class Runner:
             n = len(self.ids)
             self.open = np.ones(n, dtype=bool)
             self.had_decision = np.zeros(n, dtype=bool)
+            unlabelled: list[int] = []
+            failed_before = np.zeros(n, dtype=bool)
             for item_id, flags in conn.execute(select(d.c.item_id, d.c.flags)
                                                .where(d.c.project_id == pid)):
                 self.had_decision[self.pos[item_id]] = True
+                if "unlabelled" in (flags or ""):
+                    unlabelled.append(self.pos[item_id])
                 if "budget" not in (flags or ""):
                     self.open[self.pos[item_id]] = False
             self.status = {a: np.zeros(n, dtype=np.int8) for a in self.annotators}
@@ -349,6 +353,7 @@ class Runner:
                     continue  # an older answer; the outstanding request will bring the new one
                 code = STATUS_CODE.get(r.status, OK)
                 if code == FAILED and r.run_id != self.run_id:
+                    failed_before[p] = True
                     continue  # failed in an earlier run: asked again
                 self.status[r.annotator][p] = code
                 if code == OK:
@@ -366,6 +371,10 @@ class Runner:
                         row[:] = 0.0
                         row[index[r.label]] = 1.0
                     self.probs[r.annotator][p] = row
+        # an item nothing could label because calls failed (a dead server, say) is reopened:
+        # its failed calls are asked again
+        retry = np.array(unlabelled, dtype=np.int64)
+        self.open[retry[failed_before[retry]]] = True
         if stale:
             with self.store.begin() as conn:
                 for start in range(0, len(stale), 900):

@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from .errors import MissingExtraError
 
@@ -302,7 +302,7 @@ class ScriptedLlmServer:
             self._thread.join(timeout=10)
             self._server = None
 
-    def __enter__(self) -> ScriptedLlmServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -344,7 +344,7 @@ class SpawnedLlmServer:
             self.proc.wait(timeout=10)
             self.proc = None
 
-    def __enter__(self) -> SpawnedLlmServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -44,8 +44,14 @@ from ..llm.pricing import (
     estimate_text_tokens,
     price_for,
 )
-from ..llm.prompt import InvalidAnswer, answer_schema, build_messages, example_answer, \
-    parse_answer, reask_message
+from ..llm.prompt import (
+    InvalidAnswer,
+    answer_schema,
+    build_messages,
+    example_answer,
+    parse_answer,
+    reask_message,
+)
 from .base import Annotator, Answers, Items, spread_confidence
 from .cache import CallCache, cache_key
 
@@ -240,7 +246,7 @@ class LlmAnnotator(Annotator):
         values = [r[0] for r in results if not isinstance(r, BaseException)]
         if not values:
             raise next(r for r in results if isinstance(r, BaseException))
-        labels, k = self.task.labels, len(self.task.labels)
+        labels, _k = self.task.labels, len(self.task.labels)
         if self.task.multilabel:
             freq = np.array([sum(lab in v for v in values) for lab in labels]) / len(values)
             value = tuple(lab for lab, f in zip(labels, freq) if f >= 0.5)
