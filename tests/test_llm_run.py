@@ -203,3 +203,25 @@ verifiers = ["llm"]
     assert out.loc[["a1", "a2", "h1", "h2"], "label"].tolist() == [
         "positive", "negative", "negative", "positive"]
     assert out.loc["h1", "tier"] == "verifiers"
+
+
+def test_plan_builds_real_prompts_and_prices_them_without_calls(server, tmp_path):
+    project = llm_project(tmp_path, server.base_url, ROWS,
+                          llm='api_key_env = "LQ_PLAN_KEY_UNSET"')
+    project.close()
+    proc = lq("plan", "-p", tmp_path / "proj", "--sample", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert server.count() == 0
+    out = " ".join(proc.stdout.split())
+    assert "No calls were made" in out and "LQ_PLAN_KEY_UNSET is not set" in out
+    project = open_project(tmp_path / "proj")
+    plan = project.plan(sample=5)
+    rows = plan.rows.set_index("annotator")
+    assert plan.open_items == 5 and list(plan.rows["tier"]) == ["rules", "llm"]
+    llm = rows.loc["llm"]
+    assert llm["tokens_in"] > 50 and llm["tokens_out"] > 0
+    # gpt-4o-mini prices from the table
+    assert llm["cost_per_item"] == pytest.approx(
+        (llm["tokens_in"] * 0.15 + llm["tokens_out"] * 0.6) / 1e6)
+    assert llm["cost"] == pytest.approx(5 * llm["cost_per_item"])
+    assert rows.loc["kw", "cost"] == 0.0

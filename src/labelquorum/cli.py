@@ -131,6 +131,26 @@ def _print_report(r) -> None:
 
 @app.command()
 @_clean_errors
+def plan(project: ProjectOpt = Path("."),
+         sample: Annotated[int, typer.Option(help="Open items whose prompts are built.")] = 20):
+    """Estimate tokens and cost of a run per annotator and tier; no calls are made."""
+    with _open(project) as p:
+        result = p.plan(sample=sample)
+    table = Table("tier", "annotator", "type", "items", "tokens in/item", "tokens out/item",
+                  "USD/item", "USD at most", title=f"Plan for {result.open_items:,} open items "
+                  f"(prompts of {result.sampled} built)")
+    for r in result.rows.itertuples():
+        table.add_row(r.tier, r.annotator, r.type, f"{r.items:,}", f"{r.tokens_in:,.0f}",
+                      f"{r.tokens_out:,.0f}", f"{r.cost_per_item:.6f}", f"{r.cost:,.4f}")
+    console.print(table)
+    console.print(f"First tier: ${result.first_tier_cost:,.4f}. Every tier on every open item "
+                  f"(an upper bound): ${result.worst_case_cost:,.4f}. No calls were made.")
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/]")
+
+
+@app.command()
+@_clean_errors
 def status(project: ProjectOpt = Path(".")):
     """Progress, cost per annotator, share decided per tier, accuracy on evaluation gold."""
     with _open(project) as p:

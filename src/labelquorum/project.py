@@ -160,6 +160,13 @@ class Project:
             annotators = self.build_annotators(policy.annotators())
         return Runner(self, annotators, policy, progress=progress, seed=seed).run()
 
+    def plan(self, sample: int = 20):
+        """Estimate the tokens and cost of running the policy over the open items, from the
+        real prompts of a sample of them; no calls are made (:mod:`labelquorum.planning`)."""
+        from .planning import plan_run
+
+        return plan_run(self, sample=sample)
+
     def add_judgements(self, rows: Iterable[dict[str, Any]]) -> int:
         """Answers from people (or any deferred annotator): ``item``, ``annotator``, ``label``,
         optionally ``confidence``, ``latency`` (seconds spent) and ``cost``.

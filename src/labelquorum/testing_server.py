@@ -121,8 +121,11 @@ class _App:
             if s.dialect == "plain":
                 return _error(400, "response_format is not supported by this server")
             if s.dialect == "llama.cpp" and kind == "json_schema":
-                return _error(422, "response_format type 'json_schema' is not supported; "
-                                   "use {'type': 'json_object', 'schema': ...}")
+                # llama-cpp-python's request validation (FastAPI): 422 with a detail list
+                return JSONResponse({"detail": [{
+                    "type": "literal_error", "loc": ["body", "response_format", "type"],
+                    "msg": "Input should be 'text' or 'json_object'", "input": kind}]},
+                    status_code=422)
         if body.get("logprobs") and s.refuse_logprobs:
             return _error(400, "logprobs are not supported by this server")
         if s.fault_rate and self.n % max(round(1 / s.fault_rate), 1) == 0:

@@ -292,7 +292,7 @@ class LlmAnnotator(Annotator):
             try:
                 completion, _ = await self.client.complete(
                     msgs, temperature=temperature, max_tokens=cfg.max_tokens, schema=schema,
-                    logprobs=want_lp)
+                    logprobs=want_lp, seed=None if sample is None else self.context.seed + sample)
             except LlmError as exc:
                 calls.append(self._log_entry(msgs, None, 0, 0, True, 0.0, None, str(exc)))
                 raise

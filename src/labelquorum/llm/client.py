@@ -12,8 +12,9 @@ retries switched off) with:
   at once on a refused key), calls fail fast with :class:`LlmUnavailableError` for
   ``breaker_cooldown`` seconds; then one call probes the server;
 * **structured-output dialects**: with ``structured_output = "auto"`` it sends
-  ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400/422) is
-  tried with ``json_object`` plus ``schema`` (the llama.cpp dialect), then with no
+  ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, or 422
+  as llama-cpp-python's request validation does) is tried with ``json_object`` plus
+  ``schema`` (the llama.cpp dialect), then with no
   ``response_format``; a refused ``logprobs`` is dropped the same way. What worked is kept
   for the next calls;
 * the SDK's exceptions translated into :mod:`labelquorum.errors`.
@@ -252,11 +253,14 @@ class EndpointClient:
 
     async def complete(self, messages: list[dict[str, Any]], *, temperature: float,
                        max_tokens: int, schema: dict[str, Any] | None,
-                       logprobs: bool) -> tuple[Completion, dict[str, Any]]:
+                       logprobs: bool, seed: int | None = None
+                       ) -> tuple[Completion, dict[str, Any]]:
         """One completion and the body that produced it; raises an :class:`LlmError`."""
         while True:
             body = self.body(messages, temperature=temperature, max_tokens=max_tokens,
                              schema=schema, logprobs=logprobs)
+            if seed is not None:
+                body["seed"] = seed  # distinct samples on servers that seed their sampler
             try:
                 return await self._send(body), body
             except LlmRequestError as exc:
