@@ -225,3 +225,17 @@ def test_plan_builds_real_prompts_and_prices_them_without_calls(server, tmp_path
         (llm["tokens_in"] * 0.15 + llm["tokens_out"] * 0.6) / 1e6)
     assert llm["cost"] == pytest.approx(5 * llm["cost_per_item"])
     assert rows.loc["kw", "cost"] == 0.0
+
+
+@pytest.mark.slow
+def test_demo_uses_a_real_endpoint_with_llm_url(server, tmp_path):
+    proc = lq("demo", "--dir", tmp_path / "demo", "--llm", server.base_url, "--llm-model",
+              "local-model")
+    assert proc.returncode == 0, proc.stderr
+    assert server.count() > 0
+    assert "local-model" in " ".join(proc.stdout.split())
+    config = (tmp_path / "demo" / "labelquorum.toml").read_text()
+    assert 'type = "llm"' in config and server.base_url in config
+    project = open_project(tmp_path / "demo")
+    j = judgements(project)
+    assert len(j) == server.count() and not j["simulated"].any()

@@ -231,12 +231,20 @@ def aggregate(
 def demo(directory: Annotated[Path, typer.Option(
              "--dir", help="Where to leave the demo project.")] = Path("labelquorum-demo"),
          fresh: Annotated[bool, typer.Option(help="Delete an existing demo project first.")]
-         = True):
+         = True,
+         llm: Annotated[str | None, typer.Option(
+             help="Base URL of a real OpenAI-compatible endpoint for the LLM tier (e.g. "
+                  "http://127.0.0.1:8000/v1) instead of the simulated one.")] = None,
+         llm_model: Annotated[str, typer.Option(help="Model name at --llm.")] = "gpt-4o-mini",
+         llm_key_env: Annotated[str | None, typer.Option(
+             help="Environment variable holding the key for --llm (none for local "
+                  "servers).")] = None):
     """Label 2,000 SST-2 sentences offline: small models, a simulated LLM, simulated people."""
     from .demo import run_demo
 
     run_demo(directory, fresh=fresh, console=console, progress_runner=_run_with_progress,
-             print_status=print_status)
+             print_status=print_status, llm_url=llm, llm_model=llm_model,
+             llm_key_env=llm_key_env)
 
 
 def main() -> None:
