@@ -117,6 +117,41 @@ def _alive(owner: str, heartbeat: datetime | None, now: datetime) -> bool:
     return (now - heartbeat).total_seconds() < STALE_AFTER
 
 
+class _Coalescer:
+    """Calls ``fn(batch)`` once per turn of the event loop with everything submitted in
+    that turn; each submitter awaits the write of its batch (and gets its exception)."""
+
+    def __init__(self, fn: Callable[[list[Any]], None]):
+        self.fn = fn
+        self.items: list[Any] = []
+        self.futures: list[asyncio.Future] = []
+        self.scheduled = False
+
+    def submit(self, item: Any) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.items.append(item)
+        self.futures.append(future)
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        items, futures = self.items, self.futures
+        self.items, self.futures, self.scheduled = [], [], False
+        try:
+            self.fn(items)
+        except BaseException as exc:  # noqa: BLE001 - handed to every submitter
+            for f in futures:
+                if not f.done():
+                    f.set_exception(exc)
+            return
+        for f in futures:
+            if not f.done():
+                f.set_result(None)
+
+
 class Runner:
     """One run of a project's policy. Use :meth:`labelquorum.Project.run`."""
 
@@ -606,19 +641,36 @@ class Runner:
             asyncio.run(self._execute_io(io))
 
     async def _execute_io(self, asks: dict[str, np.ndarray]) -> None:
+        """Ask I/O-bound annotators concurrently. Marks and answers that arrive in the same
+        turn of the event loop are written together (one transaction each), so the store's
+        cost per call falls as concurrency rises; a call goes out only once its mark is
+        committed, and its slot is freed only once its answer is."""
         limits = {n: asyncio.Semaphore(self.annotators[n].concurrency) for n in asks}
+        marks = _Coalescer(self._mark_sent)
+        records = _Coalescer(self._record_many)
 
         async def one(name: str, p: int) -> None:
             ann = self.annotators[name]
             async with limits[name]:
-                self._mark_sent([self.keys[(name, p)]])
+                await marks.submit(self.keys[(name, p)])
                 answers = await ann.aannotate_one(self._items([p]))
-                self._record(ann, np.array([p]), answers)
+                await records.submit((name, p, answers))
 
         try:
             await asyncio.gather(*(one(n, int(p)) for n, ps in asks.items() for p in ps))
         finally:
             await asyncio.gather(*(self.annotators[n].aclose() for n in asks))
+
+    def _record_many(self, answered: list[tuple[str, int, Answers]]) -> None:
+        """Store single-item answers of several annotators, one transaction each."""
+        by_name: dict[str, list[tuple[int, Answers]]] = {}
+        for name, p, answers in answered:
+            by_name.setdefault(name, []).append((p, answers))
+        k = len(self.task.labels)
+        for name, group in by_name.items():
+            positions = np.array([p for p, _ in group], dtype=np.int64)
+            answers = group[0][1] if len(group) == 1 else Answers.concat([a for _, a in group], k)
+            self._record(self.annotators[name], positions, answers)
 
     def _mark_sent(self, keys: list[str]) -> None:
         """Mark calls as going out; one that was in flight at a kill counts as repeated.
