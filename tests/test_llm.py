@@ -202,7 +202,7 @@ def test_few_shot_examples_come_from_the_pool(server, tmp_path, monkeypatch):
             self.pool = list(pool)
             return self
 
-        def select(self, texts):
+        def select(self, texts, exclude_ids=None):
             return [self.pool[:self.k] for _ in texts]
 
     class Example:

@@ -239,3 +239,26 @@ def test_demo_uses_a_real_endpoint_with_llm_url(server, tmp_path):
     project = open_project(tmp_path / "demo")
     j = judgements(project)
     assert len(j) == server.count() and not j["simulated"].any()
+
+
+def test_few_shot_examples_come_from_seed_gold_never_from_control_or_evaluation(tmp_path):
+    rows = [(f"s{i}", f"seed review {i}, great", "positive") for i in range(3)]
+    rows += [(f"t{i}", f"seed review {i + 3}, awful", "negative") for i in range(3)]
+    rows += [("c1", "control review, great", "positive"),
+             ("e1", "evaluation review, awful", "negative"), ("o1", "open review, great", None)]
+    with ScriptedLlmServer([Rule("great", "positive"), Rule("awful", "negative")]) as server:
+        project = llm_project(tmp_path, server.base_url, rows, split="seed=6,control=1",
+                              llm='few_shot = { k = 4, strategy = "random" }')
+        roles = {}
+        for role in ("seed", "control", "evaluation"):
+            roles.update({i: role for i in project.gold_labels([role])})
+        project.run()
+        prompts = [r["messages"] for r in server.requests]
+    texts = {t: roles.get(i) for i, t, _ in rows}
+    assert len(prompts) == 3  # the two gold items that are not seed, and o1
+    for messages in prompts:
+        shown = [m["content"].split("\n")[1] for m in messages[1:-1:2]]
+        assert len(shown) == 4
+        assert all(texts[s] == "seed" for s in shown), shown
+        assert all(json.loads(m["content"])["label"] in ("positive", "negative")
+                   for m in messages[2:-1:2])

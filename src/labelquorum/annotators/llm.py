@@ -131,7 +131,7 @@ class LlmAnnotator(Annotator):
         answer_tokens = estimate_text_tokens(answer) + (6 if verbal else 0)
         for item_id, fields in zip(items.ids, items.fields):
             text = str(fields.get(self.task.text_field, ""))
-            messages = build_messages(self.task, text, self._select(text), None, verbal)
+            messages = build_messages(self.task, text, self._select(text, item_id), None, verbal)
             tokens_in = estimate_message_tokens(messages)
             if self.config.image_field and fields.get(self.config.image_field):
                 tokens_in += TOKENS_PER_IMAGE
@@ -151,7 +151,9 @@ class LlmAnnotator(Annotator):
         except ImportError:
             raise AnnotatorError("few_shot.k > 0 needs labelquorum.retrieval, which this "
                                  "installation lacks; set few_shot.k = 0") from None
-        pool = [Example(i, t, lab) for i, t, lab in zip(ids, texts, labels)]
+        fmt = self.task.format_label
+        pool = [Example(i, t, fmt(tuple(lab) if isinstance(lab, list) else lab))
+                for i, t, lab in zip(ids, texts, labels)]
         self.retriever = ExampleRetriever(k=shots.k, strategy=shots.strategy,
                                           mmr_lambda=shots.mmr_lambda, balance=shots.balance,
                                           seed=self.context.seed).fit(pool)
@@ -159,8 +161,11 @@ class LlmAnnotator(Annotator):
         self.training_fingerprint = digest.hexdigest()[:16]
         return self
 
-    def _select(self, text: str) -> list[Any]:
-        return self.retriever.select([text])[0] if self.retriever is not None else []
+    def _select(self, text: str, item_id: str | None = None) -> list[Any]:
+        if self.retriever is None:
+            return []
+        exclude = [item_id] if item_id is not None else None
+        return self.retriever.select([text], exclude_ids=exclude)[0]
 
     # -- asking -------------------------------------------------------------------------
     @property
@@ -204,7 +209,7 @@ class LlmAnnotator(Annotator):
         method = self.config.confidence
         try:
             text = str(fields.get(self.task.text_field, ""))
-            examples = (await asyncio.to_thread(self._select, text)
+            examples = (await asyncio.to_thread(self._select, text, item_id)
                         if self.retriever is not None else [])
             messages = self.messages(fields, examples)
             if method == "self-consistency":
