@@ -262,3 +262,36 @@ def test_few_shot_examples_come_from_seed_gold_never_from_control_or_evaluation(
         assert all(texts[s] == "seed" for s in shown), shown
         assert all(json.loads(m["content"])["label"] in ("positive", "negative")
                    for m in messages[2:-1:2])
+
+
+def test_a_killed_run_resumes_without_paying_any_answered_call_twice(tmp_path):
+    import os
+    import signal
+    import time
+    from collections import Counter
+
+    rows = [(f"u{i}", f"an uneven film number {i}, great cast") for i in range(12)]
+    with ScriptedLlmServer([Rule("great", "positive")], latency=0.3) as server:
+        project = llm_project(tmp_path, server.base_url, rows, llm="concurrency = 2")
+        project.close()
+        proc = subprocess.Popen([sys.executable, "-m", "labelquorum.cli", "run", "-p",
+                                 tmp_path / "proj"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        project = open_project(tmp_path / "proj")
+        deadline = time.monotonic() + 60
+        while len(judgements(project)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        answered_before = set(judgements(project).index)
+        assert 4 <= len(answered_before) < 12
+        report = project.run()
+        asked = Counter(r["messages"][-1]["content"] for r in server.requests)
+    j = judgements(project)
+    assert len(j) == 12 and j.index.is_unique  # every item answered once
+    assert report.resumed and report.repeated_calls <= 2
+    texts = dict(rows)
+    for item in answered_before:  # answered before the kill: never asked again
+        assert asked[f"<item>\n{texts[item]}\n</item>"] == 1
+    assert sum(asked.values()) == 12 + report.repeated_calls
+    assert len(calls(project)) == 12  # a call in flight at the kill has no log row
