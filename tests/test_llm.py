@@ -294,3 +294,28 @@ def test_margin_is_undefined_when_labels_share_their_first_token():
               ['itive"}', 0.0, []]]
     assert margin_from_logprobs('{"label": "positive"}', "positive", tokens,
                                 ("positive", "postponed")) is None
+
+
+@pytest.mark.parametrize("kind, confidence", [("classification", "auto"),
+                                              ("classification", "self-consistency"),
+                                              ("multilabel", "auto")])
+def test_the_llm_annotator_passes_the_conformance_kit(tmp_path, kind, confidence):
+    from test_testing_kit import SEED, as_items, sentiment, task_of, topics
+
+    from labelquorum.annotators import Context, build_annotator
+    from labelquorum.config import LlmConfig
+    from labelquorum.testing import check_annotator_factory
+
+    texts, _ = (sentiment if kind == "classification" else topics)(10, seed=2)
+    rules = [Rule(w, "positive", confidence=0.7) for w in ("wonderful", "great", "superb")]
+    rules += [Rule(w, "negative") for w in ("terrible", "awful", "boring")]
+    rules += [Rule("pasta", ["food"]), Rule("waiter", ["service", "price"])]
+    rules += [Rule("staff", content='{"label": "somewhere else"}')]  # a failed call
+    with ScriptedLlmServer(rules, default=None if kind == "classification" else []) as server:
+        config = LlmConfig(type="llm", base_url=server.base_url, model="gpt-4o-mini",
+                           confidence=confidence, samples=3, reask=0)
+
+        def make():
+            return build_annotator("probe", config, task_of(kind), Context(tmp_path, SEED))
+
+        check_annotator_factory(make, as_items(texts))

@@ -116,6 +116,10 @@ def test_a_dead_server_never_blocks_the_run_and_failures_show_in_status(tmp_path
     assert status.failed_calls == 3
     row = status.annotators.set_index("annotator").loc["llm"]
     assert row["failed"] == 3
+    why = status.failures.set_index("annotator").loc["llm"]
+    assert why["calls"].sum() == 3 and "are stopped" in " ".join(why["error"])
+    shown = " ".join(lq("status", "-p", project.path).stdout.split())
+    assert "Failed calls: 3" in shown and "are stopped" in shown
     # failed calls are asked again by the next run, once the server is back
     with ScriptedLlmServer([Rule("great", "positive"), Rule("awful", "negative")]) as back:
         config = project.path / "labelquorum.toml"

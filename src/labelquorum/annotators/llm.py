@@ -25,6 +25,7 @@ are served from the call cache at zero cost (:mod:`labelquorum.annotators.cache`
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -112,7 +113,7 @@ class LlmAnnotator(Annotator):
     def calls_per_item(self) -> int:
         return self.config.samples if self.config.confidence == "self-consistency" else 1
 
-    @property
+    @functools.cached_property
     def max_cost(self) -> float:
         """Reserved per item: the prompt without the item, plus allowances for the item and
         each example, plus ``max_tokens`` out, for each sample (re-asks are not reserved)."""
