@@ -224,9 +224,6 @@ class EndpointClient:
             except ImportError:
                 raise MissingExtraError("the llm annotator", "llm", "openai") from None
             # one client per event loop: its connection pool belongs to the loop
-            from openai.types.chat import ChatCompletion
-
-            self._cast = ChatCompletion
             self._client = openai.AsyncOpenAI(base_url=self.base_url,
                                               api_key=self.api_key or "not-needed",
                                               timeout=self.timeout, max_retries=0)
@@ -294,11 +291,10 @@ class EndpointClient:
             t0 = time.perf_counter()
             try:
                 self.http_calls += 1
-                # the SDK's generic POST: the same errors, retries off, but the request body
-                # is sent as built (chat.completions.create re-walks it against its types,
-                # which costs more CPU than the rest of the call)
-                response = await client.post("/chat/completions", cast_to=self._cast,
-                                             body=body)
+                # the SDK's generic POST: the same errors, retries off, but the body is sent
+                # as built and the JSON comes back as parsed (chat.completions.create re-walks
+                # both against its types, which costs more CPU than the rest of the call)
+                response = await client.post("/chat/completions", cast_to=object, body=body)
             except (openai.APIError, openai.OpenAIError) as exc:
                 err = translate(exc, self.where, self.api_key_env, self.model)
                 if isinstance(err, LlmAuthError):
@@ -319,14 +315,27 @@ class EndpointClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
 def _compact(response: Any) -> Completion:
-    choice = response.choices[0] if response.choices else None
-    content = choice.message.content if choice is not None and choice.message else None
+    """The completion's content, per-token log-probabilities and usage (from the JSON)."""
+    if not isinstance(response, dict) and hasattr(response, "model_dump"):
+        response = response.model_dump()
+    if not isinstance(response, dict):
+        raise LlmError(f"the endpoint answered {type(response).__name__}, not a chat "
+                       "completion (JSON object)")
+    choices = response.get("choices") or []
+    choice = choices[0] if choices else {}
+    message = _get(choice, "message") or {}
+    content = _get(message, "content")
     tokens = None
-    lp = getattr(choice, "logprobs", None) if choice is not None else None
-    if lp is not None and getattr(lp, "content", None):
-        tokens = [[t.token, t.logprob, [[a.token, a.logprob] for a in (t.top_logprobs or [])]]
-                  for t in lp.content]
-    usage = response.usage
-    return Completion(content, tokens, getattr(usage, "prompt_tokens", None),
-                      getattr(usage, "completion_tokens", None))
+    lp = _get(choice, "logprobs")
+    if lp and _get(lp, "content"):
+        tokens = [[_get(t, "token"), _get(t, "logprob"),
+                   [[_get(a, "token"), _get(a, "logprob")] for a in (_get(t, "top_logprobs") or [])]]
+                  for t in _get(lp, "content")]
+    usage = response.get("usage") or {}
+    return Completion(content if isinstance(content, str) else None, tokens,
+                      _get(usage, "prompt_tokens"), _get(usage, "completion_tokens"))
