@@ -319,3 +319,19 @@ def test_the_llm_annotator_passes_the_conformance_kit(tmp_path, kind, confidence
             return build_annotator("probe", config, task_of(kind), Context(tmp_path, SEED))
 
         check_annotator_factory(make, as_items(texts))
+
+
+def test_the_rate_limit_spaces_requests_evenly(server, tmp_path, monkeypatch):
+    waits = []
+    real_sleep = client_module._sleep
+
+    async def recording_sleep(seconds):  # a mock: records the waits, then waits briefly
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(client_module, "_sleep", recording_sleep)
+    ans = ask(annotator(server, tmp_path, rate_limit=30, concurrency=4), "great a", "great b",
+              "great c", "great d")
+    assert ans.labels == ["positive"] * 4 and server.count() == 4
+    # 30 a minute: the 2nd, 3rd and 4th request wait for slots 2, 4 and 6 seconds out
+    assert sorted(waits) == pytest.approx([2.0, 4.0, 6.0], abs=0.5)

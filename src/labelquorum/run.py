@@ -329,8 +329,7 @@ class Runner:
             self.suspicious = flag_injections(
                 [str(json.loads(f).get(self.task.text_field, "")) for f in self.fields_json])
             for ann in self.annotators.values():
-                if getattr(ann, "io_bound", False) and hasattr(ann, "cache") and \
-                        ann.kind == "llm" and not ann.simulated:
+                if ann.uses_cache:
                     ann.cache = CallCache(self.store, pid, exclude=control)
             n = len(self.ids)
             self.open = np.ones(n, dtype=bool)

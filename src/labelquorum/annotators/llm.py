@@ -82,6 +82,7 @@ def _loggable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class LlmAnnotator(Annotator):
     kind = "llm"
     io_bound = True
+    uses_cache = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

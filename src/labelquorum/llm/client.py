@@ -78,7 +78,7 @@ class RateLimiter:
         slot = max(now, self.next)
         self.next = slot + self.interval
         if slot > now:
-            await asyncio.sleep(slot - now)
+            await _sleep(slot - now)
 
 
 class CircuitBreaker:
