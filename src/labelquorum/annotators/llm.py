@@ -268,12 +268,12 @@ class LlmAnnotator(Annotator):
         msgs = list(messages)
         last: InvalidAnswer | None = None
         for _ in range(self.config.reask + 1):
-            completion = await self._call(msgs, item_id, calls, sample, temperature)
+            completion, entry = await self._call(msgs, item_id, calls, sample, temperature)
             try:
                 value, vconf, said = parse_answer(self.task, completion.content)
                 return value, vconf, completion, said
             except InvalidAnswer as bad:
-                calls[-1]["response"]["invalid"] = bad.reason
+                entry["response"]["invalid"] = bad.reason
                 last = bad
                 msgs = msgs + [{"role": "assistant", "content": completion.content or ""},
                                reask_message(self.task, bad.reason)]
@@ -281,7 +281,9 @@ class LlmAnnotator(Annotator):
         raise LlmAnswerError(f"{self.config.model} gave no label of the task after "
                              f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})")
 
-    async def _call(self, msgs, item_id, calls, sample, temperature) -> Completion:
+    async def _call(self, msgs, item_id, calls, sample, temperature
+                    ) -> tuple[Completion, dict[str, Any]]:
+        """One request (from the cache when it can be), logged into ``calls``."""
         cfg = self.config
         schema = None if cfg.structured_output == "none" else answer_schema(
             self.task, self._verbalized)
@@ -322,7 +324,7 @@ class LlmAnnotator(Annotator):
         entry["response"]["retries"] = completion.retries if not cached else 0
         entry["latency"] = 0.0 if cached else completion.latency
         calls.append(entry)
-        return completion
+        return completion, entry
 
     def _log_entry(self, msgs, completion, tokens_in, tokens_out, estimated, cost, key, error):
         request = {"messages": _loggable(msgs), "dialect": self.client.dialect,
