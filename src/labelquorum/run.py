@@ -326,8 +326,6 @@ class Runner:
             self.gold = {r.id: json.loads(r.gold) for r in rows if r.gold is not None}
             self.pos = {item_id: i for i, item_id in enumerate(self.ids)}
             control = {r.id for r in rows if r.gold_role == "control"}
-            self.suspicious = flag_injections(
-                [str(json.loads(f).get(self.task.text_field, "")) for f in self.fields_json])
             for ann in self.annotators.values():
                 if ann.uses_cache:
                     ann.cache = CallCache(self.store, pid, exclude=control)
@@ -415,6 +413,13 @@ class Runner:
                     conn.execute(update(rq).where((rq.c.project_id == pid)
                                                   & rq.c.key.in_(stale[start:start + 900]))
                                  .values(state="superseded", updated=_now()))
+        # prompt-injection flags of the open items, when an LLM is in the quorum
+        self.suspicious = np.zeros(len(self.ids), dtype=bool)
+        if any(a.kind == "llm" for a in self.annotators.values()):
+            todo = np.flatnonzero(self.open)
+            field_name = self.task.text_field
+            self.suspicious[todo] = flag_injections(
+                [str(json.loads(self.fields_json[p]).get(field_name, "")) for p in todo])
         self.tie = tie_keys(self.ids, self.seed)
 
     def _state(self) -> PolicyState:
