@@ -335,3 +335,21 @@ def test_the_rate_limit_spaces_requests_evenly(server, tmp_path, monkeypatch):
     assert ans.labels == ["positive"] * 4 and server.count() == 4
     # 30 a minute: the 2nd, 3rd and 4th request wait for slots 2, 4 and 6 seconds out
     assert sorted(waits) == pytest.approx([2.0, 4.0, 6.0], abs=0.5)
+
+
+def test_dialect_detection_survives_concurrent_first_calls(tmp_path):
+    with ScriptedLlmServer([Rule("great", "positive")], dialect="llama.cpp") as server:
+        ann = annotator(server, tmp_path, concurrency=8, breaker_failures=2)
+        ans = ask(ann, *[f"great {i}" for i in range(8)])
+    assert ans.labels == ["positive"] * 8
+    assert ann.client.dialect == "json_object" and not ann.client.breaker.is_open
+
+
+def test_requests_the_server_refuses_outright_stop_the_calls(tmp_path):
+    with ScriptedLlmServer([Rule("great", "positive")], dialect="plain") as server:
+        ann = annotator(server, tmp_path, structured_output="json_schema", concurrency=1,
+                        breaker_failures=2)
+        ans = ask(ann, *[f"great {i}" for i in range(5)])
+        assert server.count() == 2
+    assert "refused the request (400" in ans.errors[0]
+    assert "are stopped" in ans.errors[-1]

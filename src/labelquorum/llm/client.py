@@ -8,8 +8,8 @@ retries switched off) with:
 * **retries** with exponential backoff and full jitter on 429, 5xx, timeouts and
   connection errors, honouring ``Retry-After`` / ``retry-after-ms`` when the server sends
   one (capped at :data:`MAX_RETRY_AFTER` seconds);
-* a **circuit breaker**: after ``breaker_failures`` calls in a row fail every retry (or
-  at once on a refused key), calls fail fast with :class:`LlmUnavailableError` for
+* a **circuit breaker**: after ``breaker_failures`` calls in a row fail (after every
+  retry, or refused outright: a wrong model fails every call), or at once on a refused key, calls fail fast with :class:`LlmUnavailableError` for
   ``breaker_cooldown`` seconds; then one call probes the server;
 * **structured-output dialects**: with ``structured_output = "auto"`` it sends
   ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, or 422
@@ -265,6 +265,8 @@ class EndpointClient:
                 return await self._send(body), body
             except LlmRequestError as exc:
                 if not self._downgrade(body, exc):
+                    # refused outright, not for a feature: a wrong model fails every call
+                    self.breaker.failure(exc)
                     raise
 
     def _downgrade(self, body: dict[str, Any], exc: LlmRequestError) -> bool:
@@ -273,10 +275,12 @@ class EndpointClient:
             return False
         text = str(exc).lower()
         if "logprobs" in body and ("logprob" in text or "response_format" not in body):
-            self.logprobs_ok = False
+            self.logprobs_ok = False  # (another call may have found out first)
             return True
         if "response_format" in body and self.structured == "auto":
-            self.dialect = DIALECTS[DIALECTS.index(self.dialect) + 1]
+            sent = body["response_format"]["type"]
+            if sent == self.dialect:  # not yet moved on by another call that failed alike
+                self.dialect = DIALECTS[DIALECTS.index(sent) + 1]
             return True
         return False
 
