@@ -23,6 +23,7 @@ BACKENDS: dict[str, str] = {
     "simulated": "labelquorum.annotators.simulated:SimulatedAnnotator",
     "spacy": "labelquorum.annotators.spacy_ner:SpacyAnnotator",
     "human": "labelquorum.annotators.human:HumanAnnotator",
+    "llm": "labelquorum.annotators.llm:LlmAnnotator",
 }
 
 
