@@ -115,8 +115,8 @@ def encode(judgements: pd.DataFrame, labels: list[str] | None = None, *,
     else:
         codes, found = pd.factorize(_label_texts(column))
     found = [str(v) for v in found]
-    item_codes, items = _codes(df[item_col].to_numpy())
-    worker_codes, workers = _codes(df[worker_col].to_numpy())
+    item_codes, items = sorted_codes(df[item_col].to_numpy())
+    worker_codes, workers = sorted_codes(df[worker_col].to_numpy())
     for name, ids in ((item_col, item_codes), (worker_col, worker_codes)):
         if (ids < 0).any():
             raise LabelquorumError(f"{int((ids < 0).sum())} labelled rows have no {name!r} "
@@ -154,7 +154,7 @@ def _has_duplicate_pairs(item: np.ndarray, worker: np.ndarray, n_items: int,
     return matrix.nnz < len(item)
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes into the sorted unique ids, and the ids as text. Numbers sort as numbers and
     text as text; a column that mixes the two sorts by text. Only the uniques are turned
     into strings."""

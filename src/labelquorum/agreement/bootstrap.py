@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..aggregation.base import find_columns
+from ..aggregation.base import find_columns, sorted_codes
 from ..errors import AgreementError
 from ._common import KERNELS, Interval, Kernel
 
@@ -108,9 +108,9 @@ def _generic(func: Callable, judgements: pd.DataFrame, opts: dict, n_boot: int,
              rng: np.random.Generator) -> tuple[float, np.ndarray]:
     estimate = float(func(judgements, **opts))
     item_col = find_columns(judgements)[0]
-    # items in the encoded order (sorted as text), so a seed draws the same resamples here
-    # as in the weighted kernels
-    _, codes = np.unique(judgements[item_col].astype(str).to_numpy(), return_inverse=True)
+    # items in the encoded order (numbers as numbers, text as text), so a seed draws the
+    # same resamples here as in the weighted kernels
+    codes, _ = sorted_codes(judgements[item_col].to_numpy())
     order = np.argsort(codes, kind="stable")
     n = codes.max() + 1
     starts = np.searchsorted(codes[order], np.arange(n + 1))
