@@ -219,6 +219,15 @@ def demo(directory: Annotated[Path, typer.Option(
              print_status=print_status)
 
 
+def _register_web() -> None:
+    from .web.cli import register
+
+    register(app, _clean_errors, _open, console)
+
+
+_register_web()
+
+
 def main() -> None:
     try:
         app()

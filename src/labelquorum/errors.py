@@ -16,7 +16,9 @@ fix it.
     │   └── MissingExtraError  an optional dependency is not installed
     ├── PolicyError            a policy got a state it cannot handle
     ├── ExportError            the export target is not writable or of unknown type
-    └── AgreementError         an agreement statistic is undefined for the table given
+    ├── AgreementError         an agreement statistic is undefined for the table given
+    └── WebError               a request to the web app cannot be served (``status`` is
+                               its HTTP status, ``code`` a short machine-readable name)
 """
 
 from __future__ import annotations
@@ -89,3 +91,15 @@ class ExportError(LabelquorumError):
 class AgreementError(LabelquorumError):
     """An agreement statistic cannot be computed: too few annotators or shared items, no
     variation in the labels, or values of the wrong type for the level of measurement."""
+
+
+class WebError(LabelquorumError):
+    """A request to the web app (or an account command) cannot be served.
+
+    ``status`` is the HTTP status the API answers with and ``code`` a short name for
+    scripts (``not_found``, ``forbidden``, ``conflict`` ...).
+    """
+
+    def __init__(self, message: str, *, status: int = 400, code: str = "bad_request"):
+        self.status, self.code = status, code
+        super().__init__(message)

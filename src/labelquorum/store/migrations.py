@@ -22,8 +22,15 @@ def _m0001_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
+def _m0002_web(conn: Connection) -> None:
+    """The web app's tables: users, sessions, API tokens, the people's task queue,
+    assignments with leases, comments and flags, reviews."""
+    schema.metadata.create_all(conn, tables=list(schema.WEB_TABLES), checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
+    (2, "web", _m0002_web),
 ]
 
 LATEST = MIGRATIONS[-1][0]
