@@ -107,7 +107,7 @@ def login(client, name: str, password: str = PASSWORD) -> str:
     r = client.post("/login", data={"name": name, "password": password, "csrf_token": token},
                     follow_redirects=False)
     assert r.status_code == 303, r.text
-    home = client.get("/annotate")
+    home = client.get("/")  # annotators land on /annotate, reviewers on /dashboard
     return re.search(r'data-csrf="([^"]+)"', home.text).group(1)
 
 

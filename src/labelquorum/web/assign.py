@@ -26,6 +26,7 @@ are leased the same way, but their answers stay with the assignment.
 from __future__ import annotations
 
 import json
+import math
 import random
 import secrets
 import threading
@@ -86,7 +87,7 @@ class Assigner:
                        if cfg.type == HUMAN_KIND}
         self.rng = rng or random.SystemRandom()
         self.gold = GoldQuestions(project, self.rng)
-        self._synced = time.monotonic()
+        self._synced = -math.inf
         self._sync_lock = threading.Lock()
 
     def sync_if_due(self, every: float = 10.0) -> None:
