@@ -65,7 +65,7 @@ def test_dashboard_browse_and_item_pages(tmp_path):
     rev = Session(app, "rev")
     stats = rev.get("/api/stats").json()
     assert stats["items"] == 6 and stats["answers_last_24h"] == 12
-    people = [c for c in stats["cost"] if c["kind"] == "human"][0]
+    people = next(c for c in stats["cost"] if c["kind"] == "human")
     assert abs(people["cost"] - 12 * 2.0 * 30 / 3600) < 1e-9
     assert stats["agreement"]["items"] == 6 and stats["agreement"]["percent"] == 0.0
     assert stats["handling"]["with_suggestion_n"] + stats["handling"]["without_suggestion_n"] == 12
