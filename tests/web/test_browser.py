@@ -135,7 +135,7 @@ def test_review_a_disagreement_and_log_out(page, served):
 
 
 def test_stored_xss_never_executes(page, served):
-    p, _, url = served(n=3, overlap=2, texts=[XSS_TEXT] * 3, labels=("pos", XSS_LABEL),
+    _, _, url = served(n=3, overlap=2, texts=[XSS_TEXT] * 3, labels=("pos", XSS_LABEL),
                        guidelines=XSS_GUIDE)
     log_in(page, url, "ann")
     ready(page)
