@@ -153,7 +153,7 @@ def gold_accuracy(project: Project) -> list[GoldAccuracy]:
     return out
 
 
-def pause_flagged(project: Project) -> list[str]:
+def pause_flagged(project: Project, on_pause=None) -> list[str]:
     """Pause every flagged person (when ``web.pause_below_threshold``); returns their names."""
     if not project.config.web.pause_below_threshold:
         return []
@@ -163,6 +163,9 @@ def pause_flagged(project: Project) -> list[str]:
         with project.store.begin() as conn:
             conn.execute(update(u).where(u.c.id.in_([g.user_id for g in flagged]))
                          .values(paused=True))
+        for g in flagged:
+            if on_pause is not None:
+                on_pause(g.user_id)
     return [g.name for g in flagged]
 
 

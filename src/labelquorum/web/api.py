@@ -70,7 +70,10 @@ def _labels(web: WebApp) -> list[dict[str, Any]]:
 
 @router.get("/me")
 def me(auth: Auth = ANNOTATOR):
-    return {"name": auth.user.name, "role": auth.user.role, "paused": auth.user.paused}
+    """Who is calling; for a browser session, also its CSRF token (scripts that log in
+    through the form send it back as ``X-CSRF-Token``)."""
+    return {"name": auth.user.name, "role": auth.user.role, "paused": auth.user.paused,
+            "csrf": auth.csrf}
 
 
 @router.get("/task")
@@ -94,8 +97,8 @@ def next_item(request: Request, after: str | None = Query(None, max_length=64),
 def submit(body: Submit, request: Request, auth: Auth = ANNOTATOR):
     web = _web(request)
     judge = None if web.judge is None else _judge_hook(web)
-    web.assigner.submit(auth.user, body.id, body.label, body.seconds, judge=judge)
-    pause_flagged(web.project)
+    if web.assigner.submit(auth.user, body.id, body.label, body.seconds, judge=judge):
+        pause_flagged(web.project, web.forget_user)  # a golden answer: re-check the person's accuracy
     return {"ok": True}
 
 
@@ -226,6 +229,7 @@ def pause(user_id: int, body: PauseBody, request: Request, auth: Auth = ADMIN):
     if web.accounts.get(user_id) is None:
         raise WebError(f"no user with id {user_id}", status=404, code="not_found")
     web.accounts.set_paused(user_id, body.paused)
+    web.forget_user(user_id)
     return {"ok": True}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ LOGIN_COOKIE = "lq_login_csrf"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SESSION_CACHE_SECONDS = 5.0
 log = logging.getLogger("labelquorum.web")
 
 
@@ -72,6 +74,8 @@ class WebApp:
                                      autoescape=select_autoescape(default=True),
                                      trim_blocks=True, lstrip_blocks=True)
         self.media_root = (project.path / project.config.project.media_root).resolve()
+        # session lookups cached for a few seconds: one query less on every request
+        self._sessions: dict[str, tuple[Auth, float]] = {}
 
     # -- authentication ----------------------------------------------------------------
     def identify(self, request: Request) -> Auth | None:
@@ -82,10 +86,29 @@ class WebApp:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return None
+        cached = self._sessions.get(token)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
         found = self.accounts.session(token)
         if found is None:
+            self._sessions.pop(token, None)
             return None
-        return Auth(found[0], found[1], "session")
+        auth = Auth(found[0], found[1], "session")
+        if len(self._sessions) > 10_000:
+            self._sessions.clear()
+        self._sessions[token] = (auth, now + SESSION_CACHE_SECONDS)
+        return auth
+
+    def forget_session(self, token: str) -> None:
+        self._sessions.pop(token, None)
+        self.accounts.close_session(token)
+
+    def forget_user(self, user_id: int) -> None:
+        """Drop cached sessions of a user whose account changed (paused, resumed)."""
+        for token, (auth, _) in list(self._sessions.items()):
+            if auth.user.id == user_id:
+                self._sessions.pop(token, None)
 
     async def require(self, request: Request, role: str = "annotator") -> Auth:
         """The request's user, with at least ``role``; checks CSRF on state changes."""
@@ -148,7 +171,7 @@ def create_app(project: Project, *, assistant: Assistant | None = None,
     from . import api, pages
 
     web = WebApp(project, assistant, judge)
-    web.assigner.sync()
+    web.assigner.sync_if_due()
     app = FastAPI(title="labelquorum", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = web
 

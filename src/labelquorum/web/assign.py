@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, case, exists, func, insert, literal, select, update
+from sqlalchemy import Connection, case, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import LabelquorumError, WebError
+from ..project import _human_cost
 from ..store import schema
 from .auth import User
 
@@ -88,16 +89,27 @@ class Assigner:
         self.rng = rng or random.SystemRandom()
         self.gold = GoldQuestions(project, self.rng)
         self._synced = -math.inf
+        self._expired = -math.inf
+        self._runs_seen: tuple = ()
         self._sync_lock = threading.Lock()
 
-    def sync_if_due(self, every: float = 10.0) -> None:
-        """:meth:`sync` at most every ``every`` seconds (new requests from a run appear)."""
+    def sync_if_due(self, every: float = 5.0) -> None:
+        """:meth:`sync` when a run has started, resumed or finished since the last one
+        (only runs create or retire the people's requests), checked at most every
+        ``every`` seconds."""
         now = time.monotonic()
         if now - self._synced < every or not self._sync_lock.acquire(blocking=False):
             return
         try:
             self._synced = now
-            self.sync()
+            r = schema.runs
+            with self.store.connect() as conn:
+                signature = tuple(conn.execute(
+                    select(r.c.id, r.c.status, r.c.resumes, r.c.finished, r.c.heartbeat)
+                    .where(r.c.project_id == self.pid).order_by(r.c.id)).all())
+            if signature != self._runs_seen:
+                self.sync()
+                self._runs_seen = signature
         finally:
             self._sync_lock.release()
 
@@ -116,33 +128,48 @@ class Assigner:
     # -- the queue ---------------------------------------------------------------------
     def sync(self) -> int:
         """Create tasks for the human tier's new pending requests and close those whose
-        request is no longer open (decided by review, or superseded). Returns tasks added."""
+        request is no longer open (decided by review, or superseded). Returns tasks added.
+
+        The scans run outside any write lock (WAL readers do not block writers); only the
+        rows that changed are written, in a short transaction."""
         if not self.humans:
             return 0
         rq, ht, it = schema.requests, schema.human_tasks, schema.items
-        added = 0
+        names = list(self.humans)
+        with self.store.connect() as conn:
+            open_requests = {r.key: r for r in conn.execute(
+                select(rq.c.key, rq.c.item_id, rq.c.annotator)
+                .where((rq.c.project_id == self.pid) & rq.c.annotator.in_(names)
+                       & rq.c.state.in_(("pending", "sent"))))}
+            tasks = dict(conn.execute(select(ht.c.request_key, ht.c.state)
+                                      .where(ht.c.project_id == self.pid)).all())
+            new = [r for key, r in open_requests.items() if key not in tasks]
+            seq = {}
+            if new:
+                seq = dict(conn.execute(select(it.c.id, it.c.seq)
+                                        .where(it.c.project_id == self.pid)).all())
+        gone = [key for key, state in tasks.items()
+                if state != "closed" and key not in open_requests]
+        if not new and not gone:
+            return 0
         with self._tx() as conn:
-            for name, cfg in self.humans.items():
-                src = (select(rq.c.project_id, rq.c.key, rq.c.item_id, rq.c.annotator, it.c.seq,
-                              literal(int(cfg.overlap)), literal(0), literal(0),
-                              literal("open"))
-                       .select_from(rq.join(it, and_(it.c.project_id == rq.c.project_id,
-                                                     it.c.id == rq.c.item_id)))
-                       .where((rq.c.project_id == self.pid) & (rq.c.annotator == name)
-                              & rq.c.state.in_(("pending", "sent"))
-                              & ~exists().where((ht.c.project_id == rq.c.project_id)
-                                                & (ht.c.request_key == rq.c.key))))
-                result = conn.execute(insert(ht).from_select(
-                    ["project_id", "request_key", "item_id", "annotator", "seq", "needed",
-                     "active", "done", "state"], src))
-                added += max(result.rowcount or 0, 0)
-            gone = ~exists().where((rq.c.project_id == ht.c.project_id)
-                                   & (rq.c.key == ht.c.request_key)
-                                   & rq.c.state.in_(("pending", "sent")))
-            conn.execute(update(ht).where((ht.c.project_id == self.pid)
-                                          & (ht.c.state != "closed") & gone)
-                         .values(state="closed"))
-        return added
+            if new:
+                if self.store.is_sqlite:
+                    stmt = insert(ht).prefix_with("OR IGNORE")
+                else:
+                    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                    stmt = pg_insert(ht).on_conflict_do_nothing()
+                conn.execute(stmt, [
+                    {"project_id": self.pid, "request_key": r.key, "item_id": r.item_id,
+                     "annotator": r.annotator, "seq": int(seq.get(r.item_id, 0)),
+                     "needed": int(self.humans[r.annotator].overlap), "active": 0, "done": 0,
+                     "state": "open"} for r in new])
+            for start in range(0, len(gone), 900):
+                conn.execute(update(ht).where((ht.c.project_id == self.pid)
+                                              & ht.c.request_key.in_(gone[start:start + 900]))
+                             .values(state="closed"))
+        return len(new)
 
     def _expire(self, conn: Connection, now: datetime) -> int:
         """Return leases past their time to the queue (the person may get the item again)."""
@@ -163,14 +190,16 @@ class Assigner:
                              state=case((ht.c.state == "closed", "closed"), else_="open")))
 
     def open_leases(self, user: User) -> list[Lease]:
-        a = schema.assignments
+        a, it = schema.assignments, schema.items
         with self.store.connect() as conn:
-            rows = conn.execute(select(a.c.public_id, a.c.item_id, a.c.suggestion)
+            rows = conn.execute(select(a.c.public_id, a.c.item_id, a.c.suggestion, it.c.fields)
+                                .select_from(a.join(it, (it.c.project_id == a.c.project_id)
+                                                    & (it.c.id == a.c.item_id)))
                                 .where((a.c.project_id == self.pid) & (a.c.user_id == user.id)
                                        & (a.c.state == "leased")
                                        & (a.c.lease_expires >= _now()))
                                 .order_by(a.c.id)).all()
-            return [self._lease(conn, r.public_id, r.item_id, r.suggestion) for r in rows]
+        return [self._make_lease(r.public_id, r.item_id, r.suggestion, r.fields) for r in rows]
 
     def next(self, user: User, after: str | None = None) -> Lease | None:
         """The person's current item, or the one after ``after`` (preloading); claims a new
@@ -195,19 +224,26 @@ class Assigner:
         a, ht = schema.assignments, schema.human_tasks
         now = _now()
         with self._tx() as conn:
-            self._expire(conn, now)
-            item_id, key = None, None
+            if time.monotonic() - self._expired >= min(1.0, self.web.lease_seconds / 4):
+                self._expired = time.monotonic()
+                self._expire(conn, now)
+            item_id, key, _raw = None, None, None
             if self.gold.wanted():
                 item_id = self.gold.pick(conn, user.id)
             if item_id is None:
                 mine = exists().where((a.c.project_id == ht.c.project_id)
                                       & (a.c.item_id == ht.c.item_id) & (a.c.user_id == user.id))
-                row = conn.execute(select(ht.c.request_key, ht.c.item_id, ht.c.needed,
-                                          ht.c.active)
-                                   .where((ht.c.project_id == self.pid) & (ht.c.state == "open")
-                                          & ~mine)
-                                   .order_by(ht.c.seq).limit(1)
-                                   .with_for_update(skip_locked=True)).first()
+                query = (select(ht.c.request_key, ht.c.item_id)
+                         .where((ht.c.project_id == self.pid) & (ht.c.state == "open") & ~mine)
+                         .order_by(ht.c.seq).limit(1))
+                row = conn.execute(query.with_for_update(skip_locked=True)).first()
+                # PostgreSQL: every open task may be locked by other claims right now; try
+                # again, then wait for a lock, before saying there is nothing to do
+                for attempt in range(4 if row is None and not self.store.is_sqlite else 0):
+                    time.sleep(0.005 * (attempt + 1))
+                    row = conn.execute(query.with_for_update(skip_locked=attempt < 3)).first()
+                    if row is not None:
+                        break
                 if row is None:
                     item_id = self.gold.pick(conn, user.id) if self.gold.rate > 0 else None
                     if item_id is None:
@@ -228,6 +264,7 @@ class Assigner:
                 suggestion=None if suggestion is None else json.dumps(suggestion)))
             return self._lease(conn, public_id, item_id,
                                None if suggestion is None else json.dumps(suggestion))
+
 
     def _suggestion(self, conn: Connection, item_id: str) -> list | None:
         """The models' most confident answer on the item, as [label, confidence]."""
@@ -252,7 +289,11 @@ class Assigner:
         it = schema.items
         raw = conn.execute(select(it.c.fields).where((it.c.project_id == self.pid)
                                                      & (it.c.id == item_id))).scalar()
-        fields = json.loads(raw or "{}")
+        return self._make_lease(public_id, item_id, suggestion, raw)
+
+    def _make_lease(self, public_id: str, item_id: str, suggestion: str | None,
+                    raw_fields: str | None) -> Lease:
+        fields = json.loads(raw_fields or "{}")
         shown = {f: fields.get(f) for f in self.task.fields}
         label, conf = json.loads(suggestion) if suggestion else (None, None)
         return Lease(public_id, item_id, shown, label, conf)
@@ -273,8 +314,9 @@ class Assigner:
         return row
 
     def submit(self, user: User, public_id: str, label: Any, seconds: float | None = None,
-               judge: Any = None) -> None:
-        """Store a person's answer to a leased item."""
+               judge: Any = None) -> bool:
+        """Store a person's answer to a leased item; returns whether it was a golden
+        question (so the caller re-checks the person's accuracy)."""
         try:
             value = self.task.parse_label(label)
         except LabelquorumError as exc:
@@ -294,14 +336,15 @@ class Assigner:
             if row.control:
                 values["correct"] = self.gold.is_correct(conn, row.item_id, value)
             else:
-                task = conn.execute(select(ht).where((ht.c.project_id == self.pid)
-                                                     & (ht.c.request_key == row.request_key))
-                                    .with_for_update()).first()
+                task = conn.execute(select(ht.c.annotator, ht.c.done, ht.c.needed,
+                                           rq.c.annotator_version)
+                                    .select_from(ht.join(rq, (rq.c.project_id == ht.c.project_id)
+                                                         & (rq.c.key == ht.c.request_key)))
+                                    .where((ht.c.project_id == self.pid)
+                                           & (ht.c.request_key == row.request_key))
+                                    .with_for_update(of=ht)).first()
                 cfg = self.humans.get(task.annotator)
-                from ..project import _human_cost
-
-                version = conn.execute(select(rq.c.annotator_version).where(
-                    (rq.c.project_id == self.pid) & (rq.c.key == row.request_key))).scalar()
+                version = task.annotator_version
                 jid = conn.execute(j.insert().values(
                     project_id=self.pid, request_key=row.request_key, item_id=row.item_id,
                     annotator=task.annotator, annotator_kind=HUMAN_KIND,
@@ -325,6 +368,7 @@ class Assigner:
             conn.execute(update(a).where(a.c.id == row.id).values(**values))
         if judge is not None and not row.control:
             judge(self, row, text)
+        return bool(row.control)
 
     def skip(self, user: User, public_id: str) -> None:
         """Hand an item back: it goes to someone else, never to this person again."""

@@ -88,7 +88,7 @@ def login(request: Request, name: str = Form(..., max_length=100),
 def logout(request: Request, auth: Auth = ANNOTATOR):
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        _web(request).accounts.close_session(token)
+        _web(request).forget_session(token)
     response = _redirect("/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -287,6 +287,7 @@ def admin_add_user(request: Request, name: str = Form(..., max_length=100),
 def admin_pause(request: Request, user_id: int = Form(...), paused: bool = Form(...),
                 auth: Auth = ADMIN):
     _web(request).accounts.set_paused(user_id, paused)
+    _web(request).forget_user(user_id)
     return _redirect("/admin/users")
 
 
