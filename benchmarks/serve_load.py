@@ -165,10 +165,11 @@ def main() -> None:
     for name in people:
         accounts.add_user(name, "annotator", PASSWORD)
     port = free_port()
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed after the server stops
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     server = subprocess.Popen([sys.executable, "-m", "labelquorum.cli", "serve", "--project",
                                str(project.path), "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -178,9 +179,8 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start: "
-                                     + (server.stderr.read().decode()[-2000:]
-                                        if server.poll() is not None else "timeout")) from None
+                    raise SystemExit("the server did not start; see "
+                                     f"{tmp / 'server.log'}") from None
                 time.sleep(0.2)
         print("connections: kept open (one keep-alive httpx.Client per annotator)")
         for label, think in [("think 1-3 s", (1.0, 3.0)), ("no think time", None)]:
@@ -193,6 +193,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
     j = schema.judgements
     with project.store.connect() as conn:
         per_item = (select(j.c.item_id, func.count().label("n"))

@@ -27,7 +27,7 @@ def serve(project, host: str = "127.0.0.1", port: int = 8000, **kwargs) -> None:
     except ModuleNotFoundError as exc:
         raise MissingExtraError("The web app", "web", exc.name or "uvicorn") from None
     uvicorn.run(create_app(project, **kwargs), host=host, port=port, log_level="info",
-                proxy_headers=False)
+                access_log=False, proxy_headers=False)
 
 
 __all__ = ["create_app", "serve"]
