@@ -77,8 +77,6 @@ def test_concurrent_claims_on_a_sqlite_file(tmp_path):
     project = make_project(tmp_path / "p", n=60, overlap=3)
     seen = _hammer(project, people=8)
     _check(project, 3, seen, 60)
-    counts = [len(v) for v in seen.values()]
-    assert min(counts) > 0  # everyone got work
     project.close()
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -100,6 +100,13 @@ class WebApp:
         self._sessions[token] = (auth, now + SESSION_CACHE_SECONDS)
         return auth
 
+    def _cached(self, request: Request) -> Auth | None:
+        """A session found in the cache, without touching the database."""
+        if request.headers.get("authorization"):
+            return None
+        cached = self._sessions.get(request.cookies.get(SESSION_COOKIE) or "")
+        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
     def forget_session(self, token: str) -> None:
         self._sessions.pop(token, None)
         self.accounts.close_session(token)
@@ -114,7 +121,9 @@ class WebApp:
         """The request's user, with at least ``role``; checks CSRF on state changes."""
         from starlette.concurrency import run_in_threadpool
 
-        auth = await run_in_threadpool(self.identify, request)
+        auth = self._cached(request)
+        if auth is None:
+            auth = await run_in_threadpool(self.identify, request)
         if auth is None:
             raise WebError("you are not logged in (or your session has expired); log in, or "
                            "send an API token as 'Authorization: Bearer TOKEN'",
@@ -146,6 +155,33 @@ class WebApp:
         return HTMLResponse(html, status_code=status)
 
 
+class SecurityHeaders:
+    """Pure ASGI middleware: the security headers on every response."""
+
+    HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"content-security-policy", CSP.encode()),
+               (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"same-origin"))
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers += [h for h in self.HEADERS if h[0] not in names]
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
 def _role(name: str):
     async def dependency(request: Request) -> Auth:
         return await request.app.state.web.require(request, name)
@@ -175,15 +211,7 @@ def create_app(project: Project, *, assistant: Assistant | None = None,
     app = FastAPI(title="labelquorum", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = web
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response: Response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(WebError)
     async def web_error(request: Request, exc: WebError):

@@ -37,7 +37,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, case, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import LabelquorumError, WebError
@@ -91,6 +101,60 @@ class Assigner:
         self._synced = -math.inf
         self._expired = -math.inf
         self._runs_seen: tuple = ()
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Build the hot path's statements once (bound parameters are filled per call):
+        building SQLAlchemy expressions costs more than running these small queries."""
+        a, ht, it, j, rq = (schema.assignments, schema.human_tasks, schema.items,
+                            schema.judgements, schema.requests)
+        pid = self.pid
+        self._q_open = (select(a.c.public_id, a.c.item_id, a.c.suggestion, it.c.fields)
+                        .select_from(a.join(it, (it.c.project_id == a.c.project_id)
+                                            & (it.c.id == a.c.item_id)))
+                        .where((a.c.project_id == pid) & (a.c.user_id == bindparam("uid"))
+                               & (a.c.state == "leased")
+                               & (a.c.lease_expires >= bindparam("now", type_=DateTime())))
+                        .order_by(a.c.id))
+        mine = exists().where((a.c.project_id == ht.c.project_id)
+                              & (a.c.item_id == ht.c.item_id) & (a.c.user_id == bindparam("uid")))
+        self._q_task = (select(ht.c.request_key, ht.c.item_id, it.c.fields)
+                        .select_from(ht.join(it, (it.c.project_id == ht.c.project_id)
+                                             & (it.c.id == ht.c.item_id)))
+                        .where((ht.c.project_id == pid) & (ht.c.state == "open") & ~mine)
+                        .order_by(ht.c.seq).limit(1))
+        self._q_take = (update(ht).where((ht.c.project_id == pid)
+                                         & (ht.c.request_key == bindparam("rkey")))
+                        .values(active=ht.c.active + 1,
+                                state=case((ht.c.active + 1 >= ht.c.needed, "full"),
+                                           else_="open")))
+        self._q_suggest = (select(j.c.label, j.c.confidence, j.c.probs)
+                           .where((j.c.project_id == pid) & (j.c.item_id == bindparam("item"))
+                                  & (j.c.status == "ok") & (j.c.annotator_kind != HUMAN_KIND)
+                                  & j.c.label.is_not(None))
+                           .order_by(j.c.confidence.desc().nulls_last(), j.c.id.desc())
+                           .limit(1))
+        self._q_lease = a.insert()
+        self._q_mine = (select(a).where((a.c.project_id == pid)
+                                        & (a.c.public_id == bindparam("public_id"))
+                                        & (a.c.user_id == bindparam("uid")))
+                        .with_for_update())
+        self._q_task_of = (select(ht.c.annotator, ht.c.done, ht.c.needed, rq.c.annotator_version)
+                           .select_from(ht.join(rq, (rq.c.project_id == ht.c.project_id)
+                                                & (rq.c.key == ht.c.request_key)))
+                           .where((ht.c.project_id == pid)
+                                  & (ht.c.request_key == bindparam("rkey")))
+                           .with_for_update(of=ht))
+        self._q_judgement = j.insert()
+        self._q_done = (update(ht).where((ht.c.project_id == pid)
+                                         & (ht.c.request_key == bindparam("rkey")))
+                        .values(done=ht.c.done + 1,
+                                state=case((ht.c.done + 1 >= ht.c.needed, "closed"),
+                                           else_=ht.c.state)))
+        self._q_request_done = (update(rq).where((rq.c.project_id == pid)
+                                                 & (rq.c.key == bindparam("rkey"))
+                                                 & rq.c.state.in_(("pending", "sent")))
+                                .values(state="done", updated=bindparam("now", type_=DateTime())))
         self._sync_lock = threading.Lock()
 
     def sync_if_due(self, every: float = 5.0) -> None:
@@ -190,15 +254,8 @@ class Assigner:
                              state=case((ht.c.state == "closed", "closed"), else_="open")))
 
     def open_leases(self, user: User) -> list[Lease]:
-        a, it = schema.assignments, schema.items
         with self.store.connect() as conn:
-            rows = conn.execute(select(a.c.public_id, a.c.item_id, a.c.suggestion, it.c.fields)
-                                .select_from(a.join(it, (it.c.project_id == a.c.project_id)
-                                                    & (it.c.id == a.c.item_id)))
-                                .where((a.c.project_id == self.pid) & (a.c.user_id == user.id)
-                                       & (a.c.state == "leased")
-                                       & (a.c.lease_expires >= _now()))
-                                .order_by(a.c.id)).all()
+            rows = conn.execute(self._q_open, {"uid": user.id, "now": _now()}).all()
         return [self._make_lease(r.public_id, r.item_id, r.suggestion, r.fields) for r in rows]
 
     def next(self, user: User, after: str | None = None) -> Lease | None:
@@ -221,27 +278,25 @@ class Assigner:
         return None
 
     def _claim(self, user: User) -> Lease | None:
-        a, ht = schema.assignments, schema.human_tasks
+        ht = schema.human_tasks
         now = _now()
         with self._tx() as conn:
             if time.monotonic() - self._expired >= min(1.0, self.web.lease_seconds / 4):
                 self._expired = time.monotonic()
                 self._expire(conn, now)
-            item_id, key, _raw = None, None, None
+            item_id, key, raw = None, None, None
             if self.gold.wanted():
                 item_id = self.gold.pick(conn, user.id)
             if item_id is None:
-                mine = exists().where((a.c.project_id == ht.c.project_id)
-                                      & (a.c.item_id == ht.c.item_id) & (a.c.user_id == user.id))
-                query = (select(ht.c.request_key, ht.c.item_id)
-                         .where((ht.c.project_id == self.pid) & (ht.c.state == "open") & ~mine)
-                         .order_by(ht.c.seq).limit(1))
-                row = conn.execute(query.with_for_update(skip_locked=True)).first()
+                params = {"uid": user.id}
+                query = self._q_task.with_for_update(skip_locked=True, of=ht)
+                row = conn.execute(query, params).first()
                 # PostgreSQL: every open task may be locked by other claims right now; try
                 # again, then wait for a lock, before saying there is nothing to do
                 for attempt in range(4 if row is None and not self.store.is_sqlite else 0):
                     time.sleep(0.005 * (attempt + 1))
-                    row = conn.execute(query.with_for_update(skip_locked=attempt < 3)).first()
+                    row = conn.execute(self._q_task.with_for_update(skip_locked=attempt < 3,
+                                                                    of=ht), params).first()
                     if row is not None:
                         break
                 if row is None:
@@ -249,34 +304,27 @@ class Assigner:
                     if item_id is None:
                         return None
                 else:
-                    item_id, key = row.item_id, row.request_key
-                    conn.execute(update(ht).where((ht.c.project_id == self.pid)
-                                                  & (ht.c.request_key == key))
-                                 .values(active=ht.c.active + 1,
-                                         state=case((ht.c.active + 1 >= ht.c.needed, "full"),
-                                                    else_="open")))
+                    item_id, key, raw = row.item_id, row.request_key, row.fields
+                    conn.execute(self._q_take, {"rkey": key})
             suggestion = self._suggestion(conn, item_id)
+            text = None if suggestion is None else json.dumps(suggestion)
             public_id = secrets.token_hex(16)
-            conn.execute(a.insert().values(
-                project_id=self.pid, public_id=public_id, item_id=item_id, user_id=user.id,
-                request_key=key, control=key is None, state="leased", leased=now,
-                lease_expires=now + timedelta(seconds=self.web.lease_seconds),
-                suggestion=None if suggestion is None else json.dumps(suggestion)))
-            return self._lease(conn, public_id, item_id,
-                               None if suggestion is None else json.dumps(suggestion))
+            conn.execute(self._q_lease, {
+                "project_id": self.pid, "public_id": public_id, "item_id": item_id,
+                "user_id": user.id, "request_key": key, "control": key is None,
+                "state": "leased", "leased": now,
+                "lease_expires": now + timedelta(seconds=self.web.lease_seconds),
+                "suggestion": text})
+            if raw is None:
+                return self._lease(conn, public_id, item_id, text)
+            return self._make_lease(public_id, item_id, text, raw)
 
 
     def _suggestion(self, conn: Connection, item_id: str) -> list | None:
         """The models' most confident answer on the item, as [label, confidence]."""
         if not self.web.suggestions:
             return None
-        j = schema.judgements
-        row = conn.execute(select(j.c.label, j.c.confidence, j.c.probs)
-                           .where((j.c.project_id == self.pid) & (j.c.item_id == item_id)
-                                  & (j.c.status == "ok") & (j.c.annotator_kind != HUMAN_KIND)
-                                  & j.c.label.is_not(None))
-                           .order_by(j.c.confidence.desc().nulls_last(), j.c.id.desc())
-                           .limit(1)).first()
+        row = conn.execute(self._q_suggest, {"item": item_id}).first()
         if row is None:
             return None
         conf = row.confidence
@@ -300,11 +348,7 @@ class Assigner:
 
     # -- answers -----------------------------------------------------------------------
     def _mine(self, conn: Connection, user: User, public_id: str, state: str):
-        a = schema.assignments
-        row = conn.execute(select(a).where((a.c.project_id == self.pid)
-                                           & (a.c.public_id == public_id)
-                                           & (a.c.user_id == user.id))
-                           .with_for_update()).first()
+        row = conn.execute(self._q_mine, {"public_id": public_id, "uid": user.id}).first()
         if row is None:
             raise WebError("no such item among yours; it may have been returned to the queue "
                            "after its lease expired", status=404, code="not_found")
@@ -323,8 +367,7 @@ class Assigner:
             raise WebError(str(exc), status=422, code="invalid_label") from None
         text = self.task.format_label(value)
         seconds = None if seconds is None else max(0.0, min(float(seconds), 86400.0))
-        a, ht, rq, j = (schema.assignments, schema.human_tasks, schema.requests,
-                        schema.judgements)
+        a = schema.assignments
         now = _now()
         with self._tx() as conn:
             row = self._mine(conn, user, public_id, "leased")
@@ -336,35 +379,23 @@ class Assigner:
             if row.control:
                 values["correct"] = self.gold.is_correct(conn, row.item_id, value)
             else:
-                task = conn.execute(select(ht.c.annotator, ht.c.done, ht.c.needed,
-                                           rq.c.annotator_version)
-                                    .select_from(ht.join(rq, (rq.c.project_id == ht.c.project_id)
-                                                         & (rq.c.key == ht.c.request_key)))
-                                    .where((ht.c.project_id == self.pid)
-                                           & (ht.c.request_key == row.request_key))
-                                    .with_for_update(of=ht)).first()
+                task = conn.execute(self._q_task_of, {"rkey": row.request_key}).first()
                 cfg = self.humans.get(task.annotator)
                 version = task.annotator_version
-                jid = conn.execute(j.insert().values(
-                    project_id=self.pid, request_key=row.request_key, item_id=row.item_id,
-                    annotator=task.annotator, annotator_kind=HUMAN_KIND,
-                    annotator_version=version, value_type=self.task.value_type, label=text,
-                    value=list(value) if isinstance(value, tuple) else None,
-                    probs=None, confidence=None,
-                    cost=_human_cost({"latency": seconds}, cfg), latency=seconds,
-                    call_id=None, run_id=None, status="ok", simulated=False, created=now,
-                )).inserted_primary_key[0]
+                jid = conn.execute(self._q_judgement, {
+                    "project_id": self.pid, "request_key": row.request_key,
+                    "item_id": row.item_id, "annotator": task.annotator,
+                    "annotator_kind": HUMAN_KIND, "annotator_version": version,
+                    "value_type": self.task.value_type, "label": text,
+                    "value": list(value) if isinstance(value, tuple) else None,
+                    "probs": None, "confidence": None,
+                    "cost": _human_cost({"latency": seconds}, cfg), "latency": seconds,
+                    "call_id": None, "run_id": None, "status": "ok", "simulated": False,
+                    "created": now}).inserted_primary_key[0]
                 values["judgement_id"] = jid
-                finished = task.done + 1 >= task.needed
-                conn.execute(update(ht).where((ht.c.project_id == self.pid)
-                                              & (ht.c.request_key == row.request_key))
-                             .values(done=ht.c.done + 1,
-                                     state="closed" if finished else ht.c.state))
-                if finished:
-                    conn.execute(update(rq).where((rq.c.project_id == self.pid)
-                                                  & (rq.c.key == row.request_key)
-                                                  & rq.c.state.in_(("pending", "sent")))
-                                 .values(state="done", updated=now))
+                conn.execute(self._q_done, {"rkey": row.request_key})
+                if task.done + 1 >= task.needed:
+                    conn.execute(self._q_request_done, {"rkey": row.request_key, "now": now})
             conn.execute(update(a).where(a.c.id == row.id).values(**values))
         if judge is not None and not row.control:
             judge(self, row, text)

@@ -73,7 +73,7 @@ def register(app: typer.Typer, clean: Callable, open_project: Callable, console)
 
         for u in Accounts(open_project(project).store).users():
             state = "paused" if u["paused"] else "active"
-            console.print(f"{u['name']}\t{u['role']}\t{state}")
+            console.print(f"{u['name']:<24} {u['role']:<10} {state}", highlight=False)
 
     @user_app.command("token")
     @clean
