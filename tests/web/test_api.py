@@ -1,7 +1,7 @@
 """The JSON API in-process: authentication, CSRF, roles, annotating, the error shape."""
 
 from fastapi.testclient import TestClient
-from helpers import PASSWORD, add_users, make_project
+from helpers import PASSWORD, Session, add_users, make_project
 
 from labelquorum.web import create_app
 
@@ -229,4 +229,36 @@ def test_no_human_tier_still_serves(tmp_path):
     s = Session(create_app(p), "ann")
     assert s.next() is None
     assert "Nothing to label" in s.get("/annotate").text
+    p.close()
+
+
+def test_the_next_run_pools_the_peoples_answers(tmp_path):
+    p = make_project(tmp_path / "p", n=1, overlap=3)
+    add_users(p, {"a": "annotator", "b": "annotator", "c": "annotator"})
+    app = create_app(p)
+    for name, label in [("a", "neg"), ("b", "neg"), ("c", "pos")]:  # the last one is outvoted
+        s = Session(app, name)
+        item = s.next()
+        s.post("/api/submit", json={"id": item["id"], "label": label})
+    p.run()
+    row = p.to_dataframe().iloc[0]
+    assert row["label"] == "neg" and row["decided_by"] == "people"
+    p.close()
+
+
+def test_multilabel_answers(tmp_path):
+    p = make_project(tmp_path / "p", n=2, overlap=1, kind="multilabel",
+                     labels=("red", "green", "blue"))
+    add_users(p, {"ann": "annotator"})
+    s = Session(create_app(p), "ann")
+    page = s.get("/annotate").text
+    assert page.count('type="checkbox" class="label-check"') == 3
+    item = s.next()
+    assert s.post("/api/submit", json={"id": item["id"],
+                                       "label": ["blue", "red"]}).status_code == 200
+    j = p.judgements()
+    assert list(j.loc[j["annotator"] == "people", "label"]) == ["red|blue"]
+    item = s.next()
+    r = s.post("/api/submit", json={"id": item["id"], "label": ["red", "pink"]})
+    assert r.status_code == 422 and "pink" in r.json()["error"]["message"]
     p.close()
