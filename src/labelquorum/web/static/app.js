@@ -1,6 +1,8 @@
 // labelquorum annotation page: keyboard-first labelling over the JSON API.
 // Item text is only ever written with textContent (never innerHTML), so untrusted text
 // stays text. Loaded with `defer`; no inline script anywhere (the CSP forbids it).
+// TODO(spans): span selection by mouse and keyboard for `spans` tasks, once that task
+// kind lands (branch `spans`): select text in .field-text, a label key tags the selection.
 "use strict";
 
 (function () {
