@@ -125,9 +125,9 @@
       const out = await api("GET", "/api/next?after=" + encodeURIComponent(current.id));
       preloaded = out.item;
       if (preloaded && preloaded.fields) {
-        for (const v of Object.values(preloaded.fields)) {
+        for (const [name, v] of Object.entries(preloaded.fields)) {
           if (typeof v === "string" && imageSuffix.test(v)) {
-            new Image().src = "/media/" + encodeURIComponent(preloaded.id) + "/";
+            new Image().src = "/media/" + encodeURIComponent(preloaded.id) + "/" + encodeURIComponent(name);
           }
         }
       }
