@@ -11,6 +11,7 @@ import pytest
 from helpers import PASSWORD, Session, add_users, make_project
 from liveserver import LiveServer
 
+from labelquorum.store import schema
 from labelquorum.web import create_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -183,3 +184,30 @@ def test_request_without_csrf_token_is_refused(page, served):
     assert ok == 200
     # and the session cookie is out of the script's reach
     assert "lq_session" not in page.evaluate("document.cookie")
+
+
+def test_multilabel_with_the_keyboard_and_a_flag(page, served):
+    p, _, url = served(n=2, overlap=1, kind="multilabel", labels=("red", "green", "blue"))
+    log_in(page, url, "ann")
+    ready(page)
+    first = page.get_attribute("#item", "data-id")
+    page.click("#comment-box summary")
+    page.fill("[data-testid=comment-text]", "typo in this one")
+    page.check("[data-testid=comment-flag]")
+    page.click("[data-testid=comment-submit]")
+    page.wait_for_function("() => document.querySelector('#status').textContent.includes('sent')")
+    page.focus("body")
+    page.keyboard.press("1")
+    page.keyboard.press("3")
+    page.keyboard.press("3")  # toggled off again
+    page.keyboard.press("2")
+    assert page.is_checked("[data-testid=label-1]") and page.is_checked("[data-testid=label-2]")
+    assert not page.is_checked("[data-testid=label-3]")
+    page.keyboard.press("Enter")
+    page.wait_for_function("id => document.querySelector('#item').dataset.id !== id",
+                           arg=first)
+    j = p.judgements()
+    assert list(j.loc[j["annotator_kind"] == "human", "label"]) == ["red|green"]
+    with p.store.connect() as conn:
+        comments = conn.execute(schema.comments.select()).all()
+    assert [(c.text, bool(c.flag)) for c in comments] == [("typo in this one", True)]

@@ -84,6 +84,7 @@ def stats(project: Project) -> dict[str, Any]:
                   "closed": tasks.get("closed", 0)},
         "answers_last_24h": sum(hours), "per_hour": hours,
         "cost": cost, "total_cost": sum(c["cost"] for c in cost),
+        "cost_by_kind": _by_kind(cost),
         "agreement": _agreement(people),
         "annotators": annotators,
         "handling": {
@@ -93,6 +94,14 @@ def stats(project: Project) -> dict[str, Any]:
         },
         "since": (now - timedelta(hours=24)).isoformat(),
     }
+
+
+def _by_kind(cost: list[dict[str, Any]]) -> dict[str, float]:
+    """Cost per kind of annotator (model, llm, human, ...): the tiers' bill."""
+    out: dict[str, float] = {}
+    for c in cost:
+        out[c["kind"]] = out.get(c["kind"], 0.0) + c["cost"]
+    return out
 
 
 def _median(values: list[float]) -> float | None:
