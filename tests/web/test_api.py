@@ -1,5 +1,6 @@
 """The JSON API in-process: authentication, CSRF, roles, annotating, the error shape."""
 
+import pytest
 from fastapi.testclient import TestClient
 from helpers import PASSWORD, Session, add_users, make_project
 
@@ -261,4 +262,33 @@ def test_multilabel_answers(tmp_path):
     item = s.next()
     r = s.post("/api/submit", json={"id": item["id"], "label": ["red", "pink"]})
     assert r.status_code == 422 and "pink" in r.json()["error"]["message"]
+    p.close()
+
+
+@pytest.mark.postgres
+def test_the_whole_flow_on_postgresql(tmp_path, postgres_db_url):
+    p = make_project(tmp_path / "p", n=3, overlap=2, url=postgres_db_url, control=1,
+                     gold_rate=0.3)
+    add_users(p, {"ann": "annotator", "bob": "annotator", "rev": "reviewer"})
+    app = create_app(p)
+    ann, bob, rev = Session(app, "ann"), Session(app, "bob"), Session(app, "rev")
+    first = ann.next()
+    assert ann.post("/api/submit", json={"id": first["id"], "label": "pos"}).status_code == 200
+    assert ann.post("/api/undo").json()["item"]["id"] == first["id"]
+    for s, label in [(ann, "pos"), (bob, "neg")]:
+        while (item := s.next()) is not None:
+            assert s.post("/api/submit", json={"id": item["id"], "label": label,
+                                               "seconds": 1.5}).status_code == 200
+    j = p.judgements()
+    human = j[(j["annotator_kind"] == "human") & (j["status"] == "ok")]
+    assert (human.groupby("item").size() <= 2).all()
+    queue = rev.get("/api/review").json()["items"]
+    assert queue
+    item_id = queue[0]["item"]
+    assert rev.post(f"/api/items/{item_id}/adjudicate",
+                    json={"label": "pos"}).status_code == 200
+    stats = rev.get("/api/stats").json()
+    assert stats["reviewed"] == 1 and stats["answers_last_24h"] >= 3
+    assert rev.get("/dashboard").status_code == 200
+    p.run()
     p.close()

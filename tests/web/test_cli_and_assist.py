@@ -72,3 +72,41 @@ def test_assistant_and_judge_hooks(tmp_path):
     r = bare.post("/api/assist", json={"id": item["id"]})
     assert r.status_code == 503 and r.json()["error"]["code"] == "assistant_unavailable"
     p.close()
+
+
+def test_serve_command_runs_the_app(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    p = make_project(tmp_path / "p", n=2, overlap=1)
+    p.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    server = subprocess.Popen([sys.executable, "-m", "labelquorum.cli", "serve", "-p",
+                               str(tmp_path / "p"), "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.2)
+        assert r.status_code == 200 and 'id="login-form"' in r.text
+        assert r.headers["content-security-policy"].startswith("default-src 'none'")
+        r = httpx.get(f"http://127.0.0.1:{port}/api/next")
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
