@@ -126,3 +126,18 @@ def test_reviewer_marks_gold_from_the_item_page(gold_project):
     assert gold_project.gold_labels(["control"])["i0019"] == "pos"
     r = rev.post("/api/items/i0019/gold", json={"label": "meh"})
     assert r.status_code == 422
+
+
+def test_no_golden_questions_once_the_real_work_is_done(tmp_path):
+    p = make_project(tmp_path / "p", n=6, overlap=1, control=3, gold_rate=0.5)
+    add_users(p, {"ann": "annotator", "bob": "annotator", "cat": "annotator"})
+    app = create_app(p)
+    for name in ("ann", "bob"):
+        s = Session(app, name)
+        while (item := s.next()) is not None:
+            s.post("/api/submit", json={"id": item["id"], "label": "pos"})
+    assert (p.judgements()["annotator_kind"] == "human").sum() == 6  # every task answered
+    # cat has seen none of the three golden questions, but gets nothing: a queue of
+    # golden questions alone would give them away
+    assert Session(app, "cat").next() is None
+    p.close()
