@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,6 +252,3 @@ def create_app(project: Project, *, assistant: Assistant | None = None,
     app.include_router(pages.router)
     return app
 
-
-def login_token() -> str:
-    return secrets.token_urlsafe(24)

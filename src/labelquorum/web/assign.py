@@ -43,7 +43,6 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
-    func,
     insert,
     select,
     update,
@@ -474,16 +473,3 @@ class Assigner:
     def lease_of_row(self, row) -> Lease:
         with self.store.connect() as conn:
             return self._lease(conn, row.public_id, row.item_id, row.suggestion)
-
-    def counts(self) -> dict[str, int]:
-        ht = schema.human_tasks
-        with self.store.connect() as conn:
-            rows = conn.execute(select(ht.c.state, func.count(), func.sum(ht.c.done),
-                                       func.sum(ht.c.needed))
-                                .where(ht.c.project_id == self.pid).group_by(ht.c.state)).all()
-        out = {"open": 0, "full": 0, "closed": 0, "answers": 0, "answers_needed": 0}
-        for state, n, done, needed in rows:
-            out[state] = int(n)
-            out["answers"] += int(done or 0)
-            out["answers_needed"] += int(needed or 0)
-        return out
