@@ -132,12 +132,15 @@ def test_no_golden_questions_once_the_real_work_is_done(tmp_path):
     p = make_project(tmp_path / "p", n=6, overlap=1, control=3, gold_rate=0.5)
     add_users(p, {"ann": "annotator", "bob": "annotator", "cat": "annotator"})
     app = create_app(p)
+    gold = app.state.web.assigner.gold
+    gold.rate = 0.0  # the real work first, with no golden question in the way
     for name in ("ann", "bob"):
         s = Session(app, name)
         while (item := s.next()) is not None:
             s.post("/api/submit", json={"id": item["id"], "label": "pos"})
     assert (p.judgements()["annotator_kind"] == "human").sum() == 6  # every task answered
-    # cat has seen none of the three golden questions, but gets nothing: a queue of
-    # golden questions alone would give them away
+    # cat has seen none of the three golden questions, but gets nothing even when every
+    # draw asks for one: a queue of golden questions alone would give them away
+    gold.rate = 0.99
     assert Session(app, "cat").next() is None
     p.close()

@@ -283,28 +283,27 @@ class Assigner:
             if time.monotonic() - self._expired >= min(1.0, self.web.lease_seconds / 4):
                 self._expired = time.monotonic()
                 self._expire(conn, now)
-            item_id, key, raw = None, None, None
-            if self.gold.wanted():
-                item_id = self.gold.pick(conn, user.id)
-            if item_id is None:
-                params = {"uid": user.id}
-                query = self._q_task.with_for_update(skip_locked=True, of=ht)
-                row = conn.execute(query, params).first()
-                # PostgreSQL: every open task may be locked by other claims right now; try
-                # again, then wait for a lock, before saying there is nothing to do
-                for attempt in range(4 if row is None and not self.store.is_sqlite else 0):
-                    time.sleep(0.005 * (attempt + 1))
-                    row = conn.execute(self._q_task.with_for_update(skip_locked=attempt < 3,
-                                                                    of=ht), params).first()
-                    if row is not None:
-                        break
-                if row is None:
-                    # no real work: no golden question either (a queue of nothing but
-                    # golden questions would give them away)
-                    return None
-                else:
-                    item_id, key, raw = row.item_id, row.request_key, row.fields
-                    conn.execute(self._q_take, {"rkey": key})
+            params = {"uid": user.id}
+            row = conn.execute(self._q_task.with_for_update(skip_locked=True, of=ht),
+                               params).first()
+            # PostgreSQL: every open task may be locked by other claims right now; try
+            # again, then wait for a lock, before saying there is nothing to do
+            for attempt in range(4 if row is None and not self.store.is_sqlite else 0):
+                time.sleep(0.005 * (attempt + 1))
+                row = conn.execute(self._q_task.with_for_update(skip_locked=attempt < 3,
+                                                                of=ht), params).first()
+                if row is not None:
+                    break
+            if row is None:
+                # no real work: no golden question either (a queue of nothing but golden
+                # questions would give them away)
+                return None
+            gold = self.gold.pick(conn, user.id) if self.gold.wanted() else None
+            if gold is not None:
+                item_id, key, raw = gold, None, None
+            else:
+                item_id, key, raw = row.item_id, row.request_key, row.fields
+                conn.execute(self._q_take, {"rkey": key})
             suggestion = self._suggestion(conn, item_id)
             text = None if suggestion is None else json.dumps(suggestion)
             public_id = secrets.token_hex(16)
