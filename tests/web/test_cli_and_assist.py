@@ -50,7 +50,7 @@ def test_assistant_and_judge_hooks(tmp_path):
         return Advice(label=task.labels[1], rationale="it says bad", cost=0.001)
 
     def judge(fields, task, label):
-        return Verdict(score=0.25, note=f"{label!r} misses the rubric")
+        return Verdict(score=0.25, note=f"{label!r} misses the rubric", cost=0.002)
 
     app = create_app(p, assistant=assistant, judge=judge)
     s = Session(app, "ann")
@@ -64,6 +64,15 @@ def test_assistant_and_judge_hooks(tmp_path):
     item_id = p.judgements().query("annotator == 'people'")["item"].iloc[0]
     people = rev.get(f"/api/items/{item_id}").json()["people"]
     assert people[0]["judge_score"] == 0.25 and "misses the rubric" in people[0]["judge_note"]
+    # both calls are logged with their cost, like every model call
+    from labelquorum.store import schema
+
+    with p.store.connect() as conn:
+        calls = conn.execute(schema.model_calls.select()).all()
+    assert sorted((c.annotator, c.cost) for c in calls) == [("web:assistant", 0.001),
+                                                            ("web:judge", 0.002)]
+    kinds = {c["annotator"]: c for c in rev.get("/api/stats").json()["cost"]}
+    assert kinds["web:assistant"]["cost"] == 0.001 and kinds["web:judge"]["kind"] == "llm"
     # without them: the assistant is off, and the page says why
     bare = Session(create_app(p), "ann")
     page = bare.get("/annotate").text

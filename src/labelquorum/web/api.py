@@ -8,6 +8,7 @@ item's id, its gold, or whether it is a golden question.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import LabelquorumError, WebError
 from ..quality import gold_accuracy, mark_gold, pause_flagged
 from .app import ADMIN, ANNOTATOR, REVIEWER, Auth, WebApp
-from .assist import UNAVAILABLE
+from .assist import UNAVAILABLE, log_call
 from .dashboard import stats
 
 router = APIRouter(prefix="/api")
@@ -109,10 +110,14 @@ def _judge_hook(web: WebApp):
         from ..store import schema
 
         lease = assigner.lease_of_row(row)
+        started = time.perf_counter()
         try:
             verdict = web.judge(lease.fields, web.task, label)
         except Exception:  # noqa: BLE001 - a judge failure never loses the answer
             return
+        log_call(web.project.store, "web:judge", lease.item_id,
+                 {"score": verdict.score, "note": verdict.note}, verdict.cost,
+                 time.perf_counter() - started)
         a = schema.assignments
         with web.project.store.begin() as conn:
             conn.execute(update(a).where(a.c.id == row.id).values(
@@ -147,7 +152,11 @@ def assist(body: ItemRef, request: Request, auth: Auth = ANNOTATOR):
     if web.assistant is None:
         raise WebError(UNAVAILABLE, status=503, code="assistant_unavailable")
     lease = web.assigner.lease_of(auth.user, body.id)
+    started = time.perf_counter()
     advice = web.assistant(lease.fields, web.task)
+    log_call(web.project.store, "web:assistant", lease.item_id,
+             {"label": advice.label, "rationale": advice.rationale}, advice.cost,
+             time.perf_counter() - started)
     return {"label": advice.label, "rationale": advice.rationale}
 
 

@@ -7,12 +7,13 @@ works (tests pass plain functions).
 
 ``Assistant(item_fields, task) -> Advice``
     asked when a person presses "Ask the assistant": a suggested label, a short rationale,
-    and the cost of the call (logged to ``model_calls`` by the caller of the LLM).
+    and the cost of the call; the web app logs it to ``model_calls`` (annotator
+    ``web:assistant``) with that cost.
 
 ``Judge(item_fields, task, label) -> Verdict``
     called after a person's answer is stored: a score in [0, 1] of the answer against the
-    guidelines' rubric, with a note. It is stored beside the answer and shown to
-    reviewers; it never becomes a label.
+    guidelines' rubric, with a note and the call's cost (logged as ``web:judge``). It is
+    stored beside the answer and shown to reviewers; it never becomes a label.
 """
 
 from __future__ import annotations
@@ -35,6 +36,23 @@ class Advice:
 class Verdict:
     score: float
     note: str = ""
+    cost: float = 0.0
+
+
+def log_call(store, annotator: str, item_id: str, response: dict[str, Any], cost: float,
+             latency: float) -> None:
+    """Record an assistant or judge call in ``model_calls``, with its cost, as every
+    model call is (the LLM layer adds tokens and the model's name when it makes the call)."""
+    from datetime import UTC, datetime
+
+    from ..store import schema
+
+    with store.begin() as conn:
+        conn.execute(schema.model_calls.insert().values(
+            project_id=store.project_id, request_key=None, annotator=annotator, model=None,
+            request={"item": item_id}, response=response, tokens_in=None, tokens_out=None,
+            cost=float(cost), latency=float(latency), cache_key=None, error=None,
+            created=datetime.now(UTC)))
 
 
 Assistant = Callable[[dict[str, Any], Task], Advice]

@@ -48,6 +48,12 @@ def stats(project: Project) -> dict[str, Any]:
                    func.sum(j.c.cost).label("cost"))
             .where((j.c.project_id == pid) & (j.c.status != "superseded"))
             .group_by(j.c.annotator, j.c.annotator_kind).order_by(j.c.annotator))]
+        mc = schema.model_calls
+        cost += [{"annotator": r.annotator, "kind": "llm", "answers": int(r.n),
+                  "cost": float(r.cost or 0.0)} for r in conn.execute(
+            select(mc.c.annotator, func.count().label("n"), func.sum(mc.c.cost).label("cost"))
+            .where((mc.c.project_id == pid) & mc.c.annotator.like("web:%"))
+            .group_by(mc.c.annotator).order_by(mc.c.annotator))]  # the assistant and judge
         done = conn.execute(
             select(u.c.name, a.c.submitted, a.c.seconds, a.c.suggestion,
                    a.c.suggestion_accepted)
