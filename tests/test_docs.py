@@ -29,7 +29,8 @@ def _keys(model: type[BaseModel], prefix: str) -> set[str]:
 def all_keys() -> set[str]:
     keys = set()
     for section, model in [("project", config.ProjectSection), ("store", config.StoreConfig),
-                           ("task", config.TaskConfig)]:
+                           ("task", config.TaskConfig),
+                           ("web", config.WebConfig)]:
         keys |= _keys(model, section)
     for model in typing.get_args(typing.get_args(config.AnnotatorConfig)[0]):
         keys |= _keys(model, "annotators.NAME")

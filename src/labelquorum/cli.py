@@ -255,6 +255,15 @@ def demo(directory: Annotated[Path, typer.Option(
              llm_key_env=llm_key_env)
 
 
+def _register_web() -> None:
+    from .web.cli import register
+
+    register(app, _clean_errors, _open, console)
+
+
+_register_web()
+
+
 def main() -> None:
     try:
         app()

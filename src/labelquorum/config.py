@@ -290,9 +290,33 @@ PolicyConfig = Annotated[
 POLICY_TYPES = ("cascade", "vote-then-verify", "chain")
 
 
+class WebConfig(_Strict):
+    """Settings of ``labelquorum serve`` (the people's web app)."""
+
+    lease_seconds: float = Field(900.0, gt=0)
+    """How long an item stays with the person it was given to before it returns to the queue."""
+    gold_rate: float = Field(0.1, ge=0, lt=1)
+    """Share of the items given to a person that are golden questions (control gold)."""
+    gold_min_answers: int = Field(10, ge=1)
+    """Golden answers needed before a person's accuracy is judged against the threshold."""
+    accuracy_threshold: float = Field(0.7, ge=0, le=1)
+    """A person whose accuracy on gold is below this (upper bound of its 95 % interval
+    included) after ``gold_min_answers`` golden answers is flagged."""
+    pause_below_threshold: bool = False
+    """Pause flagged people automatically (they get no new items until an admin resumes them)."""
+    suggestions: bool = True
+    """Show the models' label as a pre-filled, marked suggestion (turn off to measure anchoring)."""
+    session_hours: float = Field(12.0, gt=0)
+    login_attempts: int = Field(5, ge=1)
+    """Failed logins allowed per name and address in 5 minutes before logins are refused."""
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    """Mark the session cookie Secure: ``auto`` does when the request came over https."""
+
+
 class Config(_Strict):
     project: ProjectSection = Field(default_factory=ProjectSection)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     task: TaskConfig
     annotators: dict[str, AnnotatorConfig] = Field(min_length=1)
     policy: PolicyConfig

@@ -26,7 +26,9 @@ fix it.
     ├── PolicyError            a policy got a state it cannot handle
     ├── ExportError            the export target is not writable or of unknown type
     ├── AgreementError         an agreement statistic is undefined for the table given
-    └── RecordingError         recorded model outputs cannot be read or mapped to labels
+    ├── RecordingError         recorded model outputs cannot be read or mapped to labels
+    └── WebError               a request to the web app cannot be served (``status`` is
+                               its HTTP status, ``code`` a short machine-readable name)
 """
 
 from __future__ import annotations
@@ -146,3 +148,15 @@ class RetrievalError(AnnotatorError):
 class RecordingError(LabelquorumError):
     """Recorded model outputs (``labelquorum.recordings``) cannot be read, or a gold value
     cannot be mapped to the task's label set."""
+
+
+class WebError(LabelquorumError):
+    """A request to the web app (or an account command) cannot be served.
+
+    ``status`` is the HTTP status the API answers with and ``code`` a short name for
+    scripts (``not_found``, ``forbidden``, ``conflict`` ...).
+    """
+
+    def __init__(self, message: str, *, status: int = 400, code: str = "bad_request"):
+        self.status, self.code = status, code
+        super().__init__(message)

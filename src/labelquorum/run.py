@@ -389,6 +389,10 @@ class Runner:
                  .where((j.c.project_id == pid) & (j.c.status != "superseded"))
                  .order_by(j.c.id))
             index = self.task.index
+            # several people answer one task (a human annotator's ``overlap``): their
+            # answers are pooled into vote shares instead of the last one standing
+            pooled: dict[tuple[str, int], np.ndarray] = {}
+            deferred = {a for a, ann in self.annotators.items() if ann.deferred}
             for r in conn.execute(q):
                 if r.annotator not in self.annotators or r.item_id not in self.pos:
                     continue
@@ -417,6 +421,13 @@ class Runner:
                     elif not self.task.multilabel:
                         row[:] = 0.0
                         row[index[r.label]] = 1.0
+                    if r.annotator in deferred:
+                        votes = pooled.setdefault((r.annotator, p), np.zeros(k + 1))
+                        votes[:k] += row
+                        votes[k] += 1
+                        row = votes[:k] / votes[k]
+                        if not self.task.multilabel:
+                            self.label[r.annotator][p] = int(np.argmax(row))
                     self.probs[r.annotator][p] = row
         # an item nothing could label because calls failed (a dead server, say) is reopened:
         # its failed calls are asked again

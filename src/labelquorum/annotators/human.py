@@ -16,9 +16,11 @@ class HumanAnnotator(Annotator):
 
     @property
     def max_cost(self) -> float:
-        """Reserved per task: the price per call plus the hourly rate for ``max_seconds``."""
+        """Reserved per task: for each of its ``overlap`` people, the price per call plus
+        the hourly rate for ``max_seconds``."""
         cfg = self.config
-        return float(cfg.cost_per_call) + float(cfg.cost_per_hour) * cfg.max_seconds / 3600
+        per_person = float(cfg.cost_per_call) + float(cfg.cost_per_hour) * cfg.max_seconds / 3600
+        return per_person * int(getattr(cfg, "overlap", 1))
 
     def predict(self, items: Items) -> Answers:  # never called: answers arrive later
         return Answers(labels=[None] * len(items))

@@ -29,9 +29,16 @@ def _m0002_confidence_method(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE judgements ADD COLUMN confidence_method VARCHAR(24)"))
 
 
+def _m0003_web(conn: Connection) -> None:
+    """The web app's tables: users, sessions, API tokens, the people's task queue,
+    assignments with leases, comments and flags, reviews."""
+    schema.metadata.create_all(conn, tables=list(schema.WEB_TABLES), checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
     (2, "confidence_method", _m0002_confidence_method),
+    (3, "web", _m0003_web),
 ]
 
 LATEST = MIGRATIONS[-1][0]

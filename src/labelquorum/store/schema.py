@@ -141,6 +141,114 @@ decisions = Table(
     Column("created", DateTime(timezone=True), nullable=False),
 )
 
+# -- the web app (people in the loop) ---------------------------------------------------
+# Accounts, sessions and tokens are per project. ``human_tasks`` is the people's queue,
+# made from the human tier's pending requests: one row per request, needing ``needed``
+# (the overlap) answers; ``assignments`` leases one task to one person (a row per person
+# and item, ever, so nobody gets an item twice). Golden questions are assignments without
+# a request; their answers stay here (they are measurements of the person, never votes).
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),  # annotator | reviewer | admin
+    Column("password_hash", Text),  # NULL until an invite is accepted
+    Column("invite_hash", String(64)),
+    Column("invite_expires", DateTime(timezone=True)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ux_users_name", "project_id", "name", unique=True),
+)
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+human_tasks = Table(
+    "human_tasks", metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("request_key", String(64), primary_key=True),
+    Column("item_id", Text, nullable=False),
+    Column("annotator", Text, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("needed", Integer, nullable=False),
+    Column("active", Integer, nullable=False, default=0),  # leased + done
+    Column("done", Integer, nullable=False, default=0),
+    Column("state", String(8), nullable=False),  # open | full | closed
+    Index("ix_human_tasks_queue", "project_id", "state", "seq"),
+)
+
+assignments = Table(
+    "assignments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("public_id", String(32), nullable=False, unique=True),  # all the browser sees
+    Column("item_id", Text, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("request_key", String(64)),  # NULL for a golden question
+    Column("control", Boolean, nullable=False, default=False),
+    Column("state", String(8), nullable=False),  # leased | done | skipped
+    Column("leased", DateTime(timezone=True), nullable=False),
+    Column("lease_expires", DateTime(timezone=True), nullable=False),
+    Column("submitted", DateTime(timezone=True)),
+    Column("seconds", Float),
+    Column("label", Text),
+    Column("correct", Boolean),  # golden questions only
+    Column("judgement_id", Integer),
+    Column("suggestion", Text),  # the label suggested to the person, if one was shown
+    Column("suggestion_accepted", Boolean),
+    Column("judge_score", Float),
+    Column("judge_note", Text),
+    Index("ux_assignments_item_user", "project_id", "item_id", "user_id", unique=True),
+    Index("ix_assignments_user", "project_id", "user_id", "state"),
+    Index("ix_assignments_lease", "project_id", "state", "lease_expires"),
+)
+
+comments = Table(
+    "comments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Text, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("flag", Boolean, nullable=False, default=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_comments_item", "project_id", "item_id"),
+)
+
+reviews = Table(
+    "reviews", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Text, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("note", Text),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+WEB_TABLES = (users, web_sessions, api_tokens, human_tasks, assignments, comments, reviews)
+
 schema_migrations = Table(
     "schema_migrations", metadata,
     Column("version", Integer, primary_key=True),

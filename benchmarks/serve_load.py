@@ -1,0 +1,216 @@
+"""Load on ``labelquorum serve``: scripted annotators against the real server on SQLite.
+
+    python benchmarks/serve_load.py [--items 100000] [--people 20] [--seconds 60]
+
+Builds a project of ``--items`` synthetic items whose policy sends every item to people
+(overlap 3), runs it once (the people's tasks), creates ``--people`` annotators and starts
+``labelquorum serve`` as a child process on 127.0.0.1. Each scripted annotator logs in
+through the form, then loops: ``GET /api/next`` (timed: the next-item latency), think,
+``POST /api/submit``. Each keeps one HTTP connection open (an ``httpx.Client`` with
+keep-alive), so latencies are over kept-open connections. Two scenarios: think time drawn
+uniformly from 1-3 s, and no think time (the ceiling). Afterwards it counts items with
+more than 3 human judgements (must be zero), and times the JSONL export of the same number
+of labelled items (a second project whose rules label everything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+from sqlalchemy import func, select
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from labelquorum import init_project
+from labelquorum.store import schema
+from labelquorum.web.auth import Accounts
+
+PASSWORD = "benchmark password"
+CONFIG = """
+[project]
+name = "serve-load"
+
+[task]
+kind = "classification"
+fields = ["text"]
+[[task.labels]]
+name = "pos"
+[[task.labels]]
+name = "neg"
+
+[annotators.people]
+type = "human"
+overlap = 3
+cost_per_hour = 20.0
+
+[annotators.rules]
+type = "rules"
+rules = [{ label = "pos", keywords = ["item"] }]
+
+[policy]
+type = "cascade"
+aggregator = "majority"
+[[policy.tiers]]
+annotators = ["%s"]
+
+[web]
+gold_rate = 0.0
+"""
+
+
+def build(root: Path, n: int, annotator: str):
+    p = init_project(root, config_text=CONFIG % annotator)
+    df = pd.DataFrame({"id": [f"x{i:06d}" for i in range(n)],
+                       "text": [f"item {i}: some text to label, number {i * 7919 % n}"
+                                for i in range(n)]})
+    p.import_dataframe(df, id_column="id")
+    t0 = time.perf_counter()
+    p.run()
+    return p, time.perf_counter() - t0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def login(client: httpx.Client, name: str) -> str:
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": token})
+    me = client.get("/api/me")
+    assert me.status_code == 200, me.text
+    return me.json()["csrf"]
+
+
+def annotator(url: str, name: str, stop: float, think: tuple[float, float] | None,
+              latencies: list[float], submitted: list[int], errors: list[str]) -> None:
+    rng = random.Random(name)
+    with httpx.Client(base_url=url, timeout=60) as client:
+        csrf = login(client, name)
+        headers = {"X-CSRF-Token": csrf}
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            r = client.get("/api/next")
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                errors.append(f"next {r.status_code}: {r.text[:200]}")
+                continue
+            item = r.json()["item"]
+            if item is None:
+                errors.append("queue empty")
+                time.sleep(0.5)
+                continue
+            if think:
+                time.sleep(rng.uniform(*think))
+            r = client.post("/api/submit", headers=headers,
+                            json={"id": item["id"], "label": rng.choice(["pos", "neg"]),
+                                  "seconds": 2.0})
+            if r.status_code == 200:
+                submitted.append(1)
+            else:
+                errors.append(f"submit {r.status_code}: {r.text[:200]}")
+
+
+def scenario(url: str, people: list[str], seconds: float, think) -> dict:
+    latencies: list[float] = []
+    submitted: list[int] = []
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+    threads = [threading.Thread(target=annotator,
+                                args=(url, name, stop, think, latencies, submitted, errors))
+               for name in people]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    lat = sorted(latencies)
+    return {"requests": len(lat), "p50_ms": 1000 * statistics.median(lat),
+            "p95_ms": 1000 * lat[int(0.95 * (len(lat) - 1))],
+            "max_ms": 1000 * lat[-1], "submissions": len(submitted),
+            "submissions_per_s": len(submitted) / wall, "errors": len(errors),
+            "first_error": errors[0] if errors else ""}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--people", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="lq-serve-load-"))
+    t0 = time.perf_counter()
+    project, run_s = build(tmp / "people", args.items, "people")
+    print(f"project: {args.items:,} items for people, overlap 3; built in "
+          f"{time.perf_counter() - t0:.1f} s (run {run_s:.1f} s)")
+    accounts = Accounts(project.store)
+    people = [f"a{i:02d}" for i in range(args.people)]
+    for name in people:
+        accounts.add_user(name, "annotator", PASSWORD)
+    port = free_port()
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed after the server stops
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    server = subprocess.Popen([sys.executable, "-m", "labelquorum.cli", "serve", "--project",
+                               str(project.path), "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + "/login", timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the server did not start; see "
+                                     f"{tmp / 'server.log'}") from None
+                time.sleep(0.2)
+        print("connections: kept open (one keep-alive httpx.Client per annotator)")
+        for label, think in [("think 1-3 s", (1.0, 3.0)), ("no think time", None)]:
+            r = scenario(url, people, args.seconds, think)
+            print(f"{label:>14}: {args.people} annotators, {args.seconds:.0f} s: next-item "
+                  f"p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, max "
+                  f"{r['max_ms']:.0f} ms over {r['requests']:,} requests; "
+                  f"{r['submissions']:,} submissions, {r['submissions_per_s']:.1f}/s; "
+                  f"errors {r['errors']} {r['first_error']}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    j = schema.judgements
+    with project.store.connect() as conn:
+        per_item = (select(j.c.item_id, func.count().label("n"))
+                    .where((j.c.annotator_kind == "human") & (j.c.status == "ok"))
+                    .group_by(j.c.item_id).subquery())
+        over = conn.execute(select(func.count()).where(per_item.c.n > 3)).scalar()
+        most = conn.execute(select(func.max(per_item.c.n))).scalar()
+        items = conn.execute(select(func.count()).select_from(per_item)).scalar()
+    print(f"items with more than 3 human judgements: {over} (most on one item: {most}; "
+          f"items answered: {items:,})")
+    project.close()
+    labelled, run_s = build(tmp / "labelled", args.items, "rules")
+    t0 = time.perf_counter()
+    rows = labelled.export(tmp / "labelled.jsonl")
+    print(f"export of {rows:,} labelled items to JSONL: {time.perf_counter() - t0:.2f} s")
+    labelled.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Golden questions: control gold mixed into people's work, and each person's accuracy on it.
+
+Control items (gold role ``control``, imported with ``--split control=N`` or marked by a
+reviewer) are given to people at the rate ``web.gold_rate``, through the same lease, the
+same HTML and JSON, and at random places in their sequence, so nothing tells them apart
+from ordinary items. Their answers are measurements of the person: they stay with the
+assignment (``assignments.correct``) and never vote on a label.
+
+Accuracy is estimated per person as correct / answered with a Wilson score interval
+(Liu et al.: maximum likelihood from n golden answers, decided by a test — here, the
+interval). After ``web.gold_min_answers`` golden answers a person whose accuracy is below
+``web.accuracy_threshold`` is flagged, and paused when ``web.pause_below_threshold`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, func, select, update
+
+from .store import schema
+
+if TYPE_CHECKING:
+    from .project import Project
+
+REFRESH_SECONDS = 30.0
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95 % by default); (0, 1) when n=0."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class GoldAccuracy:
+    user_id: int
+    name: str
+    answered: int
+    correct: int
+    accuracy: float | None
+    low: float
+    high: float
+    flagged: bool
+    significant: bool  # the whole interval lies below the threshold
+    paused: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class GoldQuestions:
+    """Selects and checks golden questions for one project."""
+
+    def __init__(self, project: Project, rng: random.Random | None = None):
+        self.store = project.store
+        self.pid = project.store.project_id
+        self.task = project.task
+        self.web = project.config.web
+        self.rate = float(self.web.gold_rate)
+        self.rng = rng or random.SystemRandom()
+        self._ids: list[str] = []
+        self._loaded = -math.inf
+
+    def control_items(self) -> list[str]:
+        if time.monotonic() - self._loaded > REFRESH_SECONDS:
+            self.refresh()
+        return self._ids
+
+    def refresh(self) -> None:
+        it = schema.items
+        with self.store.connect() as conn:
+            self._ids = list(conn.execute(select(it.c.id).where(
+                (it.c.project_id == self.pid) & (it.c.gold_role == "control")
+                & it.c.gold.is_not(None)).order_by(it.c.id)).scalars())
+        self._loaded = time.monotonic()
+
+    def wanted(self) -> bool:
+        """Should the next item be a golden question? (a draw at ``gold_rate``)"""
+        return self.rate > 0 and self.rng.random() < self.rate and bool(self.control_items())
+
+    def pick(self, conn: Connection, user_id: int) -> str | None:
+        """A random control item this person has not been given, or None."""
+        ids = self.control_items()
+        if not ids:
+            return None
+        a = schema.assignments
+        seen = set(conn.execute(select(a.c.item_id).where(
+            (a.c.project_id == self.pid) & (a.c.user_id == user_id) & a.c.control)).scalars())
+        if len(seen) >= len(ids):
+            return None
+        for _ in range(20):
+            pick = ids[self.rng.randrange(len(ids))]
+            if pick not in seen and not self._taken(conn, pick, user_id):
+                return pick
+        left = [i for i in ids if i not in seen]
+        self.rng.shuffle(left)
+        for pick in left[:50]:
+            if not self._taken(conn, pick, user_id):
+                return pick
+        return None
+
+    def _taken(self, conn: Connection, item_id: str, user_id: int) -> bool:
+        a = schema.assignments
+        return conn.execute(select(a.c.id).where(
+            (a.c.project_id == self.pid) & (a.c.item_id == item_id)
+            & (a.c.user_id == user_id))).first() is not None
+
+    def is_correct(self, conn: Connection, item_id: str, value: Any) -> bool:
+        it = schema.items
+        gold = conn.execute(select(it.c.gold).where((it.c.project_id == self.pid)
+                                                    & (it.c.id == item_id))).scalar()
+        if gold is None:
+            return False
+        expected = json.loads(gold)
+        if isinstance(expected, list):
+            return set(expected) == set(value if isinstance(value, tuple) else [value])
+        return expected == value
+
+
+def gold_accuracy(project: Project) -> list[GoldAccuracy]:
+    """Each person's accuracy on the golden questions they answered."""
+    a, u = schema.assignments, schema.users
+    web = project.config.web
+    pid = project.store.project_id
+    with project.store.connect() as conn:
+        rows = conn.execute(
+            select(u.c.id, u.c.name, u.c.paused,
+                   func.count(a.c.id).filter((a.c.state == "done") & a.c.control),
+                   func.count(a.c.id).filter((a.c.state == "done") & a.c.control
+                                             & a.c.correct))
+            .select_from(u.outerjoin(a, (a.c.user_id == u.c.id) & (a.c.project_id == pid)))
+            .where(u.c.project_id == pid).group_by(u.c.id, u.c.name, u.c.paused)
+            .order_by(u.c.name)).all()
+    out = []
+    for uid, name, paused, n, k in rows:
+        n, k = int(n or 0), int(k or 0)
+        low, high = wilson_interval(k, n)
+        acc = k / n if n else None
+        flagged = n >= web.gold_min_answers and acc is not None and acc < web.accuracy_threshold
+        out.append(GoldAccuracy(uid, name, n, k, acc, low, high, flagged,
+                                flagged and high < web.accuracy_threshold, bool(paused)))
+    return out
+
+
+def pause_flagged(project: Project, on_pause=None) -> list[str]:
+    """Pause every flagged person (when ``web.pause_below_threshold``); returns their names."""
+    if not project.config.web.pause_below_threshold:
+        return []
+    flagged = [g for g in gold_accuracy(project) if g.flagged and not g.paused]
+    if flagged:
+        u = schema.users
+        with project.store.begin() as conn:
+            conn.execute(update(u).where(u.c.id.in_([g.user_id for g in flagged]))
+                         .values(paused=True))
+        for g in flagged:
+            if on_pause is not None:
+                on_pause(g.user_id)
+    return [g.name for g in flagged]
+
+
+def mark_gold(project: Project, item_id: str, label: Any) -> None:
+    """Make an item a golden question (gold role ``control``) with ``label`` as its gold."""
+    value = project.task.parse_label(label)
+    it = schema.items
+    gold = json.dumps(list(value) if isinstance(value, tuple) else value)
+    with project.store.begin() as conn:
+        conn.execute(update(it).where((it.c.project_id == project.store.project_id)
+                                      & (it.c.id == item_id))
+                     .values(gold=gold, gold_role="control"))

@@ -1,0 +1,248 @@
+"""The JSON API (``/api``): what the annotation page's script and people's scripts call.
+
+Every endpoint names its least role; errors come as ``{"error": {"code", "message"}}``.
+Annotators reach only their own leased items, by opaque ids; nothing here tells them an
+item's id, its gold, or whether it is a golden question.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import LabelquorumError, WebError
+from ..quality import gold_accuracy, mark_gold, pause_flagged
+from .app import ADMIN, ANNOTATOR, REVIEWER, Auth, WebApp
+from .assist import UNAVAILABLE, log_call
+from .dashboard import stats
+
+router = APIRouter(prefix="/api")
+
+
+def _web(request: Request) -> WebApp:
+    return request.app.state.web
+
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Submit(_Body):
+    id: str = Field(min_length=1, max_length=64)
+    label: str | list[str]
+    seconds: float | None = Field(None, ge=0)
+
+
+class ItemRef(_Body):
+    id: str = Field(min_length=1, max_length=64)
+
+
+class CommentBody(_Body):
+    id: str = Field(min_length=1, max_length=64)
+    text: str = Field("", max_length=4000)
+    flag: bool = False
+
+
+class Adjudicate(_Body):
+    label: str | list[str]
+    note: str = Field("", max_length=2000)
+
+
+class GoldBody(_Body):
+    label: str | list[str]
+
+
+class TokenBody(_Body):
+    name: str = Field("script", min_length=1, max_length=100)
+
+
+class PauseBody(_Body):
+    paused: bool
+
+
+def _labels(web: WebApp) -> list[dict[str, Any]]:
+    return [{"name": n, "description": d} for n, d in zip(web.task.labels, web.task.descriptions)]
+
+
+@router.get("/me")
+def me(auth: Auth = ANNOTATOR):
+    """Who is calling; for a browser session, also its CSRF token (scripts that log in
+    through the form send it back as ``X-CSRF-Token``)."""
+    return {"name": auth.user.name, "role": auth.user.role, "paused": auth.user.paused,
+            "csrf": auth.csrf}
+
+
+@router.get("/task")
+def task_info(request: Request, auth: Auth = ANNOTATOR):
+    web = _web(request)
+    return {"kind": web.task.kind, "labels": _labels(web), "guidelines": web.task.guidelines,
+            "fields": list(web.task.fields), "assistant": web.assistant is not None}
+
+
+@router.get("/next")
+def next_item(request: Request, after: str | None = Query(None, max_length=64),
+              auth: Auth = ANNOTATOR):
+    """The person's current item, or (``after``) the one after it, for preloading."""
+    web = _web(request)
+    web.assigner.sync_if_due()
+    lease = web.assigner.next(auth.user, after=after)
+    return {"item": None if lease is None else lease.to_json()}
+
+
+@router.post("/submit")
+def submit(body: Submit, request: Request, auth: Auth = ANNOTATOR):
+    web = _web(request)
+    judge = None if web.judge is None else _judge_hook(web)
+    if web.assigner.submit(auth.user, body.id, body.label, body.seconds, judge=judge):
+        pause_flagged(web.project, web.forget_user)  # a golden answer: re-check the person's accuracy
+    return {"ok": True}
+
+
+def _judge_hook(web: WebApp):
+    def run(assigner, row, label):
+        from sqlalchemy import update
+
+        from ..store import schema
+
+        lease = assigner.lease_of_row(row)
+        started = time.perf_counter()
+        try:
+            verdict = web.judge(lease.fields, web.task, label)
+        except Exception:  # noqa: BLE001 - a judge failure never loses the answer
+            return
+        log_call(web.project.store, "web:judge", lease.item_id,
+                 {"score": verdict.score, "note": verdict.note}, verdict.cost,
+                 time.perf_counter() - started)
+        a = schema.assignments
+        with web.project.store.begin() as conn:
+            conn.execute(update(a).where(a.c.id == row.id).values(
+                judge_score=float(verdict.score), judge_note=str(verdict.note)[:2000]))
+    return run
+
+
+@router.post("/skip")
+def skip(body: ItemRef, request: Request, auth: Auth = ANNOTATOR):
+    _web(request).assigner.skip(auth.user, body.id)
+    return {"ok": True}
+
+
+@router.post("/undo")
+def undo(request: Request, auth: Auth = ANNOTATOR):
+    web = _web(request)
+    public_id = web.assigner.undo(auth.user)
+    return {"item": web.assigner.lease_of(auth.user, public_id).to_json()}
+
+
+@router.post("/comment")
+def comment(body: CommentBody, request: Request, auth: Auth = ANNOTATOR):
+    web = _web(request)
+    lease = web.assigner.lease_of(auth.user, body.id)
+    web.review.comment(auth.user, lease.item_id, body.text, body.flag)
+    return {"ok": True}
+
+
+@router.post("/assist")
+def assist(body: ItemRef, request: Request, auth: Auth = ANNOTATOR):
+    web = _web(request)
+    if web.assistant is None:
+        raise WebError(UNAVAILABLE, status=503, code="assistant_unavailable")
+    lease = web.assigner.lease_of(auth.user, body.id)
+    started = time.perf_counter()
+    advice = web.assistant(lease.fields, web.task)
+    log_call(web.project.store, "web:assistant", lease.item_id,
+             {"label": advice.label, "rationale": advice.rationale}, advice.cost,
+             time.perf_counter() - started)
+    return {"label": advice.label, "rationale": advice.rationale}
+
+
+# -- reviewers ---------------------------------------------------------------------------
+@router.get("/review")
+def review_queue(request: Request, auth: Auth = REVIEWER):
+    return {"items": _web(request).review.queue()}
+
+
+@router.get("/items")
+def items(request: Request, max_confidence: float | None = Query(None, ge=0, le=1),
+          disagreement: bool = False, annotator: str | None = Query(None, max_length=100),
+          offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500),
+          auth: Auth = REVIEWER):
+    page, total = _web(request).review.browse(max_confidence=max_confidence,
+                                              disagreement=disagreement, person=annotator,
+                                              offset=offset, limit=limit)
+    return {"items": page, "total": total}
+
+
+@router.get("/items/{item_id}")
+def item(item_id: str, request: Request, auth: Auth = REVIEWER):
+    view = _web(request).review.item(item_id)
+    return {"id": view.id, "fields": view.fields, "gold": view.gold,
+            "gold_role": view.gold_role, "decision": view.decision, "people": view.people,
+            "models": view.models, "comments": [
+                {**c, "created": c["created"].isoformat()} for c in view.comments],
+            "needs_review": view.reason}
+
+
+@router.post("/items/{item_id}/adjudicate")
+def adjudicate(item_id: str, body: Adjudicate, request: Request,
+               auth: Auth = REVIEWER):
+    label = _web(request).review.adjudicate(auth.user, item_id, body.label, body.note)
+    return {"ok": True, "label": label}
+
+
+@router.post("/items/{item_id}/gold")
+def gold(item_id: str, body: GoldBody, request: Request, auth: Auth = REVIEWER):
+    web = _web(request)
+    web.review.item(item_id)  # 404 for an unknown item
+    try:
+        mark_gold(web.project, item_id, body.label)
+    except LabelquorumError as exc:  # an unknown label
+        raise WebError(str(exc), status=422, code="invalid_label") from None
+    web.assigner.gold.refresh()
+    return {"ok": True}
+
+
+@router.get("/stats")
+def dashboard(request: Request, auth: Auth = REVIEWER):
+    return _clean(stats(_web(request).project))
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: undefined figures become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+# -- admins ------------------------------------------------------------------------------
+@router.get("/users")
+def users(request: Request, auth: Auth = ADMIN):
+    web = _web(request)
+    gold = {g.user_id: g.to_json() for g in gold_accuracy(web.project)}
+    return {"users": [{**{k: v for k, v in u.items() if k != "created"},
+                       "created": u["created"].isoformat(), "gold": gold.get(u["id"])}
+                      for u in web.accounts.users()]}
+
+
+@router.post("/users/{user_id}/pause")
+def pause(user_id: int, body: PauseBody, request: Request, auth: Auth = ADMIN):
+    web = _web(request)
+    if web.accounts.get(user_id) is None:
+        raise WebError(f"no user with id {user_id}", status=404, code="not_found")
+    web.accounts.set_paused(user_id, body.paused)
+    web.forget_user(user_id)
+    return {"ok": True}
+
+
+@router.post("/tokens")
+def token(body: TokenBody, request: Request, auth: Auth = ANNOTATOR):
+    """A new API token for the caller (shown once)."""
+    return {"token": _web(request).accounts.create_token(auth.user.id, body.name)}

@@ -1,0 +1,474 @@
+"""Assignment: the people's task queue, leases, and the answers that come back.
+
+The run asks the human tier by writing pending requests (one per item and human
+annotator). :meth:`Assigner.sync` turns each into a *task* that needs ``overlap`` answers
+from different people. A person is given (leased) one task at a time, plus one preloaded;
+a lease that is not answered within ``web.lease_seconds`` returns to the queue.
+
+Invariants, kept by claiming inside one write transaction:
+
+- a task is never leased to more people than it needs answers (``active <= needed``),
+  so no item gets more than ``overlap`` human judgements, whatever the concurrency;
+- nobody is given the same item twice (a unique index on item and person);
+- tasks are handed out in item order, the oldest open one first, to whoever asks next,
+  so work spreads evenly over the people who are working.
+
+SQLite serialises the claim with ``BEGIN IMMEDIATE`` (the store's ``begin_write``);
+PostgreSQL locks the claimed task row with ``FOR UPDATE SKIP LOCKED``, so concurrent
+claims take different rows instead of queueing on one.
+
+Answers to real tasks go into the one judgement table under the human annotator's name
+(``annotator_kind = 'human'``); when a task has all its answers its request is done and
+the next ``labelquorum run`` picks them up. Golden questions (see :mod:`labelquorum.quality`)
+are leased the same way, but their answers stay with the assignment.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    bindparam,
+    case,
+    exists,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import LabelquorumError, WebError
+from ..project import _human_cost
+from ..store import schema
+from .auth import User
+
+if TYPE_CHECKING:
+    from ..project import Project
+
+MAX_OPEN = 2  # leases a person holds at once: the item shown and the one preloaded
+HUMAN_KIND = "human"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Lease:
+    """What a person is shown: never the item id, never whether it is a golden question."""
+
+    public_id: str
+    item_id: str
+    fields: dict[str, Any]
+    suggestion: str | None
+    confidence: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.public_id, "fields": self.fields, "suggestion": None}
+        if self.suggestion is not None:
+            out["suggestion"] = {"label": self.suggestion, "confidence": self.confidence}
+        return out
+
+
+class Assigner:
+    """The task queue of one project, shared by every request the web app serves."""
+
+    def __init__(self, project: Project, rng: random.Random | None = None):
+        from ..quality import GoldQuestions
+
+        self.project = project
+        self.store = project.store
+        self.pid = project.store.project_id
+        self.task = project.task
+        self.web = project.config.web
+        self.humans = {name: cfg for name, cfg in project.config.annotators.items()
+                       if cfg.type == HUMAN_KIND}
+        self.rng = rng or random.SystemRandom()
+        self.gold = GoldQuestions(project, self.rng)
+        self._synced = -math.inf
+        self._expired = -math.inf
+        self._runs_seen: tuple = ()
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Build the hot path's statements once (bound parameters are filled per call):
+        building SQLAlchemy expressions costs more than running these small queries."""
+        a, ht, it, j, rq = (schema.assignments, schema.human_tasks, schema.items,
+                            schema.judgements, schema.requests)
+        pid = self.pid
+        self._q_open = (select(a.c.public_id, a.c.item_id, a.c.suggestion, it.c.fields)
+                        .select_from(a.join(it, (it.c.project_id == a.c.project_id)
+                                            & (it.c.id == a.c.item_id)))
+                        .where((a.c.project_id == pid) & (a.c.user_id == bindparam("uid"))
+                               & (a.c.state == "leased")
+                               & (a.c.lease_expires >= bindparam("now", type_=DateTime())))
+                        .order_by(a.c.id))
+        mine = exists().where((a.c.project_id == ht.c.project_id)
+                              & (a.c.item_id == ht.c.item_id) & (a.c.user_id == bindparam("uid")))
+        self._q_task = (select(ht.c.request_key, ht.c.item_id, it.c.fields)
+                        .select_from(ht.join(it, (it.c.project_id == ht.c.project_id)
+                                             & (it.c.id == ht.c.item_id)))
+                        .where((ht.c.project_id == pid) & (ht.c.state == "open") & ~mine)
+                        .order_by(ht.c.seq).limit(1))
+        self._q_take = (update(ht).where((ht.c.project_id == pid)
+                                         & (ht.c.request_key == bindparam("rkey")))
+                        .values(active=ht.c.active + 1,
+                                state=case((ht.c.active + 1 >= ht.c.needed, "full"),
+                                           else_="open")))
+        self._q_suggest = (select(j.c.label, j.c.confidence, j.c.probs)
+                           .where((j.c.project_id == pid) & (j.c.item_id == bindparam("item"))
+                                  & (j.c.status == "ok") & (j.c.annotator_kind != HUMAN_KIND)
+                                  & j.c.label.is_not(None))
+                           .order_by(j.c.confidence.desc().nulls_last(), j.c.id.desc())
+                           .limit(1))
+        self._q_lease = a.insert()
+        self._q_mine = (select(a).where((a.c.project_id == pid)
+                                        & (a.c.public_id == bindparam("public_id"))
+                                        & (a.c.user_id == bindparam("uid")))
+                        .with_for_update())
+        self._q_task_of = (select(ht.c.annotator, ht.c.done, ht.c.needed, rq.c.annotator_version)
+                           .select_from(ht.join(rq, (rq.c.project_id == ht.c.project_id)
+                                                & (rq.c.key == ht.c.request_key)))
+                           .where((ht.c.project_id == pid)
+                                  & (ht.c.request_key == bindparam("rkey")))
+                           .with_for_update(of=ht))
+        self._q_judgement = j.insert()
+        self._q_done = (update(ht).where((ht.c.project_id == pid)
+                                         & (ht.c.request_key == bindparam("rkey")))
+                        .values(done=ht.c.done + 1,
+                                state=case((ht.c.done + 1 >= ht.c.needed, "closed"),
+                                           else_=ht.c.state)))
+        self._q_request_done = (update(rq).where((rq.c.project_id == pid)
+                                                 & (rq.c.key == bindparam("rkey"))
+                                                 & rq.c.state.in_(("pending", "sent")))
+                                .values(state="done", updated=bindparam("now", type_=DateTime())))
+        self._sync_lock = threading.Lock()
+
+    def sync_if_due(self, every: float = 5.0) -> None:
+        """:meth:`sync` when a run has started, resumed or finished since the last one
+        (only runs create or retire the people's requests), checked at most every
+        ``every`` seconds."""
+        now = time.monotonic()
+        if now - self._synced < every or not self._sync_lock.acquire(blocking=False):
+            return
+        try:
+            self._synced = now
+            r = schema.runs
+            with self.store.connect() as conn:
+                signature = tuple(conn.execute(
+                    select(r.c.id, r.c.status, r.c.resumes, r.c.finished, r.c.heartbeat)
+                    .where(r.c.project_id == self.pid).order_by(r.c.id)).all())
+            if signature != self._runs_seen:
+                self.sync()
+                self._runs_seen = signature
+        finally:
+            self._sync_lock.release()
+
+    # -- transactions ------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A claim transaction: SQLite's BEGIN IMMEDIATE; on PostgreSQL a plain one, rows
+        being locked where they are read."""
+        if self.store.is_sqlite:
+            with self.store.begin_write() as conn:
+                yield conn
+        else:
+            with self.store.begin() as conn:
+                yield conn
+
+    # -- the queue ---------------------------------------------------------------------
+    def sync(self) -> int:
+        """Create tasks for the human tier's new pending requests and close those whose
+        request is no longer open (decided by review, or superseded). Returns tasks added.
+
+        The scans run outside any write lock (WAL readers do not block writers); only the
+        rows that changed are written, in a short transaction."""
+        if not self.humans:
+            return 0
+        rq, ht, it = schema.requests, schema.human_tasks, schema.items
+        names = list(self.humans)
+        with self.store.connect() as conn:
+            open_requests = {r.key: r for r in conn.execute(
+                select(rq.c.key, rq.c.item_id, rq.c.annotator)
+                .where((rq.c.project_id == self.pid) & rq.c.annotator.in_(names)
+                       & rq.c.state.in_(("pending", "sent"))))}
+            tasks = dict(conn.execute(select(ht.c.request_key, ht.c.state)
+                                      .where(ht.c.project_id == self.pid)).all())
+            new = [r for key, r in open_requests.items() if key not in tasks]
+            seq = {}
+            if new:
+                seq = dict(conn.execute(select(it.c.id, it.c.seq)
+                                        .where(it.c.project_id == self.pid)).all())
+        gone = [key for key, state in tasks.items()
+                if state != "closed" and key not in open_requests]
+        if not new and not gone:
+            return 0
+        with self._tx() as conn:
+            if new:
+                if self.store.is_sqlite:
+                    stmt = insert(ht).prefix_with("OR IGNORE")
+                else:
+                    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                    stmt = pg_insert(ht).on_conflict_do_nothing()
+                conn.execute(stmt, [
+                    {"project_id": self.pid, "request_key": r.key, "item_id": r.item_id,
+                     "annotator": r.annotator, "seq": int(seq.get(r.item_id, 0)),
+                     "needed": int(self.humans[r.annotator].overlap), "active": 0, "done": 0,
+                     "state": "open"} for r in new])
+            for start in range(0, len(gone), 900):
+                conn.execute(update(ht).where((ht.c.project_id == self.pid)
+                                              & ht.c.request_key.in_(gone[start:start + 900]))
+                             .values(state="closed"))
+        return len(new)
+
+    def _expire(self, conn: Connection, now: datetime) -> int:
+        """Return leases past their time to the queue (the person may get the item again)."""
+        a, _ht = schema.assignments, schema.human_tasks
+        gone = conn.execute(a.delete().where((a.c.project_id == self.pid)
+                                             & (a.c.state == "leased")
+                                             & (a.c.lease_expires < now))
+                            .returning(a.c.request_key)).scalars().all()
+        for key in gone:
+            if key is not None:
+                self._release(conn, key)
+        return len(gone)
+
+    def _release(self, conn: Connection, key: str) -> None:
+        ht = schema.human_tasks
+        conn.execute(update(ht).where((ht.c.project_id == self.pid) & (ht.c.request_key == key))
+                     .values(active=ht.c.active - 1,
+                             state=case((ht.c.state == "closed", "closed"), else_="open")))
+
+    def open_leases(self, user: User) -> list[Lease]:
+        with self.store.connect() as conn:
+            rows = conn.execute(self._q_open, {"uid": user.id, "now": _now()}).all()
+        return [self._make_lease(r.public_id, r.item_id, r.suggestion, r.fields) for r in rows]
+
+    def next(self, user: User, after: str | None = None) -> Lease | None:
+        """The person's current item, or the one after ``after`` (preloading); claims a new
+        task when they hold fewer than two. None when there is nothing for them."""
+        if user.paused:
+            raise WebError("your account is paused; an admin can resume it", status=403,
+                           code="paused")
+        held = self.open_leases(user)
+        rest = [lease for lease in held if lease.public_id != after]
+        if rest:
+            return rest[0]
+        if len(held) >= MAX_OPEN:
+            return None
+        for _ in range(3):  # a unique-index race with the same person's other tab: retry
+            try:
+                return self._claim(user)
+            except IntegrityError:
+                continue
+        return None
+
+    def _claim(self, user: User) -> Lease | None:
+        ht = schema.human_tasks
+        now = _now()
+        with self._tx() as conn:
+            if time.monotonic() - self._expired >= min(1.0, self.web.lease_seconds / 4):
+                self._expired = time.monotonic()
+                self._expire(conn, now)
+            params = {"uid": user.id}
+            row = conn.execute(self._q_task.with_for_update(skip_locked=True, of=ht),
+                               params).first()
+            # PostgreSQL: every open task may be locked by other claims right now; try
+            # again, then wait for a lock, before saying there is nothing to do
+            for attempt in range(4 if row is None and not self.store.is_sqlite else 0):
+                time.sleep(0.005 * (attempt + 1))
+                row = conn.execute(self._q_task.with_for_update(skip_locked=attempt < 3,
+                                                                of=ht), params).first()
+                if row is not None:
+                    break
+            if row is None:
+                # no real work: no golden question either (a queue of nothing but golden
+                # questions would give them away)
+                return None
+            gold = self.gold.pick(conn, user.id) if self.gold.wanted() else None
+            if gold is not None:
+                item_id, key, raw = gold, None, None
+            else:
+                item_id, key, raw = row.item_id, row.request_key, row.fields
+                conn.execute(self._q_take, {"rkey": key})
+            suggestion = self._suggestion(conn, item_id)
+            text = None if suggestion is None else json.dumps(suggestion)
+            public_id = secrets.token_hex(16)
+            conn.execute(self._q_lease, {
+                "project_id": self.pid, "public_id": public_id, "item_id": item_id,
+                "user_id": user.id, "request_key": key, "control": key is None,
+                "state": "leased", "leased": now,
+                "lease_expires": now + timedelta(seconds=self.web.lease_seconds),
+                "suggestion": text})
+            if raw is None:
+                return self._lease(conn, public_id, item_id, text)
+            return self._make_lease(public_id, item_id, text, raw)
+
+
+    def _suggestion(self, conn: Connection, item_id: str) -> list | None:
+        """The models' most confident answer on the item, as [label, confidence]."""
+        if not self.web.suggestions:
+            return None
+        row = conn.execute(self._q_suggest, {"item": item_id}).first()
+        if row is None:
+            return None
+        conf = row.confidence
+        if conf is None and row.probs:
+            conf = max(row.probs.values())
+        return [row.label, None if conf is None else round(float(conf), 3)]
+
+    def _lease(self, conn: Connection, public_id: str, item_id: str,
+               suggestion: str | None) -> Lease:
+        it = schema.items
+        raw = conn.execute(select(it.c.fields).where((it.c.project_id == self.pid)
+                                                     & (it.c.id == item_id))).scalar()
+        return self._make_lease(public_id, item_id, suggestion, raw)
+
+    def _make_lease(self, public_id: str, item_id: str, suggestion: str | None,
+                    raw_fields: str | None) -> Lease:
+        fields = json.loads(raw_fields or "{}")
+        shown = {f: fields.get(f) for f in self.task.fields}
+        label, conf = json.loads(suggestion) if suggestion else (None, None)
+        return Lease(public_id, item_id, shown, label, conf)
+
+    # -- answers -----------------------------------------------------------------------
+    def _mine(self, conn: Connection, user: User, public_id: str, state: str):
+        row = conn.execute(self._q_mine, {"public_id": public_id, "uid": user.id}).first()
+        if row is None:
+            raise WebError("no such item among yours; it may have been returned to the queue "
+                           "after its lease expired", status=404, code="not_found")
+        if row.state != state:
+            raise WebError(f"this item is {row.state}, not {state}", status=409,
+                           code="conflict")
+        return row
+
+    def submit(self, user: User, public_id: str, label: Any, seconds: float | None = None,
+               judge: Any = None) -> bool:
+        """Store a person's answer to a leased item; returns whether it was a golden
+        question (so the caller re-checks the person's accuracy)."""
+        try:
+            value = self.task.parse_label(label)
+        except LabelquorumError as exc:
+            raise WebError(str(exc), status=422, code="invalid_label") from None
+        text = self.task.format_label(value)
+        seconds = None if seconds is None else max(0.0, min(float(seconds), 86400.0))
+        a = schema.assignments
+        now = _now()
+        with self._tx() as conn:
+            row = self._mine(conn, user, public_id, "leased")
+            suggested = json.loads(row.suggestion)[0] if row.suggestion else None
+            values: dict[str, Any] = {"state": "done", "submitted": now, "seconds": seconds,
+                                      "label": text,
+                                      "suggestion_accepted": None if suggested is None
+                                      else suggested == text}
+            if row.control:
+                values["correct"] = self.gold.is_correct(conn, row.item_id, value)
+            else:
+                task = conn.execute(self._q_task_of, {"rkey": row.request_key}).first()
+                cfg = self.humans.get(task.annotator)
+                version = task.annotator_version
+                jid = conn.execute(self._q_judgement, {
+                    "project_id": self.pid, "request_key": row.request_key,
+                    "item_id": row.item_id, "annotator": task.annotator,
+                    "annotator_kind": HUMAN_KIND, "annotator_version": version,
+                    "value_type": self.task.value_type, "label": text,
+                    "value": list(value) if isinstance(value, tuple) else None,
+                    "probs": None, "confidence": None,
+                    "cost": _human_cost({"latency": seconds}, cfg), "latency": seconds,
+                    "call_id": None, "run_id": None, "status": "ok", "simulated": False,
+                    "created": now}).inserted_primary_key[0]
+                values["judgement_id"] = jid
+                conn.execute(self._q_done, {"rkey": row.request_key})
+                if task.done + 1 >= task.needed:
+                    conn.execute(self._q_request_done, {"rkey": row.request_key, "now": now})
+            conn.execute(update(a).where(a.c.id == row.id).values(**values))
+        if judge is not None and not row.control:
+            judge(self, row, text)
+        return bool(row.control)
+
+    def skip(self, user: User, public_id: str) -> None:
+        """Hand an item back: it goes to someone else, never to this person again."""
+        a = schema.assignments
+        with self._tx() as conn:
+            row = self._mine(conn, user, public_id, "leased")
+            conn.execute(update(a).where(a.c.id == row.id).values(state="skipped",
+                                                                   submitted=_now()))
+            if row.request_key is not None:
+                self._release(conn, row.request_key)
+
+    def undo(self, user: User) -> str:
+        """Take back the person's last answer while its item is still undecided; the item
+        is theirs again. Returns its public id."""
+        a, ht, rq, j, d = (schema.assignments, schema.human_tasks, schema.requests,
+                           schema.judgements, schema.decisions)
+        now = _now()
+        with self._tx() as conn:
+            row = conn.execute(select(a).where((a.c.project_id == self.pid)
+                                               & (a.c.user_id == user.id)
+                                               & a.c.state.in_(("done", "skipped")))
+                               .order_by(a.c.submitted.desc(), a.c.id.desc()).limit(1)).first()
+            if row is None:
+                raise WebError("there is nothing to undo", status=409, code="nothing_to_undo")
+            decided = conn.execute(select(d.c.item_id).where((d.c.project_id == self.pid)
+                                                             & (d.c.item_id == row.item_id))
+                                   ).first()
+            if decided is not None and not row.control:
+                raise WebError("this item has been decided since; it can no longer be undone",
+                               status=409, code="decided")
+            if row.request_key is not None:
+                task = conn.execute(select(ht).where((ht.c.project_id == self.pid)
+                                                     & (ht.c.request_key == row.request_key))
+                                    .with_for_update()).first()
+                if row.state == "skipped":
+                    if task.active >= task.needed or task.state == "closed":
+                        raise WebError("this item has gone to someone else since; it can no "
+                                       "longer be undone", status=409, code="taken")
+                    conn.execute(update(ht).where((ht.c.project_id == self.pid)
+                                                  & (ht.c.request_key == row.request_key))
+                                 .values(active=ht.c.active + 1,
+                                         state=case((ht.c.active + 1 >= ht.c.needed, "full"),
+                                                    else_="open")))
+                else:
+                    conn.execute(update(j).where(j.c.id == row.judgement_id)
+                                 .values(status="superseded"))
+                    conn.execute(update(ht).where((ht.c.project_id == self.pid)
+                                                  & (ht.c.request_key == row.request_key))
+                                 .values(done=ht.c.done - 1, state="full"))
+                    conn.execute(update(rq).where((rq.c.project_id == self.pid)
+                                                  & (rq.c.key == row.request_key)
+                                                  & (rq.c.state == "done"))
+                                 .values(state="pending", updated=now))
+            conn.execute(update(a).where(a.c.id == row.id).values(
+                state="leased", leased=now, submitted=None, seconds=None, label=None,
+                correct=None, judgement_id=None, suggestion_accepted=None,
+                lease_expires=now + timedelta(seconds=self.web.lease_seconds)))
+            return row.public_id
+
+    def lease_of(self, user: User, public_id: str) -> Lease:
+        """A leased item of this person (for the media route and the page)."""
+        a = schema.assignments
+        with self.store.connect() as conn:
+            row = conn.execute(select(a.c.public_id, a.c.item_id, a.c.suggestion)
+                               .where((a.c.project_id == self.pid)
+                                      & (a.c.public_id == public_id)
+                                      & (a.c.user_id == user.id))).first()
+            if row is None:
+                raise WebError("no such item among yours", status=404, code="not_found")
+            return self._lease(conn, row.public_id, row.item_id, row.suggestion)
+
+    def lease_of_row(self, row) -> Lease:
+        with self.store.connect() as conn:
+            return self._lease(conn, row.public_id, row.item_id, row.suggestion)

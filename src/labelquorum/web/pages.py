@@ -1,0 +1,300 @@
+"""Server-rendered pages: login, annotate, review, item, dashboard, browse, admin.
+
+Forms post with the session's CSRF token; every page names its least role. Item text,
+labels and guidelines reach the HTML only through Jinja's autoescaping.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import LabelquorumError, WebError
+from ..quality import mark_gold
+from .app import ADMIN, ANNOTATOR, LOGIN_COOKIE, REVIEWER, SESSION_COOKIE, Auth, WebApp
+from .assist import UNAVAILABLE
+from .dashboard import bar_chart, interval_chart, stats
+
+router = APIRouter()
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
+
+
+def _web(request: Request) -> WebApp:
+    return request.app.state.web
+
+
+
+def is_image(value: Any) -> bool:
+    return isinstance(value, str) and value.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/")
+def home(request: Request):
+    auth = _web(request).identify(request)
+    if auth is None:
+        return _redirect("/login")
+    return _redirect("/dashboard" if auth.user.can("reviewer") else "/annotate")
+
+
+# -- login -------------------------------------------------------------------------------
+@router.get("/login")
+def login_page(request: Request, error: str | None = None):
+    token = secrets.token_urlsafe(24)
+    response = _web(request).render(request, "login.html", login_csrf=token, error=error)
+    _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
+    return response
+
+
+def _set_cookie(request: Request, response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
+                        secure=_web(request).secure(request), path="/")
+
+
+@router.post("/login")
+def login(request: Request, name: str = Form(..., max_length=100),
+          password: str = Form(..., max_length=1000), csrf_token: str = Form("")):
+    web = _web(request)
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    if not cookie or not secrets.compare_digest(cookie, csrf_token):
+        raise WebError("the login form has expired; reload the page and try again",
+                       status=403, code="csrf")
+    address = request.client.host if request.client else "?"
+    if web.limiter.blocked(name, address):
+        return web.render(request, "login.html", status=429, login_csrf=csrf_token,
+                          error="Too many failed logins; wait a few minutes and try again.")
+    user = web.accounts.authenticate(name, password)
+    if user is None:
+        web.limiter.failed(name, address)
+        return web.render(request, "login.html", status=401, login_csrf=csrf_token,
+                          error="Wrong name or password.")
+    web.limiter.succeeded(name, address)
+    token, _ = web.accounts.open_session(user)
+    response = _redirect("/dashboard" if user.can("reviewer") else "/annotate")
+    _set_cookie(request, response, SESSION_COOKIE, token,
+                max_age=int(web.config.web.session_hours * 3600))
+    response.delete_cookie(LOGIN_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, auth: Auth = ANNOTATOR):
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        _web(request).forget_session(token)
+    response = _redirect("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/invite")
+def invite_page(request: Request, token: str = Query(..., max_length=200)):
+    web = _web(request)
+    login_csrf = secrets.token_urlsafe(24)
+    response = web.render(request, "invite.html", invite=token, login_csrf=login_csrf)
+    _set_cookie(request, response, LOGIN_COOKIE, login_csrf, max_age=3600)
+    return response
+
+
+@router.post("/invite")
+def accept_invite(request: Request, invite: str = Form(..., max_length=200),
+                  password: str = Form(..., max_length=1000), csrf_token: str = Form("")):
+    web = _web(request)
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    if not cookie or not secrets.compare_digest(cookie, csrf_token):
+        raise WebError("the form has expired; reload the page", status=403, code="csrf")
+    web.accounts.accept_invite(invite, password)
+    return _redirect("/login")
+
+
+# -- annotating --------------------------------------------------------------------------
+@router.get("/annotate")
+def annotate(request: Request, auth: Auth = ANNOTATOR):
+    web = _web(request)
+    web.assigner.sync_if_due()
+    lease, paused = None, False
+    try:
+        lease = web.assigner.next(auth.user)
+    except WebError as exc:
+        if exc.code != "paused":
+            raise
+        paused = True
+    return web.render(request, "annotate.html", auth=auth, lease=lease, paused=paused,
+                      is_image=is_image, assistant=web.assistant is not None,
+                      assistant_note=UNAVAILABLE, hotkeys=_hotkeys(web))
+
+
+def _hotkeys(web: WebApp) -> list[tuple[str, str, str]]:
+    """(label, key, description) per label: digits 1-9 unless the config gives a hotkey."""
+    cfg = {lab.name: lab.hotkey for lab in web.config.task.labels}
+    out = []
+    for i, (name, desc) in enumerate(zip(web.task.labels, web.task.descriptions)):
+        key = cfg.get(name) or (str(i + 1) if i < 9 else "")
+        out.append((name, key, desc))
+    return out
+
+
+@router.get("/media/{public_id}/{field}")
+def media(public_id: str, field: str, request: Request, auth: Auth = ANNOTATOR):
+    web = _web(request)
+    lease = web.assigner.lease_of(auth.user, public_id)
+    return _media_file(web, lease.fields.get(field))
+
+
+@router.get("/media-item")
+def media_item(request: Request, id: str = Query(...), field: str = Query(...),
+               auth: Auth = REVIEWER):
+    web = _web(request)
+    return _media_file(web, web.review.item(id).fields.get(field))
+
+
+def _media_file(web: WebApp, value: Any) -> FileResponse:
+    """A file named by an item field, only when it lies inside the project's media root."""
+    if not is_image(value):
+        raise WebError("this field is not an image", status=404, code="not_found")
+    root = web.media_root
+    path = (root / str(value)).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise WebError("the image is not inside the project's media root", status=404,
+                       code="not_found")
+    return FileResponse(path)
+
+
+# -- reviewing ---------------------------------------------------------------------------
+@router.get("/review")
+def review(request: Request, auth: Auth = REVIEWER):
+    web = _web(request)
+    return web.render(request, "review.html", auth=auth, queue=web.review.queue())
+
+
+@router.get("/item")
+def item_page(request: Request, id: str = Query(..., max_length=1000),
+              auth: Auth = REVIEWER, done: str | None = None):
+    web = _web(request)
+    view = web.review.item(id)
+    return web.render(request, "item.html", auth=auth, item=view, is_image=is_image,
+                      done=done, hotkeys=_hotkeys(web))
+
+
+@router.post("/item/adjudicate")
+def adjudicate_form(request: Request, label: Annotated[list[str], Form()], id: str = Form(...),
+                    note: str = Form("", max_length=2000), auth: Auth = REVIEWER):
+    web = _web(request)
+    web.review.adjudicate(auth.user, id, label if web.task.multilabel else label[0], note)
+    queue = web.review.queue(limit=1)
+    return _redirect("/review" if not queue else f"/item?id={_q(queue[0]['item'])}")
+
+
+@router.post("/item/gold")
+def gold_form(request: Request, label: Annotated[list[str], Form()], id: str = Form(...),
+              auth: Auth = REVIEWER):
+    web = _web(request)
+    web.review.item(id)
+    try:
+        mark_gold(web.project, id, label if web.task.multilabel else label[0])
+    except LabelquorumError as exc:
+        raise WebError(str(exc), status=422, code="invalid_label") from None
+    web.assigner.gold.refresh()
+    return _redirect(f"/item?id={_q(id)}&done=gold")
+
+
+@router.post("/item/comment")
+def comment_form(request: Request, id: str = Form(...), text: str = Form("", max_length=4000),
+                 flag: bool = Form(False), auth: Auth = REVIEWER):
+    web = _web(request)
+    web.review.item(id)
+    web.review.comment(auth.user, id, text, flag)
+    return _redirect(f"/item?id={_q(id)}")
+
+
+def _q(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request, auth: Auth = REVIEWER):
+    web = _web(request)
+    s = await run_in_threadpool(stats, web.project)
+    hours = [f"-{23 - i}h" for i in range(24)]
+    charts = {
+        "throughput": bar_chart(s["per_hour"], hours, title="Answers per hour (last 24 h)"),
+        "cost": bar_chart([c["cost"] for c in s["cost"]], [c["annotator"] for c in s["cost"]],
+                          title="Cost by annotator (USD)", fmt="{:.2f}"),
+        "gold": interval_chart(
+            [(a["name"], a["gold"]["accuracy"], a["gold"]["low"], a["gold"]["high"])
+             for a in s["annotators"] if a["gold"] and a["gold"]["answered"]],
+            title="Accuracy on golden questions (95 % interval)",
+            threshold=web.config.web.accuracy_threshold),
+    }
+    return web.render(request, "dashboard.html", auth=auth, s=s, charts=charts,
+                      rate=_hourly_rates(web), assistant=web.assistant is not None,
+                      assistant_note=UNAVAILABLE)
+
+
+def _hourly_rates(web: WebApp) -> dict[str, float]:
+    return {n: a.cost_per_hour for n, a in web.config.annotators.items() if a.type == "human"}
+
+
+@router.get("/browse")
+def browse(request: Request, max_confidence: str = Query(""), disagreement: bool = False,
+           annotator: str = Query("", max_length=100), page: int = Query(0, ge=0),
+           auth: Auth = REVIEWER):
+    web = _web(request)
+    try:
+        conf = float(max_confidence) if max_confidence.strip() else None
+    except ValueError:
+        raise WebError(f"max confidence {max_confidence!r} is not a number", status=422,
+                       code="invalid_request") from None
+    rows, total = web.review.browse(max_confidence=conf, disagreement=disagreement,
+                                    person=annotator or None, offset=page * 50, limit=50)
+    return web.render(request, "browse.html", auth=auth, rows=rows, total=total, page=page,
+                      filters={"max_confidence": max_confidence, "disagreement": disagreement,
+                               "annotator": annotator},
+                      people=[u["name"] for u in web.accounts.users()])
+
+
+# -- admin -------------------------------------------------------------------------------
+@router.get("/admin/users")
+def admin_users(request: Request, auth: Auth = ADMIN, invite: str | None = None):
+    from ..quality import gold_accuracy
+
+    web = _web(request)
+    gold = {g.user_id: g for g in gold_accuracy(web.project)}
+    return web.render(request, "users.html", auth=auth, users=web.accounts.users(), gold=gold,
+                      invite=invite)
+
+
+@router.post("/admin/users")
+def admin_add_user(request: Request, name: str = Form(..., max_length=100),
+                   role_name: str = Form(..., alias="role"), auth: Auth = ADMIN):
+    web = _web(request)
+    secret = web.accounts.add_user(name, role_name)
+    link = f"{request.base_url}invite?token={secret}"
+    return web.render(request, "users.html", auth=auth, users=web.accounts.users(), gold={},
+                      invite=link)
+
+
+@router.post("/admin/users/pause")
+def admin_pause(request: Request, user_id: int = Form(...), paused: bool = Form(...),
+                auth: Auth = ADMIN):
+    _web(request).accounts.set_paused(user_id, paused)
+    _web(request).forget_user(user_id)
+    return _redirect("/admin/users")
+
+
+@router.post("/tokens")
+def new_token(request: Request, name: str = Form("script", max_length=100),
+              auth: Auth = ANNOTATOR) -> HTMLResponse:
+    web = _web(request)
+    token = web.accounts.create_token(auth.user.id, name)
+    return web.render(request, "token.html", auth=auth, token=token)
+
