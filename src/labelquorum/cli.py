@@ -131,6 +131,26 @@ def _print_report(r) -> None:
 
 @app.command()
 @_clean_errors
+def plan(project: ProjectOpt = Path("."),
+         sample: Annotated[int, typer.Option(help="Open items whose prompts are built.")] = 20):
+    """Estimate tokens and cost of a run per annotator and tier; no calls are made."""
+    with _open(project) as p:
+        result = p.plan(sample=sample)
+    table = Table("tier", "annotator", "type", "items", "tokens in/item", "tokens out/item",
+                  "USD/item", "USD at most", title=f"Plan for {result.open_items:,} open items "
+                  f"(prompts of {result.sampled} built)")
+    for r in result.rows.itertuples():
+        table.add_row(r.tier, r.annotator, r.type, f"{r.items:,}", f"{r.tokens_in:,.0f}",
+                      f"{r.tokens_out:,.0f}", f"{r.cost_per_item:.6f}", f"{r.cost:,.4f}")
+    console.print(table)
+    console.print(f"First tier: ${result.first_tier_cost:,.4f}. Every tier on every open item "
+                  f"(an upper bound): ${result.worst_case_cost:,.4f}. No calls were made.")
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/]")
+
+
+@app.command()
+@_clean_errors
 def status(project: ProjectOpt = Path(".")):
     """Progress, cost per annotator, share decided per tier, accuracy on evaluation gold."""
     with _open(project) as p:
@@ -211,12 +231,20 @@ def aggregate(
 def demo(directory: Annotated[Path, typer.Option(
              "--dir", help="Where to leave the demo project.")] = Path("labelquorum-demo"),
          fresh: Annotated[bool, typer.Option(help="Delete an existing demo project first.")]
-         = True):
+         = True,
+         llm: Annotated[str | None, typer.Option(
+             help="Base URL of a real OpenAI-compatible endpoint for the LLM tier (e.g. "
+                  "http://127.0.0.1:8000/v1) instead of the simulated one.")] = None,
+         llm_model: Annotated[str, typer.Option(help="Model name at --llm.")] = "gpt-4o-mini",
+         llm_key_env: Annotated[str | None, typer.Option(
+             help="Environment variable holding the key for --llm (none for local "
+                  "servers).")] = None):
     """Label 2,000 SST-2 sentences offline: small models, a simulated LLM, simulated people."""
     from .demo import run_demo
 
     run_demo(directory, fresh=fresh, console=console, progress_runner=_run_with_progress,
-             print_status=print_status)
+             print_status=print_status, llm_url=llm, llm_model=llm_model,
+             llm_key_env=llm_key_env)
 
 
 def main() -> None:

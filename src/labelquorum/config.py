@@ -164,11 +164,54 @@ class HumanConfig(_AnnotatorBase):
     """Time charged per task at most (and reserved against the budget)."""
 
 
+class FewShotConfig(_Strict):
+    k: int = Field(0, ge=0, le=64)
+    """Examples per prompt from the verified pool (seed gold + accepted labels); 0: none."""
+    strategy: Literal["knn", "fixed", "random"] = "knn"
+    mmr_lambda: float = Field(0.5, ge=0, le=1)
+    balance: bool = True
+
+
+class LlmConfig(_AnnotatorBase):
+    """An OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp, LM Studio)."""
+
+    type: Literal["llm"]
+    base_url: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    """Name of the environment variable holding the API key; none: a local server."""
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(256, ge=1)
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    rate_limit: float | None = Field(None, gt=0)
+    """Requests per minute at most (per annotator); none: only ``concurrency`` limits."""
+    reask: int = Field(2, ge=0)
+    """Re-asks after an answer outside the label set, before the call counts as failed."""
+    confidence: Literal["auto", "logprobs", "self-consistency", "verbalized"] = "auto"
+    samples: int = Field(5, ge=2, le=50)
+    """Samples per item for ``confidence = "self-consistency"``."""
+    price_input: float | None = Field(None, ge=0)
+    """USD per million input tokens; default: the price table's entry for ``model``."""
+    price_output: float | None = Field(None, ge=0)
+    structured_output: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    few_shot: FewShotConfig = Field(default_factory=FewShotConfig)
+    image_field: str | None = None
+    """Item field with an image path (under the media root) or an http(s) URL."""
+    breaker_failures: int = Field(5, ge=1)
+    """Consecutive failed calls after which the circuit breaker stops calling the server."""
+    breaker_cooldown: float = Field(30.0, ge=0)
+    concurrency: int = Field(8, ge=1, le=1024)
+    batch_size: int = Field(64, ge=1)
+    """Items per call of the synchronous Python API (``annotate``); runs ask item by item."""
+
+
 AnnotatorConfig = Annotated[
-    TfidfConfig | EmbeddingConfig | VaderConfig | RulesConfig | ReplayConfig | SimulatedConfig | HumanConfig,
+    TfidfConfig | EmbeddingConfig | VaderConfig | RulesConfig | ReplayConfig | SimulatedConfig
+    | HumanConfig | LlmConfig,
     Field(discriminator="type"),
 ]
-ANNOTATOR_TYPES = ("tfidf", "embedding", "vader", "rules", "replay", "simulated", "human")
+ANNOTATOR_TYPES = ("tfidf", "embedding", "vader", "rules", "replay", "simulated", "human", "llm")
 
 
 class Tier(_Strict):

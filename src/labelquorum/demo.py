@@ -8,6 +8,7 @@ simulated from gold with a stated noise model and are marked so in every output.
 
 from __future__ import annotations
 
+import json
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -31,7 +32,33 @@ def _embedding_available() -> bool:
         return False
 
 
-def demo_config(embedding: bool) -> str:
+def llm_section(url: str, model: str, key_env: str | None) -> str:
+    """The demo's LLM tier as a real OpenAI-compatible endpoint (``demo --llm URL``)."""
+    key = f"\napi_key_env = {json.dumps(key_env)}" if key_env else ""
+    return f"""# A real OpenAI-compatible endpoint (labelquorum demo --llm URL).
+[annotators.llm]
+type = "llm"
+base_url = {json.dumps(url)}
+model = {json.dumps(model)}{key}
+concurrency = 8
+"""
+
+
+SIMULATED_LLM = f"""# Simulated from gold: right with probability 0.97 on easy items falling to
+# 0.85 on the hardest, and it states that probability as its confidence; every judgement
+# is marked simulated.
+[annotators.llm]
+type = "simulated"
+stands_for = "llm"
+accuracy = 0.97
+accuracy_hard = 0.85
+cost_per_call = {LLM_COST}
+latency = 0.005
+concurrency = 16
+"""
+
+
+def demo_config(embedding: bool, llm: str | None = None) -> str:
     small = ["tfidf", "embedding", "vader"] if embedding else ["tfidf", "vader"]
     emb = '\n[annotators.embedding]\ntype = "embedding"\n' if embedding else ""
     names = ", ".join(f'"{a}"' for a in small)
@@ -60,18 +87,7 @@ type = "tfidf"
 type = "vader"
 ranges = {{ negative = [-1.0, -0.05], positive = [0.05, 1.0] }}
 
-# Simulated from gold: right with probability 0.97 on easy items falling to 0.85 on the
-# hardest, and it states that probability as its confidence; every judgement is marked
-# simulated.
-[annotators.llm]
-type = "simulated"
-stands_for = "llm"
-accuracy = 0.97
-accuracy_hard = 0.85
-cost_per_call = {LLM_COST}
-latency = 0.005
-concurrency = 16
-
+{llm or SIMULATED_LLM}
 [annotators.people]
 type = "simulated"
 stands_for = "human"
@@ -102,7 +118,9 @@ annotators = ["people"]
 
 
 def run_demo(directory: Path, *, fresh: bool, console: Console, progress_runner,
-             print_status) -> None:
+             print_status, llm_url: str | None = None, llm_model: str = "gpt-4o-mini",
+             llm_key_env: str | None = None) -> None:
+    """Run the demo; with ``llm_url`` its LLM tier is that real endpoint, not a simulation."""
     directory = Path(directory)
     if directory.exists():
         if not fresh:
@@ -118,8 +136,9 @@ def run_demo(directory: Path, *, fresh: bool, console: Console, progress_runner,
     if not embedding:
         console.print("[dim]The ml extra is not installed: running without the embedding "
                       "annotator (pip install 'labelquorum\\[ml]').[/]")
+    llm = llm_section(llm_url, llm_model, llm_key_env) if llm_url else None
     project = init_project(directory, ["negative", "positive"],
-                           config_text=demo_config(embedding))
+                           config_text=demo_config(embedding, llm))
     with resources.as_file(resources.files("labelquorum") / "data" / "sst2_sample.csv") as data:
         result = project.import_file(data, id_column="id", split=f"seed={SEED_SIZE}")
     console.print(f"Imported {result.items:,} SST-2 sentences: {result.roles.get('seed', 0)} "
@@ -129,10 +148,12 @@ def run_demo(directory: Path, *, fresh: bool, console: Console, progress_runner,
     status = project.status()
     print_status(status, project.config.project.name)
     n = status.evaluation_items
+    which = (f"The LLM tier was {llm_model} at {llm_url}; people are [bold]simulated[/] from "
+             "gold" if llm_url else "The LLM and people tiers are [bold]simulated[/] from gold")
+    llm_cost = "" if llm_url else f"the simulated LLM on every item would cost ${LLM_COST * n:,.2f}, "
     console.print(
-        f"\nFor comparison: the simulated LLM on every item would cost "
-        f"${LLM_COST * n:,.2f}, people on every item ${HUMAN_COST * n:,.2f}.\n"
-        f"The LLM and people tiers are [bold]simulated[/] from gold (see labelquorum.toml).\n"
+        f"\nFor comparison: {llm_cost}people on every item ${HUMAN_COST * n:,.2f}.\n"
+        f"{which} (see labelquorum.toml).\n"
         f"Project left in {project.path}: try 'labelquorum status -p {directory}' and "
         f"'labelquorum export labels.csv -p {directory}'.")
     for note in report.notes:

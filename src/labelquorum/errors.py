@@ -13,7 +13,15 @@ fix it.
     ├── ImportDataError        a data file cannot be imported (names row and field)
     ├── StoreError             the database cannot be reached or migrated
     ├── AnnotatorError         an annotator cannot be built or failed
-    │   └── MissingExtraError  an optional dependency is not installed
+    │   ├── MissingExtraError  an optional dependency is not installed
+    │   ├── MediaError         an item's image path is refused or unreadable
+    │   └── LlmError           an LLM endpoint call failed (after retries)
+    │       ├── LlmAuthError        the endpoint refused the key (names api_key_env)
+    │       ├── LlmRateLimitError   still rate limited (429) after every retry
+    │       ├── LlmServerError      5xx, timeouts or no connection after every retry
+    │       ├── LlmRequestError     the endpoint refused the request (4xx: model, params)
+    │       ├── LlmAnswerError      no valid label after the configured re-asks
+    │       └── LlmUnavailableError the circuit breaker is open: calls stopped
     ├── PolicyError            a policy got a state it cannot handle
     ├── ExportError            the export target is not writable or of unknown type
     └── AgreementError         an agreement statistic is undefined for the table given
@@ -76,6 +84,43 @@ class MissingExtraError(AnnotatorError):
             f"{what} needs the optional dependency {missing!r}, which is not installed. "
             f"Install it with: pip install 'labelquorum[{extra}]'"
         )
+
+
+class MediaError(AnnotatorError):
+    """An item's image field points outside the project's media root or cannot be read."""
+
+
+class LlmError(AnnotatorError):
+    """A call to an LLM endpoint failed; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        self.status = status
+        super().__init__(message)
+
+
+class LlmAuthError(LlmError):
+    """The endpoint refused the API key."""
+
+
+class LlmRateLimitError(LlmError):
+    """The endpoint kept answering 429 (rate limited) after every retry."""
+
+
+class LlmServerError(LlmError):
+    """Server errors (5xx), timeouts or connection failures outlasted every retry."""
+
+
+class LlmRequestError(LlmError):
+    """The endpoint refused the request itself (4xx): unknown model, bad parameters."""
+
+
+class LlmAnswerError(LlmError):
+    """The model gave no valid answer (unparseable, or outside the label set) after the
+    configured re-asks."""
+
+
+class LlmUnavailableError(LlmError):
+    """The circuit breaker is open: the endpoint failed too often in a row, so calls stop."""
 
 
 class PolicyError(LabelquorumError):

@@ -131,7 +131,7 @@ class Project:
     # -- running -----------------------------------------------------------------------
     def build_annotators(self, names: Iterable[str] | None = None) -> dict[str, Annotator]:
         names = list(names) if names is not None else self.config.policy_annotators
-        context = Context(self.path, self.config.project.seed)
+        context = Context(self.path, self.config.project.seed, self.config.project.media_root)
         gold = self.gold_labels() if any(
             self.config.annotators[n].type == "simulated" for n in names) else None
         out = {}
@@ -159,6 +159,13 @@ class Project:
         if annotators is None:
             annotators = self.build_annotators(policy.annotators())
         return Runner(self, annotators, policy, progress=progress, seed=seed).run()
+
+    def plan(self, sample: int = 20):
+        """Estimate the tokens and cost of running the policy over the open items, from the
+        real prompts of a sample of them; no calls are made (:mod:`labelquorum.planning`)."""
+        from .planning import plan_run
+
+        return plan_run(self, sample=sample)
 
     def add_judgements(self, rows: Iterable[dict[str, Any]]) -> int:
         """Answers from people (or any deferred annotator): ``item``, ``annotator``, ``label``,

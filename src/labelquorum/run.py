@@ -34,7 +34,9 @@ from sqlalchemy import and_, bindparam, func, select, update
 from .aggregation import tie_keys
 from .annotators import Annotator, Answers, Items
 from .annotators.base import JsonRows
+from .annotators.cache import CallCache
 from .errors import PolicyError, ProjectError
+from .injection import flag_injections
 from .policies import (
     ABSTAIN,
     FAILED,
@@ -60,7 +62,8 @@ REQUEST_COLUMNS = ("project_id", "key", "item_id", "annotator", "annotator_versi
                    "reserved_cost", "state", "attempts", "updated")
 JUDGEMENT_COLUMNS = ("project_id", "request_key", "item_id", "annotator", "annotator_kind",
                      "annotator_version", "value_type", "label", "value", "probs", "confidence",
-                     "cost", "latency", "call_id", "run_id", "status", "simulated", "created")
+                     "cost", "latency", "call_id", "run_id", "status", "simulated", "created",
+                     "confidence_method")
 
 
 @dataclass
@@ -112,6 +115,41 @@ def _alive(owner: str, heartbeat: datetime | None, now: datetime) -> bool:
     if heartbeat.tzinfo is None:
         heartbeat = heartbeat.replace(tzinfo=UTC)
     return (now - heartbeat).total_seconds() < STALE_AFTER
+
+
+class _Coalescer:
+    """Calls ``fn(batch)`` once per turn of the event loop with everything submitted in
+    that turn; each submitter awaits the write of its batch (and gets its exception)."""
+
+    def __init__(self, fn: Callable[[list[Any]], None]):
+        self.fn = fn
+        self.items: list[Any] = []
+        self.futures: list[asyncio.Future] = []
+        self.scheduled = False
+
+    def submit(self, item: Any) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.items.append(item)
+        self.futures.append(future)
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        items, futures = self.items, self.futures
+        self.items, self.futures, self.scheduled = [], [], False
+        try:
+            self.fn(items)
+        except BaseException as exc:  # noqa: BLE001 - handed to every submitter
+            for f in futures:
+                if not f.done():
+                    f.set_exception(exc)
+            return
+        for f in futures:
+            if not f.done():
+                f.set_result(None)
 
 
 class Runner:
@@ -221,6 +259,11 @@ class Runner:
         still_open = int(self.open.sum())
         r.status = "waiting" if still_open else "done"
         r.open = still_open + r.budget_stopped  # stopped by the budget: open for a later run
+        r.notes += [f"{a.name}: {a.run_note}" for a in self.annotators.values() if a.run_note]
+        flagged = int((self.suspicious & self.had_decision).sum())
+        if flagged:
+            r.notes.append(f"{flagged} items read like instructions to the annotator (prompt "
+                           "injection); an LLM answer alone never decides them")
         t = schema.runs
         with self.store.begin() as conn:
             conn.execute(update(t).where(t.c.id == self.run_id).values(
@@ -228,7 +271,8 @@ class Runner:
         return r
 
     # -- training ----------------------------------------------------------------------
-    def _verified(self, before_run: int | None) -> tuple[list[str], list[Any]]:
+    def _verified(self, before_run: int | None,
+                  ids: list[str] | None = None) -> tuple[list[str], list[Any]]:
         """Seed gold plus labels accepted by earlier runs (never control or evaluation)."""
         it, d = schema.items, schema.decisions
         q = (select(it.c.id, it.c.fields, it.c.gold, it.c.gold_role, d.c.label, d.c.value,
@@ -249,17 +293,25 @@ class Runner:
                 else:
                     continue
                 texts.append(str(json.loads(row.fields).get(field_name, "")))
+                if ids is not None:
+                    ids.append(row.id)
                 labels.append(tuple(value) if self.task.multilabel else value)
         return texts, labels
 
     def _train(self, names: list[str] | None = None, before_run: int | None = -1) -> None:
         trainable = [a for n, a in self.annotators.items()
                      if a.trainable and (names is None or n in names)]
-        if not trainable:
+        # LLM annotators retrieve few-shot examples from the same verified pool
+        prompted = [a for n, a in self.annotators.items()
+                    if hasattr(a, "fit_examples") and (names is None or n in names)]
+        if not trainable and not prompted:
             return
-        texts, labels = self._verified(self.run_id if before_run == -1 else before_run)
+        ids: list[str] = []
+        texts, labels = self._verified(self.run_id if before_run == -1 else before_run, ids)
         for ann in trainable:
             ann.fit(texts, labels)
+        for ann in prompted:
+            ann.fit_examples(ids, texts, labels)
 
     # -- state -------------------------------------------------------------------------
     def _load(self) -> None:
@@ -267,18 +319,29 @@ class Runner:
         it, d, rq, j = schema.items, schema.decisions, schema.requests, schema.judgements
         pid, k = self.pid, len(self.task.labels)
         with self.store.connect() as conn:
-            rows = conn.execute(select(it.c.id, it.c.fields, it.c.gold)
+            rows = conn.execute(select(it.c.id, it.c.fields, it.c.gold, it.c.gold_role)
                                 .where(it.c.project_id == pid).order_by(it.c.seq)).all()
             self.ids = np.array([r.id for r in rows], dtype=object)
             self.fields_json = [r.fields for r in rows]
             self.gold = {r.id: json.loads(r.gold) for r in rows if r.gold is not None}
             self.pos = {item_id: i for i, item_id in enumerate(self.ids)}
+            control = {r.id for r in rows if r.gold_role == "control"}
+            self.suspicious = flag_injections(
+                [str(json.loads(f).get(self.task.text_field, "")) for f in self.fields_json])
+            for ann in self.annotators.values():
+                if getattr(ann, "io_bound", False) and hasattr(ann, "cache") and \
+                        ann.kind == "llm" and not ann.simulated:
+                    ann.cache = CallCache(self.store, pid, exclude=control)
             n = len(self.ids)
             self.open = np.ones(n, dtype=bool)
             self.had_decision = np.zeros(n, dtype=bool)
+            unlabelled: list[int] = []
+            failed_before = np.zeros(n, dtype=bool)
             for item_id, flags in conn.execute(select(d.c.item_id, d.c.flags)
                                                .where(d.c.project_id == pid)):
                 self.had_decision[self.pos[item_id]] = True
+                if "unlabelled" in (flags or ""):
+                    unlabelled.append(self.pos[item_id])
                 if "budget" not in (flags or ""):
                     self.open[self.pos[item_id]] = False
             self.status = {a: np.zeros(n, dtype=np.int8) for a in self.annotators}
@@ -325,6 +388,7 @@ class Runner:
                     continue  # an older answer; the outstanding request will bring the new one
                 code = STATUS_CODE.get(r.status, OK)
                 if code == FAILED and r.run_id != self.run_id:
+                    failed_before[p] = True
                     continue  # failed in an earlier run: asked again
                 self.status[r.annotator][p] = code
                 if code == OK:
@@ -342,6 +406,10 @@ class Runner:
                         row[:] = 0.0
                         row[index[r.label]] = 1.0
                     self.probs[r.annotator][p] = row
+        # an item nothing could label because calls failed (a dead server, say) is reopened:
+        # its failed calls are asked again
+        retry = np.array(unlabelled, dtype=np.int64)
+        self.open[retry[failed_before[retry]]] = True
         if stale:
             with self.store.begin() as conn:
                 for start in range(0, len(stale), 900):
@@ -356,7 +424,7 @@ class Runner:
         left = None if self.budget is None else max(self.budget - self.committed, 0.0)
         return PolicyState(self.ids, self.open.copy(), self.task.labels, self.task.multilabel,
                            self.status, self.label, self.probs, infos, left, self.tie,
-                           self.aggregator)
+                           self.aggregator, suspicious=self.suspicious)
 
     def _items(self, positions) -> Items:
         return Items([self.ids[p] for p in positions],
@@ -573,16 +641,36 @@ class Runner:
             asyncio.run(self._execute_io(io))
 
     async def _execute_io(self, asks: dict[str, np.ndarray]) -> None:
+        """Ask I/O-bound annotators concurrently. Marks and answers that arrive in the same
+        turn of the event loop are written together (one transaction each), so the store's
+        cost per call falls as concurrency rises; a call goes out only once its mark is
+        committed, and its slot is freed only once its answer is."""
         limits = {n: asyncio.Semaphore(self.annotators[n].concurrency) for n in asks}
+        marks = _Coalescer(self._mark_sent)
+        records = _Coalescer(self._record_many)
 
         async def one(name: str, p: int) -> None:
             ann = self.annotators[name]
             async with limits[name]:
-                self._mark_sent([self.keys[(name, p)]])
+                await marks.submit(self.keys[(name, p)])
                 answers = await ann.aannotate_one(self._items([p]))
-                self._record(ann, np.array([p]), answers)
+                await records.submit((name, p, answers))
 
-        await asyncio.gather(*(one(n, int(p)) for n, ps in asks.items() for p in ps))
+        try:
+            await asyncio.gather(*(one(n, int(p)) for n, ps in asks.items() for p in ps))
+        finally:
+            await asyncio.gather(*(self.annotators[n].aclose() for n in asks))
+
+    def _record_many(self, answered: list[tuple[str, int, Answers]]) -> None:
+        """Store single-item answers of several annotators, one transaction each."""
+        by_name: dict[str, list[tuple[int, Answers]]] = {}
+        for name, p, answers in answered:
+            by_name.setdefault(name, []).append((p, answers))
+        k = len(self.task.labels)
+        for name, group in by_name.items():
+            positions = np.array([p for p, _ in group], dtype=np.int64)
+            answers = group[0][1] if len(group) == 1 else Answers.concat([a for _, a in group], k)
+            self._record(self.annotators[name], positions, answers)
 
     def _mark_sent(self, keys: list[str]) -> None:
         """Mark calls as going out; one that was in flight at a kill counts as repeated.
@@ -617,6 +705,7 @@ class Runner:
         latency = np.asarray(answers.latency, dtype=float)
         conf = (np.full(n, np.nan) if answers.confidence is None
                 else np.asarray(answers.confidence, dtype=float))
+        methods = answers.methods or [None] * n
         ok = np.array([s == "ok" for s in status], dtype=bool)
         probs = answers.probs
         has_probs = (np.zeros(n, dtype=bool) if probs is None
@@ -638,7 +727,8 @@ class Runner:
                      json_text(list(answers.labels[i])) if isinstance(answers.labels[i], tuple)
                      else None,
                      probs_json[i], None if np.isnan(conf[i]) else float(conf[i]),
-                     float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim, stamp)
+                     float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim, stamp,
+                     methods[i])
                     for i, p in enumerate(pos)]
             insert_rows(conn, j, JUDGEMENT_COLUMNS, rows)
             self._beat(conn)
@@ -664,21 +754,22 @@ class Runner:
 
     def _log_calls(self, conn, ann: Annotator, keys: list[str | None], answers: Answers,
                    now) -> list[int | None]:
-        """Write the model-call log of a batch; return each answer's call id (or None)."""
-        calls = answers.calls or [None] * len(keys)
-        logged = [(i, c) for i, c in enumerate(calls) if c is not None]
+        """Write the model-call log of a batch (rows from :meth:`Annotator.call_rows`);
+        return each answer's call id: its last call, or None."""
+        groups = ann.call_rows(answers) if answers.calls else []
         ids: list[int | None] = [None] * len(keys)
-        if not logged:
+        rows, owner = [], []
+        for i, group in enumerate(groups):
+            for row in group:
+                row.update(project_id=self.pid, request_key=keys[i], annotator=ann.name,
+                           created=now)
+                rows.append(row)
+                owner.append(i)
+        if not rows:
             return ids
         mc = schema.model_calls
-        rows = [{"project_id": self.pid, "request_key": keys[i], "annotator": ann.name,
-                 "model": c.get("model"), "request": c.get("request"),
-                 "response": c.get("response", c), "tokens_in": c.get("tokens_in"),
-                 "tokens_out": c.get("tokens_out"), "cost": float(answers.cost[i]),
-                 "latency": float(answers.latency[i]), "cache_key": c.get("cache_key"),
-                 "error": answers.errors[i], "created": now} for i, c in logged]
         result = conn.execute(mc.insert().returning(mc.c.id, sort_by_parameter_order=True), rows)
-        for (i, _), call_id in zip(logged, result.scalars()):
+        for i, call_id in zip(owner, result.scalars()):
             ids[i] = call_id
         return ids
 

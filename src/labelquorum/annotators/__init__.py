@@ -21,6 +21,7 @@ BACKENDS: dict[str, str] = {
     "replay": "labelquorum.annotators.replay:ReplayAnnotator",
     "simulated": "labelquorum.annotators.simulated:SimulatedAnnotator",
     "human": "labelquorum.annotators.human:HumanAnnotator",
+    "llm": "labelquorum.annotators.llm:LlmAnnotator",
 }
 
 

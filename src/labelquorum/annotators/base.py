@@ -77,7 +77,10 @@ class Answers:
     cost: np.ndarray | None = None
     latency: np.ndarray | None = None
     errors: list[str | None] | None = None
-    calls: list[dict[str, Any] | None] | None = None
+    calls: list[Any] | None = None
+    """Per item: one call-log dict, a list of them (one per HTTP call), or None."""
+    methods: list[str | None] | None = None
+    """Per item: how its confidence was found (logprobs, self-consistency, verbalized...)."""
     status: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -101,7 +104,7 @@ class Answers:
             probs=cat("probs", lambda n: np.full((n, n_labels), np.nan)),
             confidence=cat("confidence", lambda n: np.full(n, np.nan)),
             cost=cat("cost", np.zeros), latency=cat("latency", lambda n: np.full(n, np.nan)),
-            errors=join("errors"), calls=join("calls"),
+            errors=join("errors"), calls=join("calls"), methods=join("methods"),
             status=[x for p in parts for x in p.status],
         )
 
@@ -112,6 +115,7 @@ class Context:
 
     project_dir: Path
     seed: int = 0
+    media_root: str = "media"  # relative to project_dir: where item images may live
 
 
 class Annotator:
@@ -135,6 +139,8 @@ class Annotator:
         self.context = context
         self.training_fingerprint = ""
         self.note: str | None = None  # a line for the run report (e.g. "too few labels")
+        self.run_note: str | None = None  # a line learnt while running (e.g. a dead server)
+        self.cache = None  # a CallCache, attached by the run for backends that use one
 
     # -- identity and cost -------------------------------------------------------------
     @property
@@ -158,6 +164,42 @@ class Annotator:
     def concurrency(self) -> int:
         return int(self.config.concurrency)
 
+    def estimate(self, items: Items) -> list[tuple[int, int, float]]:
+        """(input tokens, output tokens, cost) each item would cost, without asking.
+
+        Used by ``labelquorum plan``; token-priced backends override it."""
+        return [(0, 0, self.max_cost)] * len(items)
+
+    def call_rows(self, answers: Answers) -> list[list[dict[str, Any]]]:
+        """Per item, the model-call log rows of its answer (cost, latency, error filled in).
+
+        A backend reports each item's calls as one dict or a list of dicts (one per HTTP
+        call, re-asks and samples included); a dict without its own ``cost`` / ``latency``
+        gets the item's, and the last call of a failed item carries the item's error."""
+        out: list[list[dict[str, Any]]] = []
+        calls = answers.calls or [None] * len(answers.labels)
+        errors = answers.errors or [None] * len(answers.labels)
+        for i, c in enumerate(calls):
+            if c is None:
+                out.append([])
+                continue
+            group = c if isinstance(c, list) else [c]
+            rows = []
+            for n, call in enumerate(group):
+                single = len(group) == 1
+                rows.append({
+                    "model": call.get("model"), "request": call.get("request"),
+                    "response": call.get("response", call),
+                    "tokens_in": call.get("tokens_in"), "tokens_out": call.get("tokens_out"),
+                    "cost": float(call["cost"]) if "cost" in call else
+                    (float(answers.cost[i]) if single else 0.0),
+                    "latency": float(call["latency"]) if "latency" in call else
+                    (float(answers.latency[i]) if single else None),
+                    "cache_key": call.get("cache_key"),
+                    "error": call.get("error") or (errors[i] if n == len(group) - 1 else None)})
+            out.append(rows)
+        return out
+
     # -- what backends implement -------------------------------------------------------
     def fit(self, texts: list[str], labels: list[Any]) -> Annotator:
         return self
@@ -169,6 +211,10 @@ class Annotator:
     async def apredict_one(self, items: Items) -> Answers:
         """Answer a batch of one item (I/O-bound backends)."""
         return self.predict(items)
+
+    async def aclose(self) -> None:
+        """Release what belongs to the current event loop (HTTP connections); the run calls
+        it before the loop ends."""
 
     # -- what the run calls ------------------------------------------------------------
     def annotate(self, items: Items) -> Answers:

@@ -46,6 +46,27 @@ class PolicyState:
     budget_left: float | None
     tie_keys: np.ndarray
     aggregator: str = "weighted"
+    suspicious: np.ndarray | None = None  # bool (n,): text reads like prompt injection
+
+    def unconfirmed(self, names: list[str], positions: np.ndarray, c: Consensus) -> np.ndarray:
+        """Flagged items (see :mod:`labelquorum.injection`) whose consensus no non-LLM
+        annotator among ``names`` agrees with: an LLM answer alone must not decide them."""
+        if self.suspicious is None:
+            return np.zeros(len(positions), dtype=bool)
+        out = self.suspicious[positions].copy()
+        if not out.any():
+            return out
+        for a in names:
+            if self.annotators[a].kind == "llm":
+                continue
+            answered = self.status[a][positions] == OK
+            if self.multilabel:
+                said = self.probs[a][positions] >= 0.5
+                agrees = answered & (said == c.label.astype(bool)).all(axis=1)
+            else:
+                agrees = answered & (self.label[a][positions] == c.label)
+            out &= ~agrees
+        return out
 
     def resolved(self, names: list[str]) -> np.ndarray:
         """Items every named annotator has answered (ok, abstain or failed)."""

@@ -7,6 +7,10 @@ agreement >= ``min_agreement``; otherwise it goes to the next tier. The last tie
 what it can; items it cannot label keep the best label from all tiers, flagged
 ``fallback`` (or ``unlabelled`` when nothing labelled them).
 
+An item flagged as a likely prompt injection (:mod:`labelquorum.injection`) is never
+accepted on LLM answers alone: a non-LLM annotator in the consensus must agree, or it goes
+on; at the last tier it is decided with the flag ``injection``, for review.
+
 Vote-then-verify is the AutoAnnotator shape (Lu et al.): the specialists label
 everything, unanimous items are accepted, the rest go to the verifiers.
 """
@@ -60,9 +64,16 @@ class Cascade(Policy):
             c = state.consensus(scope, pos)
             ok = ((c.votes >= tier.min_votes) & (c.confidence >= tier.min_confidence)
                   & (c.agreement >= tier.min_agreement))
+            held = state.unconfirmed(scope, pos, c) & (c.votes > 0)
+            ok &= ~held
             plan.decide(Decision(pos[ok], take(c, ok), scope, self.tier_name(t)))
             if t == len(self.tiers) - 1:
-                self._last_tier(state, plan, pos[~ok], take(c, ~ok), scope, t, seen)
+                review = held[~ok]
+                rest = ~ok
+                rest[np.flatnonzero(rest)[review]] = False
+                plan.decide(Decision(pos[~ok][review], take(take(c, ~ok), review), scope,
+                                     self.tier_name(t), flags="injection"))
+                self._last_tier(state, plan, pos[rest], take(c, rest), scope, t, seen)
             remaining = np.zeros_like(remaining)
             remaining[pos[~ok]] = True
         return plan

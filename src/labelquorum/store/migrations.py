@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, inspect, select, text
 
 from . import schema
 
@@ -22,8 +22,16 @@ def _m0001_initial(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
+def _m0002_confidence_method(conn: Connection) -> None:
+    """judgements.confidence_method: how an LLM judgement's confidence was found."""
+    columns = {c["name"] for c in inspect(conn).get_columns("judgements")}
+    if "confidence_method" not in columns:
+        conn.execute(text("ALTER TABLE judgements ADD COLUMN confidence_method VARCHAR(24)"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
+    (2, "confidence_method", _m0002_confidence_method),
 ]
 
 LATEST = MIGRATIONS[-1][0]

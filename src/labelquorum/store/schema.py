@@ -102,6 +102,8 @@ judgements = Table(
     Column("simulated", Boolean, nullable=False, default=False),
     Column("supersedes", Integer),
     Column("created", DateTime(timezone=True), nullable=False),
+    # how ``confidence`` was found: logprobs | self-consistency | verbalized | none (LLMs)
+    Column("confidence_method", String(24)),
     Index("ix_judgements_item", "project_id", "item_id"),
 )
 

@@ -1,0 +1,328 @@
+"""An LLM or VLM annotator over any OpenAI-compatible chat endpoint.
+
+OpenAI, vLLM, Ollama, llama.cpp's server and LM Studio all speak this API: the config
+names the ``base_url``, the ``model`` and the environment variable holding the key
+(``api_key_env``). For each item the annotator builds the prompt from the task
+(:mod:`labelquorum.llm.prompt`) — with ``few_shot.k`` examples retrieved from the
+verified pool (seed gold and accepted labels, never control or evaluation gold) and the
+item's image when ``image_field`` is set — asks for a constrained JSON answer, validates
+it against the label set and re-asks up to ``reask`` times; an answer still outside the
+set is a failed call, never a label.
+
+Confidence (recorded per judgement in ``confidence_method``):
+
+* ``logprobs`` — the margin between the top two labels' probabilities at the label's
+  first token (:mod:`labelquorum.llm.confidence`);
+* ``self-consistency`` — ``samples`` answers at temperature ≥ 0.7; the share that agrees
+  with the majority (per label for multilabel tasks);
+* ``verbalized`` — the model's own ``confidence`` field;
+* ``auto`` — log-probabilities when the server returns them, else the verbalized score.
+
+Every HTTP call is logged (prompt, response, tokens, latency, cost); identical requests
+are served from the call cache at zero cost (:mod:`labelquorum.annotators.cache`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import AnnotatorError, LlmAnswerError, LlmError, MediaError
+from ..llm.client import Completion, EndpointClient
+from ..llm.confidence import margin_from_logprobs
+from ..llm.media import image_part
+from ..llm.pricing import (
+    TOKENS_PER_IMAGE,
+    estimate_message_tokens,
+    estimate_text_tokens,
+    price_for,
+)
+from ..llm.prompt import (
+    InvalidAnswer,
+    answer_schema,
+    build_messages,
+    example_answer,
+    parse_answer,
+    reask_message,
+)
+from .base import Annotator, Answers, Items, spread_confidence
+from .cache import CallCache, cache_key
+
+ITEM_ALLOWANCE, EXAMPLE_ALLOWANCE = 512, 256  # tokens reserved per item / example
+
+
+def _loggable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages for the call log: inline images replaced by their size and hash."""
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                url = part.get("image_url", {}).get("url", "") if isinstance(part, dict) else ""
+                if url.startswith("data:"):
+                    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+                    part = {"type": "image_url",
+                            "image_url": {"url": f"{url[:url.find(',') + 1]}<{len(url)} chars, "
+                                                 f"sha256 {digest}>"}}
+                parts.append(part)
+            m = {**m, "content": parts}
+        out.append(m)
+    return out
+
+
+class LlmAnnotator(Annotator):
+    kind = "llm"
+    io_bound = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        cfg = self.config
+        key = None
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise AnnotatorError(
+                    f"annotator {self.name!r} reads its API key from the environment "
+                    f"variable {cfg.api_key_env}, which is not set; export "
+                    f"{cfg.api_key_env}=... before running, or change api_key_env")
+        self.client = EndpointClient(
+            base_url=cfg.base_url, model=cfg.model, api_key=key, api_key_env=cfg.api_key_env,
+            timeout=cfg.timeout, max_retries=cfg.max_retries, rate_limit=cfg.rate_limit,
+            structured_output=cfg.structured_output, breaker_failures=cfg.breaker_failures,
+            breaker_cooldown=cfg.breaker_cooldown, seed=self.context.seed)
+        self.price = price_for(cfg.model, cfg.price_input, cfg.price_output)
+        if self.price.source == "unknown" and cfg.api_key_env:
+            self.note = (f"no price known for model {cfg.model!r}; its calls are costed at 0 "
+                         "(set price_input and price_output)")
+        self.cache: CallCache | None = None
+        self.retriever = None
+        self.run_note: str | None = None
+        self.media_root = Path(self.context.project_dir) / self.context.media_root
+
+    # -- cost ---------------------------------------------------------------------------
+    @property
+    def calls_per_item(self) -> int:
+        return self.config.samples if self.config.confidence == "self-consistency" else 1
+
+    @property
+    def max_cost(self) -> float:
+        """Reserved per item: the prompt without the item, plus allowances for the item and
+        each example, plus ``max_tokens`` out, for each sample (re-asks are not reserved)."""
+        cfg = self.config
+        base = estimate_message_tokens(build_messages(self.task, ""))
+        tokens_in = base + ITEM_ALLOWANCE + EXAMPLE_ALLOWANCE * cfg.few_shot.k
+        per_call = self.price.cost(tokens_in, cfg.max_tokens) + float(cfg.cost_per_call)
+        return per_call * self.calls_per_item
+
+    def estimate(self, items: Items) -> list[tuple[int, int, float]]:
+        """(input tokens, output tokens, cost) per item, from the real prompts; no calls."""
+        out = []
+        verbal = self._verbalized
+        answer = example_answer(self.task, list(self.task.labels) if self.task.multilabel
+                                else max(self.task.labels, key=len))
+        answer_tokens = estimate_text_tokens(answer) + (6 if verbal else 0)
+        for item_id, fields in zip(items.ids, items.fields):
+            text = str(fields.get(self.task.text_field, ""))
+            messages = build_messages(self.task, text, self._select(text), None, verbal)
+            tokens_in = estimate_message_tokens(messages)
+            if self.config.image_field and fields.get(self.config.image_field):
+                tokens_in += TOKENS_PER_IMAGE
+            n = self.calls_per_item
+            cost = n * (self.price.cost(tokens_in, answer_tokens) + float(self.config.cost_per_call))
+            out.append((n * tokens_in, n * answer_tokens, cost))
+        return out
+
+    # -- few-shot examples --------------------------------------------------------------
+    def fit_examples(self, ids: list[str], texts: list[str], labels: list[Any]) -> LlmAnnotator:
+        """The verified pool examples are retrieved from (seed gold + accepted labels)."""
+        shots = self.config.few_shot
+        if shots.k == 0:
+            return self
+        try:
+            from ..retrieval import Example, ExampleRetriever
+        except ImportError:
+            raise AnnotatorError("few_shot.k > 0 needs labelquorum.retrieval, which this "
+                                 "installation lacks; set few_shot.k = 0") from None
+        pool = [Example(i, t, lab) for i, t, lab in zip(ids, texts, labels)]
+        self.retriever = ExampleRetriever(k=shots.k, strategy=shots.strategy,
+                                          mmr_lambda=shots.mmr_lambda, balance=shots.balance,
+                                          seed=self.context.seed).fit(pool)
+        digest = hashlib.sha1(json.dumps([ids, [str(x) for x in labels]]).encode())
+        self.training_fingerprint = digest.hexdigest()[:16]
+        return self
+
+    def _select(self, text: str) -> list[Any]:
+        return self.retriever.select([text])[0] if self.retriever is not None else []
+
+    # -- asking -------------------------------------------------------------------------
+    @property
+    def _verbalized(self) -> bool:
+        return self.config.confidence in ("auto", "verbalized")
+
+    def messages(self, fields: dict[str, Any], examples: list[Any]) -> list[dict[str, Any]]:
+        text = str(fields.get(self.task.text_field, ""))
+        part = None
+        if self.config.image_field:
+            value = fields.get(self.config.image_field)
+            if value in (None, ""):
+                raise MediaError(f"the item has no {self.config.image_field!r} field "
+                                 "(the annotator's image_field)")
+            part = image_part(str(value), self.media_root)
+        return build_messages(self.task, text, examples, part, self._verbalized)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def predict(self, items: Items) -> Answers:
+        """Answer a batch from synchronous code (the Python API): concurrently, under the
+        annotator's concurrency limit. A run uses :meth:`apredict_one` instead."""
+        async def all_items() -> list[Answers]:
+            limit = asyncio.Semaphore(self.concurrency)
+
+            async def one(i: int) -> Answers:
+                async with limit:
+                    return self.finish(await self.apredict_one(items.take([i])), 1)
+            try:
+                return await asyncio.gather(*(one(i) for i in range(len(items))))
+            finally:
+                await self.aclose()
+
+        parts = asyncio.run(all_items())
+        return Answers.concat(parts, len(self.task.labels)) if parts else Answers(labels=[])
+
+    async def apredict_one(self, items: Items) -> Answers:
+        item_id, fields = items.ids[0], items.fields[0]
+        calls: list[dict[str, Any]] = []
+        method = self.config.confidence
+        try:
+            text = str(fields.get(self.task.text_field, ""))
+            examples = (await asyncio.to_thread(self._select, text)
+                        if self.retriever is not None else [])
+            messages = self.messages(fields, examples)
+            if method == "self-consistency":
+                value, conf, probs, used = await self._consistency(messages, item_id, calls)
+            else:
+                value, conf, probs, used = await self._single(messages, item_id, calls)
+        except (LlmError, MediaError) as exc:
+            if self.client.breaker.is_open:
+                self.run_note = self.client.breaker.message()
+            return Answers(labels=[None], errors=[str(exc)], calls=[calls or None],
+                           cost=np.array([sum(c["cost"] for c in calls)]), methods=[None])
+        return Answers(labels=[value], probs=probs[None, :], confidence=np.array([conf]),
+                       cost=np.array([sum(c["cost"] for c in calls)]),
+                       latency=np.array([sum(c["latency"] for c in calls)]),
+                       calls=[calls], methods=[used])
+
+    async def _single(self, messages, item_id, calls):
+        value, vconf, completion, said = await self._ask(messages, item_id, calls, None,
+                                                         self.config.temperature)
+        if (self.config.confidence in ("auto", "logprobs") and not self.task.multilabel
+                and completion.logprobs):
+            found = margin_from_logprobs(completion.content or "", said, completion.logprobs,
+                                         self.task.labels)
+            if found is not None:
+                return value, found[0], found[1], "logprobs"
+        if vconf is not None:
+            return value, vconf, spread_confidence([value], np.array([vconf]), self.task)[0], \
+                "verbalized"
+        return value, np.nan, np.full(len(self.task.labels), np.nan), "none"
+
+    async def _consistency(self, messages, item_id, calls):
+        temperature = max(self.config.temperature, 0.7)
+        results = await asyncio.gather(
+            *(self._ask(messages, item_id, calls, s, temperature)
+              for s in range(self.config.samples)), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, LlmAnswerError):
+                raise r
+        values = [r[0] for r in results if not isinstance(r, BaseException)]
+        if not values:
+            raise next(r for r in results if isinstance(r, BaseException))
+        labels, _k = self.task.labels, len(self.task.labels)
+        if self.task.multilabel:
+            freq = np.array([sum(lab in v for v in values) for lab in labels]) / len(values)
+            value = tuple(lab for lab, f in zip(labels, freq) if f >= 0.5)
+            return value, float(np.maximum(freq, 1 - freq).mean()), freq, "self-consistency"
+        counts = np.array([values.count(lab) for lab in labels], dtype=float)
+        probs = counts / counts.sum()
+        best = int(np.argmax(counts))  # first in label order on ties
+        return labels[best], float(probs[best]), probs, "self-consistency"
+
+    async def _ask(self, messages, item_id, calls, sample, temperature):
+        """Ask, re-asking after invalid answers: (value, verbalized conf, completion, said)."""
+        msgs = list(messages)
+        last: InvalidAnswer | None = None
+        for _ in range(self.config.reask + 1):
+            completion = await self._call(msgs, item_id, calls, sample, temperature)
+            try:
+                value, vconf, said = parse_answer(self.task, completion.content)
+                return value, vconf, completion, said
+            except InvalidAnswer as bad:
+                calls[-1]["response"]["invalid"] = bad.reason
+                last = bad
+                msgs = msgs + [{"role": "assistant", "content": completion.content or ""},
+                               reask_message(self.task, bad.reason)]
+        raw = re.sub(r"\s+", " ", last.raw)[:200]
+        raise LlmAnswerError(f"{self.config.model} gave no label of the task after "
+                             f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})")
+
+    async def _call(self, msgs, item_id, calls, sample, temperature) -> Completion:
+        cfg = self.config
+        schema = None if cfg.structured_output == "none" else answer_schema(
+            self.task, self._verbalized)
+        want_lp = cfg.confidence in ("auto", "logprobs") and not self.task.multilabel
+        params = {"temperature": temperature, "max_tokens": cfg.max_tokens,
+                  "structured_output": cfg.structured_output, "logprobs": want_lp,
+                  "sample": sample}
+        key = None
+        use_cache = self.cache is not None and self.cache.usable(item_id)
+        if use_cache:
+            key = cache_key({"base_url": cfg.base_url, "model": cfg.model, "messages": msgs,
+                             "schema": schema, **params})
+
+        async def fresh() -> Completion:
+            try:
+                completion, _ = await self.client.complete(
+                    msgs, temperature=temperature, max_tokens=cfg.max_tokens, schema=schema,
+                    logprobs=want_lp, seed=None if sample is None else self.context.seed + sample)
+            except LlmError as exc:
+                calls.append(self._log_entry(msgs, None, 0, 0, True, 0.0, None, str(exc)))
+                raise
+            return completion
+
+        if use_cache:
+            completion, cached = await self.cache.get_or_call(key, fresh, Completion.to_json,
+                                                              Completion.from_json)
+        else:
+            completion, cached = await fresh(), False
+        estimated = completion.tokens_in is None or completion.tokens_out is None
+        tokens_in = (completion.tokens_in if completion.tokens_in is not None
+                     else estimate_message_tokens(msgs))
+        tokens_out = (completion.tokens_out if completion.tokens_out is not None
+                      else estimate_text_tokens(completion.content or ""))
+        cost = 0.0 if cached else self.price.cost(tokens_in, tokens_out) + float(cfg.cost_per_call)
+        entry = self._log_entry(msgs, completion, tokens_in, tokens_out, estimated, cost,
+                                key if use_cache else None, None)
+        entry["response"]["cached"] = cached
+        entry["response"]["retries"] = completion.retries if not cached else 0
+        entry["latency"] = 0.0 if cached else completion.latency
+        calls.append(entry)
+        return completion
+
+    def _log_entry(self, msgs, completion, tokens_in, tokens_out, estimated, cost, key, error):
+        request = {"messages": _loggable(msgs), "dialect": self.client.dialect,
+                   "logprobs": self.client.logprobs_ok}
+        return {"model": self.config.model, "request": request,
+                "response": completion.to_json() if completion is not None else {},
+                "tokens_in": tokens_in, "tokens_out": tokens_out,
+                "tokens_estimated": estimated, "cost": cost,
+                "latency": completion.latency if completion is not None else 0.0,
+                "cache_key": key, "error": error}

@@ -1,0 +1,332 @@
+"""One OpenAI-compatible chat endpoint, called reliably.
+
+:class:`EndpointClient` wraps the official ``openai`` SDK's ``AsyncOpenAI`` (its own
+retries switched off) with:
+
+* a **rate limit** (requests per minute, evenly spaced) — the concurrency limit is the
+  run's, per annotator;
+* **retries** with exponential backoff and full jitter on 429, 5xx, timeouts and
+  connection errors, honouring ``Retry-After`` / ``retry-after-ms`` when the server sends
+  one (capped at :data:`MAX_RETRY_AFTER` seconds);
+* a **circuit breaker**: after ``breaker_failures`` calls in a row fail every retry (or
+  at once on a refused key), calls fail fast with :class:`LlmUnavailableError` for
+  ``breaker_cooldown`` seconds; then one call probes the server;
+* **structured-output dialects**: with ``structured_output = "auto"`` it sends
+  ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, or 422
+  as llama-cpp-python's request validation does) is tried with ``json_object`` plus
+  ``schema`` (the llama.cpp dialect), then with no
+  ``response_format``; a refused ``logprobs`` is dropped the same way. What worked is kept
+  for the next calls;
+* the SDK's exceptions translated into :mod:`labelquorum.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ..errors import (
+    LlmAuthError,
+    LlmError,
+    LlmRateLimitError,
+    LlmRequestError,
+    LlmServerError,
+    LlmUnavailableError,
+    MissingExtraError,
+)
+
+BACKOFF_BASE, BACKOFF_CAP, MAX_RETRY_AFTER = 0.5, 30.0, 120.0
+DIALECTS = ("json_schema", "json_object", "none")
+
+
+@dataclass
+class Completion:
+    """One chat completion, in the compact form that is logged and cached."""
+
+    content: str | None
+    logprobs: list[list[Any]] | None  # [[token, logprob, [[alternative, logprob], ...]], ...]
+    tokens_in: int | None
+    tokens_out: int | None
+    latency: float = 0.0
+    retries: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"content": self.content, "logprobs": self.logprobs,
+                "usage": {"prompt_tokens": self.tokens_in, "completion_tokens": self.tokens_out}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Completion:
+        usage = data.get("usage") or {}
+        return cls(data.get("content"), data.get("logprobs"), usage.get("prompt_tokens"),
+                   usage.get("completion_tokens"))
+
+
+class RateLimiter:
+    """At most ``per_minute`` requests a minute, evenly spaced."""
+
+    def __init__(self, per_minute: float):
+        self.interval = 60.0 / per_minute
+        self.next = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self.next)
+        self.next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class CircuitBreaker:
+    """Opens after ``failures`` failed calls in a row; probes again after ``cooldown`` s."""
+
+    def __init__(self, failures: int, cooldown: float, where: str):
+        self.failures, self.cooldown, self.where = failures, cooldown, where
+        self.count = 0
+        self.open_until: float | None = None
+        self.last: LlmError | None = None
+        self.probing = False
+
+    def check(self) -> None:
+        if self.open_until is None:
+            return
+        if time.monotonic() >= self.open_until and not self.probing:
+            self.probing = True  # half-open: this call probes the server
+            return
+        raise LlmUnavailableError(self.message())
+
+    def message(self) -> str:
+        return (f"calls to {self.where} are stopped: it failed {self.count} times in a row "
+                f"(last error: {self.last}). Check that the server is up and the settings "
+                "are right, then run again; failed items are asked again by the next run")
+
+    def success(self) -> None:
+        self.count, self.open_until, self.probing = 0, None, False
+
+    def failure(self, exc: LlmError, trip: bool = False) -> None:
+        self.count += 1
+        self.last = exc
+        self.probing = False
+        if trip or self.count >= self.failures:
+            self.open_until = time.monotonic() + self.cooldown
+
+    @property
+    def is_open(self) -> bool:
+        return self.open_until is not None
+
+
+def retry_after(exc: Any) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms`` or ``Retry-After``)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return min(float(ms) / 1000.0, MAX_RETRY_AFTER)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+            return min(max(when.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
+        except (TypeError, ValueError):
+            return None
+
+
+def backoff(attempt: int, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return rng.uniform(0.0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt))
+
+
+def translate(exc: Exception, where: str, key_env: str | None, model: str) -> LlmError:
+    """An SDK exception as one of ours, with a message that says how to fix it."""
+    import openai
+
+    status = getattr(exc, "status_code", None)
+    detail = _detail(exc)
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        hint = (f"check the key in the environment variable {key_env} (the annotator's "
+                "api_key_env)" if key_env else
+                "set api_key_env to the name of the environment variable holding the key")
+        return LlmAuthError(f"{where} refused the API key ({status}: {detail}); {hint}", status)
+    if isinstance(exc, openai.RateLimitError):
+        return LlmRateLimitError(f"{where} is rate limiting (429: {detail}); lower the "
+                                 "annotator's concurrency or set rate_limit", status)
+    if isinstance(exc, openai.APITimeoutError):
+        return LlmServerError(f"{where} did not answer in time; raise the annotator's timeout "
+                              "if the model is slow", None)
+    if isinstance(exc, openai.APIConnectionError):
+        return LlmServerError(f"cannot connect to {where} ({exc.__cause__ or exc}); check "
+                              "base_url and that the server is running", None)
+    if isinstance(exc, openai.NotFoundError):
+        return LlmRequestError(f"{where} answered 404 ({detail}); check base_url (it usually "
+                               f"ends in /v1) and that model {model!r} exists there", status)
+    if isinstance(exc, openai.APIStatusError):
+        if status is not None and status >= 500:
+            return LlmServerError(f"{where} failed with a server error ({status}: {detail})",
+                                  status)
+        return LlmRequestError(f"{where} refused the request ({status}: {detail})", status)
+    return LlmError(f"calling {where} failed: {type(exc).__name__}: {exc}")
+
+
+def _detail(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+        if isinstance(inner, str):
+            return inner[:300]
+    return str(getattr(exc, "message", exc))[:300]
+
+
+RETRYABLE = (LlmRateLimitError, LlmServerError)
+_sleep = asyncio.sleep  # the retry wait (a module attribute, so tests can record it)
+
+
+class EndpointClient:
+    """Chat completions from one endpoint for one annotator (see the module docstring)."""
+
+    def __init__(self, *, base_url: str, model: str, api_key: str | None,
+                 api_key_env: str | None, timeout: float, max_retries: int,
+                 rate_limit: float | None, structured_output: str, breaker_failures: int,
+                 breaker_cooldown: float, seed: int = 0):
+        self.base_url, self.model = base_url, model
+        self.api_key, self.api_key_env = api_key, api_key_env
+        self.timeout, self.max_retries = timeout, max_retries
+        self.limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.where = f"the LLM endpoint {base_url} (model {model})"
+        self.breaker = CircuitBreaker(breaker_failures, breaker_cooldown, self.where)
+        self.structured = structured_output
+        self.dialect = "json_schema" if structured_output == "auto" else structured_output
+        self.logprobs_ok = True
+        self.rng = random.Random(seed)
+        self.http_calls = 0
+        self._client = None
+        self._loop = None
+
+    def _sdk(self):
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            try:
+                import openai
+            except ImportError:
+                raise MissingExtraError("the llm annotator", "llm", "openai") from None
+            # one client per event loop: its connection pool belongs to the loop
+            from openai.types.chat import ChatCompletion
+
+            self._cast = ChatCompletion
+            self._client = openai.AsyncOpenAI(base_url=self.base_url,
+                                              api_key=self.api_key or "not-needed",
+                                              timeout=self.timeout, max_retries=0)
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the SDK client of the running loop (its connections die with the loop)."""
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.close()
+        self._client = self._loop = None
+
+    def body(self, messages: list[dict[str, Any]], *, temperature: float, max_tokens: int,
+             schema: dict[str, Any] | None, logprobs: bool) -> dict[str, Any]:
+        """The request body as it is sent now (dialect and logprobs as last detected)."""
+        body: dict[str, Any] = {"model": self.model, "messages": messages,
+                                "temperature": temperature, "max_tokens": max_tokens}
+        if schema is not None and self.dialect == "json_schema":
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": schema, "strict": True}}
+        elif schema is not None and self.dialect == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        if logprobs and self.logprobs_ok:
+            body["logprobs"] = True
+            body["top_logprobs"] = 5
+        return body
+
+    async def complete(self, messages: list[dict[str, Any]], *, temperature: float,
+                       max_tokens: int, schema: dict[str, Any] | None,
+                       logprobs: bool, seed: int | None = None
+                       ) -> tuple[Completion, dict[str, Any]]:
+        """One completion and the body that produced it; raises an :class:`LlmError`."""
+        while True:
+            body = self.body(messages, temperature=temperature, max_tokens=max_tokens,
+                             schema=schema, logprobs=logprobs)
+            if seed is not None:
+                body["seed"] = seed  # distinct samples on servers that seed their sampler
+            try:
+                return await self._send(body), body
+            except LlmRequestError as exc:
+                if not self._downgrade(body, exc):
+                    raise
+
+    def _downgrade(self, body: dict[str, Any], exc: LlmRequestError) -> bool:
+        """After a refused request: drop what the server may not support, if anything."""
+        if exc.status not in (400, 422):
+            return False
+        text = str(exc).lower()
+        if "logprobs" in body and ("logprob" in text or "response_format" not in body):
+            self.logprobs_ok = False
+            return True
+        if "response_format" in body and self.structured == "auto":
+            self.dialect = DIALECTS[DIALECTS.index(self.dialect) + 1]
+            return True
+        return False
+
+    async def _send(self, body: dict[str, Any]) -> Completion:
+        import openai
+
+        client = self._sdk()
+        for attempt in range(self.max_retries + 1):
+            self.breaker.check()
+            if self.limiter is not None:
+                await self.limiter.wait()
+            t0 = time.perf_counter()
+            try:
+                self.http_calls += 1
+                # the SDK's generic POST: the same errors, retries off, but the request body
+                # is sent as built (chat.completions.create re-walks it against its types,
+                # which costs more CPU than the rest of the call)
+                response = await client.post("/chat/completions", cast_to=self._cast,
+                                             body=body)
+            except (openai.APIError, openai.OpenAIError) as exc:
+                err = translate(exc, self.where, self.api_key_env, self.model)
+                if isinstance(err, LlmAuthError):
+                    self.breaker.failure(err, trip=True)
+                    raise err from None
+                if not isinstance(err, RETRYABLE) or attempt == self.max_retries:
+                    if isinstance(err, RETRYABLE):
+                        self.breaker.failure(err)
+                    raise err from None
+                delay = retry_after(exc)
+                await _sleep(backoff(attempt, self.rng) if delay is None else delay)
+                continue
+            self.breaker.success()
+            out = _compact(response)
+            out.latency = time.perf_counter() - t0
+            out.retries = attempt
+            return out
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _compact(response: Any) -> Completion:
+    choice = response.choices[0] if response.choices else None
+    content = choice.message.content if choice is not None and choice.message else None
+    tokens = None
+    lp = getattr(choice, "logprobs", None) if choice is not None else None
+    if lp is not None and getattr(lp, "content", None):
+        tokens = [[t.token, t.logprob, [[a.token, a.logprob] for a in (t.top_logprobs or [])]]
+                  for t in lp.content]
+    usage = response.usage
+    return Completion(content, tokens, getattr(usage, "prompt_tokens", None),
+                      getattr(usage, "completion_tokens", None))
