@@ -132,6 +132,19 @@ def test_llama_cpp_dialect_is_detected_and_kept(tmp_path):
     assert ann.client.dialect == "json_object"
 
 
+def test_concurrent_refusals_step_the_dialect_down_once(tmp_path):
+    """Calls in flight together are all refused; each retries with json_object, and the
+    dialect is not stepped past it (to none) by the later refusals."""
+    with ScriptedLlmServer([Rule("great", "positive")], dialect="llama.cpp",
+                           latency=0.05) as server:
+        ann = annotator(server, tmp_path, concurrency=6, breaker_failures=1)
+        ans = ask(ann, *[f"great film {i}" for i in range(6)])
+        kinds = [r.get("response_format", {}).get("type") for r in server.requests]
+    assert ans.labels == ["positive"] * 6
+    assert ann.client.dialect == "json_object"
+    assert kinds.count("json_object") == 6 and None not in kinds
+
+
 def test_a_server_without_structured_output_gets_plain_prompts(tmp_path):
     with ScriptedLlmServer([Rule("great", "positive")], dialect="plain",
                            refuse_logprobs=True) as server:

@@ -121,11 +121,14 @@ class _App:
             if s.dialect == "plain":
                 return _error(400, "response_format is not supported by this server")
             if s.dialect == "llama.cpp" and kind == "json_schema":
-                # llama-cpp-python's request validation (FastAPI): 422 with a detail list
-                return JSONResponse({"detail": [{
-                    "type": "literal_error", "loc": ["body", "response_format", "type"],
-                    "msg": "Input should be 'text' or 'json_object'", "input": kind}]},
-                    status_code=422)
+                # llama-cpp-python 0.3.36 as measured: its route wrapper turns the request
+                # validation error into a 500 "internal_server_error"
+                return JSONResponse({"error": {
+                    "message": "1 validation error:\n  {'type': 'literal_error', 'loc': "
+                               "('body', 'response_format', 'type'), 'msg': \"Input should be "
+                               f"'text' or 'json_object'\", 'input': '{kind}'}}",
+                    "type": "internal_server_error", "param": None, "code": None}},
+                    status_code=500)
         if body.get("logprobs") and s.refuse_logprobs:
             return _error(400, "logprobs are not supported by this server")
         if s.fault_rate and self.n % max(round(1 / s.fault_rate), 1) == 0:

@@ -226,8 +226,10 @@ class LlmAnnotator(Annotator):
                                                          self.config.temperature)
         if (self.config.confidence in ("auto", "logprobs") and not self.task.multilabel
                 and completion.logprobs):
+            # llama.cpp's json_object dialect reports pre-grammar log-probabilities
             found = margin_from_logprobs(completion.content or "", said, completion.logprobs,
-                                         self.task.labels)
+                                         self.task.labels,
+                                         constrained=self.client.dialect == "json_object")
             if found is not None:
                 return value, found[0], found[1], "logprobs"
         if vconf is not None:

@@ -12,8 +12,8 @@ retries switched off) with:
   at once on a refused key), calls fail fast with :class:`LlmUnavailableError` for
   ``breaker_cooldown`` seconds; then one call probes the server;
 * **structured-output dialects**: with ``structured_output = "auto"`` it sends
-  ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, or 422
-  as llama-cpp-python's request validation does) is tried with ``json_object`` plus
+  ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, 422, or
+  the 500 that llama-cpp-python answers to a request failing its validation) is tried with ``json_object`` plus
   ``schema`` (the llama.cpp dialect), then with no
   ``response_format``; a refused ``logprobs`` is dropped the same way. What worked is kept
   for the next calls;
@@ -173,6 +173,11 @@ def translate(exc: Exception, where: str, key_env: str | None, model: str) -> Ll
         return LlmRequestError(f"{where} answered 404 ({detail}); check base_url (it usually "
                                f"ends in /v1) and that model {model!r} exists there", status)
     if isinstance(exc, openai.APIStatusError):
+        if status is not None and status >= 500 and "validation error" in detail \
+                and "'body'" in detail:
+            # llama-cpp-python answers a request that fails its validation (an unknown
+            # response_format type, say) with 500: a refusal, not worth retrying
+            return LlmRequestError(f"{where} refused the request ({status}: {detail})", status)
         if status is not None and status >= 500:
             return LlmServerError(f"{where} failed with a server error ({status}: {detail})",
                                   status)
@@ -272,14 +277,16 @@ class EndpointClient:
 
     def _downgrade(self, body: dict[str, Any], exc: LlmRequestError) -> bool:
         """After a refused request: drop what the server may not support, if anything."""
-        if exc.status not in (400, 422):
+        if exc.status not in (400, 422, 500):  # 500: llama-cpp-python's validation errors
             return False
         text = str(exc).lower()
         if "logprobs" in body and ("logprob" in text or "response_format" not in body):
             self.logprobs_ok = False
             return True
         if "response_format" in body and self.structured == "auto":
-            self.dialect = DIALECTS[DIALECTS.index(self.dialect) + 1]
+            sent = body["response_format"]["type"]
+            if sent == self.dialect:  # not already stepped down by a concurrent call
+                self.dialect = DIALECTS[DIALECTS.index(sent) + 1]
             return True
         return False
 

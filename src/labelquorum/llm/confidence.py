@@ -27,10 +27,17 @@ def label_start(content: str, answer: str) -> int:
 
 
 def margin_from_logprobs(content: str, answer: str, tokens: list[list[Any]],
-                         labels: tuple[str, ...]) -> tuple[float, np.ndarray] | None:
+                         labels: tuple[str, ...], *,
+                         constrained: bool = False) -> tuple[float, np.ndarray] | None:
     """(margin, per-label probabilities) or None when the log-probabilities cannot say.
 
     ``tokens`` is the compact form ``[[token, logprob, [[alternative, logprob], ...]], ...]``.
+    ``constrained``: the log-probabilities come from the model's distribution *before* a
+    grammar forced the answer (llama.cpp's ``json_object`` + ``schema`` dialect), so most
+    of the mass sits on tokens the grammar forbids and the chosen token may lie below the
+    top alternatives. The labels are then compared among themselves (renormalised over the
+    alternatives that start a label), and a label not among the alternatives gets the
+    smallest listed alternative's probability — an upper bound, so the margin errs low.
     """
     start = label_start(content, answer)
     if start < 0 or not tokens:
@@ -64,6 +71,12 @@ def margin_from_logprobs(content: str, answer: str, tokens: list[list[Any]],
     if not seen[chosen]:
         mass[chosen] += math.exp(logprob)
         seen[chosen] = True
+    if constrained:
+        others = [lp for alt, lp in alternatives or [] if alt != token] or [logprob]
+        mass[~seen] = math.exp(min(others))
+        probs = mass / mass.sum()
+        top = np.sort(probs)[::-1]
+        return float(top[0] - top[1]) if len(top) > 1 else float(top[0]), probs
     mass = np.minimum(mass, 1.0)
     total = mass.sum()
     if total > 1.0:
