@@ -188,6 +188,37 @@ def test_every_item_ends_decided_or_failed(labelled):
     assert out.loc[list(labelled_ids), "label"].isin(["negative", "positive"]).all()
 
 
+
+@pytest.fixture(scope="module")
+def truncated(local_llm, tmp_path_factory):
+    """The same model cut off after 4 tokens: its JSON never gets as far as the label."""
+    directory = tmp_path_factory.mktemp("llm-local-cut") / "proj"
+    config = CONFIG.format(base_url=local_llm.base_url, model=local_llm.model)
+    project = init_project(directory, config_text=config.replace("max_tokens = 24",
+                                                                 "max_tokens = 4"))
+    rows = pd.read_csv(FIXTURE).head(3)
+    project.import_dataframe(rows, id_column="id", gold_column="label",
+                             gold_role="evaluation")
+    report = project.run()
+    yield project, report
+    project.close()
+
+
+def test_real_invalid_answers_are_reasked_then_failed_never_labels(truncated):
+    project, report = truncated
+    log = _calls(project)
+    assert len(log) == 6  # each item asked, then asked again once (reask = 1)
+    responses = [_json(r) for r in log["response"]]
+    assert all(r["invalid"] for r in responses)
+    assert not any(label in (r["content"] or "") for r in responses
+                   for label in ("negative", "positive"))
+    j = project.judgements()
+    assert (j["status"] == "failed").all() and j["label"].isna().all()
+    assert report.failed == {"smol": 3}
+    out = project.to_dataframe()
+    assert out["label"].isna().all()
+
+
 # -- confidence from llama.cpp's pre-grammar log-probabilities (recorded traces) ---------
 
 # Recorded from the real server (json_object + schema, top_logprobs 5): the grammar spelled
