@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +90,36 @@ def test_server_answers_with_the_model_alias(local_llm):
         ids = [m["id"] for m in json.load(response)["data"]]
     assert ids == [local_llm.model]
     assert local_llm.base_url.startswith("http://127.0.0.1:")
+
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux-only")
+def test_the_server_dies_with_the_process_that_started_it():
+    _require_local_llm()
+    script = ("import sys, time\n"
+              "from labelquorum.llm_local import LocalLLMServer\n"
+              "s = LocalLLMServer().start()\n"
+              "print(s.pid, flush=True)\n"
+              "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        server_pid = int(parent.stdout.readline())
+    finally:
+        parent.kill()  # SIGKILL: no with-block, no atexit in the parent
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(server_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
 
 
 # -- a small project labelled by the real model through the llm annotator ---------------

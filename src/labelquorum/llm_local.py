@@ -75,6 +75,22 @@ def check_server_installed() -> None:
             raise MissingExtraError("The local LLM server", EXTRA, dist)
 
 
+# Runs llama_cpp.server in the child. On Linux the child first asks for SIGTERM when its
+# parent dies (PR_SET_PDEATHSIG), even by SIGKILL, so no orphaned server keeps the port and
+# the CPU; it exits at once if the parent is already gone.
+_LAUNCHER = """
+import os, runpy, signal, sys
+parent = int(sys.argv.pop(1))
+if sys.platform == "linux":
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+    if os.getppid() != parent:
+        sys.exit(0)
+sys.argv[0] = "llama_cpp.server"
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -107,6 +123,11 @@ class LocalLLMServer:
         return self.alias
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def base_url(self) -> str:
         """The OpenAI-compatible base URL, ending in ``/v1``."""
         if self.port is None:
@@ -124,14 +145,14 @@ class LocalLLMServer:
                                  "GGUF file, or leave it out to use the packaged SmolLM2.")
         self.port = _free_port()
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(path),
+        command = [sys.executable, "-c", _LAUNCHER, str(os.getpid()), "--model", str(path),
                    "--model_alias", self.alias, "--host", "127.0.0.1",
                    "--port", str(self.port), "--n_ctx", str(self.n_ctx),
                    "--n_threads", str(self.n_threads),
                    "--n_threads_batch", str(self.n_threads)]
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             self._wait_ready()
         except BaseException:
