@@ -132,19 +132,6 @@ def test_llama_cpp_dialect_is_detected_and_kept(tmp_path):
     assert ann.client.dialect == "json_object"
 
 
-def test_concurrent_refusals_step_the_dialect_down_once(tmp_path):
-    """Calls in flight together are all refused; each retries with json_object, and the
-    dialect is not stepped past it (to none) by the later refusals."""
-    with ScriptedLlmServer([Rule("great", "positive")], dialect="llama.cpp",
-                           latency=0.05) as server:
-        ann = annotator(server, tmp_path, concurrency=6, breaker_failures=1)
-        ans = ask(ann, *[f"great film {i}" for i in range(6)])
-        kinds = [r.get("response_format", {}).get("type") for r in server.requests]
-    assert ans.labels == ["positive"] * 6
-    assert ann.client.dialect == "json_object"
-    assert kinds.count("json_object") == 6 and None not in kinds
-
-
 def test_a_server_without_structured_output_gets_plain_prompts(tmp_path):
     with ScriptedLlmServer([Rule("great", "positive")], dialect="plain",
                            refuse_logprobs=True) as server:
@@ -215,7 +202,7 @@ def test_few_shot_examples_come_from_the_pool(server, tmp_path, monkeypatch):
             self.pool = list(pool)
             return self
 
-        def select(self, texts):
+        def select(self, texts, exclude_ids=None):
             return [self.pool[:self.k] for _ in texts]
 
     class Example:
@@ -307,3 +294,62 @@ def test_margin_is_undefined_when_labels_share_their_first_token():
               ['itive"}', 0.0, []]]
     assert margin_from_logprobs('{"label": "positive"}', "positive", tokens,
                                 ("positive", "postponed")) is None
+
+
+@pytest.mark.parametrize("kind, confidence", [("classification", "auto"),
+                                              ("classification", "self-consistency"),
+                                              ("multilabel", "auto")])
+def test_the_llm_annotator_passes_the_conformance_kit(tmp_path, kind, confidence):
+    from test_testing_kit import SEED, as_items, sentiment, task_of, topics
+
+    from labelquorum.annotators import Context, build_annotator
+    from labelquorum.config import LlmConfig
+    from labelquorum.testing import check_annotator_factory
+
+    texts, _ = (sentiment if kind == "classification" else topics)(10, seed=2)
+    rules = [Rule(w, "positive", confidence=0.7) for w in ("wonderful", "great", "superb")]
+    rules += [Rule(w, "negative") for w in ("terrible", "awful", "boring")]
+    rules += [Rule("pasta", ["food"]), Rule("waiter", ["service", "price"])]
+    rules += [Rule("staff", content='{"label": "somewhere else"}')]  # a failed call
+    with ScriptedLlmServer(rules, default=None if kind == "classification" else []) as server:
+        config = LlmConfig(type="llm", base_url=server.base_url, model="gpt-4o-mini",
+                           confidence=confidence, samples=3, reask=0)
+
+        def make():
+            return build_annotator("probe", config, task_of(kind), Context(tmp_path, SEED))
+
+        check_annotator_factory(make, as_items(texts))
+
+
+def test_the_rate_limit_spaces_requests_evenly(server, tmp_path, monkeypatch):
+    waits = []
+    real_sleep = client_module._sleep
+
+    async def recording_sleep(seconds):  # a mock: records the waits, then waits briefly
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(client_module, "_sleep", recording_sleep)
+    ans = ask(annotator(server, tmp_path, rate_limit=30, concurrency=4), "great a", "great b",
+              "great c", "great d")
+    assert ans.labels == ["positive"] * 4 and server.count() == 4
+    # 30 a minute: the 2nd, 3rd and 4th request wait for slots 2, 4 and 6 seconds out
+    assert sorted(waits) == pytest.approx([2.0, 4.0, 6.0], abs=0.5)
+
+
+def test_dialect_detection_survives_concurrent_first_calls(tmp_path):
+    with ScriptedLlmServer([Rule("great", "positive")], dialect="llama.cpp") as server:
+        ann = annotator(server, tmp_path, concurrency=8, breaker_failures=2)
+        ans = ask(ann, *[f"great {i}" for i in range(8)])
+    assert ans.labels == ["positive"] * 8
+    assert ann.client.dialect == "json_object" and not ann.client.breaker.is_open
+
+
+def test_requests_the_server_refuses_outright_stop_the_calls(tmp_path):
+    with ScriptedLlmServer([Rule("great", "positive")], dialect="plain") as server:
+        ann = annotator(server, tmp_path, structured_output="json_schema", concurrency=1,
+                        breaker_failures=2)
+        ans = ask(ann, *[f"great {i}" for i in range(5)])
+        assert server.count() == 2
+    assert "refused the request (400" in ans.errors[0]
+    assert "are stopped" in ans.errors[-1]

@@ -116,6 +116,10 @@ def test_a_dead_server_never_blocks_the_run_and_failures_show_in_status(tmp_path
     assert status.failed_calls == 3
     row = status.annotators.set_index("annotator").loc["llm"]
     assert row["failed"] == 3
+    why = status.failures.set_index("annotator").loc["llm"]
+    assert why["calls"].sum() == 3 and "are stopped" in " ".join(why["error"])
+    shown = " ".join(lq("status", "-p", project.path).stdout.split())
+    assert "Failed calls: 3" in shown and "are stopped" in shown
     # failed calls are asked again by the next run, once the server is back
     with ScriptedLlmServer([Rule("great", "positive"), Rule("awful", "negative")]) as back:
         config = project.path / "labelquorum.toml"
@@ -239,3 +243,59 @@ def test_demo_uses_a_real_endpoint_with_llm_url(server, tmp_path):
     project = open_project(tmp_path / "demo")
     j = judgements(project)
     assert len(j) == server.count() and not j["simulated"].any()
+
+
+def test_few_shot_examples_come_from_seed_gold_never_from_control_or_evaluation(tmp_path):
+    rows = [(f"s{i}", f"seed review {i}, great", "positive") for i in range(3)]
+    rows += [(f"t{i}", f"seed review {i + 3}, awful", "negative") for i in range(3)]
+    rows += [("c1", "control review, great", "positive"),
+             ("e1", "evaluation review, awful", "negative"), ("o1", "open review, great", None)]
+    with ScriptedLlmServer([Rule("great", "positive"), Rule("awful", "negative")]) as server:
+        project = llm_project(tmp_path, server.base_url, rows, split="seed=6,control=1",
+                              llm='few_shot = { k = 4, strategy = "random" }')
+        roles = {}
+        for role in ("seed", "control", "evaluation"):
+            roles.update({i: role for i in project.gold_labels([role])})
+        project.run()
+        prompts = [r["messages"] for r in server.requests]
+    texts = {t: roles.get(i) for i, t, _ in rows}
+    assert len(prompts) == 3  # the two gold items that are not seed, and o1
+    for messages in prompts:
+        shown = [m["content"].split("\n")[1] for m in messages[1:-1:2]]
+        assert len(shown) == 4
+        assert all(texts[s] == "seed" for s in shown), shown
+        assert all(json.loads(m["content"])["label"] in ("positive", "negative")
+                   for m in messages[2:-1:2])
+
+
+def test_a_killed_run_resumes_without_paying_any_answered_call_twice(tmp_path):
+    import os
+    import signal
+    import time
+    from collections import Counter
+
+    rows = [(f"u{i}", f"an uneven film number {i}, great cast") for i in range(12)]
+    with ScriptedLlmServer([Rule("great", "positive")], latency=0.3) as server:
+        project = llm_project(tmp_path, server.base_url, rows, llm="concurrency = 2")
+        project.close()
+        proc = subprocess.Popen([sys.executable, "-m", "labelquorum.cli", "run", "-p",
+                                 tmp_path / "proj"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        project = open_project(tmp_path / "proj")
+        deadline = time.monotonic() + 60
+        while len(judgements(project)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        answered_before = set(judgements(project).index)
+        assert 4 <= len(answered_before) < 12
+        report = project.run()
+        asked = Counter(r["messages"][-1]["content"] for r in server.requests)
+    j = judgements(project)
+    assert len(j) == 12 and j.index.is_unique  # every item answered once
+    assert report.resumed and report.repeated_calls <= 2
+    texts = dict(rows)
+    for item in answered_before:  # answered before the kill: never asked again
+        assert asked[f"<item>\n{texts[item]}\n</item>"] == 1
+    assert sum(asked.values()) == 12 + report.repeated_calls
+    assert len(calls(project)) == 12  # a call in flight at the kill has no log row

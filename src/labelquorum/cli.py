@@ -182,6 +182,10 @@ def print_status(s, name: str) -> None:
         console.print("Flags: " + ", ".join(f"{k} {v:,}" for k, v in s.flags.items()))
     if s.failed_calls:
         console.print(f"Failed calls: {s.failed_calls:,}")
+    if s.failures is not None and len(s.failures):
+        for row in s.failures.head(5).itertuples():
+            console.print(f"[yellow]  {row.annotator}: {row.calls:,} × {row.error}[/]",
+                          highlight=False)
     if s.repeated_calls:
         console.print(f"Calls repeated after an interruption: {s.repeated_calls:,}")
     if s.evaluation_accuracy is not None:

@@ -15,6 +15,7 @@ fix it.
     ├── AnnotatorError         an annotator cannot be built or failed
     │   ├── MissingExtraError  an optional dependency is not installed
     │   ├── MediaError         an item's image path is refused or unreadable
+    │   ├── RetrievalError     few-shot example retrieval got a bad setting or pool
     │   └── LlmError           an LLM endpoint call failed (after retries)
     │       ├── LlmAuthError        the endpoint refused the key (names api_key_env)
     │       ├── LlmRateLimitError   still rate limited (429) after every retry
@@ -134,3 +135,8 @@ class ExportError(LabelquorumError):
 class AgreementError(LabelquorumError):
     """An agreement statistic cannot be computed: too few annotators or shared items, no
     variation in the labels, or values of the wrong type for the level of measurement."""
+
+
+class RetrievalError(AnnotatorError):
+    """Few-shot example retrieval (:mod:`labelquorum.retrieval`) was given an invalid
+    setting (k, strategy, mmr_lambda), an empty or malformed pool, or was used unfitted."""

@@ -24,6 +24,7 @@ import json
 import os
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -118,38 +119,44 @@ def _alive(owner: str, heartbeat: datetime | None, now: datetime) -> bool:
 
 
 class _Coalescer:
-    """Calls ``fn(batch)`` once per turn of the event loop with everything submitted in
-    that turn; each submitter awaits the write of its batch (and gets its exception)."""
+    """One writer for many coroutines: ``fn(batch)`` runs in the run's writer thread with
+    everything submitted since the last batch began; each submitter awaits the write of
+    its batch (and gets its exception). At most one batch is in flight, so batches grow
+    with the load while the event loop keeps serving HTTP."""
 
-    def __init__(self, fn: Callable[[list[Any]], None]):
-        self.fn = fn
+    def __init__(self, fn: Callable[[list[Any]], None], executor):
+        self.fn, self.executor = fn, executor
         self.items: list[Any] = []
         self.futures: list[asyncio.Future] = []
-        self.scheduled = False
+        self.scheduled = self.busy = False
 
     def submit(self, item: Any) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.items.append(item)
         self.futures.append(future)
-        if not self.scheduled:
-            self.scheduled = True
-            loop.call_soon(self._flush)
+        self._schedule(loop)
         return future
 
-    def _flush(self) -> None:
+    def _schedule(self, loop) -> None:
+        if not self.scheduled and not self.busy and self.items:
+            self.scheduled = True
+            loop.call_soon(self._flush, loop)
+
+    def _flush(self, loop) -> None:
+        self.scheduled = False
         items, futures = self.items, self.futures
-        self.items, self.futures, self.scheduled = [], [], False
-        try:
-            self.fn(items)
-        except BaseException as exc:  # noqa: BLE001 - handed to every submitter
-            for f in futures:
-                if not f.done():
-                    f.set_exception(exc)
-            return
+        self.items, self.futures, self.busy = [], [], True
+        job = loop.run_in_executor(self.executor, self.fn, items)
+        job.add_done_callback(lambda done: self._settle(loop, done, futures))
+
+    def _settle(self, loop, done: asyncio.Future, futures: list[asyncio.Future]) -> None:
+        self.busy = False
+        exc = done.exception() if not done.cancelled() else asyncio.CancelledError()
         for f in futures:
             if not f.done():
-                f.set_result(None)
+                f.set_exception(exc) if exc is not None else f.set_result(None)
+        self._schedule(loop)
 
 
 class Runner:
@@ -326,11 +333,8 @@ class Runner:
             self.gold = {r.id: json.loads(r.gold) for r in rows if r.gold is not None}
             self.pos = {item_id: i for i, item_id in enumerate(self.ids)}
             control = {r.id for r in rows if r.gold_role == "control"}
-            self.suspicious = flag_injections(
-                [str(json.loads(f).get(self.task.text_field, "")) for f in self.fields_json])
             for ann in self.annotators.values():
-                if getattr(ann, "io_bound", False) and hasattr(ann, "cache") and \
-                        ann.kind == "llm" and not ann.simulated:
+                if ann.uses_cache:
                     ann.cache = CallCache(self.store, pid, exclude=control)
             n = len(self.ids)
             self.open = np.ones(n, dtype=bool)
@@ -416,6 +420,13 @@ class Runner:
                     conn.execute(update(rq).where((rq.c.project_id == pid)
                                                   & rq.c.key.in_(stale[start:start + 900]))
                                  .values(state="superseded", updated=_now()))
+        # prompt-injection flags of the open items, when an LLM is in the quorum
+        self.suspicious = np.zeros(len(self.ids), dtype=bool)
+        if any(a.kind == "llm" for a in self.annotators.values()):
+            todo = np.flatnonzero(self.open)
+            field_name = self.task.text_field
+            self.suspicious[todo] = flag_injections(
+                [str(json.loads(self.fields_json[p]).get(field_name, "")) for p in todo])
         self.tie = tie_keys(self.ids, self.seed)
 
     def _state(self) -> PolicyState:
@@ -641,13 +652,15 @@ class Runner:
             asyncio.run(self._execute_io(io))
 
     async def _execute_io(self, asks: dict[str, np.ndarray]) -> None:
-        """Ask I/O-bound annotators concurrently. Marks and answers that arrive in the same
-        turn of the event loop are written together (one transaction each), so the store's
-        cost per call falls as concurrency rises; a call goes out only once its mark is
+        """Ask I/O-bound annotators concurrently. The store is written by one writer thread:
+        marks, and answers, that queue up while it writes are written together (one
+        transaction each), so the cost per call falls as concurrency rises and the event
+        loop never waits on the database. A call goes out only once its mark is
         committed, and its slot is freed only once its answer is."""
         limits = {n: asyncio.Semaphore(self.annotators[n].concurrency) for n in asks}
-        marks = _Coalescer(self._mark_sent)
-        records = _Coalescer(self._record_many)
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelquorum-writer")
+        marks = _Coalescer(self._mark_sent, writer)
+        records = _Coalescer(self._record_many, writer)
 
         async def one(name: str, p: int) -> None:
             ann = self.annotators[name]
@@ -660,6 +673,7 @@ class Runner:
             await asyncio.gather(*(one(n, int(p)) for n, ps in asks.items() for p in ps))
         finally:
             await asyncio.gather(*(self.annotators[n].aclose() for n in asks))
+            writer.shutdown(wait=True)
 
     def _record_many(self, answered: list[tuple[str, int, Answers]]) -> None:
         """Store single-item answers of several annotators, one transaction each."""

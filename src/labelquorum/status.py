@@ -30,6 +30,7 @@ class Status:
     runs: int
     last_run: str | None
     flags: dict[str, int] = field(default_factory=dict)
+    failures: pd.DataFrame | None = None  # annotator, error, calls: why open calls failed
 
 
 def project_status(project: Project) -> Status:
@@ -55,6 +56,11 @@ def project_status(project: Project) -> Status:
             & rq.c.annotator.in_(human_names))).scalar() if human_names else 0
         run_rows = conn.execute(select(runs.c.id, runs.c.status, runs.c.repeated_calls)
                                 .where(runs.c.project_id == pid).order_by(runs.c.id)).all()
+        failures = pd.read_sql(
+            select(rq.c.annotator, rq.c.error, func.count().label("calls"))
+            .where((rq.c.project_id == pid) & (rq.c.state == "failed"))
+            .group_by(rq.c.annotator, rq.c.error)
+            .order_by(func.count().desc(), rq.c.annotator), conn)
         gold = pd.read_sql(select(it.c.id.label("item_id"), it.c.gold)
                            .where((it.c.project_id == pid) & (it.c.gold_role == "evaluation")),
                            conn)
@@ -86,4 +92,4 @@ def project_status(project: Project) -> Status:
         annotators=per_ann, tiers=tiers, evaluation_items=n_eval,
         evaluation_accuracy=accuracy, runs=len(run_rows),
         last_run=run_rows[-1].status if run_rows else None,
-        flags={str(k): int(v) for k, v in flags.items()})
+        flags={str(k): int(v) for k, v in flags.items()}, failures=failures)

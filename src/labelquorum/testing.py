@@ -59,7 +59,10 @@ def ask(annotator: Annotator, items: Items, *, check: str = "ask") -> Answers:
                 return await annotator.aannotate_one(items.take([i]))
 
         async def every() -> list[Answers]:
-            return list(await asyncio.gather(*(one(i) for i in range(len(items)))))
+            try:
+                return list(await asyncio.gather(*(one(i) for i in range(len(items)))))
+            finally:
+                await annotator.aclose()  # its connections belong to this loop
 
         parts = asyncio.run(every()) if len(items) else []
         if not parts:

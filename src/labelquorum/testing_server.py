@@ -330,7 +330,7 @@ class SpawnedLlmServer:
     def start(self) -> SpawnedLlmServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "labelquorum.testing_server", json.dumps(asdict(self.script))],
-            stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):
             self.stop()
@@ -363,10 +363,10 @@ def _main(argv: list[str]) -> None:
     server = ScriptedLlmServer(**data).start()
     print(f"PORT {server.port}", flush=True)
     try:
-        while True:
-            time.sleep(3600)
+        sys.stdin.read()  # until the parent closes it, or dies
     except KeyboardInterrupt:
-        server.stop()
+        pass
+    server.stop()
 
 
 if __name__ == "__main__":

@@ -131,6 +131,7 @@ class Annotator:
     io_bound: ClassVar[bool] = False
     deferred: ClassVar[bool] = False
     simulated: ClassVar[bool] = False
+    uses_cache: ClassVar[bool] = False  # the run attaches a CallCache (paid model calls)
 
     def __init__(self, name: str, config: Any, task: Task, context: Context):
         self.name = name

@@ -25,6 +25,7 @@ are served from the call cache at zero cost (:mod:`labelquorum.annotators.cache`
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -81,6 +82,7 @@ def _loggable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class LlmAnnotator(Annotator):
     kind = "llm"
     io_bound = True
+    uses_cache = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -112,7 +114,7 @@ class LlmAnnotator(Annotator):
     def calls_per_item(self) -> int:
         return self.config.samples if self.config.confidence == "self-consistency" else 1
 
-    @property
+    @functools.cached_property
     def max_cost(self) -> float:
         """Reserved per item: the prompt without the item, plus allowances for the item and
         each example, plus ``max_tokens`` out, for each sample (re-asks are not reserved)."""
@@ -131,7 +133,7 @@ class LlmAnnotator(Annotator):
         answer_tokens = estimate_text_tokens(answer) + (6 if verbal else 0)
         for item_id, fields in zip(items.ids, items.fields):
             text = str(fields.get(self.task.text_field, ""))
-            messages = build_messages(self.task, text, self._select(text), None, verbal)
+            messages = build_messages(self.task, text, self._select(text, item_id), None, verbal)
             tokens_in = estimate_message_tokens(messages)
             if self.config.image_field and fields.get(self.config.image_field):
                 tokens_in += TOKENS_PER_IMAGE
@@ -151,7 +153,9 @@ class LlmAnnotator(Annotator):
         except ImportError:
             raise AnnotatorError("few_shot.k > 0 needs labelquorum.retrieval, which this "
                                  "installation lacks; set few_shot.k = 0") from None
-        pool = [Example(i, t, lab) for i, t, lab in zip(ids, texts, labels)]
+        fmt = self.task.format_label
+        pool = [Example(i, t, fmt(tuple(lab) if isinstance(lab, list) else lab))
+                for i, t, lab in zip(ids, texts, labels)]
         self.retriever = ExampleRetriever(k=shots.k, strategy=shots.strategy,
                                           mmr_lambda=shots.mmr_lambda, balance=shots.balance,
                                           seed=self.context.seed).fit(pool)
@@ -159,8 +163,11 @@ class LlmAnnotator(Annotator):
         self.training_fingerprint = digest.hexdigest()[:16]
         return self
 
-    def _select(self, text: str) -> list[Any]:
-        return self.retriever.select([text])[0] if self.retriever is not None else []
+    def _select(self, text: str, item_id: str | None = None) -> list[Any]:
+        if self.retriever is None:
+            return []
+        exclude = [item_id] if item_id is not None else None
+        return self.retriever.select([text], exclude_ids=exclude)[0]
 
     # -- asking -------------------------------------------------------------------------
     @property
@@ -204,7 +211,7 @@ class LlmAnnotator(Annotator):
         method = self.config.confidence
         try:
             text = str(fields.get(self.task.text_field, ""))
-            examples = (await asyncio.to_thread(self._select, text)
+            examples = (await asyncio.to_thread(self._select, text, item_id)
                         if self.retriever is not None else [])
             messages = self.messages(fields, examples)
             if method == "self-consistency":
@@ -263,12 +270,12 @@ class LlmAnnotator(Annotator):
         msgs = list(messages)
         last: InvalidAnswer | None = None
         for _ in range(self.config.reask + 1):
-            completion = await self._call(msgs, item_id, calls, sample, temperature)
+            completion, entry = await self._call(msgs, item_id, calls, sample, temperature)
             try:
                 value, vconf, said = parse_answer(self.task, completion.content)
                 return value, vconf, completion, said
             except InvalidAnswer as bad:
-                calls[-1]["response"]["invalid"] = bad.reason
+                entry["response"]["invalid"] = bad.reason
                 last = bad
                 msgs = msgs + [{"role": "assistant", "content": completion.content or ""},
                                reask_message(self.task, bad.reason)]
@@ -276,7 +283,9 @@ class LlmAnnotator(Annotator):
         raise LlmAnswerError(f"{self.config.model} gave no label of the task after "
                              f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})")
 
-    async def _call(self, msgs, item_id, calls, sample, temperature) -> Completion:
+    async def _call(self, msgs, item_id, calls, sample, temperature
+                    ) -> tuple[Completion, dict[str, Any]]:
+        """One request (from the cache when it can be), logged into ``calls``."""
         cfg = self.config
         schema = None if cfg.structured_output == "none" else answer_schema(
             self.task, self._verbalized)
@@ -317,7 +326,7 @@ class LlmAnnotator(Annotator):
         entry["response"]["retries"] = completion.retries if not cached else 0
         entry["latency"] = 0.0 if cached else completion.latency
         calls.append(entry)
-        return completion
+        return completion, entry
 
     def _log_entry(self, msgs, completion, tokens_in, tokens_out, estimated, cost, key, error):
         request = {"messages": _loggable(msgs), "dialect": self.client.dialect,

@@ -8,8 +8,8 @@ retries switched off) with:
 * **retries** with exponential backoff and full jitter on 429, 5xx, timeouts and
   connection errors, honouring ``Retry-After`` / ``retry-after-ms`` when the server sends
   one (capped at :data:`MAX_RETRY_AFTER` seconds);
-* a **circuit breaker**: after ``breaker_failures`` calls in a row fail every retry (or
-  at once on a refused key), calls fail fast with :class:`LlmUnavailableError` for
+* a **circuit breaker**: after ``breaker_failures`` calls in a row fail (after every
+  retry, or refused outright: a wrong model fails every call), or at once on a refused key, calls fail fast with :class:`LlmUnavailableError` for
   ``breaker_cooldown`` seconds; then one call probes the server;
 * **structured-output dialects**: with ``structured_output = "auto"`` it sends
   ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, 422, or
@@ -78,7 +78,7 @@ class RateLimiter:
         slot = max(now, self.next)
         self.next = slot + self.interval
         if slot > now:
-            await asyncio.sleep(slot - now)
+            await _sleep(slot - now)
 
 
 class CircuitBreaker:
@@ -229,9 +229,6 @@ class EndpointClient:
             except ImportError:
                 raise MissingExtraError("the llm annotator", "llm", "openai") from None
             # one client per event loop: its connection pool belongs to the loop
-            from openai.types.chat import ChatCompletion
-
-            self._cast = ChatCompletion
             self._client = openai.AsyncOpenAI(base_url=self.base_url,
                                               api_key=self.api_key or "not-needed",
                                               timeout=self.timeout, max_retries=0)
@@ -273,6 +270,8 @@ class EndpointClient:
                 return await self._send(body), body
             except LlmRequestError as exc:
                 if not self._downgrade(body, exc):
+                    # refused outright, not for a feature: a wrong model fails every call
+                    self.breaker.failure(exc)
                     raise
 
     def _downgrade(self, body: dict[str, Any], exc: LlmRequestError) -> bool:
@@ -281,11 +280,11 @@ class EndpointClient:
             return False
         text = str(exc).lower()
         if "logprobs" in body and ("logprob" in text or "response_format" not in body):
-            self.logprobs_ok = False
+            self.logprobs_ok = False  # (another call may have found out first)
             return True
         if "response_format" in body and self.structured == "auto":
             sent = body["response_format"]["type"]
-            if sent == self.dialect:  # not already stepped down by a concurrent call
+            if sent == self.dialect:  # not yet moved on by another call that failed alike
                 self.dialect = DIALECTS[DIALECTS.index(sent) + 1]
             return True
         return False
@@ -301,11 +300,10 @@ class EndpointClient:
             t0 = time.perf_counter()
             try:
                 self.http_calls += 1
-                # the SDK's generic POST: the same errors, retries off, but the request body
-                # is sent as built (chat.completions.create re-walks it against its types,
-                # which costs more CPU than the rest of the call)
-                response = await client.post("/chat/completions", cast_to=self._cast,
-                                             body=body)
+                # the SDK's generic POST: the same errors, retries off, but the body is sent
+                # as built and the JSON comes back as parsed (chat.completions.create re-walks
+                # both against its types, which costs more CPU than the rest of the call)
+                response = await client.post("/chat/completions", cast_to=object, body=body)
             except (openai.APIError, openai.OpenAIError) as exc:
                 err = translate(exc, self.where, self.api_key_env, self.model)
                 if isinstance(err, LlmAuthError):
@@ -326,14 +324,27 @@ class EndpointClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
 def _compact(response: Any) -> Completion:
-    choice = response.choices[0] if response.choices else None
-    content = choice.message.content if choice is not None and choice.message else None
+    """The completion's content, per-token log-probabilities and usage (from the JSON)."""
+    if not isinstance(response, dict) and hasattr(response, "model_dump"):
+        response = response.model_dump()
+    if not isinstance(response, dict):
+        raise LlmError(f"the endpoint answered {type(response).__name__}, not a chat "
+                       "completion (JSON object)")
+    choices = response.get("choices") or []
+    choice = choices[0] if choices else {}
+    message = _get(choice, "message") or {}
+    content = _get(message, "content")
     tokens = None
-    lp = getattr(choice, "logprobs", None) if choice is not None else None
-    if lp is not None and getattr(lp, "content", None):
-        tokens = [[t.token, t.logprob, [[a.token, a.logprob] for a in (t.top_logprobs or [])]]
-                  for t in lp.content]
-    usage = response.usage
-    return Completion(content, tokens, getattr(usage, "prompt_tokens", None),
-                      getattr(usage, "completion_tokens", None))
+    lp = _get(choice, "logprobs")
+    if lp and _get(lp, "content"):
+        tokens = [[_get(t, "token"), _get(t, "logprob"),
+                   [[_get(a, "token"), _get(a, "logprob")] for a in (_get(t, "top_logprobs") or [])]]
+                  for t in _get(lp, "content")]
+    usage = response.get("usage") or {}
+    return Completion(content if isinstance(content, str) else None, tokens,
+                      _get(usage, "prompt_tokens"), _get(usage, "completion_tokens"))
