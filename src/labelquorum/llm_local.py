@@ -10,9 +10,14 @@ free loopback port with that file and stops it again::
         server.model      # "smollm2-135m-instruct"
 
 Nothing is downloaded: the weights come from the installed package. The model is small
-and weak (expect roughly coin-flip accuracy on sentiment); it exists to exercise the real
-path — a real server's structured-output dialect, log-probabilities over a real
-tokeniser, real latency, and real invalid outputs — not to label data well.
+and weak (its accuracy on sentiment swings with the prompt, from below chance upwards);
+it exists to exercise the real path — a real server's structured-output dialect,
+log-probabilities over a real tokeniser, real latency, and real invalid outputs — not to
+label data well.
+
+On Linux the server is stopped when the process that started it dies, however it dies;
+the kernel ties this to the starting *thread*, so start it from one that outlives it (the
+main thread, normally).
 """
 
 from __future__ import annotations
