@@ -109,7 +109,7 @@ def main() -> None:
     if len(ok_j):
         right = ok_j["label"] == gold.reindex(ok_j.index)
         print(f"accuracy on labelled items: {right.mean():.3f} "
-              f"(methods: {dict(ok_j['confidence_method'].value_counts())})")
+              f"(confidence methods: {ok_j['confidence_method'].value_counts().to_dict()})")
         conf = ok_j["confidence"].astype(float)
         high = conf >= conf.median()
         print(f"accuracy, more confident half: {right[high].mean():.3f}; less confident "
