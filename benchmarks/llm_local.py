@@ -10,7 +10,7 @@ the real path and its cost in time, not the accuracy.
 
 Run by hand from the repository root::
 
-    python benchmarks/llm_local.py [--items 60] [--threads 2]
+    python benchmarks/llm_local.py [--items 60] [--threads 1]
 
 It writes only to a temporary directory.
 """
@@ -66,7 +66,7 @@ annotators = ["smol"]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args()
     rows = pd.read_csv(args.data).head(args.items)

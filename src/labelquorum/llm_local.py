@@ -105,13 +105,15 @@ def _free_port() -> int:
 class LocalLLMServer:
     """llama.cpp's OpenAI-compatible server for the packaged SmolLM2, as a context manager.
 
-    ``n_ctx`` and ``n_threads`` default to what a small CPU machine handles (2,048 tokens
-    of context, 2 threads). ``startup_timeout`` bounds the wait for the model to load;
+    ``n_ctx`` defaults to 2,048 tokens of context. ``n_threads`` defaults to 1: on a
+    2-core machine shared with other work, llama.cpp's threads wait on each other at every
+    token, and one thread answered 3 times faster than two (median 4.7 s against 14.8 s
+    per call, ``benchmarks/llm_local.py``); raise it on an idle machine. ``startup_timeout`` bounds the wait for the model to load;
     ``model`` overrides the GGUF file (any chat model in GGUF format works).
     """
 
     def __init__(self, *, model: str | Path | None = None, n_ctx: int = 2048,
-                 n_threads: int = 2, startup_timeout: float = 120.0,
+                 n_threads: int = 1, startup_timeout: float = 120.0,
                  alias: str = MODEL_NAME):
         self.model_file = model
         self.n_ctx = n_ctx
