@@ -280,11 +280,11 @@ class EndpointClient:
             return False
         text = str(exc).lower()
         if "logprobs" in body and ("logprob" in text or "response_format" not in body):
-            self.logprobs_ok = False  # (another call may have found out first)
+            self.logprobs_ok = False
             return True
         if "response_format" in body and self.structured == "auto":
             sent = body["response_format"]["type"]
-            if sent == self.dialect:  # not yet moved on by another call that failed alike
+            if sent == self.dialect:  # not already stepped down by a concurrent call
                 self.dialect = DIALECTS[DIALECTS.index(sent) + 1]
             return True
         return False
