@@ -242,7 +242,8 @@ def demo(directory: Annotated[Path, typer.Option(
          = True,
          llm: Annotated[str | None, typer.Option(
              help="Base URL of a real OpenAI-compatible endpoint for the LLM tier (e.g. "
-                  "http://127.0.0.1:8000/v1) instead of the simulated one.")] = None,
+                  "http://127.0.0.1:8000/v1) instead of the simulated one; 'local' starts "
+                  "SmolLM2-135M on llama.cpp (the llm-local extra).")] = None,
          llm_model: Annotated[str, typer.Option(help="Model name at --llm.")] = "gpt-4o-mini",
          llm_key_env: Annotated[str | None, typer.Option(
              help="Environment variable holding the key for --llm (none for local "
