@@ -3,6 +3,8 @@
 
 import pytest
 from helpers import Session, add_users, make_project
+from liveserver import LiveServer
+from test_browser import browser, log_in, page, ready  # noqa: F401 - fixtures
 
 from labelquorum.config import parse_config
 from labelquorum.errors import ConfigError
@@ -45,8 +47,8 @@ def test_assistant_suggests_a_label_with_a_rationale_and_logs_its_cost(tmp_path,
     p = make_project(tmp_path / "p", n=6, extra=llm_extra(server.base_url))
     add_users(p, {"ann": "annotator"})
     s = Session(create_app(p), "ann")
-    page = s.get("/annotate").text
-    assert 'data-testid="assist"' in page and "assistant-off" not in page
+    html = s.get("/annotate").text
+    assert 'data-testid="assist"' in html and "assistant-off" not in html
     item = s.next()
     r = s.post("/api/assist", json={"id": item["id"]})
     assert r.status_code == 200, r.text
@@ -138,3 +140,27 @@ def test_web_models_must_name_llm_annotators(tmp_path):
         parse_config({**base, "web": {"judge": "kw"}})
     with pytest.raises(ConfigError, match=r"web.assistant: .*'gtp'.*not declared.*'gpt'"):
         parse_config({**base, "web": {"assistant": "gtp"}})
+
+
+
+def test_the_page_shows_the_suggestion_or_says_the_assistant_is_unavailable(
+        tmp_path, server, page):  # noqa: F811
+    sock = _free_socket()
+    dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    sock.close()
+    for n, (base_url, expected) in enumerate([(server.base_url, "Assistant: neg — it says bad"),
+                                              (dead, "The assistant is unavailable")]):
+        p = make_project(tmp_path / f"p{n}", texts=["item number 1 is bad"],
+                         extra=llm_extra(base_url))
+        add_users(p, {"ann": "annotator"})
+        with LiveServer(create_app(p)) as live:
+            log_in(page, live.url, "ann")
+            ready(page)
+            page.click("[data-testid=assist]")
+            page.wait_for_selector("[data-testid=assist-result]:not([hidden])")
+            assert expected in page.inner_text("[data-testid=assist-result]")
+            page.keyboard.press("1")
+            page.keyboard.press("Enter")
+            page.wait_for_function("() => !document.querySelector('#item').dataset.id")
+        assert list(p.judgements().query("annotator == 'people'")["label"]) == ["pos"]
+        p.close()

@@ -120,7 +120,7 @@ def test_select_spans_by_mouse_and_keyboard_then_submit(page, tmp_path):  # noqa
         # remove "Bob", by its button
         page.click("[data-testid=entity-remove-2]")
         page.wait_for_function(
-            "document.querySelectorAll('mark[data-testid=entity-mark]').length === 2")
+            "() => document.querySelectorAll('mark[data-testid=entity-mark]').length === 2")
         first = page.get_attribute("#item", "data-id")
         page.keyboard.press("Enter")
         page.wait_for_function("id => document.querySelector('#item').dataset.id !== id",
