@@ -89,7 +89,7 @@ def drag_over(pg, start, end):
 
 
 def test_select_spans_by_mouse_and_keyboard_then_submit(page, tmp_path):  # noqa: F811
-    p = spans_project(tmp_path / "p", [TEXT])
+    p = spans_project(tmp_path / "p", [TEXT, "Paris is big."])
     with LiveServer(create_app(p)) as server:
         log_in(page, server.url, "ann")
         ready(page)
@@ -125,5 +125,20 @@ def test_select_spans_by_mouse_and_keyboard_then_submit(page, tmp_path):  # noqa
         page.keyboard.press("Enter")
         page.wait_for_function("id => document.querySelector('#item').dataset.id !== id",
                                arg=first)
-    assert stored_spans(p) == [[[0, 5, "PER"], [17, 25, "LOC"]]]
+        # the next item, by keyboard only: the first → takes the first word
+        assert page.inner_text("[data-testid=item-text]") == "Paris is big."
+        assert page.is_visible("[data-testid=entities-none]")
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("2")
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("1")
+        page.wait_for_selector("[data-testid=entity-2]")
+        page.keyboard.press("Backspace")  # nothing selected: the last entity goes
+        page.wait_for_function(
+            "() => document.querySelectorAll('mark[data-testid=entity-mark]').length === 1")
+        second = page.get_attribute("#item", "data-id")
+        page.keyboard.press("Enter")
+        page.wait_for_function("id => document.querySelector('#item').dataset.id !== id",
+                               arg=second)
+    assert sorted(stored_spans(p)) == [[[0, 5, "LOC"]], [[0, 5, "PER"], [17, 25, "LOC"]]]
     assert page.dialogs == []

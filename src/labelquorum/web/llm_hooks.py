@@ -55,6 +55,10 @@ class _Model:
             rate_limit=None, structured_output=self.cfg.structured_output,
             breaker_failures=self.cfg.breaker_failures,
             breaker_cooldown=self.cfg.breaker_cooldown)
+        # shared across calls (plain state, no event loop in them): the rate limit, the
+        # circuit breaker (a down endpoint fails fast) and the structured-output dialect
+        client.limiter, client.breaker = old.limiter, old.breaker
+        client.dialect = old.dialect
 
         async def call() -> Completion:
             try:
@@ -63,6 +67,7 @@ class _Model:
                     max_tokens=max(self.cfg.max_tokens, 300), schema=schema, logprobs=False)
                 return completion
             finally:
+                old.dialect = client.dialect
                 await client.aclose()
 
         completion = asyncio.run(call())
