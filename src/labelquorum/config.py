@@ -311,6 +311,14 @@ class WebConfig(_Strict):
     """Failed logins allowed per name and address in 5 minutes before logins are refused."""
     secure_cookies: Literal["auto", "always", "never"] = "auto"
     """Mark the session cookie Secure: ``auto`` does when the request came over https."""
+    assistant: str | None = None
+    """An ``llm`` annotator of ``[annotators]`` that people can ask for a suggested label and
+    a rationale on the annotation page (off when unset)."""
+    judge: str | None = None
+    """An ``llm`` annotator that scores each person's answer 1-5 against ``judge_rubric``
+    after it is stored (shown to reviewers, never a label; off when unset)."""
+    judge_rubric: str = ""
+    """What the judge scores answers against (default: the task's guidelines)."""
 
 
 class Config(_Strict):
@@ -379,6 +387,24 @@ class Config(_Strict):
                                   f"none of which is in the task's label set "
                                   f"({', '.join(self.task.label_names)}); map them to task types",
                                   key=f"annotators.{name}.type_map")
+        return self
+
+    @model_validator(mode="after")
+    def _web_models(self) -> Config:
+        llms = sorted(n for n, a in self.annotators.items() if isinstance(a, LlmConfig))
+        for key in ("assistant", "judge"):
+            name = getattr(self.web, key)
+            if name is None or name in llms:
+                continue
+            what = ("is not declared under [annotators]" if name not in self.annotators
+                    else f"is a {self.annotators[name].type} annotator, not an llm one")
+            choices = (f"the llm annotators are: {', '.join(llms)}" if llms else
+                       "declare one with type = \"llm\" under [annotators]")
+            raise ConfigError(f"names annotator {name!r}, which {what}; {choices}."
+                              f"{_did_you_mean(name, llms)}", key=f"web.{key}")
+        if self.web.assistant is not None and self.task.kind == "spans":
+            raise ConfigError("the assistant suggests whole-item labels; it does not work on "
+                              "spans tasks (remove web.assistant)", key="web.assistant")
         return self
 
     @model_validator(mode="after")

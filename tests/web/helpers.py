@@ -71,7 +71,7 @@ def make_project(root: Path, *, n: int = 30, overlap: int = 1, labels=("pos", "n
                  kind: str = "classification", texts: list[str] | None = None,
                  control: int = 0, gold_rate: float = 0.0, lease: float = 900.0,
                  url: str | None = None, guidelines: str = "Pick the sentiment.",
-                 suggestions: bool = True, run: bool = True):
+                 suggestions: bool = True, run: bool = True, extra: str = ""):
     """A project with ``n`` items that the policy sends to people (``control`` of them
     control gold), run once so the people's tasks exist."""
     label_toml = "\n".join(f"[[task.labels]]\nname = {_toml(lab)}\n" for lab in labels)
@@ -81,6 +81,7 @@ def make_project(root: Path, *, n: int = 30, overlap: int = 1, labels=("pos", "n
                          media='media_root = "media"',
                          guidelines=guidelines.replace('"""', ''),
                          suggestions="true" if suggestions else "false")
+    text += extra  # appended after [web]: its first keys belong there
     project = init_project(root, config_text=text)
     texts = texts or [f"item number {i} is {'good' if i % 2 else 'bad'}" for i in range(n)]
     gold = [labels[i % 2] if i < control else None for i in range(len(texts))]

@@ -11,10 +11,10 @@ import math
 import time
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import LabelquorumError, WebError
+from ..errors import LabelquorumError, LlmError, WebError
 from ..quality import gold_accuracy, mark_gold, pause_flagged
 from .app import ADMIN, ANNOTATOR, REVIEWER, Auth, WebApp
 from .assist import UNAVAILABLE, log_call
@@ -34,7 +34,7 @@ class _Body(BaseModel):
 
 class Submit(_Body):
     id: str = Field(min_length=1, max_length=64)
-    label: str | list[str]
+    label: str | list[str] | list[tuple[int, int, str]]  # the last: spans [start, end, type]
     seconds: float | None = Field(None, ge=0)
 
 
@@ -95,34 +95,42 @@ def next_item(request: Request, after: str | None = Query(None, max_length=64),
 
 
 @router.post("/submit")
-def submit(body: Submit, request: Request, auth: Auth = ANNOTATOR):
+def submit(body: Submit, request: Request, background: BackgroundTasks,
+           auth: Auth = ANNOTATOR):
     web = _web(request)
-    judge = None if web.judge is None else _judge_hook(web)
+    judge = None if web.judge is None else _judge_hook(web, background)
     if web.assigner.submit(auth.user, body.id, body.label, body.seconds, judge=judge):
         pause_flagged(web.project, web.forget_user)  # a golden answer: re-check the person's accuracy
     return {"ok": True}
 
 
-def _judge_hook(web: WebApp):
-    def run(assigner, row, label):
+def _judge_hook(web: WebApp, background: BackgroundTasks):
+    """Ask the judge after the response is sent: the person's answer is already stored, so
+    a slow or failing LLM neither delays nor loses it."""
+    def schedule(assigner, row, label):
+        background.add_task(run, assigner.lease_of_row(row), row, label)
+
+    def run(lease, row, label):
         from sqlalchemy import update
 
         from ..store import schema
 
-        lease = assigner.lease_of_row(row)
         started = time.perf_counter()
         try:
             verdict = web.judge(lease.fields, web.task, label)
-        except Exception:  # noqa: BLE001 - a judge failure never loses the answer
+        except Exception as exc:  # noqa: BLE001 - a judge failure never loses the answer
+            log_call(web.project.store, "web:judge", lease.item_id, {},
+                     getattr(exc, "cost", 0.0), time.perf_counter() - started,
+                     error=f"{type(exc).__name__}: {exc}"[:2000])
             return
         log_call(web.project.store, "web:judge", lease.item_id,
                  {"score": verdict.score, "note": verdict.note}, verdict.cost,
-                 time.perf_counter() - started)
+                 time.perf_counter() - started, result=verdict)
         a = schema.assignments
         with web.project.store.begin() as conn:
             conn.execute(update(a).where(a.c.id == row.id).values(
                 judge_score=float(verdict.score), judge_note=str(verdict.note)[:2000]))
-    return run
+    return schedule
 
 
 @router.post("/skip")
@@ -153,10 +161,17 @@ def assist(body: ItemRef, request: Request, auth: Auth = ANNOTATOR):
         raise WebError(UNAVAILABLE, status=503, code="assistant_unavailable")
     lease = web.assigner.lease_of(auth.user, body.id)
     started = time.perf_counter()
-    advice = web.assistant(lease.fields, web.task)
+    try:
+        advice = web.assistant(lease.fields, web.task)
+    except LlmError as exc:
+        log_call(web.project.store, "web:assistant", lease.item_id, {},
+                 getattr(exc, "cost", 0.0), time.perf_counter() - started,
+                 error=str(exc)[:2000])
+        raise WebError(f"The assistant is unavailable: {exc}", status=503,
+                       code="assistant_unavailable") from None
     log_call(web.project.store, "web:assistant", lease.item_id,
              {"label": advice.label, "rationale": advice.rationale}, advice.cost,
-             time.perf_counter() - started)
+             time.perf_counter() - started, result=advice)
     return {"label": advice.label, "rationale": advice.rationale}
 
 

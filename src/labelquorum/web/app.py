@@ -202,8 +202,17 @@ def error_json(status: int, code: str, message: str) -> JSONResponse:
 def create_app(project: Project, *, assistant: Assistant | None = None,
                judge: Judge | None = None) -> FastAPI:
     """The web app for an open project. ``assistant`` and ``judge`` are optional model
-    helpers (see :mod:`labelquorum.web.assist`)."""
+    helpers (see :mod:`labelquorum.web.assist`); when not given, they are built from the
+    ``llm`` annotators that ``web.assistant`` and ``web.judge`` name, if any."""
     from . import api, pages
+
+    cfg = project.config.web
+    if assistant is None and cfg.assistant is not None:
+        from .llm_hooks import build_assistant
+        assistant = build_assistant(project, cfg.assistant)
+    if judge is None and cfg.judge is not None:
+        from .llm_hooks import build_judge
+        judge = build_judge(project, cfg.judge, cfg.judge_rubric)
 
     web = WebApp(project, assistant, judge)
     web.assigner.sync_if_due()

@@ -360,7 +360,8 @@ class Assigner:
         """Store a person's answer to a leased item; returns whether it was a golden
         question (so the caller re-checks the person's accuracy)."""
         try:
-            value = self.task.parse_label(label)
+            value = self.task.parse_label(label, self._text_of(user, public_id)
+                                          if self.task.spans else None)
         except LabelquorumError as exc:
             raise WebError(str(exc), status=422, code="invalid_label") from None
         text = self.task.format_label(value)
@@ -398,6 +399,16 @@ class Assigner:
         if judge is not None and not row.control:
             judge(self, row, text)
         return bool(row.control)
+
+    def _text_of(self, user: User, public_id: str) -> str | None:
+        """The text of a person's item (spans are checked against it); None if unknown."""
+        a, it = schema.assignments, schema.items
+        with self.store.connect() as conn:
+            raw = conn.execute(select(it.c.fields).select_from(
+                a.join(it, (it.c.project_id == a.c.project_id) & (it.c.id == a.c.item_id)))
+                .where((a.c.project_id == self.pid) & (a.c.public_id == public_id)
+                       & (a.c.user_id == user.id))).scalar()
+        return None if raw is None else str(json.loads(raw).get(self.task.text_field, ""))
 
     def skip(self, user: User, public_id: str) -> None:
         """Hand an item back: it goes to someone else, never to this person again."""

@@ -11,7 +11,8 @@ works (tests pass plain functions).
     ``web:assistant``) with that cost.
 
 ``Judge(item_fields, task, label) -> Verdict``
-    called after a person's answer is stored: a score in [0, 1] of the answer against the
+    called after a person's answer is stored (after the response is sent): a score (1-5
+    from the LLM judge) of the answer against the
     guidelines' rubric, with a note and the call's cost (logged as ``web:judge``). It is
     stored beside the answer and shown to reviewers; it never becomes a label.
 """
@@ -27,9 +28,14 @@ from ..task import Task
 
 @dataclass(frozen=True)
 class Advice:
-    label: str
+    """``label`` is None when the model gave no label of the task (``rationale`` says so)."""
+
+    label: str | None
     rationale: str = ""
     cost: float = 0.0
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
 
 
 @dataclass(frozen=True)
@@ -37,10 +43,13 @@ class Verdict:
     score: float
     note: str = ""
     cost: float = 0.0
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
 
 
 def log_call(store, annotator: str, item_id: str, response: dict[str, Any], cost: float,
-             latency: float) -> None:
+             latency: float, result: Any = None, error: str | None = None) -> None:
     """Record an assistant or judge call in ``model_calls``, with its cost, as every
     model call is (the LLM layer adds tokens and the model's name when it makes the call)."""
     from datetime import UTC, datetime
@@ -49,9 +58,11 @@ def log_call(store, annotator: str, item_id: str, response: dict[str, Any], cost
 
     with store.begin() as conn:
         conn.execute(schema.model_calls.insert().values(
-            project_id=store.project_id, request_key=None, annotator=annotator, model=None,
-            request={"item": item_id}, response=response, tokens_in=None, tokens_out=None,
-            cost=float(cost), latency=float(latency), cache_key=None, error=None,
+            project_id=store.project_id, request_key=None, annotator=annotator,
+            model=getattr(result, "model", None), request={"item": item_id},
+            response=response, tokens_in=getattr(result, "tokens_in", None),
+            tokens_out=getattr(result, "tokens_out", None), cost=float(cost),
+            latency=float(latency), cache_key=None, error=error,
             created=datetime.now(UTC)))
 
 

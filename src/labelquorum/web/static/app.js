@@ -1,8 +1,10 @@
 // labelquorum annotation page: keyboard-first labelling over the JSON API.
 // Item text is only ever written with textContent (never innerHTML), so untrusted text
 // stays text. Loaded with `defer`; no inline script anywhere (the CSP forbids it).
-// TODO(spans): span selection by mouse and keyboard for `spans` tasks, once that task
-// kind lands (branch `spans`): select text in .field-text, a label key tags the selection.
+// Spans tasks: select text with the mouse, or move over tokens with the arrow keys
+// (Shift extends), then a type key (1-9) or button marks the entity; entities are <mark>
+// elements built with textContent, their type shown by CSS (attr(data-type)), so the text
+// element's text stays exactly the item's text and DOM offsets are text offsets.
 "use strict";
 
 (function () {
@@ -11,6 +13,10 @@
   const csrf = body.dataset.csrf || "";
   const root = document.getElementById("annotate");
   const multilabel = root.dataset.kind === "multilabel";
+  const spans = root.dataset.kind === "spans";
+  const textField = root.dataset.textField || "text";
+  const entitiesEl = document.getElementById("entities");
+  const entitiesNone = document.getElementById("entities-none");
   const itemEl = document.getElementById("item");
   const fieldsEl = document.getElementById("fields");
   const statusEl = document.getElementById("status");
@@ -26,6 +32,9 @@
   let shownAt = performance.now();
   let selected = multilabel ? new Set() : null;
   let busy = false;
+  let entities = [];       // spans tasks: [{start, end, type}], UTF-16 offsets, sorted
+  let tokens = [];         // [{start, end}] of the item's text: \w+ runs, single other chars
+  let cursor = null;       // keyboard selection: {anchor, focus} token indexes, hidden?
 
   async function api(method, path, data) {
     const opts = {method, headers: {"Accept": "application/json"}, credentials: "same-origin"};
@@ -103,6 +112,7 @@
       fieldsEl.appendChild(box);
     }
     showSuggestion(item.suggestion);
+    setupSpans(spans && item.suggestion ? item.suggestion.label : null);
     shownAt = performance.now();
     paint();
     preload();
@@ -140,7 +150,163 @@
     render(out.item);
   }
 
+  // -- spans ---------------------------------------------------------------------------
+  function itemText() {
+    const v = current && current.fields ? current.fields[textField] : "";
+    return v === null || v === undefined ? "" : String(v);
+  }
+
+  function textEl() {
+    const box = fieldsEl.querySelector('.field[data-field="' + CSS.escape(textField) + '"]');
+    return box ? box.querySelector(".field-text") : null;
+  }
+
+  // the server counts code points (Python); the page counts UTF-16 units
+  function toPoints(text, i) { return Array.from(text.slice(0, i)).length; }
+  function fromPoints(text, n) {
+    let i = 0;
+    for (const ch of text) { if (n-- <= 0) break; i += ch.length; }
+    return i;
+  }
+
+  function setupSpans(suggested) {
+    if (!spans) return;
+    const text = itemText();
+    tokens = Array.from(text.matchAll(/[\p{L}\p{M}\p{N}_]+|[^\p{L}\p{M}\p{N}_\s]/gu),
+                        (m) => ({start: m.index, end: m.index + m[0].length}));
+    entities = [];
+    cursor = null;
+    if (suggested) {
+      try {
+        for (const [a, b, type] of JSON.parse(suggested)) {
+          entities.push({start: fromPoints(text, a), end: fromPoints(text, b), type: String(type)});
+        }
+      } catch (e) { entities = []; }
+    }
+    paintSpans();
+  }
+
+  function paintSpans() {
+    const el = textEl();
+    if (!spans || !el) return;
+    const text = itemText();
+    const parts = [];
+    let at = 0;
+    entities.sort((x, y) => x.start - y.start || x.end - y.end);
+    for (const e of entities) {
+      if (e.start > at) parts.push(document.createTextNode(text.slice(at, e.start)));
+      const mark = document.createElement("mark");
+      mark.className = "entity";
+      mark.dataset.type = e.type;
+      mark.setAttribute("data-testid", "entity-mark");
+      mark.textContent = text.slice(e.start, e.end);
+      parts.push(mark);
+      at = e.end;
+    }
+    if (at < text.length) parts.push(document.createTextNode(text.slice(at)));
+    el.replaceChildren(...parts);
+    entitiesEl.replaceChildren();
+    entities.forEach((e, i) => {
+      const li = document.createElement("li");
+      li.setAttribute("data-testid", "entity-" + (i + 1));
+      const words = document.createElement("span");
+      words.textContent = text.slice(e.start, e.end);
+      const type = document.createElement("span");
+      type.className = "entity-type";
+      type.textContent = e.type;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "linklike";
+      remove.setAttribute("data-testid", "entity-remove-" + (i + 1));
+      remove.textContent = "remove";
+      remove.addEventListener("click", () => { entities.splice(i, 1); paintSpans(); });
+      li.append(words, type, remove);
+      entitiesEl.appendChild(li);
+    });
+    entitiesNone.hidden = entities.length > 0;
+    if (cursor && !cursor.hidden) showCursor();
+  }
+
+  function offsetIn(el, node, off) {
+    const r = document.createRange();
+    r.selectNodeContents(el);
+    r.setEnd(node, off);
+    return r.toString().length;
+  }
+
+  function positionIn(el, n) {
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walk.nextNode())) {
+      if (n <= node.length) return [node, n];
+      n -= node.length;
+    }
+    return [el, el.childNodes.length];
+  }
+
+  function showCursor() {
+    const el = textEl();
+    if (!el || !tokens.length) return;
+    const a = Math.min(cursor.anchor, cursor.focus), b = Math.max(cursor.anchor, cursor.focus);
+    const [n1, o1] = positionIn(el, tokens[a].start);
+    const [n2, o2] = positionIn(el, tokens[b].end);
+    window.getSelection().setBaseAndExtent(n1, o1, n2, o2);
+  }
+
+  function moveCursor(step, extend) {
+    if (!tokens.length) return;
+    const last = tokens.length - 1;
+    if (!cursor) {
+      const at = step > 0 ? 0 : last;
+      cursor = {anchor: at, focus: at, hidden: false};
+    } else {
+      const focus = Math.max(0, Math.min(last, cursor.focus + (cursor.hidden ? (step > 0 ? 1 : 0) : step)));
+      cursor = extend && !cursor.hidden ? {anchor: cursor.anchor, focus, hidden: false}
+        : {anchor: focus, focus, hidden: false};
+    }
+    showCursor();
+  }
+
+  // the selected text as a token-aligned range, or null
+  function selectedRange() {
+    const el = textEl();
+    const sel = window.getSelection();
+    if (!el || !sel || sel.rangeCount === 0 || sel.isCollapsed) return null;
+    const r = sel.getRangeAt(0);
+    if (!el.contains(r.startContainer) || !el.contains(r.endContainer)) return null;
+    const s = offsetIn(el, r.startContainer, r.startOffset);
+    const e = offsetIn(el, r.endContainer, r.endOffset);
+    const covered = tokens.filter((t) => t.start < e && t.end > s);
+    if (!covered.length) return null;
+    return {start: covered[0].start, end: covered[covered.length - 1].end,
+            last: tokens.indexOf(covered[covered.length - 1])};
+  }
+
+  function tag(type) {
+    const r = selectedRange();
+    if (!r) { say("Select the entity's text first (mouse, or ← → and Shift+← →), then its type."); return; }
+    entities = entities.filter((e) => e.end <= r.start || e.start >= r.end);
+    entities.push({start: r.start, end: r.end, type});
+    cursor = {anchor: r.last, focus: r.last, hidden: true};
+    window.getSelection().removeAllRanges();
+    paintSpans();
+    say("Marked " + type + ".");
+  }
+
+  function removeEntity() {
+    const r = selectedRange();
+    const hit = r ? entities.findIndex((e) => e.start < r.end && e.end > r.start) : -1;
+    if (hit >= 0) entities.splice(hit, 1);
+    else if (entities.length) entities.pop();
+    else return;
+    paintSpans();
+  }
+
   function chosen() {
+    if (spans) {
+      const text = itemText();
+      return entities.map((e) => [toPoints(text, e.start), toPoints(text, e.end), e.type]);
+    }
     if (multilabel) return Array.from(selected);
     return selected;
   }
@@ -148,7 +314,7 @@
   async function submit() {
     if (busy || !current) return;
     const label = chosen();
-    if (!multilabel && label === null) { say("Choose a label first (keys 1–9)."); return; }
+    if (!multilabel && !spans && label === null) { say("Choose a label first (keys 1–9)."); return; }
     busy = true;
     try {
       const seconds = (performance.now() - shownAt) / 1000;
@@ -186,7 +352,9 @@
     const box = document.getElementById("assist-result");
     try {
       const out = await api("POST", "/api/assist", {id: current.id});
-      box.textContent = "Assistant: " + out.label + (out.rationale ? " — " + out.rationale : "");
+      box.textContent = out.label === null || out.label === undefined
+        ? (out.rationale || "The assistant has no suggestion for this item.")
+        : "Assistant: " + out.label + (out.rationale ? " — " + out.rationale : "");
     } catch (e) { box.textContent = e.message; }
     box.hidden = false;
   }
@@ -205,8 +373,10 @@
   for (const el of choices) {
     el.addEventListener(multilabel ? "change" : "click", (ev) => {
       if (multilabel) { ev.preventDefault(); }
-      select(el.dataset.label);
+      if (spans) tag(el.dataset.label); else select(el.dataset.label);
     });
+    // keep the text selection when a type button is pressed
+    if (spans) el.addEventListener("mousedown", (ev) => ev.preventDefault());
   }
   document.getElementById("submit").addEventListener("click", submit);
   document.getElementById("skip").addEventListener("click", skip);
@@ -228,7 +398,11 @@
     if (k === "u") { ev.preventDefault(); undo(); return; }
     if (!current) return;
     if (k === "s" && !keys.s) { ev.preventDefault(); skip(); return; }
-    if (keys[k] !== undefined) { ev.preventDefault(); select(keys[k]); }
+    if (spans && (k === "arrowright" || k === "arrowleft")) {
+      ev.preventDefault(); moveCursor(k === "arrowright" ? 1 : -1, ev.shiftKey); return;
+    }
+    if (spans && (k === "backspace" || k === "delete")) { ev.preventDefault(); removeEntity(); return; }
+    if (keys[k] !== undefined) { ev.preventDefault(); if (spans) tag(keys[k]); else select(keys[k]); }
   });
 
   // the first item is rendered by the server; pick it up
@@ -245,6 +419,7 @@
       current.suggestion = {label: itemEl.dataset.suggestion, confidence: conf === "" ? null : Number(conf)};
       showSuggestion(current.suggestion);
     }
+    setupSpans(spans && current.suggestion ? current.suggestion.label : null);
     shownAt = performance.now();
     paint();
     preload();
