@@ -10,6 +10,7 @@ import pytest
 from llm_fixtures import annotator, ask
 
 import labelquorum as lq
+from labelquorum.annotators import Items
 from labelquorum.config import TaskConfig
 from labelquorum.task import Task
 from labelquorum.testing_server import Rule, ScriptedLlmServer
@@ -193,3 +194,19 @@ def test_llm_and_spacy_quorum_by_token_vote(tmp_path):
     assert set(provenance) == {"ner", "llm"}
     # both say Paris twice (spaCy as GPE -> LOC): the vote keeps both mentions
     assert json.loads(out.loc["s7", "label"]) == [[0, 5, "LOC"], [21, 26, "LOC"]]
+
+
+def test_few_shot_examples_and_estimates_for_spans(tmp_path):
+    with ScriptedLlmServer([Rule("Paris is lovely", entities=[("Paris", "LOC")])]) as server:
+        ann = annotator(server, tmp_path, TASK, few_shot={"k": 1, "strategy": "knn"})
+        ann.fit_examples(["g1"], ["Paris hosted Serena Williams in Paris."],
+                         [((0, 5, "LOC"), (13, 28, "PER"), (32, 37, "LOC"))])
+        items = Items(["i0"], [{"text": PARIS}])
+        estimate = ann.estimate(items)  # tokens and cost from the real prompt, no call
+        answers = ann.annotate(items)
+        messages = server.requests[0]["messages"]
+    assert answers.labels[0] == ((0, 5, "LOC"), (21, 26, "LOC"))
+    shot = json.loads(messages[2]["content"])
+    assert shot == {"entities": [{"text": "Paris", "type": "LOC"},
+                                 {"text": "Serena Williams", "type": "PER"}]}
+    assert estimate[0][0] > 0 and estimate[0][2] > 0
