@@ -3,6 +3,8 @@ entities asked as JSON, aligned to offsets, rejects counted, malformed answers r
 and a spans project run and exported end to end (with spaCy in the quorum when installed)."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -163,6 +165,11 @@ def test_spans_project_with_an_llm_end_to_end(tmp_path):
     assert set(judgements["value_type"]) == {"spans"}
     status = project.status()
     assert "gave no entity list" in " ".join(status.failures["error"])
+    assert status.rejected_entities == {"llm": 1}  # Tokyo, not in the text of s2
+    shown = subprocess.run([sys.executable, "-m", "labelquorum.cli", "status", "-p",
+                            str(project.path)], capture_output=True, text=True, check=True)
+    assert "Entities rejected (not in the text, or of an unknown type): llm 1" in " ".join(
+        shown.stdout.split())
     project.export(tmp_path / "out.jsonl")
     out = pd.read_json(tmp_path / "out.jsonl", lines=True, dtype=False).set_index("id")
     assert "s3" not in out.index or pd.isna(out.loc["s3", "label"])
