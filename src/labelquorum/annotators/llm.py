@@ -9,6 +9,14 @@ item's image when ``image_field`` is set — asks for a constrained JSON answer,
 it against the label set and re-asks up to ``reask`` times; an answer still outside the
 set is a failed call, never a label.
 
+Spans tasks (``task.kind = "spans"``) ask for ``{"entities": [{"text", "type"}, ...]}``
+instead (:mod:`labelquorum.llm.entities`) and align the entities to character offsets with
+:func:`labelquorum.spans.align_typed_entities`; entities that do not align, or have a type
+outside the labels, are rejected and counted (``rejected_entities`` in the call's logged
+response, and a note at the end of the run), while an answer that is no entity list at
+all is re-asked, then a failed call. Their confidence is verbalized, or the
+self-consistency of the samples' token vote; log-probabilities are not used.
+
 Confidence (recorded per judgement in ``confidence_method``):
 
 * ``logprobs`` — the margin between the top two labels' probabilities at the label's
