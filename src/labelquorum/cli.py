@@ -187,6 +187,9 @@ def print_status(s, name: str) -> None:
         for row in s.failures.head(5).itertuples():
             console.print(f"[yellow]  {row.annotator}: {row.calls:,} × {row.error}[/]",
                           highlight=False)
+    if s.rejected_entities:
+        console.print("Entities rejected (not in the text, or of an unknown type): "
+                      + ", ".join(f"{k} {v:,}" for k, v in s.rejected_entities.items()))
     if s.repeated_calls:
         console.print(f"Calls repeated after an interruption: {s.repeated_calls:,}")
     if s.evaluation_accuracy is not None:

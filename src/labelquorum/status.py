@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ class Status:
     flags: dict[str, int] = field(default_factory=dict)
     evaluation_f1: float | None = None  # spans tasks: entity-level micro F1 on evaluation gold
     failures: pd.DataFrame | None = None  # annotator, error, calls: why open calls failed
+    rejected_entities: dict[str, int] = field(default_factory=dict)  # spans: per llm annotator
 
 
 def project_status(project: Project) -> Status:
@@ -62,6 +64,7 @@ def project_status(project: Project) -> Status:
             .where((rq.c.project_id == pid) & (rq.c.state == "failed"))
             .group_by(rq.c.annotator, rq.c.error)
             .order_by(func.count().desc(), rq.c.annotator), conn)
+        rejected = _rejected_entities(project, conn) if project.task.spans else {}
         gold = pd.read_sql(select(it.c.id.label("item_id"), it.c.gold)
                            .where((it.c.project_id == pid) & (it.c.gold_role == "evaluation")),
                            conn)
@@ -103,4 +106,23 @@ def project_status(project: Project) -> Status:
         evaluation_accuracy=accuracy, runs=len(run_rows),
         last_run=run_rows[-1].status if run_rows else None,
         flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1,
-        failures=failures)
+        failures=failures, rejected_entities=rejected)
+
+
+def _rejected_entities(project: Project, conn) -> dict[str, int]:
+    """Spans tasks: the entities each llm annotator named that did not align (from the
+    ``rejected_entities`` of its logged responses)."""
+    names = [n for n, a in project.config.annotators.items() if a.type == "llm"]
+    if not names:
+        return {}
+    mc = schema.model_calls
+    out: dict[str, int] = {}
+    rows = conn.execute(select(mc.c.annotator, mc.c.response).where(
+        (mc.c.project_id == project.store.project_id) & mc.c.annotator.in_(names)))
+    for name, response in rows:
+        if isinstance(response, str):
+            response = json.loads(response)
+        found = response.get("rejected_entities") if isinstance(response, dict) else None
+        if found:
+            out[name] = out.get(name, 0) + len(found)
+    return out

@@ -19,6 +19,9 @@ verbatim (malformed JSON, labels outside the set, ...) or its ``fault`` — ``"4
 ``Retry-After: retry_after``), ``"500"``, ``"401"``, ``"timeout"`` (answers after ``hang`` seconds);
 after that it answers normally.
 Unmatched requests get ``default`` (or the first label of the request's schema).
+For spans tasks (the request asks for ``{"entities": ...}``) a rule answers its
+``entities`` — ``(text, type)`` pairs, or objects served as they are — and an unmatched
+request gets an empty entity list.
 
 Log-probabilities (``logprobs=True`` in the request) put the label on its own token with
 probability ``confidence``, the other labels of the schema sharing the rest. ``usage`` is
@@ -50,6 +53,7 @@ from .errors import MissingExtraError
 class Rule:
     match: str
     answer: Any = None
+    entities: list[Any] | None = None  # spans tasks: [(text, type), ...] or dicts
     content: str | None = None
     confidence: float = 0.9
     fault: str | None = None  # "429" | "500" | "401" | "timeout"
@@ -160,6 +164,9 @@ class _App:
         confidence = rule.confidence if rule is not None else 0.9
         if rule is not None and rule.content is not None and scripted:
             content, value = rule.content, None
+        elif self._wants_entities(schema, body):
+            content, value = self._entities(rule.entities if rule is not None else None,
+                                            schema, body, confidence), None
         else:
             content, value = self._content(answer, schema, body, confidence)
         message = {"role": "assistant", "content": content}
@@ -207,6 +214,25 @@ class _App:
         if "labels" in props:
             return list(props["labels"].get("items", {}).get("enum", []))
         return []
+
+    @staticmethod
+    def _system(body: dict[str, Any]) -> str:
+        return str(next((m.get("content", "") for m in body.get("messages", [])
+                         if m.get("role") == "system"), ""))
+
+    def _wants_entities(self, schema, body) -> bool:
+        return ("entities" in (schema or {}).get("properties", {})
+                or (schema is None and '{"entities"' in self._system(body)))
+
+    def _entities(self, entities, schema, body, confidence: float) -> str:
+        """A spans answer: ``entities`` as ``{"text", "type"}`` objects (none when unset)."""
+        out = [e if isinstance(e, dict) else {"text": e[0], "type": e[1]}
+               for e in entities or []]
+        data: dict[str, Any] = {"entities": out}
+        if ("confidence" in (schema or {}).get("properties", {})
+                or (schema is None and '"confidence"' in self._system(body))):
+            data["confidence"] = confidence
+        return json.dumps(data)
 
     @staticmethod
     def _content(answer: Any, schema, body, confidence: float) -> tuple[str, str | None]:

@@ -9,6 +9,14 @@ item's image when ``image_field`` is set — asks for a constrained JSON answer,
 it against the label set and re-asks up to ``reask`` times; an answer still outside the
 set is a failed call, never a label.
 
+Spans tasks (``task.kind = "spans"``) ask for ``{"entities": [{"text", "type"}, ...]}``
+instead (:mod:`labelquorum.llm.entities`) and align the entities to character offsets with
+:func:`labelquorum.spans.align_typed_entities`; entities that do not align, or have a type
+outside the labels, are rejected and counted (``rejected_entities`` in the call's logged
+response, and a note at the end of the run), while an answer that is no entity list at
+all is re-asked, then a failed call. Their confidence is verbalized, or the
+self-consistency of the samples' token vote; log-probabilities are not used.
+
 Confidence (recorded per judgement in ``confidence_method``):
 
 * ``logprobs`` — the margin between the top two labels' probabilities at the label's
@@ -38,6 +46,7 @@ import numpy as np
 from ..errors import AnnotatorError, LlmAnswerError, LlmError, MediaError
 from ..llm.client import Completion, EndpointClient
 from ..llm.confidence import margin_from_logprobs
+from ..llm.entities import parse_entities
 from ..llm.media import image_part
 from ..llm.pricing import (
     TOKENS_PER_IMAGE,
@@ -53,6 +62,7 @@ from ..llm.prompt import (
     parse_answer,
     reask_message,
 )
+from ..spans import align_typed_entities, canonical, vote_spans
 from .base import Annotator, Answers, Items, spread_confidence
 from .cache import CallCache, cache_key
 
@@ -106,8 +116,22 @@ class LlmAnnotator(Annotator):
                          "(set price_input and price_output)")
         self.cache: CallCache | None = None
         self.retriever = None
-        self.run_note: str | None = None
+        self.breaker_note: str | None = None
+        self.rejected_entities = 0  # spans tasks: entities named but not placed
         self.media_root = Path(self.context.project_dir) / self.context.media_root
+
+    @property
+    def run_note(self) -> str | None:
+        notes = [self.breaker_note] if self.breaker_note else []
+        if self.rejected_entities:
+            notes.append(f"{self.rejected_entities} entities the model named were rejected "
+                         "(not found in the item's text, or of a type outside the labels; "
+                         "each call's are in its logged response under rejected_entities)")
+        return "; ".join(notes) or None
+
+    @run_note.setter
+    def run_note(self, value: str | None) -> None:  # the base class sets it to None
+        self.breaker_note = value
 
     # -- cost ---------------------------------------------------------------------------
     @property
@@ -128,8 +152,12 @@ class LlmAnnotator(Annotator):
         """(input tokens, output tokens, cost) per item, from the real prompts; no calls."""
         out = []
         verbal = self._verbalized
-        answer = example_answer(self.task, list(self.task.labels) if self.task.multilabel
-                                else max(self.task.labels, key=len))
+        if self.task.spans:  # a guess: one entity of each type
+            answer = json.dumps({"entities": [{"text": "x" * 12, "type": lab}
+                                              for lab in self.task.labels]})
+        else:
+            answer = example_answer(self.task, list(self.task.labels) if self.task.multilabel
+                                    else max(self.task.labels, key=len))
         answer_tokens = estimate_text_tokens(answer) + (6 if verbal else 0)
         for item_id, fields in zip(items.ids, items.fields):
             text = str(fields.get(self.task.text_field, ""))
@@ -215,22 +243,27 @@ class LlmAnnotator(Annotator):
                         if self.retriever is not None else [])
             messages = self.messages(fields, examples)
             if method == "self-consistency":
-                value, conf, probs, used = await self._consistency(messages, item_id, calls)
+                value, conf, probs, used = await self._consistency(messages, item_id, calls,
+                                                                   text)
             else:
-                value, conf, probs, used = await self._single(messages, item_id, calls)
+                value, conf, probs, used = await self._single(messages, item_id, calls, text)
         except (LlmError, MediaError) as exc:
             if self.client.breaker.is_open:
-                self.run_note = self.client.breaker.message()
+                self.breaker_note = self.client.breaker.message()
             return Answers(labels=[None], errors=[str(exc)], calls=[calls or None],
                            cost=np.array([sum(c["cost"] for c in calls)]), methods=[None])
-        return Answers(labels=[value], probs=probs[None, :], confidence=np.array([conf]),
+        return Answers(labels=[value], probs=None if probs is None else probs[None, :],
+                       confidence=np.array([conf]),
                        cost=np.array([sum(c["cost"] for c in calls)]),
                        latency=np.array([sum(c["latency"] for c in calls)]),
                        calls=[calls], methods=[used])
 
-    async def _single(self, messages, item_id, calls):
+    async def _single(self, messages, item_id, calls, text):
         value, vconf, completion, said = await self._ask(messages, item_id, calls, None,
-                                                         self.config.temperature)
+                                                         self.config.temperature, text)
+        if self.task.spans:  # no per-label probabilities; a verbalized score or none
+            return (value, np.nan if vconf is None else vconf, None,
+                    "none" if vconf is None else "verbalized")
         if (self.config.confidence in ("auto", "logprobs") and not self.task.multilabel
                 and completion.logprobs):
             # llama.cpp's json_object dialect reports pre-grammar log-probabilities
@@ -244,10 +277,10 @@ class LlmAnnotator(Annotator):
                 "verbalized"
         return value, np.nan, np.full(len(self.task.labels), np.nan), "none"
 
-    async def _consistency(self, messages, item_id, calls):
+    async def _consistency(self, messages, item_id, calls, text):
         temperature = max(self.config.temperature, 0.7)
         results = await asyncio.gather(
-            *(self._ask(messages, item_id, calls, s, temperature)
+            *(self._ask(messages, item_id, calls, s, temperature, text)
               for s in range(self.config.samples)), return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, LlmAnswerError):
@@ -256,6 +289,9 @@ class LlmAnnotator(Annotator):
         if not values:
             raise next(r for r in results if isinstance(r, BaseException))
         labels, _k = self.task.labels, len(self.task.labels)
+        if self.task.spans:  # the token vote of the samples; confidence: the share equal to it
+            spans, _share, agreement = vote_spans(text, values)
+            return spans, agreement, None, "self-consistency"
         if self.task.multilabel:
             freq = np.array([sum(lab in v for v in values) for lab in labels]) / len(values)
             value = tuple(lab for lab, f in zip(labels, freq) if f >= 0.5)
@@ -265,13 +301,21 @@ class LlmAnnotator(Annotator):
         best = int(np.argmax(counts))  # first in label order on ties
         return labels[best], float(probs[best]), probs, "self-consistency"
 
-    async def _ask(self, messages, item_id, calls, sample, temperature):
+    async def _ask(self, messages, item_id, calls, sample, temperature, text=""):
         """Ask, re-asking after invalid answers: (value, verbalized conf, completion, said)."""
         msgs = list(messages)
         last: InvalidAnswer | None = None
         for _ in range(self.config.reask + 1):
             completion, entry = await self._call(msgs, item_id, calls, sample, temperature)
             try:
+                if self.task.spans:
+                    entities, vconf = parse_entities(completion.content)
+                    spans, rejected = align_typed_entities(text, entities, self.task.labels)
+                    entry["response"]["entities"] = len(entities)
+                    entry["response"]["rejected_entities"] = [
+                        list(e) if isinstance(e, tuple) else e for e in rejected]
+                    self.rejected_entities += len(rejected)
+                    return canonical(spans), vconf, completion, completion.content or ""
                 value, vconf, said = parse_answer(self.task, completion.content)
                 return value, vconf, completion, said
             except InvalidAnswer as bad:
@@ -280,7 +324,8 @@ class LlmAnnotator(Annotator):
                 msgs = msgs + [{"role": "assistant", "content": completion.content or ""},
                                reask_message(self.task, bad.reason)]
         raw = re.sub(r"\s+", " ", last.raw)[:200]
-        raise LlmAnswerError(f"{self.config.model} gave no label of the task after "
+        what = "entity list" if self.task.spans else "label of the task"
+        raise LlmAnswerError(f"{self.config.model} gave no {what} after "
                              f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})")
 
     async def _call(self, msgs, item_id, calls, sample, temperature
@@ -289,7 +334,8 @@ class LlmAnnotator(Annotator):
         cfg = self.config
         schema = None if cfg.structured_output == "none" else answer_schema(
             self.task, self._verbalized)
-        want_lp = cfg.confidence in ("auto", "logprobs") and not self.task.multilabel
+        want_lp = (cfg.confidence in ("auto", "logprobs") and not self.task.multilabel
+                   and not self.task.spans)
         params = {"temperature": temperature, "max_tokens": cfg.max_tokens,
                   "structured_output": cfg.structured_output, "logprobs": want_lp,
                   "sample": sample}

@@ -62,7 +62,12 @@ class PolicyState:
             if self.annotators[a].kind == "llm":
                 continue
             answered = self.status[a][positions] == OK
-            if self.multilabel:
+            if self.values is not None:  # spans: the same spans as the consensus
+                said = [self.values[a][p] for p in positions.tolist()]
+                agrees = answered & np.array(
+                    [v is not None and tuple(v) == tuple(cv) for v, cv in zip(said, c.values)],
+                    dtype=bool)
+            elif self.multilabel:
                 said = self.probs[a][positions] >= 0.5
                 agrees = answered & (said == c.label.astype(bool)).all(axis=1)
             else:

@@ -30,6 +30,11 @@ items, and each later link is trusted where it agrees with the cheaper models be
 A link is one annotator or a group (``links = [["a", "b", "c"], "d"]``); a group's label is
 the consensus of its members under the policy's aggregator.
 
+**Prompt injection.** An item flagged as a likely prompt injection
+(:mod:`labelquorum.injection`) is never kept on LLM answers alone: unless a non-LLM
+annotator of the links so far agrees with its label, a link that keeps it forwards it
+instead, and the last link decides it with the flag ``injection``, for review.
+
 The chain works on the batch of items open when it starts; items imported while it is
 half-way join at the link it has reached.
 """
@@ -114,12 +119,29 @@ class Chain(Policy):
         return np.where(c.votes > 0, pct, -np.inf)
 
     def _decide(self, state: PolicyState, plan: Plan, i: int, positions: np.ndarray,
-                c: Consensus) -> None:
-        """Decide the items link ``i`` keeps, each with the label of its chosen link."""
+                c: Consensus) -> np.ndarray:
+        """Decide the items link ``i`` keeps, each with the label of its chosen link.
+
+        Returns the mask of items held back: flagged as prompt injections with no non-LLM
+        annotator of links ``1..i`` agreeing with their label. A link that is not the last
+        leaves them undecided (they go on); the last decides them flagged ``injection``."""
         name = self.link_name(i)
+        last = i == len(self.groups) - 1
+        scope = [a for g in self.groups[:i + 1] for a in g]
+        held_all = np.zeros(len(positions), dtype=bool)
+
+        def decide(rows: np.ndarray, src: Consensus, group: list[str]) -> None:
+            at = np.flatnonzero(rows)
+            held = state.unconfirmed(scope, positions[at], src) & (src.votes > 0)
+            held_all[at[held]] = True
+            plan.decide(Decision(positions[at[~held]], take(src, ~held), group, name))
+            if last:
+                plan.decide(Decision(positions[at[held]], take(src, held), group, name,
+                                     flags="injection"))
+
         if self.label_from == "keeping-link" or i == 0:
-            plan.decide(Decision(positions, c, self.groups[i], name))
-            return
+            decide(np.ones(len(positions), dtype=bool), c, self.groups[i])
+            return held_all
         best = np.zeros(len(positions), dtype=np.int64)
         top = np.full(len(positions), -np.inf)
         for j in range(i + 1):
@@ -130,9 +152,9 @@ class Chain(Policy):
         best[np.isinf(top)] = i  # no link labelled it: the keeping link's (empty) answer
         for j in np.unique(best).tolist():
             rows = best == j
-            src = c if j == i else self.link_consensus(state, j, positions[rows])
-            plan.decide(Decision(positions[rows], take(c, rows) if j == i else src,
-                                 self.groups[j], name))
+            src = take(c, rows) if j == i else self.link_consensus(state, j, positions[rows])
+            decide(rows, src, self.groups[j])
+        return held_all
 
     def step(self, state: PolicyState) -> Plan:
         self._check(state)
@@ -165,7 +187,8 @@ class Chain(Policy):
             kept = np.zeros(len(pos), dtype=bool)
             kept[order[:keep]] = True
             kept &= c.votes > 0
-            self._decide(state, plan, i, pos[kept], take(c, kept))
+            held = self._decide(state, plan, i, pos[kept], take(c, kept))
+            kept[np.flatnonzero(kept)[held]] = False  # flagged, LLM answers only: go on
             for a in following:
                 plan.ask(a, pos[~kept])
             return plan
