@@ -51,6 +51,7 @@ from .policies import (
 )
 from .spans import canonical, to_text
 from .store import insert_rows, json_text, schema
+from .store.writer import Coalescer
 
 if TYPE_CHECKING:
     from .project import Project
@@ -117,47 +118,6 @@ def _alive(owner: str, heartbeat: datetime | None, now: datetime) -> bool:
     if heartbeat.tzinfo is None:
         heartbeat = heartbeat.replace(tzinfo=UTC)
     return (now - heartbeat).total_seconds() < STALE_AFTER
-
-
-class _Coalescer:
-    """One writer for many coroutines: ``fn(batch)`` runs in the run's writer thread with
-    everything submitted since the last batch began; each submitter awaits the write of
-    its batch (and gets its exception). At most one batch is in flight, so batches grow
-    with the load while the event loop keeps serving HTTP."""
-
-    def __init__(self, fn: Callable[[list[Any]], None], executor):
-        self.fn, self.executor = fn, executor
-        self.items: list[Any] = []
-        self.futures: list[asyncio.Future] = []
-        self.scheduled = self.busy = False
-
-    def submit(self, item: Any) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self.items.append(item)
-        self.futures.append(future)
-        self._schedule(loop)
-        return future
-
-    def _schedule(self, loop) -> None:
-        if not self.scheduled and not self.busy and self.items:
-            self.scheduled = True
-            loop.call_soon(self._flush, loop)
-
-    def _flush(self, loop) -> None:
-        self.scheduled = False
-        items, futures = self.items, self.futures
-        self.items, self.futures, self.busy = [], [], True
-        job = loop.run_in_executor(self.executor, self.fn, items)
-        job.add_done_callback(lambda done: self._settle(loop, done, futures))
-
-    def _settle(self, loop, done: asyncio.Future, futures: list[asyncio.Future]) -> None:
-        self.busy = False
-        exc = done.exception() if not done.cancelled() else asyncio.CancelledError()
-        for f in futures:
-            if not f.done():
-                f.set_exception(exc) if exc is not None else f.set_result(None)
-        self._schedule(loop)
 
 
 class Runner:
@@ -692,8 +652,8 @@ class Runner:
         committed, and its slot is freed only once its answer is."""
         limits = {n: asyncio.Semaphore(self.annotators[n].concurrency) for n in asks}
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelquorum-writer")
-        marks = _Coalescer(self._mark_sent, writer)
-        records = _Coalescer(self._record_many, writer)
+        marks = Coalescer(self._mark_sent, writer)
+        records = Coalescer(self._record_many, writer)
 
         async def one(name: str, p: int) -> None:
             ann = self.annotators[name]
