@@ -111,7 +111,8 @@ def task_data(rec: css.TaskRecording) -> Data:
 
 def offline(d: Data, policy, rows: np.ndarray):
     return run_offline(policy, d.ids[rows], d.rec.labels, d.models, d.answers[rows],
-                       d.cost[rows], failed=d.failed[rows])
+                       d.cost[rows], failed=d.failed[rows],
+                       texts=d.rec.items["text"].to_numpy()[rows])
 
 
 def score(d: Data, label: np.ndarray, cost: np.ndarray, rows: np.ndarray) -> tuple[float, float]:

@@ -291,3 +291,14 @@ def test_em_gives_unanimous_items_their_label_when_annotators_beat_chance(cls, d
     want = unanimous(df)
     assert (est.labels_[want.index] == want).all()
     assert np.allclose(est.probas_.sum(axis=1), 1)
+
+
+@pytest.mark.parametrize("cls", EM)
+def test_gold_seeds_every_item_when_item_ids_are_numbers(cls):
+    # numeric ids sort as numbers (1, 2, ..., 12), not as text (1, 10, 11, 12, 2, ...):
+    # every gold item must still be found
+    df, truth = crowd(12, accuracies=(0.6, 0.55, 0.5), seed=4)
+    df["item"] = df["item"].str.removeprefix("item").astype(int) + 1
+    gold = {int(i.removeprefix("item")) + 1: label for i, label in truth.items()}
+    labels = cls().fit(df, gold=gold).labels_
+    assert labels.to_dict() == {str(k): v for k, v in gold.items()}

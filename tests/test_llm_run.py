@@ -299,3 +299,20 @@ def test_a_killed_run_resumes_without_paying_any_answered_call_twice(tmp_path):
         assert asked[f"<item>\n{texts[item]}\n</item>"] == 1
     assert sum(asked.values()) == 12 + report.repeated_calls
     assert len(calls(project)) == 12  # a call in flight at the kill has no log row
+
+
+def test_plan_prices_a_chain_whose_first_link_is_a_group(server, tmp_path):
+    policy = """
+[annotators.kw2]
+type = "rules"
+rules = [{ label = "negative", keywords = ["pacing"] }]
+
+[policy]
+type = "chain"
+links = [["kw", "kw2"], "llm"]
+"""
+    project = llm_project(tmp_path, server.base_url, ROWS, policy=policy)
+    plan = project.plan(sample=3)
+    assert server.count() == 0
+    tiers = plan.rows.set_index("annotator")["tier"]
+    assert tiers["kw"] == tiers["kw2"] == "link 1" and tiers["llm"] == "link 2"

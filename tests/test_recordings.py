@@ -104,7 +104,8 @@ def test_unknown_task_and_unmappable_gold_are_named(tmp_path):
 def _offline(rec, project, models):
     return run_offline(build_policy(project.config.policy), rec.items["item"].to_numpy(),
                        rec.labels, models, rec.matrix(models),
-                       rec.cost_matrix(PRICES, models), failed=rec.failed_matrix(models))
+                       rec.cost_matrix(PRICES, models), failed=rec.failed_matrix(models),
+                       texts=rec.items["text"].to_numpy())
 
 
 def test_project_over_recordings_runs_and_matches_the_offline_driver(tasks, tmp_path):

@@ -269,3 +269,17 @@ def test_seed_gold_spans_decide_their_items(tmp_path):
     assert (seeds["tier"] == "gold").all() and (seeds["label"] == seeds["gold"]).all()
     asked = set(project.judgements()["item"])
     assert not asked & set(seeds["id"])  # nobody is asked about seed items
+
+
+def test_golden_question_answers_on_spans_are_scored_not_crashed(tmp_path):
+    from labelquorum.quality import GoldQuestions
+
+    project = lq.init_project(tmp_path / "p", config_text=config(SIMULATED, VERIFY))
+    project.import_file(FIXTURE, id_column="id")
+    gold = GoldQuestions(project)
+    right = ((18, 33, "PER"), (0, 13, "PER"), (37, 43, "LOC"))  # any order
+    with project.store.connect() as conn:
+        assert gold.is_correct(conn, "s1", right)
+        assert not gold.is_correct(conn, "s1", right[:2])
+        assert not gold.is_correct(conn, "s1", ((0, 13, "ORG"), *right[1:]))
+    project.close()

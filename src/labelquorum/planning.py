@@ -50,7 +50,8 @@ def _tiers(policy) -> list[tuple[str, list[str]]]:
     if isinstance(policy, VoteThenVerifyConfig):
         return [("specialists", list(policy.specialists)), ("verifiers", list(policy.verifiers))]
     if isinstance(policy, ChainConfig):
-        return [(f"link {i + 1}", [name]) for i, name in enumerate(policy.links)]
+        return [(f"link {i + 1}", [link] if isinstance(link, str) else list(link))
+                for i, link in enumerate(policy.links)]
     return []
 
 

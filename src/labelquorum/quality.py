@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, update
 
+from .spans import canonical
 from .store import schema
 
 if TYPE_CHECKING:
@@ -123,6 +124,8 @@ class GoldQuestions:
         if gold is None:
             return False
         expected = json.loads(gold)
+        if self.task.spans:  # a list of [start, end, type]
+            return canonical(expected) == canonical(value)
         if isinstance(expected, list):
             return set(expected) == set(value if isinstance(value, tuple) else [value])
         return expected == value

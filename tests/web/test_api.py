@@ -194,9 +194,15 @@ def test_api_token_for_scripts(session, app):
 def test_paused_annotator_gets_nothing(session, project):
     from labelquorum.web.auth import Accounts
 
+    ann = session("ann")
+    held = ann.get("/api/next").json()["item"]  # leased before the pause
     acc = Accounts(project.store)
-    acc.set_paused(acc.user_id("ann"), True)
-    r = session("ann").get("/api/next")
+    r = session("adm").post(f"/api/users/{acc.user_id('ann')}/pause", json={"paused": True})
+    assert r.status_code == 200
+    r = ann.get("/api/next")
+    assert r.status_code == 403 and error_of(r) == "paused"
+    # nor can they answer what they already hold
+    r = ann.post("/api/submit", json={"id": held["id"], "label": "pos"})
     assert r.status_code == 403 and error_of(r) == "paused"
 
 

@@ -45,9 +45,8 @@ def encode_gold(enc: Encoded, gold: Mapping | pd.Series | None) -> tuple[np.ndar
                                f"{enc.labels}; fix the gold file or pass labels=[...] with "
                                "every label")
     codes = np.array([index[v] for v in values], dtype=np.int64)
-    pos = np.searchsorted(enc.items, ids)
-    pos = np.minimum(pos, len(enc.items) - 1)
-    found = enc.items[pos] == ids
+    pos = pd.Index(enc.items).get_indexer(ids)  # -1: a gold item with no judgements
+    found = pos >= 0
     return pos[found].astype(np.int64), codes[found]
 
 

@@ -15,12 +15,14 @@ mid-run, and gold seed items (decide them before, or leave them out).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..aggregation import tie_keys
 from ..errors import PolicyError
+from ..injection import flag_injections
 from .base import ABSTAIN, FAILED, NOT_ASKED, OK, AnnotatorInfo, Policy, PolicyState
 
 
@@ -48,7 +50,7 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
                 answers: np.ndarray, cost: np.ndarray, *, failed: np.ndarray | None = None,
                 probs: np.ndarray | None = None, seed: int = 0,
                 aggregator: str = "weighted", kind: str = "llm",
-                max_steps: int = 10_000) -> OfflineRun:
+                texts: Sequence[str] | None = None, max_steps: int = 10_000) -> OfflineRun:
     """Run ``policy`` over recorded answers.
 
     ``answers`` is (items, annotators) of label indices into ``labels``, -1 where the
@@ -56,7 +58,9 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
     abstain); ``cost`` is (items, annotators), what each call costs when asked; ``probs``
     (items, annotators, labels) are per-label probabilities (default: one-hot on the
     answer). ``names`` name the annotators' columns; the policy may ask any of them.
-    Classification tasks only.
+    ``texts`` (the items' texts) turn on the prompt-injection guard as a project run does
+    when the annotators are LLMs (``kind="llm"``): flagged items are never decided by LLM
+    answers alone. Classification tasks only.
     """
     ids = np.asarray(item_ids, dtype=object)
     n, k = len(ids), len(labels)
@@ -82,12 +86,14 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
     info = {a: AnnotatorInfo(a, kind, float(np.max(cost[:, col[a]], initial=0.0)), 1.0, False)
             for a in names}
     keys = tie_keys(ids, seed)
+    suspicious = (flag_injections(list(texts)) if texts is not None and kind == "llm"
+                  else None)
     is_open = np.ones(n, dtype=bool)
     out = OfflineRun(np.full(n, -1, dtype=np.int64), [""] * n, [""] * n, np.zeros(n),
                      np.zeros((n, len(names)), dtype=bool), list(names))
     for _ in range(max_steps):
         state = PolicyState(ids, is_open.copy(), tuple(labels), False, status, said, seen, info,
-                            None, keys, aggregator)
+                            None, keys, aggregator, suspicious=suspicious)
         plan = policy.step(state)
         if plan.empty:
             return out

@@ -260,9 +260,7 @@ class Assigner:
     def next(self, user: User, after: str | None = None) -> Lease | None:
         """The person's current item, or the one after ``after`` (preloading); claims a new
         task when they hold fewer than two. None when there is nothing for them."""
-        if user.paused:
-            raise WebError("your account is paused; an admin can resume it", status=403,
-                           code="paused")
+        _not_paused(user)
         held = self.open_leases(user)
         rest = [lease for lease in held if lease.public_id != after]
         if rest:
@@ -359,6 +357,7 @@ class Assigner:
                judge: Any = None) -> bool:
         """Store a person's answer to a leased item; returns whether it was a golden
         question (so the caller re-checks the person's accuracy)."""
+        _not_paused(user)
         try:
             value = self.task.parse_label(label, self._text_of(user, public_id)
                                           if self.task.spans else None)
@@ -425,6 +424,7 @@ class Assigner:
         is theirs again. Returns its public id."""
         a, ht, rq, j, d = (schema.assignments, schema.human_tasks, schema.requests,
                            schema.judgements, schema.decisions)
+        _not_paused(user)
         now = _now()
         with self._tx() as conn:
             row = conn.execute(select(a).where((a.c.project_id == self.pid)
@@ -483,3 +483,10 @@ class Assigner:
     def lease_of_row(self, row) -> Lease:
         with self.store.connect() as conn:
             return self._lease(conn, row.public_id, row.item_id, row.suggestion)
+
+
+def _not_paused(user: User) -> None:
+    """A paused person (low accuracy on gold) gets no item and stores no answer."""
+    if user.paused:
+        raise WebError("your account is paused; an admin can resume it", status=403,
+                       code="paused")
