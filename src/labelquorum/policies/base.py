@@ -12,6 +12,7 @@ same choices as an uninterrupted one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,23 @@ from ..aggregation import Consensus, vote
 
 NOT_ASKED, PENDING, OK, ABSTAIN, FAILED = 0, 1, 2, 3, 4
 RESOLVED = (OK, ABSTAIN, FAILED)
+
+
+class DecisionState(StrEnum):
+    """Whether a decided item is decided for good, and if not, why (``decisions.state``).
+
+    ``final`` and ``review`` close the item: no run reopens it, and nothing but another
+    review writes over a ``review``. ``budget`` (stopped by the budget) and ``failed``
+    (the calls that should have decided it failed) keep the best label so far and are
+    reopened by the next run, which asks again what was not answered."""
+
+    FINAL = "final"
+    REVIEW = "review"
+    BUDGET = "budget"
+    FAILED = "failed"
+
+
+REOPENABLE = (DecisionState.BUDGET.value, DecisionState.FAILED.value)
 
 
 @dataclass(frozen=True)
@@ -167,6 +185,7 @@ class Decision:
     decided_by: list[str]  # annotators whose judgements made the consensus
     tier: str
     flags: str = ""
+    state: str = DecisionState.FINAL
 
 
 @dataclass

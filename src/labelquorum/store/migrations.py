@@ -35,10 +35,28 @@ def _m0003_web(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.WEB_TABLES), checkfirst=True)
 
 
+def _m0004_decision_state(conn: Connection) -> None:
+    """decisions.state: decided for good (final, review) or reopenable (budget, failed),
+    read from the old flags; judgements.worker: which person answered."""
+    columns = {c["name"] for c in inspect(conn).get_columns("decisions")}
+    if "state" not in columns:
+        conn.execute(text("ALTER TABLE decisions ADD COLUMN state VARCHAR(12) "
+                          "NOT NULL DEFAULT 'final'"))
+        conn.execute(text("UPDATE decisions SET state = 'review' WHERE tier = 'review'"))
+        conn.execute(text("UPDATE decisions SET state = 'budget' WHERE tier <> 'review' "
+                          "AND flags LIKE '%budget%'"))
+        conn.execute(text("UPDATE decisions SET state = 'failed' WHERE tier <> 'review' "
+                          "AND label IS NULL AND flags LIKE '%unlabelled%'"))
+    columns = {c["name"] for c in inspect(conn).get_columns("judgements")}
+    if "worker" not in columns:
+        conn.execute(text("ALTER TABLE judgements ADD COLUMN worker TEXT"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
     (2, "confidence_method", _m0002_confidence_method),
     (3, "web", _m0003_web),
+    (4, "decision_state", _m0004_decision_state),
 ]
 
 LATEST = MIGRATIONS[-1][0]

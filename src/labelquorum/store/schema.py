@@ -104,6 +104,9 @@ judgements = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     # how ``confidence`` was found: logprobs | self-consistency | verbalized | none (LLMs)
     Column("confidence_method", String(24)),
+    # who among a deferred annotator's people answered (a user name); NULL for models.
+    # Truth inference treats ``annotator:worker`` as one worker.
+    Column("worker", Text),
     Index("ix_judgements_item", "project_id", "item_id"),
 )
 
@@ -136,6 +139,9 @@ decisions = Table(
     Column("decided_by", Text, nullable=False),
     Column("tier", Text),
     Column("flags", Text, nullable=False, default=""),
+    # final | review | budget | failed: whether a later run may reopen the item and why
+    # (see labelquorum.policies.DecisionState); flags are informational only
+    Column("state", String(12), nullable=False, default="final"),
     Column("provenance", JSON),
     Column("run_id", Integer),
     Column("created", DateTime(timezone=True), nullable=False),
