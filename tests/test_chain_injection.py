@@ -20,7 +20,8 @@ def chain(*links: str) -> str:
 
 
 def unflagged(value) -> bool:
-    return value in ("", None) or pd.isna(value)
+    """Not held for review (the ``injection`` flag stays as a trace of the text)."""
+    return value in ("", None, "injection") or pd.isna(value)
 
 
 def test_a_link_forwards_a_flagged_item_it_would_keep_on_llm_answers_alone(tmp_path):
@@ -36,6 +37,7 @@ def test_a_link_forwards_a_flagged_item_it_would_keep_on_llm_answers_alone(tmp_p
     assert out.loc["u1", "tier"] == "link 1: llm"
     assert out.loc["x1", "tier"] == "link 2: kw"
     assert out.loc["x1", "label"] == "positive" and unflagged(out.loc["x1", "flags"])
+    assert out.loc["x1", "flags"] == "injection"  # the export keeps the trace (issue 9, 19)
     assert all(unflagged(f) for f in out["flags"])
 
 
@@ -47,7 +49,7 @@ def test_the_last_link_decides_an_unconfirmed_flagged_item_for_review(tmp_path):
         report = project.run()
     out = project.to_dataframe().set_index("id")
     # the rules abstain on x1, so the llm link (the last) has it alone: decided, flagged
-    assert out.loc["x1", "label"] == "positive" and out.loc["x1", "flags"] == "injection"
+    assert out.loc["x1", "label"] == "positive" and out.loc["x1", "flags"] == "injection,needs-review"
     assert out.loc["x1", "tier"] == "link 2: llm"
     assert all(unflagged(out.loc[i, "flags"]) for i in ("u1", "u2", "u3"))
     assert any("prompt injection" in n for n in report.notes)
@@ -64,5 +66,5 @@ def test_two_llm_links_cannot_confirm_each_other(tmp_path):
     out = project.to_dataframe().set_index("id")
     # link 1 would keep x1 (most confident); held, it reaches link 2, another LLM
     assert out.loc["x1", "tier"] == "link 2: llm2"
-    assert out.loc["x1", "flags"] == "injection"
+    assert out.loc["x1", "flags"] == "injection,needs-review"
     assert out.loc["u1", "tier"] == "link 1: llm" and unflagged(out.loc["u1", "flags"])

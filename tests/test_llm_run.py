@@ -141,7 +141,7 @@ def test_an_llm_answer_on_an_injected_item_is_never_accepted_alone(tmp_path):
         report = project.run()
     out = project.to_dataframe().set_index("id")
     assert out.loc["u1", "flags"] in ("", None) or pd.isna(out.loc["u1", "flags"])
-    assert out.loc["x1", "flags"] == "injection"  # decided for review, not accepted
+    assert out.loc["x1", "flags"] == "injection,needs-review"  # decided for review, not accepted
     assert any("prompt injection" in n for n in report.notes)
 
 
@@ -159,7 +159,7 @@ annotators = ["kw", "llm"]
         project.run()
     out = project.to_dataframe().set_index("id")
     assert out.loc["x1", "label"] == "positive"
-    assert not out.loc["x1", "flags"] or pd.isna(out.loc["x1", "flags"])
+    assert out.loc["x1", "flags"] == "injection"  # accepted; the trace stays
 
 
 def test_an_injected_item_goes_on_to_people(tmp_path):

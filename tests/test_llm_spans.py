@@ -243,5 +243,5 @@ def test_injected_spans_item_needs_a_non_llm_annotator_with_the_same_spans(tmp_p
     out = project.to_dataframe().set_index("id")
     # x1: the vote's tie between B-LOC and B-PER goes to LOC, the LLM's answer alone
     assert json.loads(out.loc["x1", "label"]) == [[0, 5, "LOC"]]
-    assert out.loc["x1", "flags"] == "injection"
+    assert out.loc["x1", "flags"] == "injection,needs-review"
     assert out.loc["u1", "flags"] in ("", None) or pd.isna(out.loc["u1", "flags"])

@@ -21,6 +21,7 @@ from sqlalchemy import and_, select
 from .annotators.base import Items, JsonRows
 from .config import CascadeConfig, ChainConfig, LlmConfig, VoteThenVerifyConfig
 from .errors import AnnotatorError
+from .policies import REOPENABLE
 from .store import schema
 
 if TYPE_CHECKING:
@@ -58,15 +59,14 @@ def _tiers(policy) -> list[tuple[str, list[str]]]:
 def _open_items(project: Project) -> tuple[list[str], list[str]]:
     it, d = schema.items, schema.decisions
     pid = project.store.project_id
-    q = (select(it.c.id, it.c.fields, it.c.gold_role, d.c.flags, d.c.item_id.label("decided"))
+    q = (select(it.c.id, it.c.fields, it.c.gold_role, d.c.state, d.c.item_id.label("decided"))
          .select_from(it.outerjoin(d, and_(d.c.project_id == it.c.project_id,
                                            d.c.item_id == it.c.id)))
          .where(it.c.project_id == pid).order_by(it.c.seq))
     ids, fields = [], []
     with project.store.connect() as conn:
         for r in conn.execute(q):
-            if r.gold_role == "seed" or (r.decided is not None
-                                         and "budget" not in (r.flags or "")):
+            if r.gold_role == "seed" or (r.decided is not None and r.state not in REOPENABLE):
                 continue
             ids.append(r.id)
             fields.append(r.fields)
@@ -75,7 +75,7 @@ def _open_items(project: Project) -> tuple[list[str], list[str]]:
 
 def plan_run(project: Project, sample: int = 20, seed: int | None = None) -> RunPlan:
     """Estimate tokens and cost of running the project's policy over its open items."""
-    from .run import Runner
+    from .engine.training import verified
 
     cfg = project.config
     ids, fields = _open_items(project)
@@ -107,9 +107,8 @@ def plan_run(project: Project, sample: int = 20, seed: int | None = None) -> Run
         except AnnotatorError as exc:
             notes.append(f"{name}: cannot be built ({exc})")
     if any(hasattr(a, "fit_examples") for a in annotators.values()):
-        runner = Runner(project, annotators, None)
         pool_ids: list[str] = []
-        texts, labels = runner._verified(None, pool_ids)
+        texts, labels = verified(project.store, project.task, None, pool_ids)
         for a in annotators.values():
             if hasattr(a, "fit_examples"):
                 a.fit_examples(pool_ids, texts, labels)

@@ -108,6 +108,21 @@ class Answers:
             status=[x for p in parts for x in p.status],
         )
 
+    def take(self, rows: list[int]) -> Answers:
+        """The answers of the given rows, in that order."""
+        def pick(values):
+            if values is None:
+                return None
+            if isinstance(values, np.ndarray):
+                return values[rows]
+            return [values[i] for i in rows]
+
+        return Answers(labels=[self.labels[i] for i in rows], probs=pick(self.probs),
+                       confidence=pick(self.confidence), cost=pick(self.cost),
+                       latency=pick(self.latency), errors=pick(self.errors),
+                       calls=pick(self.calls), methods=pick(self.methods),
+                       status=[self.status[i] for i in rows])
+
 
 @dataclass(frozen=True)
 class Context:
@@ -156,6 +171,11 @@ class Annotator:
     def max_cost(self) -> float:
         """The most one call can cost; reserved before the call is sent."""
         return float(self.config.cost_per_call)
+
+    def reserve(self, items: Items) -> np.ndarray:
+        """Per item, the most asking about it can cost (every call and re-ask included);
+        the run reserves it under the budget before the call goes out."""
+        return np.full(len(items), self.max_cost)
 
     @property
     def batch_size(self) -> int:

@@ -67,6 +67,14 @@ class PolicyState:
     values: dict[str, list] | None = None  # spans tasks: per annotator, spans per item or None
     texts: list[str] | None = None  # spans tasks: each item's text
     suspicious: np.ndarray | None = None  # bool (n,): text reads like prompt injection
+    # per annotator, bool (n,): the ledger holds a request for the item (in any state,
+    # including one the budget stopped before it was sent); None: same as status != NOT_ASKED
+    planned: dict[str, np.ndarray] | None = None
+
+    def was_planned(self, name: str) -> np.ndarray:
+        """Items the annotator was asked about, or was to be asked about, at any time."""
+        asked = self.status[name] != NOT_ASKED
+        return asked if self.planned is None else asked | self.planned[name]
 
     def unconfirmed(self, names: list[str], positions: np.ndarray, c: Consensus) -> np.ndarray:
         """Flagged items (see :mod:`labelquorum.injection`) whose consensus no non-LLM

@@ -9,7 +9,12 @@ what it can; items it cannot label keep the best label from all tiers, flagged
 
 An item flagged as a likely prompt injection (:mod:`labelquorum.injection`) is never
 accepted on LLM answers alone: a non-LLM annotator in the consensus must agree, or it goes
-on; at the last tier it is decided with the flag ``injection``, for review.
+on; at the last tier it is decided with the flags ``injection,needs-review``, for review.
+Every flagged item's decision carries the flag ``injection``, whoever decided it.
+
+When a call of the last tier fails, the item keeps the best label so far but is decided
+``failed`` (:class:`~labelquorum.policies.DecisionState`): the next run reopens it and
+asks the failed annotator again.
 
 Vote-then-verify is the AutoAnnotator shape (Lu et al.): the specialists label
 everything, unanimous items are accepted, the rest go to the verifiers.
@@ -21,7 +26,9 @@ import numpy as np
 
 from ..aggregation import Consensus
 from ..config import CascadeConfig, Tier, VoteThenVerifyConfig
-from .base import NOT_ASKED, Decision, Plan, Policy, PolicyState
+from .base import FAILED, NOT_ASKED, Decision, DecisionState, Plan, Policy, PolicyState
+
+HELD = "injection,needs-review"  # flagged text, only LLMs gave the label: for a person
 
 
 def take(c: Consensus, mask: np.ndarray) -> Consensus:
@@ -73,25 +80,40 @@ class Cascade(Policy):
                 rest = ~ok
                 rest[np.flatnonzero(rest)[review]] = False
                 plan.decide(Decision(pos[~ok][review], take(take(c, ~ok), review), scope,
-                                     self.tier_name(t), flags="injection"))
+                                     self.tier_name(t), flags=HELD))
                 self._last_tier(state, plan, pos[rest], take(c, rest), scope, t, seen)
             remaining = np.zeros_like(remaining)
             remaining[pos[~ok]] = True
         return plan
 
     def _last_tier(self, state, plan, pos, c, scope, t, seen) -> None:
-        """Items the last tier could not accept: its label if it gave one, else the best."""
+        """Items the last tier could not accept: its label if it gave one, else the best.
+
+        Where a call of the last tier failed, the item is decided ``failed`` (the next run
+        asks the failed annotator again), and a fallback label that only LLMs gave on a
+        flagged item is held for review like any other."""
+        name = self.tier_name(t)
+        failed = np.zeros(len(pos), dtype=bool)
+        for a in self.tiers[t].annotators:
+            failed |= state.status[a][pos] == FAILED
         voted = c.votes > 0
-        plan.decide(Decision(pos[voted], take(c, voted), scope, self.tier_name(t),
-                             flags="low-confidence"))
-        rest = pos[~voted]
-        if len(rest):
-            best = state.consensus(list(seen), rest)
-            has = best.votes > 0
-            plan.decide(Decision(rest[has], take(best, has), list(seen), self.tier_name(t),
-                                 flags="fallback"))
-            plan.decide(Decision(rest[~has], take(best, ~has), [], self.tier_name(t),
-                                 flags="unlabelled"))
+        for fail in (False, True):
+            rows = voted & (failed == fail)
+            plan.decide(Decision(pos[rows], take(c, rows), scope, name, flags="low-confidence",
+                                 state=DecisionState.FAILED if fail else DecisionState.FINAL))
+        rest = ~voted
+        if not rest.any():
+            return
+        best = state.consensus(list(seen), pos[rest])
+        held = state.unconfirmed(list(seen), pos[rest], best) & (best.votes > 0)
+        has = best.votes > 0
+        for fail in (False, True):
+            state_ = DecisionState.FAILED if fail else DecisionState.FINAL
+            of = failed[rest] == fail
+            for rows, flags in ((has & ~held & of, "fallback"), (held & of, "fallback," + HELD),
+                                (~has & of, "unlabelled")):
+                plan.decide(Decision(pos[rest][rows], take(best, rows), list(seen), name,
+                                     flags=flags, state=state_))
 
 
 class VoteThenVerify(Cascade):

@@ -33,7 +33,10 @@ the consensus of its members under the policy's aggregator.
 **Prompt injection.** An item flagged as a likely prompt injection
 (:mod:`labelquorum.injection`) is never kept on LLM answers alone: unless a non-LLM
 annotator of the links so far agrees with its label, a link that keeps it forwards it
-instead, and the last link decides it with the flag ``injection``, for review.
+instead, and the last link decides it with the flags ``injection,needs-review``, for
+review. An item whose call failed at the last link is decided ``failed``: the next run
+asks again. A link never keeps its share twice: items it forwarded that the budget stopped
+before the next link answered stay forwarded when a later run reopens them.
 
 The chain works on the batch of items open when it starts; items imported while it is
 half-way join at the link it has reached.
@@ -46,8 +49,8 @@ import numpy as np
 from ..aggregation import Consensus
 from ..config import ChainConfig
 from ..errors import PolicyError
-from .base import NOT_ASKED, Decision, Plan, Policy, PolicyState
-from .cascade import take
+from .base import FAILED, NOT_ASKED, Decision, DecisionState, Plan, Policy, PolicyState
+from .cascade import HELD, take
 
 CONFIDENCES = ("own", "agreement")
 LABEL_FROM = ("most-confident-link", "keeping-link")
@@ -134,10 +137,19 @@ class Chain(Policy):
             at = np.flatnonzero(rows)
             held = state.unconfirmed(scope, positions[at], src) & (src.votes > 0)
             held_all[at[held]] = True
-            plan.decide(Decision(positions[at[~held]], take(src, ~held), group, name))
-            if last:
-                plan.decide(Decision(positions[at[held]], take(src, held), group, name,
-                                     flags="injection"))
+            if not last:
+                plan.decide(Decision(positions[at[~held]], take(src, ~held), group, name))
+                return
+            # at the last link, an item whose call failed stays reopenable: asked again
+            failed = np.zeros(len(at), dtype=bool)
+            for a in self.groups[i]:
+                failed |= state.status[a][positions[at]] == FAILED
+            for fail in (False, True):
+                st = DecisionState.FAILED if fail else DecisionState.FINAL
+                for rows, flags in ((~held & (failed == fail), ""),
+                                    (held & (failed == fail), HELD)):
+                    plan.decide(Decision(positions[at[rows]], take(src, rows), group, name,
+                                         flags=flags, state=st))
 
         if self.label_from == "keeping-link" or i == 0:
             decide(np.ones(len(positions), dtype=bool), c, self.groups[i])
@@ -178,8 +190,8 @@ class Chain(Policy):
                 self._decide(state, plan, i, pos, self.link_consensus(state, i, pos))
                 return plan
             following = groups[i + 1]
-            if any((cand & (state.status[a] != NOT_ASKED)).any() for a in following):
-                continue  # this link has kept its share already
+            if any((cand & state.was_planned(a)).any() for a in following):
+                continue  # this link has kept its share already (in this run or before)
             c = self.link_consensus(state, i, pos)
             conf = np.where(c.votes > 0, c.confidence, -1.0)
             order = np.lexsort((pos, -conf))

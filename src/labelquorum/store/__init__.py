@@ -19,7 +19,7 @@ from ..errors import MissingExtraError, StoreError
 from . import schema
 from .migrations import migrate
 
-__all__ = ["Store", "insert_rows", "json_text", "schema"]
+__all__ = ["Store", "insert_rows", "json_text", "schema", "upsert_rows"]
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -119,7 +119,8 @@ def json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple],
+                on_conflict: str = "") -> None:
     """Insert plain-value rows through the driver's ``executemany``.
 
     SQLAlchemy's ``conn.execute(table.insert(), dicts)`` processes every row's parameters in
@@ -136,4 +137,22 @@ def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> Non
             rows = [tuple(r[i] for i in order) for r in rows]
     else:
         rows = [dict(zip(columns, r)) for r in rows]
-    conn.exec_driver_sql(str(compiled), rows)
+    conn.exec_driver_sql(str(compiled) + on_conflict, rows)
+
+
+def upsert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple],
+                key: tuple[str, ...], update: tuple[str, ...] = (), where: str = "") -> None:
+    """:func:`insert_rows`, where a row whose ``key`` exists already updates the ``update``
+    columns of the stored row instead (nothing, when ``update`` is empty), and only where
+    the stored row satisfies ``where`` (SQL over the table's own columns, e.g.
+    ``decisions.state IN ('budget', 'failed')``). SQLite and PostgreSQL both read
+    ``ON CONFLICT``, and settle a race with another writer on the same key atomically."""
+    target = ", ".join(key)
+    if update:
+        sets = ", ".join(f"{c} = excluded.{c}" for c in update)
+        clause = f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        if where:
+            clause += f" WHERE {where}"
+    else:
+        clause = f" ON CONFLICT ({target}) DO NOTHING"
+    insert_rows(conn, table, columns, rows, clause)

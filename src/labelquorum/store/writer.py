@@ -10,7 +10,7 @@ from typing import Any
 class Coalescer:
     """One writer for many coroutines: ``fn(batch)`` runs in the run's writer thread with
     everything submitted since the last batch began; each submitter awaits the write of
-    its batch (and gets its exception). At most one batch is in flight, so batches grow
+    its batch (and gets ``fn``'s result, or its exception). At most one batch is in flight, so batches grow
     with the load while the event loop keeps serving HTTP."""
 
     def __init__(self, fn: Callable[[list[Any]], None], executor):
@@ -44,5 +44,5 @@ class Coalescer:
         exc = done.exception() if not done.cancelled() else asyncio.CancelledError()
         for f in futures:
             if not f.done():
-                f.set_exception(exc) if exc is not None else f.set_result(None)
+                f.set_exception(exc) if exc is not None else f.set_result(done.result())
         self._schedule(loop)

@@ -1,0 +1,234 @@
+"""The executor: ask annotators, within the budget, and store every answer as it exists.
+
+- Free local annotators (models, rules, replay) run in chunks; each chunk's requests and
+  judgements are written together.
+- Paid batched annotators: a chunk is admitted by the budget, marked sent, asked, stored.
+- I/O-bound annotators (LLM endpoints) are asked by a fixed pool of ``concurrency``
+  workers each: memory does not grow with the number of items. A call goes out only once
+  the budget admits its reservation (waiting for calls in flight to settle when it does
+  not fit yet) and its ``sent`` mark is committed; its answer is stored by the one writer
+  thread, batched with whatever else is queued.
+- A write that fails is retried; an answer that still cannot be stored is counted and
+  reported at the end of the run (its request stays ``sent``: the next run asks it again
+  and counts the repeat), never dropped silently, and the other answers go on.
+
+What the budget stopped is returned, for the run to decide those items ``budget``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..annotators import Annotator, Answers
+from ..store.writer import Coalescer
+from .ledger import Budget, Ledger, instant
+from .state import RunState
+
+CHUNK = 4096
+WRITE_TRIES = 5
+
+
+class Executor:
+    def __init__(self, state: RunState, ledger: Ledger, budget: Budget, report,
+                 progress: Callable[[str], None]):
+        self.state, self.ledger, self.budget = state, ledger, budget
+        self.annotators = ledger.annotators
+        self.report = report
+        self.progress = progress
+        self.answered: dict[str, int] = {}
+        self.unstored: list[str] = []  # one line per answer that could not be stored
+
+    def run(self, asks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Ask, store, remember; return the positions the budget stopped, per annotator."""
+        stopped: dict[str, list[int]] = {}
+        io: dict[str, np.ndarray] = {}
+        for name, positions in asks.items():
+            ann = self.annotators[name]
+            self.report.asked[name] = self.report.asked.get(name, 0) + len(positions)
+            if ann.deferred:
+                continue  # people answer through the store; admitted when planned
+            if ann.io_bound:
+                io[name] = positions
+            elif instant(ann):
+                for start in range(0, len(positions), CHUNK):
+                    chunk = positions[start:start + CHUNK]
+                    self._store(ann, chunk, ann.annotate(self.state.items(chunk)))
+            else:
+                self._paid_batches(ann, positions, stopped)
+        if io:
+            asyncio.run(self._io(io, stopped))
+        out = {n: np.array(sorted(ps), dtype=np.int64) for n, ps in stopped.items() if ps}
+        for name, ps in out.items():
+            self.report.asked[name] -= len(ps)
+        return out
+
+    # -- batched, paid -----------------------------------------------------------------
+    def _paid_batches(self, ann: Annotator, positions: np.ndarray,
+                      stopped: dict[str, list[int]]) -> None:
+        """A paid batch is marked sent before it goes out, in batches of the annotator's
+        own size, so a kill repeats at most one batch and the repeat is counted."""
+        size = min(CHUNK, ann.batch_size)
+        for start in range(0, len(positions), size):
+            chunk = positions[start:start + size]
+            items = self.state.items(chunk)
+            reserves = np.asarray(ann.reserve(items), dtype=float)
+            n = self.budget.admit(reserves)
+            if n < len(chunk):
+                self._stop(ann.name, positions[start + n:], stopped)
+                chunk, items, reserves = chunk[:n], items.take(np.arange(n)), reserves[:n]
+            if not n:
+                return
+            keys = [self.ledger.key(ann.name, int(p)) for p in chunk]
+            if self._write(self.ledger.mark_sent, keys) is not None:
+                for r in reserves:
+                    self.budget.settle(float(r), 0.0)
+                self._unstored(ann.name, chunk, "its 'sent' mark could not be written, so "
+                               "it was not asked")
+            else:
+                answers = ann.annotate(items)
+                cost = np.asarray(answers.cost, dtype=float)
+                for r, c in zip(reserves, cost):
+                    self.budget.settle(float(r), float(c))
+                self._store(ann, chunk, answers)
+            if n < len(positions[start:start + size]):
+                return
+
+    def _stop(self, name: str, positions: np.ndarray, stopped: dict[str, list[int]]) -> None:
+        stopped.setdefault(name, []).extend(int(p) for p in positions)
+        self._write(self.ledger.unsend, [self.ledger.key(name, int(p)) for p in positions])
+
+    # -- storing -----------------------------------------------------------------------
+    def _write(self, fn, *args) -> Exception | None:
+        """Run a write, retrying a failing database; return the last error, or None."""
+        error: Exception | None = None
+        for attempt in range(WRITE_TRIES):
+            try:
+                fn(*args)
+                return None
+            except SQLAlchemyError as exc:
+                error = exc
+                time.sleep(0.05 * 2 ** attempt)
+        return error
+
+    def _store(self, ann: Annotator, positions: np.ndarray, answers: Answers) -> None:
+        """Store a batch of answers (one at a time if the batch cannot be), then let the
+        policy see the ones stored."""
+        error = self._write(self.ledger.record, ann, positions, answers)
+        if error is None:
+            self._remember(ann.name, positions, answers)
+            return
+        for i, p in enumerate(positions.tolist()):
+            one = answers.take([i])
+            error = self._write(self.ledger.record, ann, np.array([p]), one)
+            if error is None:
+                self._remember(ann.name, np.array([p]), one)
+            else:
+                self._unstored(ann.name, [p], f"its answer could not be stored ({_short(error)})")
+
+    def _unstored(self, name: str, positions, why: str) -> None:
+        for p in positions:
+            self.unstored.append(f"{name} on item {self.state.ids[int(p)]!r}: {why}")
+
+    def _remember(self, name: str, positions: np.ndarray, answers: Answers) -> None:
+        self.state.remember(name, positions, answers)
+        failed = sum(1 for s in answers.status if s == "failed")
+        if failed:
+            self.report.failed[name] = self.report.failed.get(name, 0) + failed
+        self.report.cost += float(np.sum(answers.cost))
+        self.answered[name] = self.answered.get(name, 0) + len(positions)
+        self.progress(f"{name} {self.answered[name]:,}/{self.report.asked.get(name, 0):,}")
+
+    # -- I/O-bound ---------------------------------------------------------------------
+    async def _io(self, asks: dict[str, np.ndarray], stopped: dict[str, list[int]]) -> None:
+        """Ask I/O-bound annotators concurrently. Marks and answers that queue up while the
+        writer thread writes are written together, so the cost per call falls as
+        concurrency rises and the event loop never waits on the database."""
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelquorum-writer")
+        marks = Coalescer(self._mark_many, writer)
+        records = Coalescer(self._record_many, writer)
+        budget, room = self.budget, asyncio.Condition()
+        admission = asyncio.Lock()
+        flight = {"calls": 0, "exhausted": False}
+
+        async def admit(reserve: float) -> bool:
+            if budget.limit is None:
+                budget.held += reserve
+                return True
+            async with admission, room:  # in order: one call waits for room at a time
+                await room.wait_for(lambda: budget.fits(reserve) or flight["calls"] == 0)
+                if flight["exhausted"] or not budget.fits(reserve):
+                    flight["exhausted"] = True
+                    return False
+                budget.held += reserve
+                flight["calls"] += 1
+                return True
+
+        async def settle(reserve: float, cost: float) -> None:
+            budget.settle(reserve, cost)
+            if budget.limit is not None:
+                async with room:
+                    flight["calls"] -= 1
+                    room.notify_all()
+
+        async def worker(ann: Annotator, todo) -> None:
+            for p in todo:
+                items = self.state.items([p])
+                reserve = float(np.asarray(ann.reserve(items), dtype=float)[0])
+                if flight["exhausted"] or not await admit(reserve):
+                    stopped.setdefault(ann.name, []).append(p)
+                    continue
+                cost = 0.0
+                try:
+                    key = self.ledger.key(ann.name, p)
+                    if key in await marks.submit(key):
+                        self._unstored(ann.name, [p], "its 'sent' mark could not be "
+                                       "written, so it was not asked")
+                        continue
+                    answers = await ann.aannotate_one(items)
+                    cost = float(np.sum(answers.cost))
+                    await records.submit((ann.name, p, answers))
+                finally:
+                    await settle(reserve, cost)
+
+        try:
+            workers = []
+            for name, positions in asks.items():
+                ann = self.annotators[name]
+                todo = iter(positions.tolist())  # shared by the annotator's workers
+                workers += [worker(ann, todo) for _ in range(min(ann.concurrency, len(positions)))]
+            await asyncio.gather(*workers)
+        finally:
+            await asyncio.gather(*(self.annotators[n].aclose() for n in asks))
+            writer.shutdown(wait=True)
+        for name, ps in stopped.items():
+            if ps:
+                self._write(self.ledger.unsend, [self.ledger.key(name, p) for p in ps])
+
+    def _mark_many(self, keys: list[str]) -> set[str]:
+        """Mark keys sent; return those that could not be marked."""
+        if self._write(self.ledger.mark_sent, keys) is None:
+            return set()
+        return {k for k in keys if self._write(self.ledger.mark_sent, [k]) is not None}
+
+    def _record_many(self, answered: list[tuple[str, int, Any]]) -> None:
+        """Store single-item answers of several annotators, one transaction each."""
+        by_name: dict[str, list[tuple[int, Answers]]] = {}
+        for name, p, answers in answered:
+            by_name.setdefault(name, []).append((p, answers))
+        k = len(self.state.task.labels)
+        for name, group in by_name.items():
+            positions = np.array([p for p, _ in group], dtype=np.int64)
+            answers = group[0][1] if len(group) == 1 else Answers.concat([a for _, a in group], k)
+            self._store(self.annotators[name], positions, answers)
+
+
+def _short(error: Exception) -> str:
+    text = str(getattr(error, "orig", None) or error)
+    return text.splitlines()[0][:200] if text else type(error).__name__

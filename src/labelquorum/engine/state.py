@@ -1,0 +1,259 @@
+"""The state policies see, rebuilt from the store and kept current as answers arrive.
+
+:class:`RunState` holds, per annotator, arrays over every item of the project (in import
+order): the status of its request (not asked, pending, ok, abstain, failed), its label
+and per-label probabilities (spans: its spans). :meth:`RunState.load` rebuilds them from
+the store, so a resumed run sees what an uninterrupted one saw; :meth:`RunState.remember`
+adds a batch of answers; :meth:`RunState.policy_state` is the policy's view.
+
+An item is open unless it has a decision that closes it (``final`` or ``review``); items
+stopped by the budget or whose deciding calls failed are open again, and the failed calls
+of earlier runs are asked again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from ..aggregation import tie_keys
+from ..annotators import Annotator, Answers, Items
+from ..annotators.base import JsonRows
+from ..injection import flag_injections
+from ..policies import (
+    ABSTAIN,
+    FAILED,
+    OK,
+    PENDING,
+    REOPENABLE,
+    AnnotatorInfo,
+    PolicyState,
+)
+from ..spans import canonical, to_text
+from ..store import Store, schema
+from ..task import Task
+
+STATUS_CODE = {"ok": OK, "abstain": ABSTAIN, "failed": FAILED}
+
+
+class RunState:
+    """Every item's answers so far, as arrays over item positions."""
+
+    def __init__(self, task: Task, annotators: dict[str, Annotator], ids: list[str],
+                 fields_json: list[str], seed: int):
+        n, k = len(ids), len(task.labels)
+        self.task, self.annotators = task, annotators
+        self.ids = np.array(ids, dtype=object)
+        self.fields_json = fields_json
+        self.pos = {item_id: i for i, item_id in enumerate(ids)}
+        self.open = np.ones(n, dtype=bool)
+        self.had_decision = np.zeros(n, dtype=bool)
+        self.final = np.zeros(n, dtype=bool)  # closed by a decision no run writes over
+        self.status = {a: np.zeros(n, dtype=np.int8) for a in annotators}
+        self.label = {a: np.full(n, -1, dtype=np.int64) for a in annotators}
+        self.probs = {a: np.full((n, k), np.nan) for a in annotators}
+        # a request exists in the ledger (in any state): a chain knows what it forwarded
+        self.planned = {a: np.zeros(n, dtype=bool) for a in annotators}
+        self.values = {a: [None] * n for a in annotators} if task.spans else {}
+        self.texts = ([self.text(p) for p in range(n)] if task.spans else None)
+        self.suspicious = np.zeros(n, dtype=bool)
+        self.tie = tie_keys(self.ids, seed)
+        self.gold: dict[str, Any] = {}
+        self.control: set[str] = set()
+        self.seeds: list[int] = []
+        self.outstanding: dict[str, list[int]] = {}  # requests a killed run left open
+        self.sent_keys: set[str] = set()  # of those, the ones that had gone out
+        self.stale: list[str] = []  # pending requests of a model retrained since
+        self.held_by_people = 0.0  # reservations of people's open tasks
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def text(self, p: int) -> str:
+        return str(json.loads(self.fields_json[p]).get(self.task.text_field, ""))
+
+    def items(self, positions) -> Items:
+        return Items([self.ids[p] for p in positions],
+                     JsonRows([self.fields_json[p] for p in positions]), self.task.text_field)
+
+    # -- loading -----------------------------------------------------------------------
+    @classmethod
+    def load(cls, store: Store, task: Task, annotators: dict[str, Annotator], run_id: int,
+             seed: int) -> RunState:
+        it, d, rq, j = schema.items, schema.decisions, schema.requests, schema.judgements
+        pid = store.project_id
+        with store.connect() as conn:
+            rows = conn.execute(select(it.c.id, it.c.fields, it.c.gold, it.c.gold_role)
+                                .where(it.c.project_id == pid).order_by(it.c.seq)).all()
+            state = cls(task, annotators, [r.id for r in rows], [r.fields for r in rows], seed)
+            state.gold = {r.id: json.loads(r.gold) for r in rows if r.gold is not None}
+            state.control = {r.id for r in rows if r.gold_role == "control"}
+            state.seeds = [i for i, r in enumerate(rows) if r.gold_role == "seed"
+                           and r.gold is not None]
+            del rows
+            pos = state.pos
+            for item_id, dstate in conn.execute(select(d.c.item_id, d.c.state)
+                                                .where(d.c.project_id == pid)):
+                p = pos.get(item_id)
+                if p is None:
+                    continue
+                state.had_decision[p] = True
+                if dstate not in REOPENABLE:
+                    state.open[p] = False
+                    state.final[p] = True
+            state._load_requests(conn, rq, pid)
+            state._load_judgements(conn, j, pid, run_id)
+        if any(a.kind == "llm" for a in annotators.values()):
+            todo = np.flatnonzero(state.open)
+            state.suspicious[todo] = flag_injections([state.text(p) for p in todo.tolist()])
+        return state
+
+    def _load_requests(self, conn, rq, pid: int) -> None:
+        versions = {a: ann.version for a, ann in self.annotators.items()}
+        for r in conn.execute(select(rq.c.key, rq.c.item_id, rq.c.annotator, rq.c.state,
+                                     rq.c.annotator_version, rq.c.reserved_cost)
+                              .where(rq.c.project_id == pid)):
+            ann = self.annotators.get(r.annotator)
+            p = self.pos.get(r.item_id)
+            if ann is None or p is None:
+                continue
+            self.planned[r.annotator][p] = True
+            if r.state not in ("pending", "sent"):
+                continue
+            if ann.trainable and r.annotator_version != versions[r.annotator]:
+                self.stale.append(r.key)  # asked of a model that has since been retrained
+                continue
+            self.status[r.annotator][p] = PENDING
+            if ann.deferred:
+                self.held_by_people += float(r.reserved_cost or 0.0)
+            else:
+                self.outstanding.setdefault(r.annotator, []).append(p)
+                if r.state == "sent":
+                    self.sent_keys.add(r.key)
+
+    def _load_judgements(self, conn, j, pid: int, run_id: int) -> None:
+        q = (select(j.c.item_id, j.c.annotator, j.c.label, j.c.value, j.c.probs,
+                    j.c.status, j.c.run_id)
+             .where((j.c.project_id == pid) & (j.c.status != "superseded"))
+             .order_by(j.c.id))
+        k = len(self.task.labels)
+        index = self.task.index
+        # several people answer one task (a human annotator's ``overlap``): their answers
+        # are pooled into vote shares instead of the last one standing
+        pooled: dict[tuple[str, int], np.ndarray] = {}
+        for r in conn.execute(q):
+            ann = self.annotators.get(r.annotator)
+            p = self.pos.get(r.item_id)
+            if ann is None or p is None or self.status[r.annotator][p] == PENDING:
+                continue  # an older answer; the outstanding request will bring the new one
+            code = STATUS_CODE.get(r.status, OK)
+            if code == FAILED and r.run_id != run_id and self.open[p]:
+                continue  # failed in an earlier run: asked again
+            self.status[r.annotator][p] = code
+            if code != OK:
+                continue
+            if self.task.spans:
+                self.values[r.annotator][p] = (canonical(r.value) if r.value is not None
+                                               else self.task.parse_label(r.label))
+                continue
+            if self.task.multilabel:
+                value = r.value if r.value is not None else r.label.split("|")
+                row = np.zeros(k)
+                row[[index[v] for v in value]] = 1.0
+            else:
+                self.label[r.annotator][p] = index[r.label]
+                row = np.zeros(k)
+                row[index[r.label]] = 1.0
+            if r.probs:
+                row = np.array([r.probs.get(lab, 0.0) for lab in self.task.labels])
+            if ann.deferred:
+                votes = pooled.setdefault((r.annotator, p), np.zeros(k + 1))
+                votes[:k] += row
+                votes[k] += 1
+                row = votes[:k] / votes[k]
+                if not self.task.multilabel:
+                    self.label[r.annotator][p] = int(np.argmax(row))
+            self.probs[r.annotator][p] = row
+
+    # -- keeping current ---------------------------------------------------------------
+    def remember(self, name: str, positions: np.ndarray, answers: Answers) -> None:
+        """Add a batch of answers to the state the policy sees."""
+        self.status[name][positions] = [STATUS_CODE[s] for s in answers.status]
+        self.planned[name][positions] = True
+        ok = np.array([s == "ok" for s in answers.status], dtype=bool)
+        idx = np.flatnonzero(ok)
+        if not len(idx):
+            return
+        if self.task.spans:
+            for i in idx.tolist():
+                self.values[name][int(positions[i])] = answers.labels[i]
+            return
+        index, k = self.task.index, len(self.task.labels)
+        onehot = np.zeros((len(idx), k))
+        for row, i in enumerate(idx.tolist()):
+            value = answers.labels[i]
+            for v in (value if self.task.multilabel else (value,)):
+                onehot[row, index[v]] = 1.0
+        if not self.task.multilabel:
+            self.label[name][positions[idx]] = onehot.argmax(axis=1)
+        if answers.probs is not None:
+            given = ~np.isnan(answers.probs[idx]).any(axis=1)
+            onehot[given] = answers.probs[idx[given]]
+        self.probs[name][positions[idx]] = onehot
+
+    def forget(self, name: str, positions: np.ndarray) -> None:
+        """Drop an annotator's answers on items (a retrained model is asked again)."""
+        self.status[name][positions] = 0
+        self.label[name][positions] = -1
+        self.probs[name][positions] = np.nan
+        for p in positions.tolist() if self.values else ():
+            self.values[name][p] = None
+
+    def close(self, positions: np.ndarray, final: bool) -> None:
+        self.open[positions] = False
+        self.had_decision[positions] = True
+        if final:
+            self.final[positions] = True
+
+    # -- views -------------------------------------------------------------------------
+    def policy_state(self, budget_left: float | None, aggregator: str) -> PolicyState:
+        infos = {n: AnnotatorInfo(n, a.kind, a.max_cost, float(a.config.weight), a.deferred)
+                 for n, a in self.annotators.items()}
+        return PolicyState(self.ids, self.open.copy(), self.task.labels, self.task.multilabel,
+                           self.status, self.label, self.probs, infos, budget_left, self.tie,
+                           aggregator, self.values or None, self.texts,
+                           suspicious=self.suspicious, planned=self.planned)
+
+    def answered_by(self, names: list[str], p: int) -> list[str]:
+        """Of ``names``, those that answered item ``p`` (a label, or an abstention); an
+        annotator whose call failed decided nothing (names that are no annotator, like
+        ``gold``, stay)."""
+        return [a for a in names if a not in self.status or self.status[a][p] in (OK, ABSTAIN)]
+
+    def provenance(self, positions: np.ndarray) -> list[str]:
+        """For each item, a JSON object of what every annotator that answered said."""
+        names = [json.dumps(lab) for lab in self.task.labels]
+        parts = []
+        for name in self.annotators:
+            status = self.status[name][positions]
+            key = json.dumps(name) + ": "
+            frag = np.full(len(positions), "", dtype=object)
+            frag[status == ABSTAIN] = key + '"abstain"'
+            frag[status == FAILED] = key + '"failed"'
+            for i in np.flatnonzero(status == OK).tolist():
+                p = positions[i]
+                if self.task.spans:
+                    frag[i] = key + to_text(self.values[name][p] or ())
+                elif self.task.multilabel:
+                    said = [lab for lab, v in zip(self.task.labels, self.probs[name][p])
+                            if v >= 0.5]
+                    frag[i] = key + json.dumps(said)
+                else:
+                    frag[i] = key + names[self.label[name][p]]
+            parts.append(frag)
+        if not parts:
+            return ["{}"] * len(positions)
+        return ["{" + ", ".join(f for f in row if f) + "}" for row in zip(*parts)]
