@@ -146,36 +146,44 @@ def run_child(directory: Path, profile: bool) -> dict:
 
 
 def split(stats, wall: float) -> list[dict]:
-    """Where project.run()'s time went, from the profile."""
+    """Where project.run()'s time went, from the profile (by module of the engine)."""
     run_py, base_py = "labelquorum/run.py", "labelquorum/annotators/base.py"
-    record_exec = _exec_from(stats, "_record")
+    ledger, state = "labelquorum/engine/ledger.py", "labelquorum/engine/state.py"
+    plan_exec = _exec_from(stats, "write_plan") + _exec_from(stats, "write_plan", "upsert_rows")
+    record_exec = (_exec_from(stats, "record") + _exec_from(stats, "record", "insert_rows")
+                   + _exec_from(stats, "record", "upsert_rows"))
     parts = {
         "build annotators (read replay CSV x3)": cumulative(stats, "labelquorum/project.py",
                                                             "build_annotators"),
-        "load state (_start, _train, _load)": sum(cumulative(stats, run_py, f) for f in
-                                                  ("_start", "_train", "_load")),
-        "seed gold + resume": sum(cumulative(stats, run_py, f) for f in
-                                  ("_decide_seed_gold", "_resume_outstanding")),
-        "policy steps (Cascade.step + _state)": cumulative(
-            stats, "policies/cascade.py", "step") + cumulative(stats, run_py, "_state"),
-        "_items (json.loads of fields)": cumulative(stats, run_py, "_items"),
+        "lock + training (engine/lock, engine/training)": cumulative(
+            stats, "labelquorum/engine/lock.py", "acquire")
+        + cumulative(stats, "labelquorum/engine/training.py", "train"),
+        "load state (engine/state RunState.load)": cumulative(stats, state, "load"),
+        "policy steps (Cascade.step + policy_state)": cumulative(
+            stats, "policies/cascade.py", "step") + cumulative(stats, state, "policy_state"),
+        "items (json of fields)": cumulative(stats, state, "items"),
         "annotator annotate (predict + finish)": cumulative(stats, base_py, "annotate"),
-        "_write_plan: build decision/request rows": cumulative(stats, run_py, "_write_plan")
-        - _exec_from(stats, "_write_plan"),
-        "_write_plan: SQL execute": _exec_from(stats, "_write_plan"),
-        "_record: build judgement rows": cumulative(stats, run_py, "_record") - record_exec,
-        "_record: SQL execute (insert + request updates)": record_exec,
-        "_finish": cumulative(stats, run_py, "_finish"),
+        "ledger.write_plan: build rows": cumulative(stats, ledger, "write_plan") - plan_exec,
+        "ledger.write_plan: SQL execute": plan_exec,
+        "ledger.record: build rows": cumulative(stats, ledger, "record") - record_exec,
+        "ledger.record: SQL execute (judgements + requests)": record_exec,
+        "state.remember": cumulative(stats, state, "remember"),
+        "finish": cumulative(stats, run_py, "_finish"),
     }
     total = stats.total_tt
     parts["other"] = max(total - sum(parts.values()), 0.0)
     return [{"part": k, "profiled s": v, "share %": 100 * v / total} for k, v in parts.items()]
 
 
-def _exec_from(stats, caller: str) -> float:
-    """Seconds in SQLAlchemy Connection.execute called directly from run.py's ``caller``."""
+def _exec_from(stats, caller: str, via: str | None = None) -> float:
+    """Seconds in the driver's ``executemany``/``execute`` called from the ledger's
+    ``caller`` (directly, or through the store helper ``via``)."""
+    if via is not None:
+        return (cumulative(stats, "labelquorum/store/__init__.py", via,
+                           caller=("labelquorum/engine/ledger.py", caller))
+                if caller else 0.0)
     return cumulative(stats, "sqlalchemy/engine/base.py", "execute",
-                      caller=("labelquorum/run.py", caller))
+                      caller=("labelquorum/engine/ledger.py", caller))
 
 
 def raw_sqlite(n: int, directory: Path, indexes: bool) -> float:

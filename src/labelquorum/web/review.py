@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, select, update
 
 from ..errors import LabelquorumError, WebError
-from ..store import schema
+from ..engine.ledger import DECISION_COLUMNS
+from ..policies import DecisionState
+from ..store import json_text, schema, upsert_rows
 from .auth import User
 
 if TYPE_CHECKING:
@@ -157,13 +159,18 @@ class Review:
                       "reviewer": reviewer.name, "note": note[:2000]}
         d, rv, ht, rq = schema.decisions, schema.reviews, schema.human_tasks, schema.requests
         with self.store.begin_write() as conn:
-            conn.execute(d.delete().where((d.c.project_id == self.pid)
-                                          & (d.c.item_id == item_id)))
-            conn.execute(d.insert().values(
-                project_id=self.pid, item_id=item_id, label=text,
-                value=list(value) if isinstance(value, tuple) else None, confidence=1.0,
-                decided_by=f"review:{reviewer.name}", tier="review", flags="",
-                provenance=provenance, run_id=None, created=now))
+            # a reviewer's label is final: it replaces whatever a run decided, and no run
+            # writes over it (the run skips items closed while it planned); the flag that
+            # the text read like a prompt injection stays as a trace
+            before = conn.execute(select(d.c.flags).where(
+                (d.c.project_id == self.pid) & (d.c.item_id == item_id))).scalar()
+            flags = "injection" if "injection" in (before or "").split(",") else ""
+            upsert_rows(conn, d, DECISION_COLUMNS, [(
+                self.pid, item_id, text,
+                json_text(list(value)) if isinstance(value, tuple) else None, 1.0,
+                f"review:{reviewer.name}", "review", flags, DecisionState.REVIEW.value,
+                json_text(provenance), None, self.store.timestamp(now))],
+                ("project_id", "item_id"), DECISION_COLUMNS[2:])
             conn.execute(rv.insert().values(project_id=self.pid, item_id=item_id,
                                             user_id=reviewer.id, label=text, note=note[:2000],
                                             created=now))
