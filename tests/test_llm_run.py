@@ -180,7 +180,23 @@ annotators = ["people"]
     with ScriptedLlmServer([Rule("Ignore previous", "positive", confidence=0.99)]) as server:
         project = llm_project(tmp_path, server.base_url, rows, policy=policy)
         report = project.run()
-    assert report.waiting_human == 1  # the confident LLM answer did not decide it
+        assert report.waiting_human == 1  # the confident LLM answer did not decide it
+        # people decide it; the export keeps the trace that its text was an injection
+        project.add_judgements([{"item": "x1", "annotator": "people", "label": "negative"}])
+        project.run()
+    out = project.to_dataframe().set_index("id")
+    assert out.loc["x1", "label"] == "negative" and out.loc["x1", "tier"] == "people"
+    assert out.loc["x1", "flags"] == "injection"
+    # and so does a reviewer's final word
+    from labelquorum.web.auth import Accounts
+    from labelquorum.web.review import Review
+
+    accounts = Accounts(project.store)
+    accounts.add_user("rita", "reviewer", "a long enough password")
+    rita = accounts.get(accounts.user_id("rita"))
+    Review(project).adjudicate(rita, "x1", "positive")
+    out = project.to_dataframe().set_index("id")
+    assert out.loc["x1", "label"] == "positive" and out.loc["x1", "flags"] == "injection"
 
 
 def test_vote_then_verify_with_an_llm_verifier(tmp_path):
