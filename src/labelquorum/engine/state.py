@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from ..aggregation import tie_keys
 from ..annotators import Annotator, Answers, Items
 from ..annotators.base import JsonRows
 from ..injection import flag_injections
@@ -32,6 +31,7 @@ from ..policies import (
     AnnotatorInfo,
     PolicyState,
 )
+from ..policies.board import Board
 from ..spans import canonical, to_text
 from ..store import Store, schema
 from ..task import Task
@@ -39,28 +39,20 @@ from ..task import Task
 STATUS_CODE = {"ok": OK, "abstain": ABSTAIN, "failed": FAILED}
 
 
-class RunState:
-    """Every item's answers so far, as arrays over item positions."""
+class RunState(Board):
+    """The board of a run: filled from the store, kept current as answers arrive."""
 
     def __init__(self, task: Task, annotators: dict[str, Annotator], ids: list[str],
                  fields_json: list[str], seed: int):
-        n, k = len(ids), len(task.labels)
+        super().__init__(ids, task.labels, list(annotators), multilabel=task.multilabel,
+                         spans=task.spans, seed=seed)
+        n = len(ids)
         self.task, self.annotators = task, annotators
-        self.ids = np.array(ids, dtype=object)
         self.fields_json = fields_json
         self.pos = {item_id: i for i, item_id in enumerate(ids)}
-        self.open = np.ones(n, dtype=bool)
         self.had_decision = np.zeros(n, dtype=bool)
         self.final = np.zeros(n, dtype=bool)  # closed by a decision no run writes over
-        self.status = {a: np.zeros(n, dtype=np.int8) for a in annotators}
-        self.label = {a: np.full(n, -1, dtype=np.int64) for a in annotators}
-        self.probs = {a: np.full((n, k), np.nan) for a in annotators}
-        # a request exists in the ledger (in any state): a chain knows what it forwarded
-        self.planned = {a: np.zeros(n, dtype=bool) for a in annotators}
-        self.values = {a: [None] * n for a in annotators} if task.spans else {}
-        self.texts = ([self.text(p) for p in range(n)] if task.spans else None)
-        self.suspicious = np.zeros(n, dtype=bool)
-        self.tie = tie_keys(self.ids, seed)
+        self.texts = [self.text(p) for p in range(n)] if task.spans else None
         self.gold: dict[str, Any] = {}
         self.control: set[str] = set()
         self.seeds: list[int] = []
@@ -68,9 +60,6 @@ class RunState:
         self.sent_keys: set[str] = set()  # of those, the ones that had gone out
         self.stale: list[str] = []  # pending requests of a model retrained since
         self.held_by_people = 0.0  # reservations of people's open tasks
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     def text(self, p: int) -> str:
         return str(json.loads(self.fields_json[p]).get(self.task.text_field, ""))
@@ -181,10 +170,9 @@ class RunState:
     # -- keeping current ---------------------------------------------------------------
     def remember(self, name: str, positions: np.ndarray, answers: Answers) -> None:
         """Add a batch of answers to the state the policy sees."""
-        self.status[name][positions] = [STATUS_CODE[s] for s in answers.status]
-        self.planned[name][positions] = True
-        ok = np.array([s == "ok" for s in answers.status], dtype=bool)
-        idx = np.flatnonzero(ok)
+        codes = np.array([STATUS_CODE[s] for s in answers.status], dtype=np.int8)
+        idx = np.flatnonzero(codes == OK)
+        self.put(name, positions, codes)
         if not len(idx):
             return
         if self.task.spans:
@@ -197,20 +185,12 @@ class RunState:
             value = answers.labels[i]
             for v in (value if self.task.multilabel else (value,)):
                 onehot[row, index[v]] = 1.0
-        if not self.task.multilabel:
-            self.label[name][positions[idx]] = onehot.argmax(axis=1)
         if answers.probs is not None:
             given = ~np.isnan(answers.probs[idx]).any(axis=1)
             onehot[given] = answers.probs[idx[given]]
-        self.probs[name][positions[idx]] = onehot
-
-    def forget(self, name: str, positions: np.ndarray) -> None:
-        """Drop an annotator's answers on items (a retrained model is asked again)."""
-        self.status[name][positions] = 0
-        self.label[name][positions] = -1
-        self.probs[name][positions] = np.nan
-        for p in positions.tolist() if self.values else ():
-            self.values[name][p] = None
+        label = None if self.task.multilabel else np.array(
+            [index[answers.labels[i]] for i in idx.tolist()], dtype=np.int64)
+        self.put(name, positions[idx], codes[idx], label, onehot)
 
     def close(self, positions: np.ndarray, final: bool) -> None:
         self.open[positions] = False
@@ -222,10 +202,7 @@ class RunState:
     def policy_state(self, budget_left: float | None, aggregator: str) -> PolicyState:
         infos = {n: AnnotatorInfo(n, a.kind, a.max_cost, float(a.config.weight), a.deferred)
                  for n, a in self.annotators.items()}
-        return PolicyState(self.ids, self.open.copy(), self.task.labels, self.task.multilabel,
-                           self.status, self.label, self.probs, infos, budget_left, self.tie,
-                           aggregator, self.values or None, self.texts,
-                           suspicious=self.suspicious, planned=self.planned)
+        return super().policy_state(infos, budget_left, aggregator)
 
     def answered_by(self, names: list[str], p: int) -> list[str]:
         """Of ``names``, those that answered item ``p`` (a label, or an abstention); an

@@ -146,9 +146,9 @@ class Chain(Policy):
                 failed |= state.status[a][positions[at]] == FAILED
             for fail in (False, True):
                 st = DecisionState.FAILED if fail else DecisionState.FINAL
-                for rows, flags in ((~held & (failed == fail), ""),
-                                    (held & (failed == fail), HELD)):
-                    plan.decide(Decision(positions[at[rows]], take(src, rows), group, name,
+                for these, flags in ((~held & (failed == fail), ""),
+                                     (held & (failed == fail), HELD)):
+                    plan.decide(Decision(positions[at[these]], take(src, these), group, name,
                                          flags=flags, state=st))
 
         if self.label_from == "keeping-link" or i == 0:

@@ -3,7 +3,8 @@
 For studying policies on recordings (``labelquorum.recordings``) across many settings and
 splits, where building a project per try would be slow. :func:`run_offline` drives the
 policy's own :meth:`~labelquorum.policies.Policy.step` exactly as the run does — the same
-:class:`~labelquorum.policies.PolicyState`, the same consensus and seeded tie-break — and
+:class:`~labelquorum.policies.board.Board` and so the same
+:class:`~labelquorum.policies.PolicyState`, consensus and seeded tie-break — and
 answers each ask from the recorded matrix instead of calling the annotator. A project
 over the same recordings, run with :meth:`labelquorum.Project.run`, makes the same
 decisions at the same cost (``tests/test_recordings.py`` and every project run of
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..aggregation import tie_keys
 from ..errors import PolicyError
 from ..injection import flag_injections
-from .base import ABSTAIN, FAILED, NOT_ASKED, OK, AnnotatorInfo, Policy, PolicyState
+from .base import ABSTAIN, FAILED, NOT_ASKED, OK, AnnotatorInfo, Policy
+from .board import Board
 
 
 @dataclass
@@ -80,21 +81,15 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
         onehot[np.arange(len(onehot)), answers[have]] = 1.0
         probs[have] = onehot
     col = {a: j for j, a in enumerate(names)}
-    status = {a: np.zeros(n, dtype=np.int8) for a in names}
-    said = {a: np.full(n, -1, dtype=np.int64) for a in names}
-    seen = {a: np.full((n, k), np.nan) for a in names}
+    board = Board(ids, tuple(labels), names, seed=seed)
     info = {a: AnnotatorInfo(a, kind, float(np.max(cost[:, col[a]], initial=0.0)), 1.0, False)
             for a in names}
-    keys = tie_keys(ids, seed)
-    suspicious = (flag_injections(list(texts)) if texts is not None and kind == "llm"
-                  else None)
-    is_open = np.ones(n, dtype=bool)
+    if texts is not None and kind == "llm":
+        board.suspicious = flag_injections(list(texts))
     out = OfflineRun(np.full(n, -1, dtype=np.int64), [""] * n, [""] * n, np.zeros(n),
                      np.zeros((n, len(names)), dtype=bool), list(names))
     for _ in range(max_steps):
-        state = PolicyState(ids, is_open.copy(), tuple(labels), False, status, said, seen, info,
-                            None, keys, aggregator, suspicious=suspicious)
-        plan = policy.step(state)
+        plan = policy.step(board.policy_state(info, None, aggregator))
         if plan.empty:
             return out
         if plan.refit:
@@ -102,7 +97,7 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
         for a, positions in plan.asks.items():
             if a not in col:
                 raise PolicyError(f"the policy asked unknown annotator {a!r}")
-            if (~is_open[positions] | (status[a][positions] != NOT_ASKED)).any():
+            if (~board.open[positions] | (board.status[a][positions] != NOT_ASKED)).any():
                 raise PolicyError(f"the policy asked {a!r} about an item that is decided or "
                                   "was already asked")
         for dec in plan.decisions:
@@ -110,14 +105,13 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
             for p in dec.positions.tolist():
                 out.tier[p] = dec.tier
                 out.decided_by[p] = ",".join(dec.decided_by) or "none"
-            is_open[dec.positions] = False
+            board.open[dec.positions] = False
         for a, positions in plan.asks.items():
             j = col[a]
             got = answers[positions, j]
-            status[a][positions] = np.where(got >= 0, OK,
-                                            np.where(failed[positions, j], FAILED, ABSTAIN))
-            said[a][positions] = got
-            seen[a][positions] = probs[positions, j]
+            board.put(a, positions, np.where(got >= 0, OK,
+                                             np.where(failed[positions, j], FAILED, ABSTAIN)),
+                      got, probs[positions, j])
             out.cost[positions] += cost[positions, j]
             out.asked[positions, j] = True
     raise PolicyError(f"the policy did not finish within {max_steps} steps")

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select, update
 
-from ..errors import LabelquorumError, WebError
 from ..engine.ledger import DECISION_COLUMNS
+from ..errors import LabelquorumError, WebError
 from ..policies import DecisionState
 from ..store import json_text, schema, upsert_rows
 from .auth import User

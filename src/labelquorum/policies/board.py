@@ -1,0 +1,63 @@
+"""The board: every item's answers so far, as arrays over item positions.
+
+One class keeps what a policy sees, for the run (:class:`labelquorum.engine.state.RunState`
+fills it from the store) and for the offline driver (:func:`~labelquorum.policies.run_offline`
+fills it from recordings), so both hand policies the same :class:`PolicyState`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..aggregation import tie_keys
+from .base import NOT_ASKED, AnnotatorInfo, PolicyState
+
+
+class Board:
+    """Per annotator: request status, label index and per-label probabilities (spans: the
+    spans) over all items; which items are open; which were ever planned."""
+
+    def __init__(self, ids, labels: tuple[str, ...], names, *, multilabel: bool = False,
+                 spans: bool = False, seed: int = 0):
+        n, k = len(ids), len(labels)
+        self.ids = np.asarray(ids, dtype=object)
+        self.labels, self.multilabel = tuple(labels), multilabel
+        self.open = np.ones(n, dtype=bool)
+        self.status = {a: np.zeros(n, dtype=np.int8) for a in names}
+        self.label = {a: np.full(n, -1, dtype=np.int64) for a in names}
+        self.probs = {a: np.full((n, k), np.nan) for a in names}
+        # a request exists in the ledger (in any state): a chain knows what it forwarded
+        self.planned = {a: np.zeros(n, dtype=bool) for a in names}
+        self.values = {a: [None] * n for a in names} if spans else {}
+        self.texts: list[str] | None = None
+        self.suspicious = np.zeros(n, dtype=bool)
+        self.tie = tie_keys(self.ids, seed)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def put(self, name: str, positions: np.ndarray, status: np.ndarray,
+            label: np.ndarray | None = None, probs: np.ndarray | None = None) -> None:
+        """Answers of ``name`` on items: status codes, and for those with a label its
+        index (classification) and per-label probabilities."""
+        self.status[name][positions] = status
+        self.planned[name][positions] = True
+        if label is not None:
+            self.label[name][positions] = label
+        if probs is not None:
+            self.probs[name][positions] = probs
+
+    def forget(self, name: str, positions: np.ndarray) -> None:
+        """Drop an annotator's answers on items (a retrained model is asked again)."""
+        self.status[name][positions] = NOT_ASKED
+        self.label[name][positions] = -1
+        self.probs[name][positions] = np.nan
+        for p in positions.tolist() if self.values else ():
+            self.values[name][p] = None
+
+    def policy_state(self, infos: dict[str, AnnotatorInfo], budget_left: float | None,
+                     aggregator: str) -> PolicyState:
+        return PolicyState(self.ids, self.open.copy(), self.labels, self.multilabel,
+                           self.status, self.label, self.probs, infos, budget_left, self.tie,
+                           aggregator, self.values or None, self.texts,
+                           suspicious=self.suspicious, planned=self.planned)
