@@ -17,9 +17,11 @@ SQLite serialises the claim with ``BEGIN IMMEDIATE`` (the store's ``begin_write`
 PostgreSQL locks the claimed task row with ``FOR UPDATE SKIP LOCKED``, so concurrent
 claims take different rows instead of queueing on one.
 
-Answers to real tasks go into the one judgement table under the human annotator's name
-(``annotator_kind = 'human'``); when a task has all its answers its request is done and
-the next ``labelquorum run`` picks them up. Golden questions (see :mod:`labelquorum.quality`)
+Answers to real tasks go into the one judgement table through
+:func:`labelquorum.annotators.human.store_answers`, like ``Project.add_judgements``: under
+the human annotator's name (``annotator_kind = 'human'``) with the person's user name as
+``worker``; when a task has all its answers its request is done and the next
+``labelquorum run`` picks them up. Golden questions (see :mod:`labelquorum.quality`)
 are leased the same way, but their answers stay with the assignment.
 """
 
@@ -50,7 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import LabelquorumError, WebError
-from ..project import _human_cost
+from ..annotators.human import HumanAnswer, answer_cost, store_answers
 from ..store import schema
 from .auth import User
 
@@ -95,6 +97,7 @@ class Assigner:
         self.web = project.config.web
         self.humans = {name: cfg for name, cfg in project.config.annotators.items()
                        if cfg.type == HUMAN_KIND}
+        self.overlap = {name: int(cfg.overlap) for name, cfg in self.humans.items()}
         self.rng = rng or random.SystemRandom()
         self.gold = GoldQuestions(project, self.rng)
         self._synced = -math.inf
@@ -144,16 +147,6 @@ class Assigner:
                            .where((ht.c.project_id == pid)
                                   & (ht.c.request_key == bindparam("rkey")))
                            .with_for_update(of=ht))
-        self._q_judgement = j.insert()
-        self._q_done = (update(ht).where((ht.c.project_id == pid)
-                                         & (ht.c.request_key == bindparam("rkey")))
-                        .values(done=ht.c.done + 1,
-                                state=case((ht.c.done + 1 >= ht.c.needed, "closed"),
-                                           else_=ht.c.state)))
-        self._q_request_done = (update(rq).where((rq.c.project_id == pid)
-                                                 & (rq.c.key == bindparam("rkey"))
-                                                 & rq.c.state.in_(("pending", "sent")))
-                                .values(state="done", updated=bindparam("now", type_=DateTime())))
         self._sync_lock = threading.Lock()
 
     def sync_if_due(self, every: float = 5.0) -> None:
@@ -378,22 +371,13 @@ class Assigner:
                 values["correct"] = self.gold.is_correct(conn, row.item_id, value)
             else:
                 task = conn.execute(self._q_task_of, {"rkey": row.request_key}).first()
-                cfg = self.humans.get(task.annotator)
-                version = task.annotator_version
-                jid = conn.execute(self._q_judgement, {
-                    "project_id": self.pid, "request_key": row.request_key,
-                    "item_id": row.item_id, "annotator": task.annotator,
-                    "annotator_kind": HUMAN_KIND, "annotator_version": version,
-                    "value_type": self.task.value_type, "label": text,
-                    "value": list(value) if isinstance(value, tuple) else None,
-                    "probs": None, "confidence": None,
-                    "cost": _human_cost({"latency": seconds}, cfg), "latency": seconds,
-                    "call_id": None, "run_id": None, "status": "ok", "simulated": False,
-                    "created": now}).inserted_primary_key[0]
-                values["judgement_id"] = jid
-                conn.execute(self._q_done, {"rkey": row.request_key})
-                if task.done + 1 >= task.needed:
-                    conn.execute(self._q_request_done, {"rkey": row.request_key, "now": now})
+                answer = HumanAnswer(
+                    row.request_key, row.item_id, task.annotator, task.annotator_version,
+                    user.name, text, list(value) if isinstance(value, tuple) else None, None,
+                    answer_cost(self.humans.get(task.annotator), seconds), seconds)
+                values["judgement_id"] = store_answers(
+                    conn, self.pid, self.task.value_type, [answer], self.overlap, now,
+                    leased=True)[0]
             conn.execute(update(a).where(a.c.id == row.id).values(**values))
         if judge is not None and not row.control:
             judge(self, row, text)
