@@ -162,8 +162,18 @@ def status(project: ProjectOpt = Path(".")):
 
 def print_status(s, name: str) -> None:
     pct = 100 * s.decided / s.items if s.items else 0.0
+    unlabelled = (f"{s.unlabelled:,} unlabelled (closed: no annotator gave a label), "
+                  if s.unlabelled else "")
     console.print(f"[bold]{name}[/]: {s.decided:,} of {s.items:,} items decided ({pct:.1f} %), "
-                  f"{s.open:,} open, {s.runs} runs (last: {s.last_run or 'none'}).")
+                  f"{unlabelled}{s.open:,} open, {s.runs} runs (last: {s.last_run or 'none'}).")
+    if s.budget_stopped or s.failed_items:
+        parts = [f"{s.open - s.budget_stopped - s.failed_items:,} not decided yet"]
+        if s.budget_stopped:
+            parts.append(f"{s.budget_stopped:,} stopped by the budget (best label so far)")
+        if s.failed_items:
+            parts.append(f"[yellow]{s.failed_items:,} failed[/] (their calls failed)")
+        console.print("Open: " + ", ".join(parts) + "; the next 'labelquorum run' works on "
+                      "them again.")
     if s.waiting_human:
         console.print(f"Waiting on {s.waiting_human:,} human tasks.")
     table = Table("annotator", "kind", "judgements", "failed", "cost (USD)", title="Annotators")

@@ -21,6 +21,7 @@ from sqlalchemy import and_, select
 from .annotators.base import Items, JsonRows
 from .config import CascadeConfig, ChainConfig, LlmConfig, VoteThenVerifyConfig
 from .errors import AnnotatorError
+from .policies import REOPENABLE
 from .store import schema
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def _tiers(policy) -> list[tuple[str, list[str]]]:
 def _open_items(project: Project) -> tuple[list[str], list[str]]:
     it, d = schema.items, schema.decisions
     pid = project.store.project_id
-    q = (select(it.c.id, it.c.fields, it.c.gold_role, d.c.flags, d.c.item_id.label("decided"))
+    q = (select(it.c.id, it.c.fields, it.c.gold_role, d.c.state, d.c.item_id.label("decided"))
          .select_from(it.outerjoin(d, and_(d.c.project_id == it.c.project_id,
                                            d.c.item_id == it.c.id)))
          .where(it.c.project_id == pid).order_by(it.c.seq))
@@ -66,7 +67,7 @@ def _open_items(project: Project) -> tuple[list[str], list[str]]:
     with project.store.connect() as conn:
         for r in conn.execute(q):
             if r.gold_role == "seed" or (r.decided is not None
-                                         and "budget" not in (r.flags or "")):
+                                         and r.state not in REOPENABLE):
                 continue
             ids.append(r.id)
             fields.append(r.fields)
