@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Integer, func, select
+from sqlalchemy import Integer, and_, distinct, func, or_, select
 
 from .policies import REOPENABLE, DecisionState
 from .store import schema
@@ -123,6 +123,23 @@ def project_status(project: Project) -> Status:
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
         failed_items=int((dec["state"] == DecisionState.FAILED).sum()))
+
+
+def items_failed_in_run(project: Project, run_id: int) -> int:
+    """Items that failed calls of run ``run_id`` left without a label for good: a request
+    of the run failed, and the item has no decision, one without a label, or one the next
+    run reopens (state ``budget`` or ``failed``). The next run asks their failed calls
+    again."""
+    rq, d = schema.requests, schema.decisions
+    pid = project.store.project_id
+    q = (select(func.count(distinct(rq.c.item_id)))
+         .select_from(rq.outerjoin(d, and_(d.c.project_id == rq.c.project_id,
+                                           d.c.item_id == rq.c.item_id)))
+         .where((rq.c.project_id == pid) & (rq.c.run_id == run_id) & (rq.c.state == "failed")
+                & or_(d.c.item_id.is_(None), d.c.label.is_(None),
+                      d.c.state.in_(REOPENABLE))))
+    with project.store.connect() as conn:
+        return int(conn.execute(q).scalar() or 0)
 
 
 def _rejected_entities(project: Project, conn) -> dict[str, int]:
