@@ -89,7 +89,8 @@ class CallCache:
         with store.connect() as conn:
             self.stored = KeySet(conn.execute(select(_mc.c.cache_key).where(
                 (_mc.c.project_id == project_id) & _mc.c.cache_key.is_not(None)
-                & _mc.c.error.is_(None)).distinct()).scalars())
+                & _mc.c.error.is_(None)).distinct()
+                .execution_options(yield_per=50_000)).scalars())  # streamed, not all at once
         self.memory: OrderedDict[str, Any] = OrderedDict()
         self.inflight: dict[str, asyncio.Future] = {}
         self.hits = 0
