@@ -134,3 +134,23 @@ def test_people_who_answer_the_same_items_are_separate_workers(tmp_path):
     out = project.to_dataframe().set_index("id")
     assert (out["decided_by"] == "people").all()
     project.close()
+
+
+def test_answers_given_through_add_judgements_count_towards_a_task(tmp_path):
+    """Two of three answers came in through ``add_judgements``: the web app asks one more
+    person for that item, not three."""
+    project = make_project(tmp_path / "p", n=2, overlap=3)
+    assert project.add_judgements([{"item": "i0000", "annotator": "people", "worker": w,
+                                    "label": "neg"} for w in ("xavier", "yves")]) == 2
+    add_users(project, {"alice": "annotator", "bob": "annotator", "carol": "annotator"})
+    acc = Accounts(project.store)
+    assigner = Assigner(project)
+    assigner.sync()
+    for name in ("alice", "bob", "carol"):
+        user = User(acc.user_id(name), name, "annotator")
+        while (lease := assigner.next(user)) is not None:
+            assigner.submit(user, lease.public_id, "neg", 1.0)
+    human = project.judgements().query("annotator_kind == 'human' and status == 'ok'")
+    assert human.groupby("item").size().to_dict() == {"i0000": 3, "i0001": 3}
+    assert project.run().open == 0
+    project.close()

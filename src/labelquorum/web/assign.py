@@ -45,6 +45,7 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
+    func,
     insert,
     select,
     update,
@@ -190,7 +191,7 @@ class Assigner:
         rows that changed are written, in a short transaction."""
         if not self.humans:
             return 0
-        rq, ht, it = schema.requests, schema.human_tasks, schema.items
+        rq, ht, it, j = schema.requests, schema.human_tasks, schema.items, schema.judgements
         names = list(self.humans)
         with self.store.connect() as conn:
             open_requests = {r.key: r for r in conn.execute(
@@ -200,10 +201,16 @@ class Assigner:
             tasks = dict(conn.execute(select(ht.c.request_key, ht.c.state)
                                       .where(ht.c.project_id == self.pid)).all())
             new = [r for key, r in open_requests.items() if key not in tasks]
-            seq = {}
+            seq, answered = {}, {}
             if new:
                 seq = dict(conn.execute(select(it.c.id, it.c.seq)
                                         .where(it.c.project_id == self.pid)).all())
+                # answers that came in another way (Project.add_judgements) count
+                answered = dict(conn.execute(
+                    select(j.c.request_key, func.count())
+                    .where((j.c.project_id == self.pid) & j.c.annotator.in_(names)
+                           & (j.c.annotator_kind == HUMAN_KIND) & (j.c.status == "ok"))
+                    .group_by(j.c.request_key)).all())
         gone = [key for key, state in tasks.items()
                 if state != "closed" and key not in open_requests]
         if not new and not gone:
@@ -216,11 +223,15 @@ class Assigner:
                     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
                     stmt = pg_insert(ht).on_conflict_do_nothing()
-                conn.execute(stmt, [
-                    {"project_id": self.pid, "request_key": r.key, "item_id": r.item_id,
-                     "annotator": r.annotator, "seq": int(seq.get(r.item_id, 0)),
-                     "needed": int(self.humans[r.annotator].overlap), "active": 0, "done": 0,
-                     "state": "open"} for r in new])
+                rows = []
+                for r in new:
+                    needed, done = self.overlap[r.annotator], int(answered.get(r.key, 0))
+                    rows.append({"project_id": self.pid, "request_key": r.key,
+                                 "item_id": r.item_id, "annotator": r.annotator,
+                                 "seq": int(seq.get(r.item_id, 0)), "needed": needed,
+                                 "active": done, "done": done,
+                                 "state": "open" if done < needed else "full"})
+                conn.execute(stmt, rows)
             for start in range(0, len(gone), 900):
                 conn.execute(update(ht).where((ht.c.project_id == self.pid)
                                               & ht.c.request_key.in_(gone[start:start + 900]))
