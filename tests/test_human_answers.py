@@ -106,3 +106,11 @@ def test_a_task_takes_overlap_answers_from_different_people(project):
                                  "label": "neg"}])
     human = project.judgements().query("annotator_kind == 'human'")
     assert sorted(human["worker"]) == ["alice", "bob", "carol"]
+
+
+def test_a_careless_latency_or_cost_gets_a_clear_error(project):
+    for key, bad in (("latency", "slow"), ("cost", -1)):
+        with pytest.raises(lq.LabelquorumError, match=f"{key} .* is not a number"):
+            project.add_judgements([{"item": "i1", "annotator": "people", "worker": "alice",
+                                     "label": "pos", key: bad}])
+    assert (project.judgements()["annotator_kind"] != "human").all()  # nothing was stored

@@ -260,15 +260,14 @@ class Project:
                 if confidence is not None and not 0.0 <= float(confidence) <= 1.0:
                     raise LabelquorumError(f"answer {n} (item {item!r}): confidence "
                                            f"{confidence!r} is outside [0, 1]; nothing was stored")
+                latency, cost = (_seconds_or_usd(n, item, row, key) for key in ("latency", "cost"))
                 so_far.append(worker)
-                latency = row.get("latency")
                 out.append(HumanAnswer(
                     req.key, item, who, req.annotator_version, worker,
                     self.task.format_label(value),
                     list(value) if isinstance(value, tuple) else None,
                     None if confidence is None else float(confidence),
-                    answer_cost(humans[who], latency, row.get("cost")),
-                    None if latency is None else float(latency)))
+                    answer_cost(humans[who], latency, cost), latency))
             store_answers(conn, self.store.project_id, self.task.value_type, out, overlap, now)
         return len(out)
 
@@ -332,6 +331,22 @@ class Project:
         from .status import project_status
 
         return project_status(self)
+
+
+def _seconds_or_usd(n: int, item: str, row: dict[str, Any], key: str) -> float | None:
+    """An answer's ``latency`` (seconds) or ``cost`` (USD): None, or a number >= 0."""
+    raw = row.get(key)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not value >= 0.0:
+        unit = "seconds spent" if key == "latency" else "USD"
+        raise LabelquorumError(f"answer {n} (item {item!r}): {key} {raw!r} is not a number of "
+                               f"{unit} (0 or more); nothing was stored")
+    return value
 
 
 def init_project(path: str | os.PathLike[str], labels: list[str] | None = None,
