@@ -92,3 +92,72 @@ def test_demo_labels_sst2_offline_and_leaves_a_project(tmp_path):
     assert "simulated" in out.stdout and "Total cost: $" in out.stdout
     status = lq("status", "-p", tmp_path / "demo")
     assert "2,000 items decided" in status.stdout or "of 2,000 items decided" in status.stdout
+
+
+# -- the exit code of run: 0 for a clean run, 3 when items were left failed ------------------
+ASKED = [(f"u{n}", f"an uneven film, take {n}") for n in range(4)]
+
+
+def run_cli(project):
+    from typer.testing import CliRunner
+
+    from labelquorum.cli import app
+
+    project.close()
+    return CliRunner().invoke(app, ["run", "-p", str(project.path)])
+
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"  # nothing listens there any more
+
+
+def test_run_exits_3_when_a_server_fails_every_call(tmp_path):
+    from llm_fixtures import llm_project
+
+    from labelquorum.testing_server import Rule, ScriptedLlmServer
+
+    with ScriptedLlmServer([Rule("film", fault="500")]) as server:
+        result = run_cli(llm_project(tmp_path, server.base_url, ASKED, llm="max_retries = 0"))
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.stderr.split())
+    assert "4 items could not be labelled" in said and "llm 4" in said
+    assert "asks them again" in said
+
+
+def test_run_exits_3_when_nothing_listens_at_the_endpoint(tmp_path):
+    from llm_fixtures import llm_project
+
+    proc = lq("run", "-p", llm_project(tmp_path, closed_port_url(), ASKED,
+                                       llm="max_retries = 0").path, check=False)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "4 items could not be labelled" in " ".join(proc.stderr.split())
+
+
+def test_run_exits_0_when_it_waits_on_people_or_the_budget_stops_it(tmp_path):
+    import labelquorum as lq_
+
+    config = """
+[project]
+name = "people"
+[task]
+labels = ["neg", "pos"]
+[annotators.people]
+type = "human"
+cost_per_call = 1.0
+[policy]
+type = "cascade"
+budget = 2.0
+[[policy.tiers]]
+annotators = ["people"]
+"""
+    project = lq_.init_project(tmp_path / "p", config_text=config)
+    project.import_dataframe(pd.DataFrame({"text": [f"text {n}" for n in range(4)]}))
+    result = run_cli(project)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "Waiting on 2 human tasks" in said and "Budget reached: 2 items" in said

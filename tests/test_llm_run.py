@@ -84,6 +84,30 @@ def test_identical_requests_are_served_from_the_cache_at_zero_cost(server, tmp_p
     assert log["cache_key"].notna().all()
 
 
+def test_the_cache_keeps_few_completions_in_memory_and_reads_older_ones_back(
+        server, tmp_path, monkeypatch):
+    """More distinct calls than the cache keeps in memory: memory stays at its bound, and
+    an item identical to an early one, asked after that one left memory, is served from
+    the call log in the store without an HTTP call."""
+    from labelquorum.annotators import cache
+
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3, raising=False)
+    if hasattr(cache, "KeySet"):  # the keys of the call log, merged every two additions
+        monkeypatch.setattr(cache.KeySet, "MERGE_AT", 2)
+    rows = [("a0", "an uneven film, great cast")]
+    rows += [(f"m{n}", f"an uneven film, great take {n}") for n in range(8)]
+    rows += [("a1", "an uneven film, great cast")]  # the same request as a0, asked last
+    project = llm_project(tmp_path, server.base_url, rows, allow_duplicates=True,
+                          llm="concurrency = 1")
+    annotators = project.build_annotators()
+    project.run(annotators=annotators)
+    assert len(annotators["llm"].cache.memory) <= 3
+    assert server.count() == 9  # nine distinct requests; the repeat made no HTTP call
+    j = judgements(project)
+    assert j.loc["a1", "cost"] == 0.0 and j.loc["a0", "cost"] > 0
+    assert j.loc["a1", "label"] == j.loc["a0", "label"] == "positive"
+
+
 def test_the_cache_outlives_the_run_and_skips_control_gold(server, tmp_path):
     rows = [("c1", "an uneven film, great cast", "positive"),
             ("c2", "an uneven film, great cast", "positive"),

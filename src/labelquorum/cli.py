@@ -1,7 +1,8 @@
 """The ``labelquorum`` command: a thin shell over the Python API.
 
 It parses arguments, calls the library, and turns labelquorum's errors into one clean
-message on stderr and exit code 1.
+message on stderr and exit code 1. ``run`` exits 3 when it finished but failed calls left
+items without a label, so scripts and CI can tell (see its ``--help``).
 """
 
 from __future__ import annotations
@@ -87,14 +88,34 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet fil
     console.print(f"Imported {result.items:,} items ({result.with_gold:,} with gold: {roles}).")
 
 
-@app.command()
+FAILED_ITEMS_EXIT = 3
+
+
+RUN_HELP = ("Run the policy over open items (resumes an interrupted run).\n\n"
+            "Exit codes: 0 when the run finished, also when it waits on people or the budget "
+            "stopped it; 3 when it finished but failed calls left items without a label (a "
+            "dead server, answers outside the label set; the next run asks them again); 1 on "
+            "an error, whose message says what to fix.")
+
+
+@app.command(help=RUN_HELP)
 @_clean_errors
 def run(project: ProjectOpt = Path("."),
         seed: Annotated[int | None, typer.Option(help="Override the project seed.")] = None):
-    """Run the policy over open items (resumes an interrupted run)."""
+    from .status import items_failed_in_run
+
     with _open(project) as p:
         report = _run_with_progress(p, seed)
+        failed_items = items_failed_in_run(p, report.run_id) if report.failed else 0
     _print_report(report)
+    if failed_items:
+        calls = sum(report.failed.values())
+        who = ", ".join(f"{name} {n:,}" for name, n in report.failed.items())
+        err.print(f"[bold red]error:[/] the run finished, but {failed_items:,} items could not "
+                  f"be labelled because {calls:,} calls failed ({who}). Run "
+                  "'labelquorum status' to see why they failed; once that is fixed, "
+                  "'labelquorum run' asks them again.", highlight=False, soft_wrap=True)
+        raise typer.Exit(FAILED_ITEMS_EXIT)
 
 
 def _run_with_progress(p, seed=None):
@@ -162,8 +183,18 @@ def status(project: ProjectOpt = Path(".")):
 
 def print_status(s, name: str) -> None:
     pct = 100 * s.decided / s.items if s.items else 0.0
+    unlabelled = (f"{s.unlabelled:,} unlabelled (closed: no annotator gave a label), "
+                  if s.unlabelled else "")
     console.print(f"[bold]{name}[/]: {s.decided:,} of {s.items:,} items decided ({pct:.1f} %), "
-                  f"{s.open:,} open, {s.runs} runs (last: {s.last_run or 'none'}).")
+                  f"{unlabelled}{s.open:,} open, {s.runs} runs (last: {s.last_run or 'none'}).")
+    if s.budget_stopped or s.failed_items:
+        parts = [f"{s.open - s.budget_stopped - s.failed_items:,} not decided yet"]
+        if s.budget_stopped:
+            parts.append(f"{s.budget_stopped:,} stopped by the budget (best label so far)")
+        if s.failed_items:
+            parts.append(f"[yellow]{s.failed_items:,} failed[/] (their calls failed)")
+        console.print("Open: " + ", ".join(parts) + "; the next 'labelquorum run' works on "
+                      "them again.")
     if s.waiting_human:
         console.print(f"Waiting on {s.waiting_human:,} human tasks.")
     table = Table("annotator", "kind", "judgements", "failed", "cost (USD)", title="Annotators")

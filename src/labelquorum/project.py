@@ -27,7 +27,7 @@ from .config import CONFIG_NAME, TASK_KINDS, Config, load_config, parse_config
 from .errors import AnnotatorError, ConfigError, LabelquorumError, ProjectError
 from .importing import ImportResult, prepare_items, read_table, store_items
 from .policies import build_policy
-from .run import REQUEST_STATE, Runner, RunReport, request_key
+from .run import Runner, RunReport, request_key
 from .store import Store, schema
 from .task import Task
 
@@ -178,42 +178,78 @@ class Project:
         return plan_run(self, sample=sample)
 
     def add_judgements(self, rows: Iterable[dict[str, Any]]) -> int:
-        """Answers from people (or any deferred annotator): ``item``, ``annotator``, ``label``,
-        optionally ``confidence``, ``latency`` (seconds spent) and ``cost``.
+        """Answers from people: ``item``, ``annotator`` (a human annotator of the config),
+        ``label``, and optionally ``worker`` (who answered, e.g. their user name in the web
+        app), ``confidence``, ``latency`` (seconds spent) and ``cost``.
 
-        Each answers the item's open task for that annotator, once. Returns the number
-        stored. An unknown item, annotator or label, a second answer to the same task, or a
-        task of an annotator that is not deferred raises before anything is stored.
+        Each answers the item's open task for that annotator. A task takes the annotator's
+        ``overlap`` answers, each from a different worker, and is done (the next run uses
+        the answers) when they are all in; with ``overlap`` above 1 every answer needs a
+        ``worker``. With ``overlap = 1`` an answer without one is stored with no worker,
+        and aggregators see it as the annotator itself. Returns the number stored. An
+        unknown item, annotator or label, an answer to a task that has all its answers, a
+        second answer from one worker, or a task of an annotator that is not human raises
+        before anything is stored.
         """
         from datetime import UTC, datetime
 
-        rq, j = schema.requests, schema.judgements
+        from .annotators.human import HumanAnswer, answer_cost, answers_so_far, store_answers
+
+        rq = schema.requests
         rows = list(rows)
         now = datetime.now(UTC)
-        deferred = {n for n, a in self.config.annotators.items() if a.type == "human"}
-        out, keys = [], []
+        humans = {n: a for n, a in self.config.annotators.items() if a.type == "human"}
+        overlap = {n: int(a.overlap) for n, a in humans.items()}
+        out: list[HumanAnswer] = []
         with self.store.begin_write() as conn:
             pending = {(r.item_id, r.annotator): r for r in conn.execute(
                 select(rq.c.key, rq.c.item_id, rq.c.annotator, rq.c.annotator_version)
                 .where((rq.c.project_id == self.store.project_id)
-                       & rq.c.state.in_(("pending", "sent"))))}
+                       & rq.c.state.in_(("pending", "sent"))
+                       & rq.c.annotator.in_(list(humans))))}
+            wanted = {(str(r.get("item")), str(r.get("annotator"))) for r in rows}
+            workers = answers_so_far(conn, self.store.project_id,
+                                     {req.key: req.item_id for pair, req in pending.items()
+                                      if pair in wanted})
             for n, row in enumerate(rows, start=1):
                 missing = [k for k in ("item", "annotator", "label") if k not in row]
                 if missing:
                     raise LabelquorumError(f"answer {n} has no {', '.join(missing)}; each answer "
                                            "needs item, annotator and label")
                 item, who = str(row["item"]), str(row["annotator"])
-                if who not in deferred:
+                if who not in humans:
                     raise LabelquorumError(
                         f"answer {n}: {who!r} is not a human annotator of this project "
-                        f"(human annotators: {', '.join(sorted(deferred)) or 'none'}); "
+                        f"(human annotators: {', '.join(sorted(humans)) or 'none'}); "
                         "nothing was stored")
-                req = pending.pop((item, who), None)
+                worker = row.get("worker")
+                worker = None if worker is None else str(worker).strip()
+                if worker == "":
+                    raise LabelquorumError(f"answer {n} (item {item!r}): worker is empty; give "
+                                           "who answered (a user name), or leave the key out; "
+                                           "nothing was stored")
+                if worker is None and overlap[who] > 1:
+                    raise LabelquorumError(
+                        f"answer {n} (item {item!r}): annotator {who!r} takes {overlap[who]} "
+                        "answers per item from different people (overlap), so each answer "
+                        "needs a worker (who answered, e.g. a user name); nothing was stored")
+                req = pending.get((item, who))
                 if req is None:
                     raise LabelquorumError(
                         f"answer {n}: no open task for item {item!r} and annotator {who!r}: "
                         "it may be answered or decided already, or the run has not asked this "
                         "annotator yet ('labelquorum run' creates tasks); nothing was stored")
+                so_far = workers[req.key]
+                if len(so_far) >= overlap[who]:
+                    raise LabelquorumError(
+                        f"answer {n}: no open task for item {item!r} and annotator {who!r}: "
+                        f"it has all its answers ({len(so_far)} of {overlap[who]}, the "
+                        "annotator's overlap); nothing was stored")
+                if worker is not None and worker in so_far:
+                    raise LabelquorumError(
+                        f"answer {n}: worker {worker!r} has answered item {item!r} for "
+                        f"{who!r} already; each of its {overlap[who]} answers comes from a "
+                        "different person; nothing was stored")
                 try:
                     value = self.task.parse_label(row["label"], text=self._text(conn, item)
                                                   if self.task.spans else None)
@@ -224,24 +260,15 @@ class Project:
                 if confidence is not None and not 0.0 <= float(confidence) <= 1.0:
                     raise LabelquorumError(f"answer {n} (item {item!r}): confidence "
                                            f"{confidence!r} is outside [0, 1]; nothing was stored")
-                cfg = self.config.annotators[who]
-                out.append({
-                    "project_id": self.store.project_id, "request_key": req.key,
-                    "item_id": item, "annotator": who, "annotator_kind": "human",
-                    "annotator_version": req.annotator_version,
-                    "value_type": self.task.value_type, "label": self.task.format_label(value),
-                    "value": list(value) if isinstance(value, tuple) else None,
-                    "probs": None,
-                    "confidence": None if confidence is None else float(confidence),
-                    "cost": _human_cost(row, cfg), "latency": row.get("latency"),
-                    "call_id": None, "run_id": None, "status": "ok", "simulated": False,
-                    "created": now})
-                keys.append(req.key)
-            if out:
-                conn.execute(j.insert(), out)
-                conn.execute(rq.update().where((rq.c.project_id == self.store.project_id)
-                                               & rq.c.key.in_(keys))
-                             .values(state=REQUEST_STATE["ok"], updated=now))
+                latency, cost = (_seconds_or_usd(n, item, row, key) for key in ("latency", "cost"))
+                so_far.append(worker)
+                out.append(HumanAnswer(
+                    req.key, item, who, req.annotator_version, worker,
+                    self.task.format_label(value),
+                    list(value) if isinstance(value, tuple) else None,
+                    None if confidence is None else float(confidence),
+                    answer_cost(humans[who], latency, cost), latency))
+            store_answers(conn, self.store.project_id, self.task.value_type, out, overlap, now)
         return len(out)
 
     def _text(self, conn, item: str) -> str:
@@ -268,12 +295,27 @@ class Project:
         return out
 
     def judgements(self) -> pd.DataFrame:
-        """The long judgement table (latest rows included, superseded ones too)."""
+        """The long judgement table (latest rows included, superseded ones too), ready for
+        any aggregator: ``item``, ``annotator``, ``label`` and the rest of the stored row.
+
+        ``annotator`` is who answered, the identity truth inference learns a skill for: the
+        config's name for a model (``tfidf``), ``name:worker`` for a person (``people:alice``;
+        just ``people`` for an answer stored without a worker). ``annotator_name`` is the
+        config's annotator the row answers for (``people`` for every person: the run pools
+        their answers under it), and ``worker`` the person (None for models).
+        """
         j = schema.judgements
         with self.store.connect() as conn:
             df = pd.read_sql(select(j).where(j.c.project_id == self.store.project_id)
                              .order_by(j.c.id), conn)
-        return df.rename(columns={"item_id": "item"})
+        df = df.rename(columns={"item_id": "item", "annotator": "annotator_name"})
+        name, worker = df["annotator_name"], df["worker"]
+        df["annotator"] = name.mask(worker.notna(), name + ":" + worker.fillna("").astype(str))
+        first = list(df.columns).index("annotator_name")
+        order = [c for c in df.columns if c not in ("annotator", "worker")]
+        order[first:first] = ["annotator"]
+        order.insert(order.index("annotator_name") + 1, "worker")
+        return df[order]
 
     def to_dataframe(self) -> pd.DataFrame:
         from .export import export_frame
@@ -291,16 +333,20 @@ class Project:
         return project_status(self)
 
 
-def _human_cost(row: dict[str, Any], cfg: Any) -> float:
-    """A given cost, else the annotator's price per call plus its hourly rate times the
-    seconds spent (``latency``, capped at ``max_seconds``, the time reserved per task), so
-    people's time and model calls share one ledger."""
-    if row.get("cost") is not None:
-        return float(row["cost"])
-    if cfg is None:
-        return 0.0
-    seconds = min(float(row.get("latency") or 0.0), float(getattr(cfg, "max_seconds", 0.0)))
-    return float(cfg.cost_per_call) + float(getattr(cfg, "cost_per_hour", 0.0)) * seconds / 3600
+def _seconds_or_usd(n: int, item: str, row: dict[str, Any], key: str) -> float | None:
+    """An answer's ``latency`` (seconds) or ``cost`` (USD): None, or a number >= 0."""
+    raw = row.get(key)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not value >= 0.0:
+        unit = "seconds spent" if key == "latency" else "USD"
+        raise LabelquorumError(f"answer {n} (item {item!r}): {key} {raw!r} is not a number of "
+                               f"{unit} (0 or more); nothing was stored")
+    return value
 
 
 def init_project(path: str | os.PathLike[str], labels: list[str] | None = None,

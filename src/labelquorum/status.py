@@ -1,4 +1,11 @@
-"""What a project has done so far: progress, cost, tiers, accuracy on evaluation gold."""
+"""What a project has done so far: progress, cost, tiers, accuracy on evaluation gold.
+
+Progress is read from ``decisions.state`` (:class:`labelquorum.policies.DecisionState`),
+never from ``flags``: an item is *decided* when it has a label and its state is ``final``
+or ``review``; ``final`` without a label is *unlabelled* (closed: nothing could label it);
+``budget`` (stopped by the budget) and ``failed`` (its calls failed) are *open*, like items
+without a decision yet, because the next run works on them again.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sqlalchemy import Integer, func, select
+from sqlalchemy import Integer, and_, distinct, func, or_, select
 
+from .policies import REOPENABLE, DecisionState
 from .store import schema
 
 if TYPE_CHECKING:
@@ -18,8 +26,8 @@ if TYPE_CHECKING:
 @dataclass
 class Status:
     items: int
-    decided: int
-    open: int
+    decided: int  # labelled, state final or review
+    open: int  # not decided yet, stopped by the budget, or failed: a later run works on them
     waiting_human: int
     failed_calls: int
     repeated_calls: int
@@ -34,6 +42,9 @@ class Status:
     evaluation_f1: float | None = None  # spans tasks: entity-level micro F1 on evaluation gold
     failures: pd.DataFrame | None = None  # annotator, error, calls: why open calls failed
     rejected_entities: dict[str, int] = field(default_factory=dict)  # spans: per llm annotator
+    unlabelled: int = 0  # closed without a label (state final or review, no label)
+    budget_stopped: int = 0  # state budget: best label so far, reopened by the next run
+    failed_items: int = 0  # state failed: asked again by the next run
 
 
 def project_status(project: Project) -> Status:
@@ -43,8 +54,8 @@ def project_status(project: Project) -> Status:
     with project.store.connect() as conn:
         n_items = conn.execute(select(func.count()).select_from(it)
                                .where(it.c.project_id == pid)).scalar()
-        dec = pd.read_sql(select(d.c.item_id, d.c.label, d.c.tier, d.c.flags, d.c.created)
-                          .where(d.c.project_id == pid), conn)
+        dec = pd.read_sql(select(d.c.item_id, d.c.label, d.c.tier, d.c.flags, d.c.state,
+                                 d.c.created).where(d.c.project_id == pid), conn)
         per_ann = pd.read_sql(
             select(j.c.annotator, j.c.annotator_kind.label("kind"),
                    func.count().label("judgements"),
@@ -70,11 +81,13 @@ def project_status(project: Project) -> Status:
                            conn)
     per_ann["simulated"] = per_ann["simulated"].fillna(0).astype(bool)
     per_ann["failed"] = per_ann["failed"].fillna(0).astype(int)
-    decided = dec[~dec["flags"].fillna("").str.contains("budget")]
+    closed = ~dec["state"].isin(REOPENABLE)
+    decided = dec[closed & dec["label"].notna()]
+    unlabelled = int((closed & dec["label"].isna()).sum())
     # tiers in the order they first decided something: gold, then the policy's order
-    tiers = (dec.groupby("tier").agg(items=("item_id", "size"), first=("created", "min"))
+    tiers = (decided.groupby("tier").agg(items=("item_id", "size"), first=("created", "min"))
              .sort_values("first").drop(columns="first").reset_index())
-    tiers["share"] = tiers["items"] / max(len(dec), 1)
+    tiers["share"] = tiers["items"] / max(len(decided), 1)
     accuracy = f1 = None
     if len(gold):
         merged = gold.merge(dec, on="item_id", how="inner")
@@ -98,7 +111,8 @@ def project_status(project: Project) -> Status:
         n_eval = 0
     flags = dec["flags"].fillna("").loc[lambda s: s != ""].value_counts().to_dict()
     return Status(
-        items=int(n_items), decided=len(decided), open=int(n_items) - len(decided),
+        items=int(n_items), decided=len(decided),
+        open=int(n_items) - len(decided) - unlabelled,
         waiting_human=int(waiting or 0), failed_calls=int(per_ann["failed"].sum()),
         repeated_calls=int(sum(r.repeated_calls for r in run_rows)),
         total_cost=float(per_ann["cost"].sum()) if len(per_ann) else 0.0,
@@ -106,7 +120,26 @@ def project_status(project: Project) -> Status:
         evaluation_accuracy=accuracy, runs=len(run_rows),
         last_run=run_rows[-1].status if run_rows else None,
         flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1,
-        failures=failures, rejected_entities=rejected)
+        failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
+        budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
+        failed_items=int((dec["state"] == DecisionState.FAILED).sum()))
+
+
+def items_failed_in_run(project: Project, run_id: int) -> int:
+    """Items that failed calls of run ``run_id`` left without a label for good: a request
+    of the run failed, and the item has no decision, one without a label, or one the next
+    run reopens (state ``budget`` or ``failed``). The next run asks their failed calls
+    again."""
+    rq, d = schema.requests, schema.decisions
+    pid = project.store.project_id
+    q = (select(func.count(distinct(rq.c.item_id)))
+         .select_from(rq.outerjoin(d, and_(d.c.project_id == rq.c.project_id,
+                                           d.c.item_id == rq.c.item_id)))
+         .where((rq.c.project_id == pid) & (rq.c.run_id == run_id) & (rq.c.state == "failed")
+                & or_(d.c.item_id.is_(None), d.c.label.is_(None),
+                      d.c.state.in_(REOPENABLE))))
+    with project.store.connect() as conn:
+        return int(conn.execute(q).scalar() or 0)
 
 
 def _rejected_entities(project: Project, conn) -> dict[str, int]:

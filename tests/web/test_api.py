@@ -89,8 +89,8 @@ def test_label_skip_undo_flow(session, project):
     # undo brings back the skip first, then the answer
     assert s.post("/api/undo").json()["item"]["id"] == second["id"]
     j = project.judgements()
-    assert len(j) == 12 + 1 and (j["annotator"] == "people").sum() == 1  # 12 rules answers
-    row = j[j["annotator"] == "people"].iloc[0]
+    assert len(j) == 12 + 1 and (j["annotator_name"] == "people").sum() == 1  # 12 rules answers
+    row = j[j["annotator_name"] == "people"].iloc[0]
     assert row["annotator_kind"] == "human" and row["latency"] == 3.5
     assert abs(row["cost"] - 30.0 * 3.5 / 3600) < 1e-9  # people's time, priced per hour
 
@@ -102,10 +102,10 @@ def test_undo_takes_back_an_answer(session, project):
     back = s.post("/api/undo").json()["item"]
     assert back["id"] == first["id"]
     j = project.judgements()
-    assert list(j.loc[j["annotator"] == "people", "status"]) == ["superseded"]
+    assert list(j.loc[j["annotator_name"] == "people", "status"]) == ["superseded"]
     s.post("/api/submit", json={"id": first["id"], "label": "pos"})
     j = project.judgements()
-    assert list(j.loc[j["annotator"] == "people", "label"]) == ["neg", "pos"]
+    assert list(j.loc[j["annotator_name"] == "people", "label"]) == ["neg", "pos"]
 
 
 def test_invalid_label_and_unknown_item(session):
@@ -264,7 +264,7 @@ def test_multilabel_answers(tmp_path):
     assert s.post("/api/submit", json={"id": item["id"],
                                        "label": ["blue", "red"]}).status_code == 200
     j = p.judgements()
-    assert list(j.loc[j["annotator"] == "people", "label"]) == ["red|blue"]
+    assert list(j.loc[j["annotator_name"] == "people", "label"]) == ["red|blue"]
     item = s.next()
     r = s.post("/api/submit", json={"id": item["id"], "label": ["red", "pink"]})
     assert r.status_code == 422 and "pink" in r.json()["error"]["message"]

@@ -101,3 +101,56 @@ def test_nobody_gets_an_item_twice_even_after_skipping(tmp_path):
         a.skip(ann, lease.public_id)
     assert sorted(got) == ["i0000", "i0001", "i0002"]
     project.close()
+
+
+def test_people_who_answer_the_same_items_are_separate_workers(tmp_path):
+    """Three people answer each of ten items (overlap 3): thirty rows, one per person and
+    item, and truth inference learns one confusion matrix per person."""
+    from labelquorum.aggregation import make_aggregator
+
+    project = make_project(tmp_path / "p", n=10, overlap=3)
+    add_users(project, {"alice": "annotator", "bob": "annotator", "carol": "annotator"})
+    acc = Accounts(project.store)
+    assigner = Assigner(project)
+    assigner.sync()
+    for name in ("alice", "bob", "carol"):
+        user = User(acc.user_id(name), name, "annotator")
+        while (lease := assigner.next(user)) is not None:
+            truth = "pos" if int(lease.item_id[1:]) % 2 else "neg"
+            assigner.submit(user, lease.public_id, "pos" if name == "carol" else truth, 2.0)
+    j = project.judgements()
+    human = j[(j["annotator_kind"] == "human") & (j["status"] == "ok")]
+    assert len(human) == 30
+    assert sorted(human["worker"].unique()) == ["alice", "bob", "carol"]
+    assert sorted(human["annotator"].unique()) == ["people:alice", "people:bob",
+                                                   "people:carol"]
+    assert (human["annotator_name"] == "people").all()
+    assert (human.groupby("item")["worker"].nunique() == 3).all()
+    skills = make_aggregator("dawid-skene", seed=0).fit(human).skills_
+    assert sorted(skills.index) == ["people:alice", "people:bob", "people:carol"]
+    assert skills["people:carol"] < min(skills["people:alice"], skills["people:bob"])
+    # the run still pools the three answers under the people annotator and decides
+    assert project.run().open == 0
+    out = project.to_dataframe().set_index("id")
+    assert (out["decided_by"] == "people").all()
+    project.close()
+
+
+def test_answers_given_through_add_judgements_count_towards_a_task(tmp_path):
+    """Two of three answers came in through ``add_judgements``: the web app asks one more
+    person for that item, not three."""
+    project = make_project(tmp_path / "p", n=2, overlap=3)
+    assert project.add_judgements([{"item": "i0000", "annotator": "people", "worker": w,
+                                    "label": "neg"} for w in ("xavier", "yves")]) == 2
+    add_users(project, {"alice": "annotator", "bob": "annotator", "carol": "annotator"})
+    acc = Accounts(project.store)
+    assigner = Assigner(project)
+    assigner.sync()
+    for name in ("alice", "bob", "carol"):
+        user = User(acc.user_id(name), name, "annotator")
+        while (lease := assigner.next(user)) is not None:
+            assigner.submit(user, lease.public_id, "neg", 1.0)
+    human = project.judgements().query("annotator_kind == 'human' and status == 'ok'")
+    assert human.groupby("item").size().to_dict() == {"i0000": 3, "i0001": 3}
+    assert project.run().open == 0
+    project.close()

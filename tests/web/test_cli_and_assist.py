@@ -61,7 +61,7 @@ def test_assistant_and_judge_hooks(tmp_path):
     assert seen == [item["fields"]["text"]]
     s.post("/api/submit", json={"id": item["id"], "label": "pos"})
     rev = Session(app, "rev")
-    item_id = p.judgements().query("annotator == 'people'")["item"].iloc[0]
+    item_id = p.judgements().query("annotator_name == 'people'")["item"].iloc[0]
     people = rev.get(f"/api/items/{item_id}").json()["people"]
     assert people[0]["judge_score"] == 0.25 and "misses the rubric" in people[0]["judge_note"]
     # both calls are logged with their cost, like every model call

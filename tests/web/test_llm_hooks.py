@@ -92,7 +92,7 @@ def test_judge_scores_the_answer_and_reviewers_see_it(tmp_path, server):
     judged = server.requests[-1]
     assert "Negative if it says bad." in judged["messages"][0]["content"]
     assert "<answer>\npos\n</answer>" in judged["messages"][1]["content"]
-    item_id = p.judgements().query("annotator == 'people'")["item"].iloc[0]
+    item_id = p.judgements().query("annotator_name == 'people'")["item"].iloc[0]
     rev = Session(app, "rev")
     (person,) = rev.get(f"/api/items/{item_id}").json()["people"]
     assert person["label"] == "pos" and person["judge_score"] == 2
@@ -102,7 +102,7 @@ def test_judge_scores_the_answer_and_reviewers_see_it(tmp_path, server):
     (call,) = calls(p)
     assert call.annotator == "web:judge" and call.cost > 0 and call.tokens_in > 0
     # the score is not a label: the person's answer is the only human judgement
-    assert list(p.judgements().query("annotator == 'people'")["label"]) == ["pos"]
+    assert list(p.judgements().query("annotator_name == 'people'")["label"]) == ["pos"]
 
 
 def test_llm_down_keeps_the_answer_and_says_the_assistant_is_unavailable(tmp_path):
@@ -119,11 +119,11 @@ def test_llm_down_keeps_the_answer_and_says_the_assistant_is_unavailable(tmp_pat
     assert r.json()["error"]["code"] == "assistant_unavailable"
     assert "The assistant is unavailable" in r.json()["error"]["message"]
     assert s.post("/api/submit", json={"id": item["id"], "label": "neg"}).status_code == 200
-    assert list(p.judgements().query("annotator == 'people'")["label"]) == ["neg"]
+    assert list(p.judgements().query("annotator_name == 'people'")["label"]) == ["neg"]
     logged = calls(p)
     assert [c.annotator for c in logged] == ["web:assistant", "web:judge"]
     assert all(c.error for c in logged)
-    item_id = p.judgements().query("annotator == 'people'")["item"].iloc[0]
+    item_id = p.judgements().query("annotator_name == 'people'")["item"].iloc[0]
     (person,) = Session(app, "rev").get(f"/api/items/{item_id}").json()["people"]
     assert person["judge_score"] is None
 
@@ -162,5 +162,5 @@ def test_the_page_shows_the_suggestion_or_says_the_assistant_is_unavailable(
             page.keyboard.press("1")
             page.keyboard.press("Enter")
             page.wait_for_function("() => !document.querySelector('#item').dataset.id")
-        assert list(p.judgements().query("annotator == 'people'")["label"]) == ["pos"]
+        assert list(p.judgements().query("annotator_name == 'people'")["label"]) == ["pos"]
         p.close()

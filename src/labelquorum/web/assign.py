@@ -17,9 +17,11 @@ SQLite serialises the claim with ``BEGIN IMMEDIATE`` (the store's ``begin_write`
 PostgreSQL locks the claimed task row with ``FOR UPDATE SKIP LOCKED``, so concurrent
 claims take different rows instead of queueing on one.
 
-Answers to real tasks go into the one judgement table under the human annotator's name
-(``annotator_kind = 'human'``); when a task has all its answers its request is done and
-the next ``labelquorum run`` picks them up. Golden questions (see :mod:`labelquorum.quality`)
+Answers to real tasks go into the one judgement table through
+:func:`labelquorum.annotators.human.store_answers`, like ``Project.add_judgements``: under
+the human annotator's name (``annotator_kind = 'human'``) with the person's user name as
+``worker``; when a task has all its answers its request is done and the next
+``labelquorum run`` picks them up. Golden questions (see :mod:`labelquorum.quality`)
 are leased the same way, but their answers stay with the assignment.
 """
 
@@ -43,14 +45,15 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
+    func,
     insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
+from ..annotators.human import HumanAnswer, answer_cost, store_answers
 from ..errors import LabelquorumError, WebError
-from ..project import _human_cost
 from ..store import schema
 from .auth import User
 
@@ -95,6 +98,7 @@ class Assigner:
         self.web = project.config.web
         self.humans = {name: cfg for name, cfg in project.config.annotators.items()
                        if cfg.type == HUMAN_KIND}
+        self.overlap = {name: int(cfg.overlap) for name, cfg in self.humans.items()}
         self.rng = rng or random.SystemRandom()
         self.gold = GoldQuestions(project, self.rng)
         self._synced = -math.inf
@@ -144,16 +148,6 @@ class Assigner:
                            .where((ht.c.project_id == pid)
                                   & (ht.c.request_key == bindparam("rkey")))
                            .with_for_update(of=ht))
-        self._q_judgement = j.insert()
-        self._q_done = (update(ht).where((ht.c.project_id == pid)
-                                         & (ht.c.request_key == bindparam("rkey")))
-                        .values(done=ht.c.done + 1,
-                                state=case((ht.c.done + 1 >= ht.c.needed, "closed"),
-                                           else_=ht.c.state)))
-        self._q_request_done = (update(rq).where((rq.c.project_id == pid)
-                                                 & (rq.c.key == bindparam("rkey"))
-                                                 & rq.c.state.in_(("pending", "sent")))
-                                .values(state="done", updated=bindparam("now", type_=DateTime())))
         self._sync_lock = threading.Lock()
 
     def sync_if_due(self, every: float = 5.0) -> None:
@@ -197,7 +191,7 @@ class Assigner:
         rows that changed are written, in a short transaction."""
         if not self.humans:
             return 0
-        rq, ht, it = schema.requests, schema.human_tasks, schema.items
+        rq, ht, it, j = schema.requests, schema.human_tasks, schema.items, schema.judgements
         names = list(self.humans)
         with self.store.connect() as conn:
             open_requests = {r.key: r for r in conn.execute(
@@ -207,10 +201,16 @@ class Assigner:
             tasks = dict(conn.execute(select(ht.c.request_key, ht.c.state)
                                       .where(ht.c.project_id == self.pid)).all())
             new = [r for key, r in open_requests.items() if key not in tasks]
-            seq = {}
+            seq, answered = {}, {}
             if new:
                 seq = dict(conn.execute(select(it.c.id, it.c.seq)
                                         .where(it.c.project_id == self.pid)).all())
+                # answers that came in another way (Project.add_judgements) count
+                answered = dict(conn.execute(
+                    select(j.c.request_key, func.count())
+                    .where((j.c.project_id == self.pid) & j.c.annotator.in_(names)
+                           & (j.c.annotator_kind == HUMAN_KIND) & (j.c.status == "ok"))
+                    .group_by(j.c.request_key)).all())
         gone = [key for key, state in tasks.items()
                 if state != "closed" and key not in open_requests]
         if not new and not gone:
@@ -223,11 +223,15 @@ class Assigner:
                     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
                     stmt = pg_insert(ht).on_conflict_do_nothing()
-                conn.execute(stmt, [
-                    {"project_id": self.pid, "request_key": r.key, "item_id": r.item_id,
-                     "annotator": r.annotator, "seq": int(seq.get(r.item_id, 0)),
-                     "needed": int(self.humans[r.annotator].overlap), "active": 0, "done": 0,
-                     "state": "open"} for r in new])
+                rows = []
+                for r in new:
+                    needed, done = self.overlap[r.annotator], int(answered.get(r.key, 0))
+                    rows.append({"project_id": self.pid, "request_key": r.key,
+                                 "item_id": r.item_id, "annotator": r.annotator,
+                                 "seq": int(seq.get(r.item_id, 0)), "needed": needed,
+                                 "active": done, "done": done,
+                                 "state": "open" if done < needed else "full"})
+                conn.execute(stmt, rows)
             for start in range(0, len(gone), 900):
                 conn.execute(update(ht).where((ht.c.project_id == self.pid)
                                               & ht.c.request_key.in_(gone[start:start + 900]))
@@ -378,22 +382,13 @@ class Assigner:
                 values["correct"] = self.gold.is_correct(conn, row.item_id, value)
             else:
                 task = conn.execute(self._q_task_of, {"rkey": row.request_key}).first()
-                cfg = self.humans.get(task.annotator)
-                version = task.annotator_version
-                jid = conn.execute(self._q_judgement, {
-                    "project_id": self.pid, "request_key": row.request_key,
-                    "item_id": row.item_id, "annotator": task.annotator,
-                    "annotator_kind": HUMAN_KIND, "annotator_version": version,
-                    "value_type": self.task.value_type, "label": text,
-                    "value": list(value) if isinstance(value, tuple) else None,
-                    "probs": None, "confidence": None,
-                    "cost": _human_cost({"latency": seconds}, cfg), "latency": seconds,
-                    "call_id": None, "run_id": None, "status": "ok", "simulated": False,
-                    "created": now}).inserted_primary_key[0]
-                values["judgement_id"] = jid
-                conn.execute(self._q_done, {"rkey": row.request_key})
-                if task.done + 1 >= task.needed:
-                    conn.execute(self._q_request_done, {"rkey": row.request_key, "now": now})
+                answer = HumanAnswer(
+                    row.request_key, row.item_id, task.annotator, task.annotator_version,
+                    user.name, text, list(value) if isinstance(value, tuple) else None, None,
+                    answer_cost(self.humans.get(task.annotator), seconds), seconds)
+                values["judgement_id"] = store_answers(
+                    conn, self.pid, self.task.value_type, [answer], self.overlap, now,
+                    leased=True)[0]
             conn.execute(update(a).where(a.c.id == row.id).values(**values))
         if judge is not None and not row.control:
             judge(self, row, text)

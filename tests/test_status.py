@@ -1,0 +1,66 @@
+"""``labelquorum status``: decided means labelled for good; items stopped by the budget,
+failed (asked again by the next run) and closed without a label are counted apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+from llm_fixtures import llm_project
+from typer.testing import CliRunner
+
+import labelquorum as lq
+from labelquorum.cli import app
+from labelquorum.store import schema
+from labelquorum.testing_server import Rule, ScriptedLlmServer
+
+ROWS = [(f"u{n}", f"an uneven film, take {n}") for n in range(6)]
+
+
+def status_text(project) -> str:
+    result = CliRunner().invoke(app, ["status", "-p", str(project.path)])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_items_nothing_could_label_are_not_counted_as_decided(tmp_path):
+    with ScriptedLlmServer([Rule("film", fault="500")]) as server:
+        project = llm_project(tmp_path, server.base_url, ROWS, llm="max_retries = 0")
+        project.run()
+    status = project.status()
+    assert status.items == 6 and status.decided == 0
+    assert status.unlabelled + status.failed_items == 6
+    shown = status_text(project)
+    assert "0 of 6 items decided (0.0 %)" in shown
+    assert "100" not in shown.split("decided")[1].split(")")[0]
+
+
+def _decide(project, rows: list[tuple[str, str | None, str]]) -> None:
+    """Decisions as a run leaves them: (item, label, state)."""
+    now = datetime.now(UTC)
+    with project.store.begin() as conn:
+        conn.execute(schema.decisions.insert(), [
+            {"project_id": project.store.project_id, "item_id": item, "label": label,
+             "confidence": 0.5, "decided_by": "llm", "tier": "llm", "flags": "",
+             "state": state, "created": now} for item, label, state in rows])
+
+
+def test_status_counts_each_decision_state_apart(tmp_path):
+    project = lq.init_project(tmp_path / "p", ["negative", "positive"])
+    ids = [f"i{n}" for n in range(10)]
+    project.import_dataframe(pd.DataFrame({"id": ids, "text": ids}), id_column="id")
+    _decide(project, [("i0", "positive", "final"), ("i1", "negative", "final"),
+                      ("i2", "positive", "review"),
+                      ("i3", "positive", "budget"), ("i4", None, "budget"),
+                      ("i5", None, "failed"), ("i6", "negative", "failed"),
+                      ("i7", None, "final")])
+    status = project.status()
+    assert status.decided == 3  # labelled, final or reviewed
+    assert status.budget_stopped == 2 and status.failed_items == 2
+    assert status.unlabelled == 1  # closed without a label
+    assert status.open == 6  # 2 never decided, 2 budget, 2 failed: a later run works on them
+    assert project.plan(sample=2).open_items == 6  # and the plan prices them
+    shown = status_text(project)
+    assert "3 of 10 items decided (30.0 %)" in shown
+    assert "2 stopped by the budget" in shown and "2 failed" in shown
+    assert "1 unlabelled" in shown
