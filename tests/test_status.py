@@ -64,3 +64,7 @@ def test_status_counts_each_decision_state_apart(tmp_path):
     assert "3 of 10 items decided (30.0 %)" in shown
     assert "2 stopped by the budget" in shown and "2 failed" in shown
     assert "1 unlabelled" in shown
+    # the people's dashboard counts the same way
+    from labelquorum.web.dashboard import stats
+
+    assert stats(project)["decided"] == 3

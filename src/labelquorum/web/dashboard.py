@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from ..errors import AgreementError
+from ..policies import DecisionState
 from ..quality import gold_accuracy
 from ..store import schema
 
@@ -36,7 +37,12 @@ def stats(project: Project) -> dict[str, Any]:
     now = datetime.now(UTC)
     with store.connect() as conn:
         items = conn.execute(select(func.count()).where(it.c.project_id == pid)).scalar() or 0
-        decided = conn.execute(select(func.count()).where(d.c.project_id == pid)).scalar() or 0
+        # decided = labelled for good (as `status` counts): not stopped by the budget, not
+        # failed, not closed without a label
+        decided = conn.execute(select(func.count()).where(
+            (d.c.project_id == pid) & d.c.label.is_not(None)
+            & d.c.state.in_((DecisionState.FINAL.value, DecisionState.REVIEW.value)))
+        ).scalar() or 0
         reviewed = conn.execute(select(func.count()).where(
             (d.c.project_id == pid) & (d.c.tier == "review"))).scalar() or 0
         tasks = {s: int(n) for s, n in conn.execute(
