@@ -132,8 +132,12 @@ def _run_with_progress(p, seed=None):
 
 def _print_report(r) -> None:
     word = "Resumed" if r.resumed else "Ran"
-    console.print(f"{word} run {r.run_id}: {r.decided_now:,} items decided, {r.open:,} open, "
-                  f"cost ${r.cost:,.4f}.")
+    labelled = r.decided_now - r.unlabelled_now - r.budget_stopped - r.failed_items
+    console.print(f"{word} run {r.run_id}: {max(labelled, 0):,} items labelled for good, "
+                  f"{r.open:,} open, cost ${r.cost:,.4f}.")
+    if r.unlabelled_now:
+        console.print(f"[yellow]{r.unlabelled_now:,} items closed without a label (every "
+                      "annotator abstained).[/]")
     if r.asked:
         console.print("Asked: " + ", ".join(f"{k} {v:,}" for k, v in r.asked.items()))
     for name, n in r.failed.items():
@@ -143,7 +147,7 @@ def _print_report(r) -> None:
                       "asked again.[/]")
     if r.budget_stopped:
         console.print(f"[yellow]Budget reached: {r.budget_stopped:,} items keep their best "
-                      "label so far (flag 'budget').[/]")
+                      "label so far (state 'budget'); a later run reopens them once the budget allows.[/]")
     if r.waiting_human:
         console.print(f"[bold]Waiting on {r.waiting_human:,} human tasks.[/] Run again when "
                       "answers have arrived.")

@@ -59,6 +59,7 @@ class RunReport:
     repeated_calls: int = 0
     budget_stopped: int = 0
     failed_items: int = 0  # decided ``failed`` this run: the next run asks them again
+    unlabelled_now: int = 0  # closed for good without a label (every annotator abstained)
     unstored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     status: str = "done"
@@ -251,8 +252,9 @@ class Runner:
         r.status = "waiting" if still_open else "done"
         reopenable = st.had_decision & ~st.final & ~st.open
         r.open = still_open + int(reopenable.sum())  # a later run reopens these
-        r.failed_items = int(reopenable.sum()) - r.budget_stopped
+        r.failed_items = max(int(reopenable.sum()) - r.budget_stopped, 0)
         r.repeated_calls = self.ledger.repeated
+        r.unlabelled_now = self.ledger.unlabelled
         r.unstored = self.executor.unstored
         r.notes += [f"{a.name}: {a.run_note}" for a in self.annotators.values() if a.run_note]
         flagged = int((st.suspicious & st.had_decision).sum())

@@ -107,7 +107,8 @@ class Ledger:
     annotators: dict[str, Annotator]
     budget: Budget
     versions: dict[str, str] = field(default_factory=dict)
-    repeated: int = 0
+    repeated: int = 0  # calls in flight at a kill, sent again
+    unlabelled: int = 0  # items closed for good without a label
 
     def __post_init__(self) -> None:
         self.pid = self.store.project_id
@@ -213,8 +214,11 @@ class Ledger:
                     label = labels[c.label[i]] if c.label[i] >= 0 else None
                     value = None
                 flags = [f for f in dec.flags.split(",") if f]
-                if label is None and value is None and "unlabelled" not in flags:
-                    flags.append("unlabelled")
+                if label is None and value is None:
+                    if "unlabelled" not in flags:
+                        flags.append("unlabelled")
+                    if dec.state not in REOPENABLE:
+                        self.unlabelled += 1
                 if st.suspicious[p] and "injection" not in flags:
                     flags.append("injection")  # the export keeps the trace, whoever decided
                 by = ",".join(st.answered_by(dec.decided_by, p)) or "none"
