@@ -41,7 +41,8 @@ rules = [{ label = "positive", keywords = ["good", "great"] },
     out = lq("import", items_csv, "--id-column", "id", cwd=tmp_path / "proj")
     assert "Imported 13 items (10 with gold: evaluation 10)" in out.stdout
     out = lq("run", "--project", tmp_path / "proj")
-    assert "13 items labelled for good, 0 open" in out.stdout
+    assert "10 items labelled for good, 0 open" in out.stdout
+    assert "3 items closed without a label" in out.stdout
     out = lq("status", "-p", tmp_path / "proj")
     assert "Accuracy on evaluation gold: 100.00 % (10 items)" in out.stdout
     assert "kw" in out.stdout
