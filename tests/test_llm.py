@@ -353,3 +353,16 @@ def test_requests_the_server_refuses_outright_stop_the_calls(tmp_path):
         assert server.count() == 2
     assert "refused the request (400" in ans.errors[0]
     assert "are stopped" in ans.errors[-1]
+
+
+def test_the_breaker_closes_again_when_its_probe_meets_a_transient_error(tmp_path):
+    # "flaky" fails twice (max_retries=1) and opens the breaker (breaker_failures=1); the
+    # probe after the cooldown meets one more 500 and must retry it without tripping itself
+    rules = [Rule("flaky", "positive", fault="500", times=3),
+             Rule("blip", "positive", fault="500", times=1), Rule("great", "positive")]
+    with ScriptedLlmServer(rules) as server:
+        ann = annotator(server, tmp_path, max_retries=1, breaker_failures=1,
+                        breaker_cooldown=0, concurrency=1)
+        ans = ask(ann, "flaky film", "blip film", "great a", "great b")
+    assert ans.labels[1:] == ["positive"] * 3 and ans.status[1:] == ["ok"] * 3
+    assert not ann.client.breaker.is_open and not ann.client.breaker.probing

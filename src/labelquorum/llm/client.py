@@ -9,8 +9,10 @@ retries switched off) with:
   connection errors, honouring ``Retry-After`` / ``retry-after-ms`` when the server sends
   one (capped at :data:`MAX_RETRY_AFTER` seconds);
 * a **circuit breaker**: after ``breaker_failures`` calls in a row fail (after every
-  retry, or refused outright: a wrong model fails every call), or at once on a refused key, calls fail fast with :class:`LlmUnavailableError` for
-  ``breaker_cooldown`` seconds; then one call probes the server;
+  retry, or refused outright: a wrong model fails every call), or at once on a refused key,
+  calls fail fast with :class:`LlmUnavailableError` for ``breaker_cooldown`` seconds; then
+  one call probes the server, retrying as usual without consulting the breaker: its
+  success closes the breaker, its failure re-opens it for another cooldown;
 * **structured-output dialects**: with ``structured_output = "auto"`` it sends
   ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, 422, or
   the 500 that llama-cpp-python answers to a request failing its validation) is tried with ``json_object`` plus
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -82,7 +85,16 @@ class RateLimiter:
 
 
 class CircuitBreaker:
-    """Opens after ``failures`` failed calls in a row; probes again after ``cooldown`` s."""
+    """Opens after ``failures`` failed calls in a row; probes again after ``cooldown`` s.
+
+    Closed, calls go through. Open, calls fail fast with :class:`LlmUnavailableError` until
+    the cooldown is over; then one call, the *probe*, goes through (half-open) while the
+    others keep failing fast. The probe's own retries do not consult the breaker; it
+    closes it when it succeeds and re-opens it for a fresh cooldown when it fails, so
+    ``probing`` never outlives the probe (:meth:`release` clears it for a probe that ended
+    otherwise, cancelled say). Plain state behind a lock: web worker threads, each with
+    its own event loop, share one breaker.
+    """
 
     def __init__(self, failures: int, cooldown: float, where: str):
         self.failures, self.cooldown, self.where = failures, cooldown, where
@@ -90,13 +102,17 @@ class CircuitBreaker:
         self.open_until: float | None = None
         self.last: LlmError | None = None
         self.probing = False
+        self._lock = threading.Lock()
 
-    def check(self) -> None:
-        if self.open_until is None:
-            return
-        if time.monotonic() >= self.open_until and not self.probing:
-            self.probing = True  # half-open: this call probes the server
-            return
+    def acquire(self) -> bool:
+        """Let a call through: False for an ordinary call, True for the probe; raises
+        :class:`LlmUnavailableError` while the breaker is open."""
+        with self._lock:
+            if self.open_until is None:
+                return False
+            if time.monotonic() >= self.open_until and not self.probing:
+                self.probing = True  # half-open: this call probes the server
+                return True
         raise LlmUnavailableError(self.message())
 
     def message(self) -> str:
@@ -104,19 +120,42 @@ class CircuitBreaker:
                 f"(last error: {self.last}). Check that the server is up and the settings "
                 "are right, then run again; failed items are asked again by the next run")
 
-    def success(self) -> None:
-        self.count, self.open_until, self.probing = 0, None, False
+    def success(self, probe: bool = False) -> None:
+        with self._lock:
+            self.count, self.open_until, self.probing = 0, None, False
 
-    def failure(self, exc: LlmError, trip: bool = False) -> None:
-        self.count += 1
-        self.last = exc
-        self.probing = False
-        if trip or self.count >= self.failures:
-            self.open_until = time.monotonic() + self.cooldown
+    def failure(self, exc: LlmError, trip: bool = False, probe: bool = False) -> None:
+        """A call failed (after its retries); ``probe``: it was the half-open probe."""
+        with self._lock:
+            self.count += 1
+            self.last = exc
+            now = time.monotonic()
+            if probe and self.probing:  # the probe failed: open for a fresh cooldown
+                self.probing = False
+                self.open_until = now + self.cooldown
+            elif self.open_until is None:
+                if trip or self.count >= self.failures:
+                    self.open_until = now + self.cooldown
+            elif trip:
+                self.open_until = max(self.open_until, now + self.cooldown)
+
+    def release(self) -> None:
+        """The probe ended without success or failure (cancelled): another call may probe."""
+        with self._lock:
+            self.probing = False
 
     @property
     def is_open(self) -> bool:
         return self.open_until is not None
+
+
+class _Probe:
+    """Whether the call in progress holds the breaker's half-open probe."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held = False
 
 
 def retry_after(exc: Any) -> float | None:
@@ -261,18 +300,24 @@ class EndpointClient:
                        logprobs: bool, seed: int | None = None
                        ) -> tuple[Completion, dict[str, Any]]:
         """One completion and the body that produced it; raises an :class:`LlmError`."""
-        while True:
-            body = self.body(messages, temperature=temperature, max_tokens=max_tokens,
-                             schema=schema, logprobs=logprobs)
-            if seed is not None:
-                body["seed"] = seed  # distinct samples on servers that seed their sampler
-            try:
-                return await self._send(body), body
-            except LlmRequestError as exc:
-                if not self._downgrade(body, exc):
-                    # refused outright, not for a feature: a wrong model fails every call
-                    self.breaker.failure(exc)
-                    raise
+        probe = _Probe()
+        try:
+            while True:
+                body = self.body(messages, temperature=temperature, max_tokens=max_tokens,
+                                 schema=schema, logprobs=logprobs)
+                if seed is not None:
+                    body["seed"] = seed  # distinct samples on servers that seed their sampler
+                try:
+                    return await self._send(body, probe), body
+                except LlmRequestError as exc:
+                    if not self._downgrade(body, exc):
+                        # refused outright, not for a feature: a wrong model fails every call
+                        self.breaker.failure(exc, probe=probe.held)
+                        probe.held = False
+                        raise
+        finally:
+            if probe.held:
+                self.breaker.release()
 
     def _downgrade(self, body: dict[str, Any], exc: LlmRequestError) -> bool:
         """After a refused request: drop what the server may not support, if anything."""
@@ -289,12 +334,13 @@ class EndpointClient:
             return True
         return False
 
-    async def _send(self, body: dict[str, Any]) -> Completion:
+    async def _send(self, body: dict[str, Any], probe: _Probe) -> Completion:
         import openai
 
         client = self._sdk()
         for attempt in range(self.max_retries + 1):
-            self.breaker.check()
+            if not probe.held:  # the probe's own retries do not consult the breaker
+                probe.held = self.breaker.acquire()
             if self.limiter is not None:
                 await self.limiter.wait()
             t0 = time.perf_counter()
@@ -307,16 +353,19 @@ class EndpointClient:
             except (openai.APIError, openai.OpenAIError) as exc:
                 err = translate(exc, self.where, self.api_key_env, self.model)
                 if isinstance(err, LlmAuthError):
-                    self.breaker.failure(err, trip=True)
+                    self.breaker.failure(err, trip=True, probe=probe.held)
+                    probe.held = False
                     raise err from None
                 if not isinstance(err, RETRYABLE) or attempt == self.max_retries:
                     if isinstance(err, RETRYABLE):
-                        self.breaker.failure(err)
+                        self.breaker.failure(err, probe=probe.held)
+                        probe.held = False
                     raise err from None
                 delay = retry_after(exc)
                 await _sleep(backoff(attempt, self.rng) if delay is None else delay)
                 continue
-            self.breaker.success()
+            self.breaker.success(probe=probe.held)
+            probe.held = False
             out = _compact(response)
             out.latency = time.perf_counter() - t0
             out.retries = attempt
