@@ -366,3 +366,38 @@ def test_the_breaker_closes_again_when_its_probe_meets_a_transient_error(tmp_pat
         ans = ask(ann, "flaky film", "blip film", "great a", "great b")
     assert ans.labels[1:] == ["positive"] * 3 and ans.status[1:] == ["ok"] * 3
     assert not ann.client.breaker.is_open and not ann.client.breaker.probing
+
+
+@pytest.mark.parametrize("status, message", [
+    ("400", "This model's maximum context length is 8192 tokens. However, your messages "
+            "resulted in 9120 tokens. Please reduce the length of the messages."),
+    ("400", "The response was filtered due to the prompt triggering the content management "
+            "policy."),
+    ("422", "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096."),
+])
+def test_a_refusal_unrelated_to_the_format_fails_only_that_item(tmp_path, status, message):
+    rules = [Rule("epic", fault=status, error=message), Rule("great", "positive")]
+    with ScriptedLlmServer(rules) as server:
+        ann = annotator(server, tmp_path, concurrency=1)
+        ans = ask(ann, "an epic film", "great a", "great b")
+        epic = [r for r in server.requests if "epic" in r["messages"][-1]["content"]]
+        after = server.requests[-1]
+    assert ans.status == ["failed", "ok", "ok"] and ans.labels[1:] == ["positive"] * 2
+    assert message[:40] in ans.errors[0]
+    assert len(epic) == 1  # the same request is not re-sent in other dialects
+    assert after["response_format"]["type"] == "json_schema" and after["logprobs"] is True
+    assert ans.methods[1:] == ["logprobs"] * 2
+
+
+def test_a_refused_max_tokens_is_sent_as_max_completion_tokens(tmp_path):
+    refusal = ("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+               "'max_completion_tokens' instead.")
+    with ScriptedLlmServer([Rule("great", "positive", fault="400", error=refusal,
+                                 times=1)]) as server:
+        ann = annotator(server, tmp_path, concurrency=1, max_tokens=40)
+        ans = ask(ann, "great a", "great b")
+        bodies = server.requests
+    assert ans.labels == ["positive"] * 2
+    assert bodies[0]["max_tokens"] == 40 and "max_tokens" not in bodies[-1]
+    assert bodies[-1]["max_completion_tokens"] == 40
+    assert bodies[-1]["response_format"]["type"] == "json_schema"  # the format stands

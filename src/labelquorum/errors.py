@@ -115,7 +115,15 @@ class LlmServerError(LlmError):
 
 
 class LlmRequestError(LlmError):
-    """The endpoint refused the request itself (4xx): unknown model, bad parameters."""
+    """The endpoint refused the request itself (4xx): unknown model, bad parameters.
+
+    ``detail`` is the server's own message and ``param`` the parameter it names, when it
+    names one (OpenAI's error ``param`` field)."""
+
+    def __init__(self, message: str, status: int | None = None, *, detail: str = "",
+                 param: str | None = None):
+        self.detail, self.param = detail, param
+        super().__init__(message, status)
 
 
 class LlmAnswerError(LlmError):

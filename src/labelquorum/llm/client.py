@@ -15,10 +15,13 @@ retries switched off) with:
   success closes the breaker, its failure re-opens it for another cooldown;
 * **structured-output dialects**: with ``structured_output = "auto"`` it sends
   ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, 422, or
-  the 500 that llama-cpp-python answers to a request failing its validation) is tried with ``json_object`` plus
-  ``schema`` (the llama.cpp dialect), then with no
-  ``response_format``; a refused ``logprobs`` is dropped the same way. What worked is kept
-  for the next calls;
+  the 500 that llama-cpp-python answers to a request failing its validation) is tried with
+  ``json_object`` plus ``schema`` (the llama.cpp dialect), then with no
+  ``response_format``; a refused ``logprobs`` is dropped the same way, and a refused
+  ``max_tokens`` is sent as ``max_completion_tokens`` (OpenAI's reasoning models). What
+  worked is kept for the next calls. Only a refusal whose message or ``param`` names the
+  parameter steps down (:func:`refused_feature`): any other refusal (the context length
+  exceeded, a content filter) fails that one request and changes nothing;
 * the SDK's exceptions translated into :mod:`labelquorum.errors`.
 """
 
@@ -210,17 +213,20 @@ def translate(exc: Exception, where: str, key_env: str | None, model: str) -> Ll
                               "base_url and that the server is running", None)
     if isinstance(exc, openai.NotFoundError):
         return LlmRequestError(f"{where} answered 404 ({detail}); check base_url (it usually "
-                               f"ends in /v1) and that model {model!r} exists there", status)
+                               f"ends in /v1) and that model {model!r} exists there", status,
+                               detail=detail, param=_param(exc))
     if isinstance(exc, openai.APIStatusError):
+        refused = LlmRequestError(f"{where} refused the request ({status}: {detail})", status,
+                                  detail=detail, param=_param(exc))
         if status is not None and status >= 500 and "validation error" in detail \
                 and "'body'" in detail:
             # llama-cpp-python answers a request that fails its validation (an unknown
             # response_format type, say) with 500: a refusal, not worth retrying
-            return LlmRequestError(f"{where} refused the request ({status}: {detail})", status)
+            return refused
         if status is not None and status >= 500:
             return LlmServerError(f"{where} failed with a server error ({status}: {detail})",
                                   status)
-        return LlmRequestError(f"{where} refused the request ({status}: {detail})", status)
+        return refused
     return LlmError(f"calling {where} failed: {type(exc).__name__}: {exc}")
 
 
@@ -233,6 +239,36 @@ def _detail(exc: Exception) -> str:
         if isinstance(inner, str):
             return inner[:300]
     return str(getattr(exc, "message", exc))[:300]
+
+
+def _param(exc: Exception) -> str | None:
+    body = getattr(exc, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    param = inner.get("param") if isinstance(inner, dict) else None
+    return str(param) if param else None
+
+
+FORMAT_WORDS = ("response_format", "response format", "json_schema", "json schema",
+                "json_object", "schema", "structured output", "guided", "grammar")
+
+
+def refused_feature(exc: LlmRequestError, body: dict[str, Any]) -> str | None:
+    """What of ``body`` a refusal is about: ``"logprobs"``, ``"response_format"``,
+    ``"max_tokens"`` or None (something else: the prompt too long, a content filter...).
+
+    Read from the server's message and the ``param`` it names, never from our own text."""
+    if exc.status not in (400, 422, 500):  # 500: llama-cpp-python's validation errors
+        return None
+    param = (exc.param or "").lower()
+    text = f"{param} {exc.detail}".lower()
+    if "logprobs" in body and "logprob" in text:
+        return "logprobs"
+    if "response_format" in body and (param.startswith("response_format")
+                                      or any(w in text for w in FORMAT_WORDS)):
+        return "response_format"
+    if "max_tokens" in body and "max_completion_tokens" in text:
+        return "max_tokens"
+    return None
 
 
 RETRYABLE = (LlmRateLimitError, LlmServerError)
@@ -255,6 +291,7 @@ class EndpointClient:
         self.structured = structured_output
         self.dialect = "json_schema" if structured_output == "auto" else structured_output
         self.logprobs_ok = True
+        self.tokens_key = "max_tokens"  # "max_completion_tokens" where that is refused
         self.rng = random.Random(seed)
         self.http_calls = 0
         self._client = None
@@ -284,7 +321,7 @@ class EndpointClient:
              schema: dict[str, Any] | None, logprobs: bool) -> dict[str, Any]:
         """The request body as it is sent now (dialect and logprobs as last detected)."""
         body: dict[str, Any] = {"model": self.model, "messages": messages,
-                                "temperature": temperature, "max_tokens": max_tokens}
+                                "temperature": temperature, self.tokens_key: max_tokens}
         if schema is not None and self.dialect == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "answer", "schema": schema, "strict": True}}
@@ -320,14 +357,16 @@ class EndpointClient:
                 self.breaker.release()
 
     def _downgrade(self, body: dict[str, Any], exc: LlmRequestError) -> bool:
-        """After a refused request: drop what the server may not support, if anything."""
-        if exc.status not in (400, 422, 500):  # 500: llama-cpp-python's validation errors
-            return False
-        text = str(exc).lower()
-        if "logprobs" in body and ("logprob" in text or "response_format" not in body):
+        """After a refused request: drop what the server refused, if the refusal names a
+        feature this client can do without (see :func:`refused_feature`)."""
+        feature = refused_feature(exc, body)
+        if feature == "logprobs":
             self.logprobs_ok = False
             return True
-        if "response_format" in body and self.structured == "auto":
+        if feature == "max_tokens":
+            self.tokens_key = "max_completion_tokens"
+            return True
+        if feature == "response_format" and self.structured == "auto":
             sent = body["response_format"]["type"]
             if sent == self.dialect:  # not already stepped down by a concurrent call
                 self.dialect = DIALECTS[DIALECTS.index(sent) + 1]
