@@ -401,3 +401,15 @@ def test_a_refused_max_tokens_is_sent_as_max_completion_tokens(tmp_path):
     assert bodies[0]["max_tokens"] == 40 and "max_tokens" not in bodies[-1]
     assert bodies[-1]["max_completion_tokens"] == 40
     assert bodies[-1]["response_format"]["type"] == "json_schema"  # the format stands
+
+
+def test_calls_wait_out_an_outage_for_max_outage_at_most(tmp_path):
+    with ScriptedLlmServer([Rule("film", fault="503", error="upstream unavailable")]) as server:
+        ann = annotator(server, tmp_path, max_retries=0, breaker_failures=1,
+                        breaker_cooldown=0.05, max_outage=0.4, concurrency=2)
+        ans = ask(ann, "film a", "film b", "film c")
+        assert server.count() > 3  # probes went out while the calls waited
+    assert ans.status == ["failed"] * 3
+    assert all("has been down for" in e and "max_outage = 0.4 s" in e for e in ans.errors)
+    assert "upstream unavailable" in ans.errors[0]
+    assert not ann.client.breaker.probing

@@ -107,7 +107,8 @@ def test_the_cache_outlives_the_run_and_skips_control_gold(server, tmp_path):
 def test_a_dead_server_never_blocks_the_run_and_failures_show_in_status(tmp_path):
     with ScriptedLlmServer([Rule("film", fault="500")]) as server:
         project = llm_project(tmp_path, server.base_url, ROWS,
-                              llm="max_retries = 0\nbreaker_failures = 2\nconcurrency = 1")
+                              llm="max_retries = 0\nbreaker_failures = 2\nconcurrency = 1\n"
+                                  "max_outage = 0")  # fail at once, not wait it out
         report = project.run()
         assert server.count() == 2
     assert report.failed == {"llm": 3}
@@ -316,3 +317,20 @@ links = [["kw", "kw2"], "llm"]
     assert server.count() == 0
     tiers = plan.rows.set_index("annotator")["tier"]
     assert tiers["kw"] == tiers["kw2"] == "link 1" and tiers["llm"] == "link 2"
+
+
+def test_a_short_outage_mid_run_fails_no_item(tmp_path):
+    # breaker_failures = 1: the first call whose retries run out opens the breaker (with
+    # more, the calls that run out before it opens fail as they always did)
+    rows = [(f"u{i}", f"an uneven film number {i}, great cast") for i in range(40)]
+    with ScriptedLlmServer([Rule("great", "positive")], latency=0.01, outage_after=8,
+                           outage_seconds=1.5) as server:
+        project = llm_project(tmp_path, server.base_url, rows,
+                              llm="max_retries = 1\nbreaker_failures = 1\n"
+                                  "breaker_cooldown = 0.2\nconcurrency = 4")
+        report = project.run()
+        assert server.count() > 40  # the outage was met: 503s were answered
+    assert report.failed == {}
+    j = judgements(project)
+    assert len(j) == 40 and set(j["status"]) == {"ok"} and set(j["label"]) == {"positive"}
+    assert project.status().decided == 40

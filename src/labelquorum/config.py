@@ -215,6 +215,9 @@ class LlmConfig(_AnnotatorBase):
     breaker_failures: int = Field(5, ge=1)
     """Consecutive failed calls after which the circuit breaker stops calling the server."""
     breaker_cooldown: float = Field(30.0, ge=0)
+    max_outage: float = Field(300.0, ge=0)
+    """Seconds calls wait for an endpoint that is down (the circuit breaker open on server
+    errors, timeouts or 429s) before they fail; 0: they fail at once."""
     concurrency: int = Field(8, ge=1, le=1024)
     batch_size: int = Field(64, ge=1)
     """Items per call of the synchronous Python API (``annotate``); runs ask item by item."""

@@ -109,7 +109,8 @@ class LlmAnnotator(Annotator):
             base_url=cfg.base_url, model=cfg.model, api_key=key, api_key_env=cfg.api_key_env,
             timeout=cfg.timeout, max_retries=cfg.max_retries, rate_limit=cfg.rate_limit,
             structured_output=cfg.structured_output, breaker_failures=cfg.breaker_failures,
-            breaker_cooldown=cfg.breaker_cooldown, seed=self.context.seed)
+            breaker_cooldown=cfg.breaker_cooldown, seed=self.context.seed,
+            max_outage=cfg.max_outage)
         self.price = price_for(cfg.model, cfg.price_input, cfg.price_output)
         if self.price.source == "unknown" and cfg.api_key_env:
             self.note = (f"no price known for model {cfg.model!r}; its calls are costed at 0 "
@@ -249,7 +250,7 @@ class LlmAnnotator(Annotator):
                 value, conf, probs, used = await self._single(messages, item_id, calls, text)
         except (LlmError, MediaError) as exc:
             if self.client.breaker.is_open:
-                self.breaker_note = self.client.breaker.message()
+                self.breaker_note = self.client.breaker.message(self.client.max_outage)
             return Answers(labels=[None], errors=[str(exc)], calls=[calls or None],
                            cost=np.array([sum(c["cost"] for c in calls)]), methods=[None])
         return Answers(labels=[value], probs=None if probs is None else probs[None, :],

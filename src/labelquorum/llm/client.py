@@ -10,9 +10,13 @@ retries switched off) with:
   one (capped at :data:`MAX_RETRY_AFTER` seconds);
 * a **circuit breaker**: after ``breaker_failures`` calls in a row fail (after every
   retry, or refused outright: a wrong model fails every call), or at once on a refused key,
-  calls fail fast with :class:`LlmUnavailableError` for ``breaker_cooldown`` seconds; then
-  one call probes the server, retrying as usual without consulting the breaker: its
-  success closes the breaker, its failure re-opens it for another cooldown;
+  calls stop for ``breaker_cooldown`` seconds; then one call probes the server, retrying
+  as usual without consulting the breaker: its success closes the breaker, its failure
+  re-opens it for another cooldown. During an outage (server errors, timeouts, 429s) the
+  calls that meet the open breaker, and those whose retries ran out, wait for the probe
+  and go on when it succeeds — for ``max_outage`` seconds after the breaker opened at
+  most, then they fail with :class:`LlmUnavailableError` saying how long the endpoint was
+  down. A refused key or request opens it too, but calls meeting it fail fast;
 * **structured-output dialects**: with ``structured_output = "auto"`` it sends
   ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, 422, or
   the 500 that llama-cpp-python answers to a request failing its validation) is tried with
@@ -90,42 +94,76 @@ class RateLimiter:
 class CircuitBreaker:
     """Opens after ``failures`` failed calls in a row; probes again after ``cooldown`` s.
 
-    Closed, calls go through. Open, calls fail fast with :class:`LlmUnavailableError` until
-    the cooldown is over; then one call, the *probe*, goes through (half-open) while the
-    others keep failing fast. The probe's own retries do not consult the breaker; it
-    closes it when it succeeds and re-opens it for a fresh cooldown when it fails, so
-    ``probing`` never outlives the probe (:meth:`release` clears it for a probe that ended
-    otherwise, cancelled say). Plain state behind a lock: web worker threads, each with
-    its own event loop, share one breaker.
+    Closed, calls go through. Open, calls wait for the cooldown to end (:meth:`acquire`,
+    as long as the client's ``max_outage`` allows) or fail fast with
+    :class:`LlmUnavailableError`; then one call, the *probe*, goes through (half-open) while
+    the others keep waiting. The probe's own retries do not consult the breaker; it closes
+    it when it succeeds and re-opens it for a fresh cooldown when it fails, so ``probing``
+    never outlives the probe (:meth:`release` clears it for a probe that ended otherwise,
+    cancelled say). Only an outage is waited out — server errors, timeouts, 429s; a refused
+    key or request fails fast. Plain state behind a lock: web worker threads, each with its
+    own event loop, share one breaker.
     """
 
     def __init__(self, failures: int, cooldown: float, where: str):
         self.failures, self.cooldown, self.where = failures, cooldown, where
         self.count = 0
         self.open_until: float | None = None
+        self.down_since: float | None = None  # when it opened (first, this outage)
         self.last: LlmError | None = None
         self.probing = False
+        self.outages: list[float] = []  # seconds down, of each outage that ended
         self._lock = threading.Lock()
 
-    def acquire(self) -> bool:
-        """Let a call through: False for an ordinary call, True for the probe; raises
-        :class:`LlmUnavailableError` while the breaker is open."""
-        with self._lock:
-            if self.open_until is None:
-                return False
-            if time.monotonic() >= self.open_until and not self.probing:
-                self.probing = True  # half-open: this call probes the server
-                return True
-        raise LlmUnavailableError(self.message())
+    async def acquire(self, max_outage: float = 0.0) -> bool:
+        """Let a call through: False for an ordinary call, True for the probe. While the
+        breaker is open the call waits, until ``max_outage`` seconds after it opened at
+        most; past that, or when it opened on a refusal, raises
+        :class:`LlmUnavailableError`."""
+        while True:
+            with self._lock:
+                if self.open_until is None:
+                    return False
+                now = time.monotonic()
+                if now >= self.open_until and not self.probing:
+                    self.probing = True  # half-open: this call probes the server
+                    return True
+                if not self._may_wait(now, max_outage):
+                    raise LlmUnavailableError(self.message(max_outage))
+                deadline = self.down_since + max_outage
+                wake = now + min(max(self.cooldown, 0.05), 1.0) if self.probing \
+                    else self.open_until
+                pause = max(min(wake, deadline) - now, 0.001)
+            await _sleep(pause)
 
-    def message(self) -> str:
-        return (f"calls to {self.where} are stopped: it failed {self.count} times in a row "
-                f"(last error: {self.last}). Check that the server is up and the settings "
-                "are right, then run again; failed items are asked again by the next run")
+    def may_wait(self, max_outage: float) -> bool:
+        """Whether a call that just failed should wait for the breaker and try again."""
+        with self._lock:
+            return self.open_until is not None and self._may_wait(time.monotonic(),
+                                                                  max_outage)
+
+    def _may_wait(self, now: float, max_outage: float) -> bool:
+        if not isinstance(self.last, RETRYABLE) or self.down_since is None:
+            return False  # a refusal: waiting changes nothing
+        deadline = self.down_since + max_outage
+        return now < deadline and (self.probing or self.open_until < deadline)
+
+    def message(self, max_outage: float = 0.0) -> str:
+        text = (f"calls to {self.where} are stopped: it failed {self.count} times in a row "
+                f"(last error: {self.last})")
+        if isinstance(self.last, RETRYABLE) and self.down_since is not None:
+            text += f"; it has been down for {_seconds(time.monotonic() - self.down_since)}"
+            if max_outage > 0:
+                text += f", longer than a call waits for it (max_outage = {max_outage:g} s)"
+        return (text + ". Check that the server is up and reachable at base_url and the "
+                "settings are right, then run again (raise max_outage to wait out longer "
+                "outages); failed items are asked again by the next run")
 
     def success(self, probe: bool = False) -> None:
         with self._lock:
-            self.count, self.open_until, self.probing = 0, None, False
+            if self.down_since is not None:
+                self.outages.append(time.monotonic() - self.down_since)
+            self.count, self.open_until, self.probing, self.down_since = 0, None, False, None
 
     def failure(self, exc: LlmError, trip: bool = False, probe: bool = False) -> None:
         """A call failed (after its retries); ``probe``: it was the half-open probe."""
@@ -139,6 +177,7 @@ class CircuitBreaker:
             elif self.open_until is None:
                 if trip or self.count >= self.failures:
                     self.open_until = now + self.cooldown
+                    self.down_since = now
             elif trip:
                 self.open_until = max(self.open_until, now + self.cooldown)
 
@@ -152,13 +191,18 @@ class CircuitBreaker:
         return self.open_until is not None
 
 
-class _Probe:
-    """Whether the call in progress holds the breaker's half-open probe."""
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
 
-    __slots__ = ("held",)
+
+class _Probe:
+    """Whether the call in progress holds the breaker's half-open probe, and whether it
+    waited for the breaker."""
+
+    __slots__ = ("held", "waited")
 
     def __init__(self) -> None:
-        self.held = False
+        self.held = self.waited = False
 
 
 def retry_after(exc: Any) -> float | None:
@@ -281,10 +325,11 @@ class EndpointClient:
     def __init__(self, *, base_url: str, model: str, api_key: str | None,
                  api_key_env: str | None, timeout: float, max_retries: int,
                  rate_limit: float | None, structured_output: str, breaker_failures: int,
-                 breaker_cooldown: float, seed: int = 0):
+                 breaker_cooldown: float, seed: int = 0, max_outage: float = 0.0):
         self.base_url, self.model = base_url, model
         self.api_key, self.api_key_env = api_key, api_key_env
         self.timeout, self.max_retries = timeout, max_retries
+        self.max_outage = max_outage  # seconds a call waits out an open breaker; 0: none
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self.where = f"the LLM endpoint {base_url} (model {model})"
         self.breaker = CircuitBreaker(breaker_failures, breaker_cooldown, self.where)
@@ -377,9 +422,13 @@ class EndpointClient:
         import openai
 
         client = self._sdk()
-        for attempt in range(self.max_retries + 1):
-            if not probe.held:  # the probe's own retries do not consult the breaker
-                probe.held = self.breaker.acquire()
+        attempt = 0
+        while True:
+            # an open breaker: wait for it (an outage, up to max_outage) or fail fast; the
+            # probe's own retries do not consult it
+            if not probe.held and self.breaker.is_open:
+                probe.waited = True
+                probe.held = await self.breaker.acquire(self.max_outage)
             if self.limiter is not None:
                 await self.limiter.wait()
             t0 = time.perf_counter()
@@ -395,21 +444,27 @@ class EndpointClient:
                     self.breaker.failure(err, trip=True, probe=probe.held)
                     probe.held = False
                     raise err from None
-                if not isinstance(err, RETRYABLE) or attempt == self.max_retries:
-                    if isinstance(err, RETRYABLE):
-                        self.breaker.failure(err, probe=probe.held)
-                        probe.held = False
+                if not isinstance(err, RETRYABLE):
                     raise err from None
-                delay = retry_after(exc)
-                await _sleep(backoff(attempt, self.rng) if delay is None else delay)
-                continue
+                if attempt < self.max_retries:
+                    delay = retry_after(exc)
+                    await _sleep(backoff(attempt, self.rng) if delay is None else delay)
+                    attempt += 1
+                    continue
+                self.breaker.failure(err, probe=probe.held)
+                probe.held = False
+                if self.breaker.may_wait(self.max_outage):
+                    attempt = 0  # an outage: wait for the breaker with the other calls
+                    continue
+                if probe.waited and self.breaker.is_open:
+                    raise LlmUnavailableError(self.breaker.message(self.max_outage)) from None
+                raise err from None
             self.breaker.success(probe=probe.held)
             probe.held = False
             out = _compact(response)
             out.latency = time.perf_counter() - t0
             out.retries = attempt
             return out
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _get(obj: Any, key: str) -> Any:
