@@ -80,7 +80,10 @@ def test_retry_after_is_honoured_on_429(tmp_path, monkeypatch):
         assert server.count() == 3
     assert ans.labels == ["positive"]
     assert slept == [1.5, 1.5]
-    assert ans.calls[0][0]["response"]["retries"] == 2
+    assert ans.calls[0][-1]["response"]["retries"] == 2
+    # each HTTP request is a row of the call log: two refused with 429, then the answer
+    assert [c["response"].get("status") for c in ans.calls[0]] == [429, 429, None]
+    assert [c["cost"] > 0 for c in ans.calls[0]] == [False, False, True]
 
 
 def test_server_errors_and_timeouts_are_retried_then_fail_cleanly(tmp_path):

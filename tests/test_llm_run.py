@@ -334,3 +334,23 @@ def test_a_short_outage_mid_run_fails_no_item(tmp_path):
     j = judgements(project)
     assert len(j) == 40 and set(j["status"]) == {"ok"} and set(j["label"]) == {"positive"}
     assert project.status().decided == 40
+
+
+def test_every_http_attempt_is_a_row_of_the_call_log(tmp_path):
+    rows = [("u1", "an uneven film, great cast"), ("u2", "an uneven film, awful plot")]
+    with ScriptedLlmServer([Rule("great", "positive", fault="500", times=1),
+                            Rule("awful", "negative")]) as server:
+        project = llm_project(tmp_path, server.base_url, rows)
+        project.run()
+        assert server.count() == 3
+    log = calls(project)
+    j = judgements(project)
+    key = dict(zip(j.index, j["request_key"]))
+    retried = log[log["request_key"] == key["u1"]].sort_values("id")
+    assert len(retried) == 2 and len(log) == 3
+    first, second = retried.iloc[0], retried.iloc[1]
+    assert "server error (500" in first["error"] and first["cost"] == 0
+    assert first["latency"] > 0 and pd.isna(first["cache_key"])
+    assert pd.isna(second["error"]) and second["cost"] > 0
+    assert j.loc["u1", "status"] == "ok" and j.loc["u1", "call_id"] == second["id"]
+    assert log["cost"].sum() == pytest.approx(j["cost"].sum())

@@ -346,14 +346,22 @@ class LlmAnnotator(Annotator):
             key = cache_key({"base_url": cfg.base_url, "model": cfg.model, "messages": msgs,
                              "schema": schema, **params})
 
+        sent: dict[str, Any] = {}
+
         async def fresh() -> Completion:
+            attempts: list[dict[str, Any]] = []
             try:
-                completion, _ = await self.client.complete(
+                completion, sent["body"] = await self.client.complete(
                     msgs, temperature=temperature, max_tokens=cfg.max_tokens, schema=schema,
-                    logprobs=want_lp, seed=None if sample is None else self.context.seed + sample)
-            except LlmError as exc:
-                calls.append(self._log_entry(msgs, None, 0, 0, True, 0.0, None, str(exc)))
-                raise
+                    logprobs=want_lp, seed=None if sample is None else self.context.seed + sample,
+                    attempts=attempts)
+            finally:  # every HTTP request that failed is a row of the call log
+                for failed in attempts:
+                    entry = self._log_entry(msgs, None, 0, 0, True, 0.0, None, failed["error"],
+                                            failed["body"])
+                    entry["response"] = {"status": failed["status"]}
+                    entry["latency"] = failed["latency"]
+                    calls.append(entry)
             return completion
 
         if use_cache:
@@ -368,16 +376,21 @@ class LlmAnnotator(Annotator):
                       else estimate_text_tokens(completion.content or ""))
         cost = 0.0 if cached else self.price.cost(tokens_in, tokens_out) + float(cfg.cost_per_call)
         entry = self._log_entry(msgs, completion, tokens_in, tokens_out, estimated, cost,
-                                key if use_cache else None, None)
+                                key if use_cache else None, None, sent.get("body"))
         entry["response"]["cached"] = cached
         entry["response"]["retries"] = completion.retries if not cached else 0
         entry["latency"] = 0.0 if cached else completion.latency
         calls.append(entry)
         return completion, entry
 
-    def _log_entry(self, msgs, completion, tokens_in, tokens_out, estimated, cost, key, error):
-        request = {"messages": _loggable(msgs), "dialect": self.client.dialect,
-                   "logprobs": self.client.logprobs_ok}
+    def _log_entry(self, msgs, completion, tokens_in, tokens_out, estimated, cost, key, error,
+                   body=None):
+        if body is None:  # served from the cache: the client's dialect now
+            dialect, logprobs = self.client.dialect, self.client.logprobs_ok
+        else:  # as sent
+            dialect = (body.get("response_format") or {}).get("type", "none")
+            logprobs = bool(body.get("logprobs"))
+        request = {"messages": _loggable(msgs), "dialect": dialect, "logprobs": logprobs}
         return {"model": self.config.model, "request": request,
                 "response": completion.to_json() if completion is not None else {},
                 "tokens_in": tokens_in, "tokens_out": tokens_out,

@@ -379,9 +379,15 @@ class EndpointClient:
 
     async def complete(self, messages: list[dict[str, Any]], *, temperature: float,
                        max_tokens: int, schema: dict[str, Any] | None,
-                       logprobs: bool, seed: int | None = None
+                       logprobs: bool, seed: int | None = None,
+                       attempts: list[dict[str, Any]] | None = None
                        ) -> tuple[Completion, dict[str, Any]]:
-        """One completion and the body that produced it; raises an :class:`LlmError`."""
+        """One completion and the body that produced it; raises an :class:`LlmError`.
+
+        ``attempts``, when given, gets one dict per HTTP request that failed on the way
+        (retried, refused and sent again in another dialect, or the last one): the
+        ``body`` sent, the ``error`` (its message), the HTTP ``status`` and the
+        ``latency`` in seconds."""
         probe = _Probe()
         try:
             while True:
@@ -390,7 +396,7 @@ class EndpointClient:
                 if seed is not None:
                     body["seed"] = seed  # distinct samples on servers that seed their sampler
                 try:
-                    return await self._send(body, probe), body
+                    return await self._send(body, probe, attempts), body
                 except LlmRequestError as exc:
                     if not self._downgrade(body, exc):
                         # refused outright, not for a feature: a wrong model fails every call
@@ -418,7 +424,8 @@ class EndpointClient:
             return True
         return False
 
-    async def _send(self, body: dict[str, Any], probe: _Probe) -> Completion:
+    async def _send(self, body: dict[str, Any], probe: _Probe,
+                    attempts: list[dict[str, Any]] | None) -> Completion:
         import openai
 
         client = self._sdk()
@@ -440,6 +447,9 @@ class EndpointClient:
                 response = await client.post("/chat/completions", cast_to=object, body=body)
             except (openai.APIError, openai.OpenAIError) as exc:
                 err = translate(exc, self.where, self.api_key_env, self.model)
+                if attempts is not None:
+                    attempts.append({"body": body, "error": str(err), "status": err.status,
+                                     "latency": time.perf_counter() - t0})
                 if isinstance(err, LlmAuthError):
                     self.breaker.failure(err, trip=True, probe=probe.held)
                     probe.held = False
