@@ -416,3 +416,29 @@ def test_calls_wait_out_an_outage_for_max_outage_at_most(tmp_path):
     assert all("has been down for" in e and "max_outage = 0.4 s" in e for e in ans.errors)
     assert "upstream unavailable" in ans.errors[0]
     assert not ann.client.breaker.probing
+
+
+def test_a_model_that_only_answers_off_the_label_set_is_stopped(tmp_path):
+    from labelquorum.annotators.llm import OFF_LABEL_STOP as streak
+
+    with ScriptedLlmServer([Rule("film", content='{"label": "mixed"}')]) as server:
+        ann = annotator(server, tmp_path, reask=1, concurrency=1)
+        ans = ask(ann, *[f"film {i}" for i in range(streak + 5)])
+        assert server.count() == 2 * streak  # an answer and one re-ask per item, then none
+    assert ans.status == ["failed"] * (streak + 5)
+    stopped = ans.errors[-1]
+    assert f"off the label set on {streak} items in a row" in stopped
+    assert "mixed" in stopped and "label names" in stopped
+    assert list(ans.cost[-5:]) == [0.0] * 5 and ans.calls[-1] is None  # no call, no cost
+    assert ann.run_note and f"off the label set on {streak} items in a row" in ann.run_note
+    assert "5 items were left unasked" in ann.run_note
+
+
+def test_items_answered_off_the_label_set_now_and_then_never_stop_the_calls(tmp_path):
+    rules = [Rule("odd", content='{"label": "mixed"}'), Rule("even", "positive")]
+    with ScriptedLlmServer(rules) as server:
+        ann = annotator(server, tmp_path, reask=0, concurrency=1)
+        texts = [f"{'odd' if i % 8 else 'even'} film {i}" for i in range(40)]
+        ans = ask(ann, *texts)
+        assert server.count() == 40
+    assert ans.status.count("ok") == 5 and ann.run_note is None

@@ -354,3 +354,24 @@ def test_every_http_attempt_is_a_row_of_the_call_log(tmp_path):
     assert pd.isna(second["error"]) and second["cost"] > 0
     assert j.loc["u1", "status"] == "ok" and j.loc["u1", "call_id"] == second["id"]
     assert log["cost"].sum() == pytest.approx(j["cost"].sum())
+
+
+def test_items_stopped_for_off_label_answers_are_asked_again_by_the_next_run(tmp_path):
+    from labelquorum.annotators.llm import OFF_LABEL_STOP
+
+    assert OFF_LABEL_STOP == 15
+    rows = [(f"u{i}", f"an uneven film number {i}, great cast") for i in range(20)]
+    with ScriptedLlmServer([Rule("great", content='{"label": "mixed"}')]) as server:
+        project = llm_project(tmp_path, server.base_url, rows,
+                              llm="reask = 0\nconcurrency = 1")
+        report = project.run()
+        assert server.count() == 15
+    assert report.failed == {"llm": 20}
+    assert any("off the label set on 15 items in a row" in n for n in report.notes)
+    with ScriptedLlmServer([Rule("great", "positive")]) as fixed:
+        config = project.path / "labelquorum.toml"
+        config.write_text(config.read_text().replace(server.base_url, fixed.base_url))
+        project = open_project(project.path)
+        project.run()
+        assert fixed.count() == 20
+    assert project.status().decided == 20

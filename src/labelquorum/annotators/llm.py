@@ -67,6 +67,9 @@ from .base import Annotator, Answers, Items, spread_confidence
 from .cache import CallCache, cache_key
 
 ITEM_ALLOWANCE, EXAMPLE_ALLOWANCE = 512, 256  # tokens reserved per item / example
+OFF_LABEL_STOP = 15
+"""Items in a row whose every answer (re-asks included) was off the label set, after which
+the annotator stops asking for the rest of the run: the model or the prompt is wrong."""
 
 
 def _loggable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -119,11 +122,22 @@ class LlmAnnotator(Annotator):
         self.retriever = None
         self.breaker_note: str | None = None
         self.rejected_entities = 0  # spans tasks: entities named but not placed
+        self.off_label_streak = 0  # items in a row answered only off the label set
+        self.off_label_stop: str | None = None  # why the annotator stopped asking
+        self.off_label_skipped = 0  # items not asked since
         self.media_root = Path(self.context.project_dir) / self.context.media_root
 
     @property
     def run_note(self) -> str | None:
         notes = [self.breaker_note] if self.breaker_note else []
+        if self.off_label_stop:
+            notes.append(f"{self.off_label_stop}; {self.off_label_skipped} items were left "
+                         "unasked")
+        outages = self.client.breaker.outages
+        if outages:
+            notes.append(f"the endpoint was down {len(outages)} time"
+                         f"{'s' if len(outages) > 1 else ''} (the longest "
+                         f"{max(outages):.1f} s); the calls waited for it and went on")
         if self.rejected_entities:
             notes.append(f"{self.rejected_entities} entities the model named were rejected "
                          "(not found in the item's text, or of a type outside the labels; "
@@ -238,6 +252,10 @@ class LlmAnnotator(Annotator):
         item_id, fields = items.ids[0], items.fields[0]
         calls: list[dict[str, Any]] = []
         method = self.config.confidence
+        if self.off_label_stop:  # the model answers off the label set: stop paying for it
+            self.off_label_skipped += 1
+            return Answers(labels=[None], errors=[self.off_label_stop], calls=[None],
+                           cost=np.zeros(1), methods=[None])
         try:
             text = str(fields.get(self.task.text_field, ""))
             examples = (await asyncio.to_thread(self._select, text, item_id)
@@ -249,15 +267,36 @@ class LlmAnnotator(Annotator):
             else:
                 value, conf, probs, used = await self._single(messages, item_id, calls, text)
         except (LlmError, MediaError) as exc:
+            if isinstance(exc, LlmAnswerError):
+                self._off_label(exc)
             if self.client.breaker.is_open:
                 self.breaker_note = self.client.breaker.message(self.client.max_outage)
             return Answers(labels=[None], errors=[str(exc)], calls=[calls or None],
                            cost=np.array([sum(c["cost"] for c in calls)]), methods=[None])
+        self.off_label_streak = 0
         return Answers(labels=[value], probs=None if probs is None else probs[None, :],
                        confidence=np.array([conf]),
                        cost=np.array([sum(c["cost"] for c in calls)]),
                        latency=np.array([sum(c["latency"] for c in calls)]),
                        calls=[calls], methods=[used])
+
+    def _off_label(self, exc: LlmAnswerError) -> None:
+        """Count an item whose every answer was off the label set; stop at
+        :data:`OFF_LABEL_STOP` of them in a row."""
+        self.off_label_streak += 1
+        if self.off_label_streak < OFF_LABEL_STOP or self.off_label_stop:
+            return
+        what = ("without an entity list" if self.task.spans
+                else "off the label set")
+        names = ", ".join(json.dumps(lab) for lab in self.task.labels)
+        example = getattr(exc, "answer", None) or str(exc)
+        self.off_label_stop = (
+            f"stopped asking {self.config.model}: it answered {what} on "
+            f"{self.off_label_streak} items in a row (every answer and re-ask of each; one "
+            f"answer was {example!r}). Check the label names ({names}) against what the model "
+            "says, the prompt (guidelines and label descriptions; each request is in the "
+            f"call log) and that model {self.config.model!r} is the one meant; the items left "
+            "in this run were not asked (no call, no cost) and the next run asks them again")
 
     async def _single(self, messages, item_id, calls, text):
         value, vconf, completion, said = await self._ask(messages, item_id, calls, None,
@@ -326,8 +365,10 @@ class LlmAnnotator(Annotator):
                                reask_message(self.task, bad.reason)]
         raw = re.sub(r"\s+", " ", last.raw)[:200]
         what = "entity list" if self.task.spans else "label of the task"
-        raise LlmAnswerError(f"{self.config.model} gave no {what} after "
+        err = LlmAnswerError(f"{self.config.model} gave no {what} after "
                              f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})")
+        err.answer = raw
+        raise err
 
     async def _call(self, msgs, item_id, calls, sample, temperature
                     ) -> tuple[Completion, dict[str, Any]]:
