@@ -375,3 +375,16 @@ def test_items_stopped_for_off_label_answers_are_asked_again_by_the_next_run(tmp
         project.run()
         assert fixed.count() == 20
     assert project.status().decided == 20
+
+
+def test_few_shot_with_an_empty_pool_asks_zero_shot_and_says_so(server, tmp_path):
+    rows = [("u1", "an uneven film, great cast"), ("u2", "an uneven film, awful plot")]
+    project = llm_project(tmp_path, server.base_url, rows,
+                          llm='few_shot = { k = 3, strategy = "random" }')
+    plan = project.plan(sample=2)
+    assert server.count() == 0
+    assert any("zero-shot" in n and "few_shot.k = 3" in n for n in plan.notes)
+    report = project.run()
+    assert any("zero-shot" in n for n in report.notes)
+    assert [len(r["messages"]) for r in server.requests] == [2, 2]  # system and item only
+    assert judgements(project)["label"].tolist() == ["positive", "negative"]

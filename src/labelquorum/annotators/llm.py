@@ -115,9 +115,11 @@ class LlmAnnotator(Annotator):
             breaker_cooldown=cfg.breaker_cooldown, seed=self.context.seed,
             max_outage=cfg.max_outage)
         self.price = price_for(cfg.model, cfg.price_input, cfg.price_output)
+        self.price_note = self.pool_note = None
         if self.price.source == "unknown" and cfg.api_key_env:
-            self.note = (f"no price known for model {cfg.model!r}; its calls are costed at 0 "
-                         "(set price_input and price_output)")
+            self.price_note = (f"no price known for model {cfg.model!r}; its calls are costed "
+                               "at 0 (set price_input and price_output)")
+        self._set_note()
         self.cache: CallCache | None = None
         self.retriever = None
         self.breaker_note: str | None = None
@@ -196,6 +198,17 @@ class LlmAnnotator(Annotator):
         except ImportError:
             raise AnnotatorError("few_shot.k > 0 needs labelquorum.retrieval, which this "
                                  "installation lacks; set few_shot.k = 0") from None
+        if not ids:  # no seed gold or accepted labels yet: zero-shot until there are
+            self.retriever = None
+            self.training_fingerprint = ""
+            self.pool_note = (f"few_shot.k = {shots.k}, but the verified pool (seed gold and "
+                              "accepted labels) is empty, so items are asked zero-shot; seed "
+                              "some gold (import with a seed split) or accept labels, and "
+                              "later runs show examples")
+            self._set_note()
+            return self
+        self.pool_note = None
+        self._set_note()
         fmt = self.task.format_label
         pool = [Example(i, t, fmt(tuple(lab) if isinstance(lab, list) else lab))
                 for i, t, lab in zip(ids, texts, labels)]
@@ -205,6 +218,9 @@ class LlmAnnotator(Annotator):
         digest = hashlib.sha1(json.dumps([ids, [str(x) for x in labels]]).encode())
         self.training_fingerprint = digest.hexdigest()[:16]
         return self
+
+    def _set_note(self) -> None:
+        self.note = "; ".join(n for n in (self.price_note, self.pool_note) if n) or None
 
     def _select(self, text: str, item_id: str | None = None) -> list[Any]:
         if self.retriever is None:
