@@ -372,10 +372,10 @@ def test_the_breaker_closes_again_when_its_probe_meets_a_transient_error(tmp_pat
 
 
 @pytest.mark.parametrize("status, message", [
-    ("400", "This model's maximum context length is 8192 tokens. However, your messages "
-            "resulted in 9120 tokens. Please reduce the length of the messages."),
-    ("400", "The response was filtered due to the prompt triggering the content management "
-            "policy."),
+    ("400", ("This model's maximum context length is 8192 tokens. However, your messages "
+             "resulted in 9120 tokens. Please reduce the length of the messages.")),
+    ("400", ("The response was filtered due to the prompt triggering the content management "
+             "policy.")),
     ("422", "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096."),
 ])
 def test_a_refusal_unrelated_to_the_format_fails_only_that_item(tmp_path, status, message):

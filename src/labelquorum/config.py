@@ -196,6 +196,9 @@ class LlmConfig(_AnnotatorBase):
     """Name of the environment variable holding the API key; none: a local server."""
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(256, ge=1)
+    max_prompt_tokens: int = Field(32768, ge=1)
+    """The most input tokens an item's prompt may hold, counted as a bound (a token per
+    UTF-8 byte, plus overheads); a larger one is not sent. It bounds ``max_cost``."""
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
     rate_limit: float | None = Field(None, gt=0)

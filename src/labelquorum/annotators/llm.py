@@ -26,8 +26,11 @@ Confidence (recorded per judgement in ``confidence_method``):
 * ``verbalized`` — the model's own ``confidence`` field;
 * ``auto`` — log-probabilities when the server returns them, else the verbalized score.
 
-Every HTTP call is logged (prompt, response, tokens, latency, cost); identical requests
-are served from the call cache at zero cost (:mod:`labelquorum.annotators.cache`).
+Every HTTP call is logged (prompt, response, tokens, latency, cost), retries included;
+identical requests are served from the call cache at zero cost
+(:mod:`labelquorum.annotators.cache`). What an item may cost is bounded before it is asked
+(:meth:`LlmAnnotator.reserve`, :mod:`labelquorum.llm.reservation`) and it never settles
+above that bound.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AnnotatorError, LlmAnswerError, LlmError, MediaError
+from ..errors import AnnotatorError, LlmAnswerError, MediaError
 from ..llm.client import Completion, EndpointClient
 from ..llm.confidence import margin_from_logprobs
 from ..llm.entities import parse_entities
-from ..llm.media import image_part
+from ..llm.media import image_part, loggable
 from ..llm.pricing import (
     TOKENS_PER_IMAGE,
     estimate_message_tokens,
@@ -62,34 +65,17 @@ from ..llm.prompt import (
     parse_answer,
     reask_message,
 )
+from ..llm.reservation import REASON_BYTES, Reservation, clip_bytes
 from ..spans import align_typed_entities, canonical, vote_spans
 from .base import Annotator, Answers, Items, spread_confidence
 from .cache import CallCache, cache_key
 
-ITEM_ALLOWANCE, EXAMPLE_ALLOWANCE = 512, 256  # tokens reserved per item / example
 OFF_LABEL_STOP = 15
 """Items in a row whose every answer (re-asks included) was off the label set, after which
 the annotator stops asking for the rest of the run: the model or the prompt is wrong."""
 
 
-def _loggable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Messages for the call log: inline images replaced by their size and hash."""
-    out = []
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, list):
-            parts = []
-            for part in content:
-                url = part.get("image_url", {}).get("url", "") if isinstance(part, dict) else ""
-                if url.startswith("data:"):
-                    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
-                    part = {"type": "image_url",
-                            "image_url": {"url": f"{url[:url.find(',') + 1]}<{len(url)} chars, "
-                                                 f"sha256 {digest}>"}}
-                parts.append(part)
-            m = {**m, "content": parts}
-        out.append(m)
-    return out
+_IMAGE_PLACEHOLDER = {"type": "image_url", "image_url": {"url": ""}}  # counted, not sent
 
 
 class LlmAnnotator(Annotator):
@@ -127,6 +113,7 @@ class LlmAnnotator(Annotator):
         self.off_label_streak = 0  # items in a row answered only off the label set
         self.off_label_stop: str | None = None  # why the annotator stopped asking
         self.off_label_skipped = 0  # items not asked since
+        self._reserved: dict[str, float] = {}  # item id -> what reserve() returned
         self.media_root = Path(self.context.project_dir) / self.context.media_root
 
     @property
@@ -156,14 +143,42 @@ class LlmAnnotator(Annotator):
         return self.config.samples if self.config.confidence == "self-consistency" else 1
 
     @functools.cached_property
-    def max_cost(self) -> float:
-        """Reserved per item: the prompt without the item, plus allowances for the item and
-        each example, plus ``max_tokens`` out, for each sample (re-asks are not reserved)."""
+    def bound(self) -> Reservation:
+        """The cost bound of one item (:mod:`labelquorum.llm.reservation`)."""
         cfg = self.config
-        base = estimate_message_tokens(build_messages(self.task, ""))
-        tokens_in = base + ITEM_ALLOWANCE + EXAMPLE_ALLOWANCE * cfg.few_shot.k
-        per_call = self.price.cost(tokens_in, cfg.max_tokens) + float(cfg.cost_per_call)
-        return per_call * self.calls_per_item
+        schema = None if cfg.structured_output == "none" else answer_schema(
+            self.task, self._verbalized)
+        return Reservation.build(
+            price=self.price, max_tokens=cfg.max_tokens, reask=cfg.reask,
+            samples=self.calls_per_item, cost_per_call=cfg.cost_per_call, schema=schema,
+            reask_template=reask_message(self.task, "")["content"])
+
+    @functools.cached_property
+    def max_cost(self) -> float:
+        """The most any item can cost: its first prompt at ``max_prompt_tokens`` (an item
+        whose prompt is larger is not sent), ``max_tokens`` out, every re-ask and sample."""
+        return self.bound.item(self.config.max_prompt_tokens)
+
+    def reserve(self, items: Items) -> np.ndarray:
+        """Per item, the most asking it can cost: its real prompt (text, retrieved
+        examples, system prompt, image allowance) counted as a bound of its tokens, with
+        ``max_tokens`` out, for every call it can make (see
+        :mod:`labelquorum.llm.reservation`). 0 for an item whose prompt is over
+        ``max_prompt_tokens``: it fails without a call. An item never settles above it."""
+        verbal, field = self._verbalized, self.config.image_field
+        texts = [str(f.get(self.task.text_field, "")) for f in items.fields]
+        shots = (self.retriever.select(texts, exclude_ids=list(items.ids))
+                 if self.retriever is not None else [[] for _ in texts])
+        out = np.zeros(len(texts))
+        for i, (item_id, fields) in enumerate(zip(items.ids, items.fields)):
+            image = (_IMAGE_PLACEHOLDER if field and fields.get(field) not in (None, "")
+                     else None)
+            prompt = self.bound.prompt(build_messages(self.task, texts[i], shots[i], image,
+                                                      verbal))
+            if prompt <= self.config.max_prompt_tokens:
+                out[i] = self.bound.item(prompt)
+            self._reserved[item_id] = float(out[i])
+        return out
 
     def estimate(self, items: Items) -> list[tuple[int, int, float]]:
         """(input tokens, output tokens, cost) per item, from the real prompts; no calls."""
@@ -268,6 +283,7 @@ class LlmAnnotator(Annotator):
         item_id, fields = items.ids[0], items.fields[0]
         calls: list[dict[str, Any]] = []
         method = self.config.confidence
+        limit = self._reserved.pop(item_id, None)
         if self.off_label_stop:  # the model answers off the label set: stop paying for it
             self.off_label_skipped += 1
             return Answers(labels=[None], errors=[self.off_label_stop], calls=[None],
@@ -277,22 +293,34 @@ class LlmAnnotator(Annotator):
             examples = (await asyncio.to_thread(self._select, text, item_id)
                         if self.retriever is not None else [])
             messages = self.messages(fields, examples)
+            prompt = self.bound.prompt(messages)
+            if prompt > self.config.max_prompt_tokens:
+                raise AnnotatorError(
+                    f"the prompt for this item may be up to {prompt:,} tokens (counted as a "
+                    "bound: a token per UTF-8 byte, plus the messages' overheads and the "
+                    "image allowance), more than max_prompt_tokens = "
+                    f"{self.config.max_prompt_tokens:,}; it was not sent. Shorten the item, "
+                    "lower few_shot.k, or raise max_prompt_tokens (it bounds what an item may "
+                    "cost)")
+            if limit is None:
+                limit = self.bound.item(prompt)
             if method == "self-consistency":
                 value, conf, probs, used = await self._consistency(messages, item_id, calls,
                                                                    text)
             else:
                 value, conf, probs, used = await self._single(messages, item_id, calls, text)
-        except (LlmError, MediaError) as exc:
+        except AnnotatorError as exc:  # LlmError, MediaError, a prompt too long
             if isinstance(exc, LlmAnswerError):
                 self._off_label(exc)
             if self.client.breaker.is_open:
                 self.breaker_note = self.client.breaker.message(self.client.max_outage)
+            cost = self.bound.settle(calls, limit)
             return Answers(labels=[None], errors=[str(exc)], calls=[calls or None],
-                           cost=np.array([sum(c["cost"] for c in calls)]), methods=[None])
+                           cost=np.array([cost]), methods=[None])
         self.off_label_streak = 0
+        cost = self.bound.settle(calls, limit)
         return Answers(labels=[value], probs=None if probs is None else probs[None, :],
-                       confidence=np.array([conf]),
-                       cost=np.array([sum(c["cost"] for c in calls)]),
+                       confidence=np.array([conf]), cost=np.array([cost]),
                        latency=np.array([sum(c["latency"] for c in calls)]),
                        calls=[calls], methods=[used])
 
@@ -377,8 +405,11 @@ class LlmAnnotator(Annotator):
             except InvalidAnswer as bad:
                 entry["response"]["invalid"] = bad.reason
                 last = bad
-                msgs = msgs + [{"role": "assistant", "content": completion.content or ""},
-                               reask_message(self.task, bad.reason)]
+                # both cut, so that the reservation bounds what a re-ask sends
+                msgs = msgs + [{"role": "assistant",
+                                "content": clip_bytes(completion.content or "",
+                                                      self.config.max_tokens)},
+                               reask_message(self.task, clip_bytes(bad.reason, REASON_BYTES))]
         raw = re.sub(r"\s+", " ", last.raw)[:200]
         what = "entity list" if self.task.spans else "label of the task"
         err = LlmAnswerError(f"{self.config.model} gave no {what} after "
@@ -447,7 +478,7 @@ class LlmAnnotator(Annotator):
         else:  # as sent
             dialect = (body.get("response_format") or {}).get("type", "none")
             logprobs = bool(body.get("logprobs"))
-        request = {"messages": _loggable(msgs), "dialect": dialect, "logprobs": logprobs}
+        request = {"messages": loggable(msgs), "dialect": dialect, "logprobs": logprobs}
         return {"model": self.config.model, "request": request,
                 "response": completion.to_json() if completion is not None else {},
                 "tokens_in": tokens_in, "tokens_out": tokens_out,
