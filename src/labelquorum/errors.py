@@ -128,7 +128,12 @@ class LlmRequestError(LlmError):
 
 class LlmAnswerError(LlmError):
     """The model gave no valid answer (unparseable, or outside the label set) after the
-    configured re-asks."""
+    configured re-asks; ``answer`` is the last one, when there was one."""
+
+    def __init__(self, message: str, status: int | None = None, *,
+                 answer: str | None = None):
+        self.answer = answer
+        super().__init__(message, status)
 
 
 class LlmUnavailableError(LlmError):

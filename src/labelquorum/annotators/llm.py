@@ -333,7 +333,7 @@ class LlmAnnotator(Annotator):
         what = ("without an entity list" if self.task.spans
                 else "off the label set")
         names = ", ".join(json.dumps(lab) for lab in self.task.labels)
-        example = getattr(exc, "answer", None) or str(exc)
+        example = exc.answer if exc.answer is not None else str(exc)
         self.off_label_stop = (
             f"stopped asking {self.config.model}: it answered {what} on "
             f"{self.off_label_streak} items in a row (every answer and re-ask of each; one "
@@ -412,10 +412,9 @@ class LlmAnnotator(Annotator):
                                reask_message(self.task, clip_bytes(bad.reason, REASON_BYTES))]
         raw = re.sub(r"\s+", " ", last.raw)[:200]
         what = "entity list" if self.task.spans else "label of the task"
-        err = LlmAnswerError(f"{self.config.model} gave no {what} after "
-                             f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})")
-        err.answer = raw
-        raise err
+        raise LlmAnswerError(f"{self.config.model} gave no {what} after "
+                             f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})",
+                             answer=raw)
 
     async def _call(self, msgs, item_id, calls, sample, temperature
                     ) -> tuple[Completion, dict[str, Any]]:
