@@ -21,6 +21,7 @@ import pytest
 from engine_fixtures import (
     KEYWORD,
     Killed,
+    budget_line,
     cascade,
     config,
     decisions,
@@ -312,10 +313,6 @@ REASKED = {"rows": [("i0", "an uneven film item0x")],
            "kills": [], "concurrency": 1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LlmAnnotator.max_cost reserves a fixed 512-token item allowance and no re-asks "
-    "(annotators/llm.py max_cost), but the call is charged its real tokens: a long item "
-    "or an answer outside the label set costs more than was reserved, past the budget"))
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=llm_cases(adversarial=True))
 @example(case=LONG_ITEM)
@@ -329,17 +326,23 @@ def test_llm_spend_never_exceeds_the_budget_with_long_items_and_reasks(case):
 def test_a_budget_of_what_plan_estimates_labels_nearly_everything(tmp_path):
     """Row 14: ``labelquorum plan`` says what the run costs; with that as the budget, the
     run labels close to all items. (Reserving each call's worst case for the whole plan
-    up front stopped such a run at about 13 %.)"""
+    up front stopped such a run at about 13 %.)
+
+    A call reserves a true bound (a token per byte of its prompt, ``max_tokens`` out, every
+    re-ask), released as it settles, so what a budget cannot buy is about one reservation
+    at its end: here ``max_tokens = 32`` and one re-ask, as a user who labels with short
+    answers sets them, and 200 items, so the budget is many reservations deep."""
     rng = np.random.default_rng(3)
     words = ["plot", "cast", "music", "pace", "ending", "script", "camera", "score"]
     rows = [(f"i{i:03d}", f"an uneven film #{i}: " + " ".join(rng.choice(words, 30)))
-            for i in range(60)]
+            for i in range(200)]
     with ScriptedLlmServer([Rule("film", "positive", confidence=0.9)]) as server:
         annotators = llm_annotator("llm", server.base_url, price_input=0.15,
-                                   price_output=0.6, concurrency=4)
+                                   price_output=0.6, concurrency=4,
+                                   extra="max_tokens = 32\nreask = 1")
         project = make_project(tmp_path / "p", config(annotators, cascade(
             [("llm", ["llm"], 0.0)])), rows)
-        estimate = project.plan(sample=60).worst_case_cost
+        estimate = project.plan(sample=200).worst_case_cost
         assert estimate > 0
         project = set_budget(project, estimate)
         report = project.run()
@@ -351,3 +354,37 @@ def test_a_budget_of_what_plan_estimates_labels_nearly_everything(tmp_path):
         assert spent(project) <= estimate + EPS
         assert report.budget_stopped == len(rows) - len(labelled)
         project.close()
+
+
+# -- a chain stopped by the budget between its links --------------------------------------
+@pytest.mark.parametrize("budget", [0.0, 2.0])
+def test_a_chain_link_keeps_its_share_once_across_budget_stops(tmp_path, budget):
+    """Row 7: a free first link answers ten items, keeps its five most confident and
+    forwards five to a paid second link; the budget stops some (or all) of those calls.
+    A later run with more budget asks the second link about the stopped ones: the first
+    link has kept exactly five overall, and none of the items it forwarded."""
+    rows = [(f"i{i}", f"a film #{i}", "positive" if i % 3 else "negative") for i in range(10)]
+    annotators = (simulated_annotator("first", 0.0, accuracy=0.95)
+                  .replace("accuracy = 0.95", "accuracy = 0.95\naccuracy_hard = 0.55")
+                  + simulated_annotator("second", 1.0, batch_size=1))
+    policy = f'\n[policy]\ntype = "chain"\nlinks = ["first", "second"]\n{budget_line(budget)}\n'
+    project = make_project(tmp_path / "p", config(annotators, policy), rows)
+    report = project.run()
+    dec = decisions(project)
+    kept = set(dec.index[dec["tier"] == "link 1: first"])
+    assert len(kept) == 5 and (dec.loc[sorted(kept), "state"] == "final").all()
+    forwarded = set(dec.index) - kept
+    stopped = set(dec.index[dec["state"] == "budget"])
+    assert len(stopped) == 5 - int(budget) and stopped <= forwarded
+    assert report.budget_stopped == len(stopped)
+
+    project = set_budget(project, 10.0)
+    project.run()
+    dec = decisions(project)
+    assert (dec["state"] == "final").all()
+    assert set(dec.index[dec["tier"] == "link 1: first"]) == kept, (
+        "the first link kept items it had forwarded")
+    assert set(dec.index[dec["tier"] == "link 2: second"]) == forwarded
+    assert judged(project, "second") == forwarded
+    assert spent(project) == pytest.approx(5.0)
+    project.close()

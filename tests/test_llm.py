@@ -80,7 +80,10 @@ def test_retry_after_is_honoured_on_429(tmp_path, monkeypatch):
         assert server.count() == 3
     assert ans.labels == ["positive"]
     assert slept == [1.5, 1.5]
-    assert ans.calls[0][0]["response"]["retries"] == 2
+    assert ans.calls[0][-1]["response"]["retries"] == 2
+    # each HTTP request is a row of the call log: two refused with 429, then the answer
+    assert [c["response"].get("status") for c in ans.calls[0]] == [429, 429, None]
+    assert [c["cost"] > 0 for c in ans.calls[0]] == [False, False, True]
 
 
 def test_server_errors_and_timeouts_are_retried_then_fail_cleanly(tmp_path):
@@ -353,3 +356,89 @@ def test_requests_the_server_refuses_outright_stop_the_calls(tmp_path):
         assert server.count() == 2
     assert "refused the request (400" in ans.errors[0]
     assert "are stopped" in ans.errors[-1]
+
+
+def test_the_breaker_closes_again_when_its_probe_meets_a_transient_error(tmp_path):
+    # "flaky" fails twice (max_retries=1) and opens the breaker (breaker_failures=1); the
+    # probe after the cooldown meets one more 500 and must retry it without tripping itself
+    rules = [Rule("flaky", "positive", fault="500", times=3),
+             Rule("blip", "positive", fault="500", times=1), Rule("great", "positive")]
+    with ScriptedLlmServer(rules) as server:
+        ann = annotator(server, tmp_path, max_retries=1, breaker_failures=1,
+                        breaker_cooldown=0, concurrency=1)
+        ans = ask(ann, "flaky film", "blip film", "great a", "great b")
+    assert ans.labels[1:] == ["positive"] * 3 and ans.status[1:] == ["ok"] * 3
+    assert not ann.client.breaker.is_open and not ann.client.breaker.probing
+
+
+@pytest.mark.parametrize("status, message", [
+    ("400", ("This model's maximum context length is 8192 tokens. However, your messages "
+             "resulted in 9120 tokens. Please reduce the length of the messages.")),
+    ("400", ("The response was filtered due to the prompt triggering the content management "
+             "policy.")),
+    ("422", "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096."),
+])
+def test_a_refusal_unrelated_to_the_format_fails_only_that_item(tmp_path, status, message):
+    rules = [Rule("epic", fault=status, error=message), Rule("great", "positive")]
+    with ScriptedLlmServer(rules) as server:
+        ann = annotator(server, tmp_path, concurrency=1)
+        ans = ask(ann, "an epic film", "great a", "great b")
+        epic = [r for r in server.requests if "epic" in r["messages"][-1]["content"]]
+        after = server.requests[-1]
+    assert ans.status == ["failed", "ok", "ok"] and ans.labels[1:] == ["positive"] * 2
+    assert message[:40] in ans.errors[0]
+    assert len(epic) == 1  # the same request is not re-sent in other dialects
+    assert after["response_format"]["type"] == "json_schema" and after["logprobs"] is True
+    assert ans.methods[1:] == ["logprobs"] * 2
+
+
+def test_a_refused_max_tokens_is_sent_as_max_completion_tokens(tmp_path):
+    refusal = ("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+               "'max_completion_tokens' instead.")
+    with ScriptedLlmServer([Rule("great", "positive", fault="400", error=refusal,
+                                 times=1)]) as server:
+        ann = annotator(server, tmp_path, concurrency=1, max_tokens=40)
+        ans = ask(ann, "great a", "great b")
+        bodies = server.requests
+    assert ans.labels == ["positive"] * 2
+    assert bodies[0]["max_tokens"] == 40 and "max_tokens" not in bodies[-1]
+    assert bodies[-1]["max_completion_tokens"] == 40
+    assert bodies[-1]["response_format"]["type"] == "json_schema"  # the format stands
+
+
+def test_calls_wait_out_an_outage_for_max_outage_at_most(tmp_path):
+    with ScriptedLlmServer([Rule("film", fault="503", error="upstream unavailable")]) as server:
+        ann = annotator(server, tmp_path, max_retries=0, breaker_failures=1,
+                        breaker_cooldown=0.05, max_outage=0.4, concurrency=2)
+        ans = ask(ann, "film a", "film b", "film c")
+        assert server.count() > 3  # probes went out while the calls waited
+    assert ans.status == ["failed"] * 3
+    assert all("has been down for" in e and "max_outage = 0.4 s" in e for e in ans.errors)
+    assert "upstream unavailable" in ans.errors[0]
+    assert not ann.client.breaker.probing
+
+
+def test_a_model_that_only_answers_off_the_label_set_is_stopped(tmp_path):
+    from labelquorum.annotators.llm import OFF_LABEL_STOP as streak
+
+    with ScriptedLlmServer([Rule("film", content='{"label": "mixed"}')]) as server:
+        ann = annotator(server, tmp_path, reask=1, concurrency=1)
+        ans = ask(ann, *[f"film {i}" for i in range(streak + 5)])
+        assert server.count() == 2 * streak  # an answer and one re-ask per item, then none
+    assert ans.status == ["failed"] * (streak + 5)
+    stopped = ans.errors[-1]
+    assert f"off the label set on {streak} items in a row" in stopped
+    assert "mixed" in stopped and "label names" in stopped
+    assert list(ans.cost[-5:]) == [0.0] * 5 and ans.calls[-1] is None  # no call, no cost
+    assert ann.run_note and f"off the label set on {streak} items in a row" in ann.run_note
+    assert "5 items were left unasked" in ann.run_note
+
+
+def test_items_answered_off_the_label_set_now_and_then_never_stop_the_calls(tmp_path):
+    rules = [Rule("odd", content='{"label": "mixed"}'), Rule("even", "positive")]
+    with ScriptedLlmServer(rules) as server:
+        ann = annotator(server, tmp_path, reask=0, concurrency=1)
+        texts = [f"{'odd' if i % 8 else 'even'} film {i}" for i in range(40)]
+        ans = ask(ann, *texts)
+        assert server.count() == 40
+    assert ans.status.count("ok") == 5 and ann.run_note is None

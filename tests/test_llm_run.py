@@ -131,7 +131,8 @@ def test_the_cache_outlives_the_run_and_skips_control_gold(server, tmp_path):
 def test_a_dead_server_never_blocks_the_run_and_failures_show_in_status(tmp_path):
     with ScriptedLlmServer([Rule("film", fault="500")]) as server:
         project = llm_project(tmp_path, server.base_url, ROWS,
-                              llm="max_retries = 0\nbreaker_failures = 2\nconcurrency = 1")
+                              llm="max_retries = 0\nbreaker_failures = 2\nconcurrency = 1\n"
+                                  "max_outage = 0")  # fail at once, not wait it out
         report = project.run()
         assert server.count() == 2
     assert report.failed == {"llm": 3}
@@ -356,3 +357,74 @@ links = [["kw", "kw2"], "llm"]
     assert server.count() == 0
     tiers = plan.rows.set_index("annotator")["tier"]
     assert tiers["kw"] == tiers["kw2"] == "link 1" and tiers["llm"] == "link 2"
+
+
+def test_a_short_outage_mid_run_fails_no_item(tmp_path):
+    # breaker_failures = 1: the first call whose retries run out opens the breaker (with
+    # more, the calls that run out before it opens fail as they always did)
+    rows = [(f"u{i}", f"an uneven film number {i}, great cast") for i in range(40)]
+    with ScriptedLlmServer([Rule("great", "positive")], latency=0.01, outage_after=8,
+                           outage_seconds=1.5) as server:
+        project = llm_project(tmp_path, server.base_url, rows,
+                              llm="max_retries = 1\nbreaker_failures = 1\n"
+                                  "breaker_cooldown = 0.2\nconcurrency = 4")
+        report = project.run()
+        assert server.count() > 40  # the outage was met: 503s were answered
+    assert report.failed == {}
+    j = judgements(project)
+    assert len(j) == 40 and set(j["status"]) == {"ok"} and set(j["label"]) == {"positive"}
+    assert project.status().decided == 40
+
+
+def test_every_http_attempt_is_a_row_of_the_call_log(tmp_path):
+    rows = [("u1", "an uneven film, great cast"), ("u2", "an uneven film, awful plot")]
+    with ScriptedLlmServer([Rule("great", "positive", fault="500", times=1),
+                            Rule("awful", "negative")]) as server:
+        project = llm_project(tmp_path, server.base_url, rows)
+        project.run()
+        assert server.count() == 3
+    log = calls(project)
+    j = judgements(project)
+    key = dict(zip(j.index, j["request_key"]))
+    retried = log[log["request_key"] == key["u1"]].sort_values("id")
+    assert len(retried) == 2 and len(log) == 3
+    first, second = retried.iloc[0], retried.iloc[1]
+    assert "server error (500" in first["error"] and first["cost"] == 0
+    assert first["latency"] > 0 and pd.isna(first["cache_key"])
+    assert pd.isna(second["error"]) and second["cost"] > 0
+    assert j.loc["u1", "status"] == "ok" and j.loc["u1", "call_id"] == second["id"]
+    assert log["cost"].sum() == pytest.approx(j["cost"].sum())
+
+
+def test_items_stopped_for_off_label_answers_are_asked_again_by_the_next_run(tmp_path):
+    from labelquorum.annotators.llm import OFF_LABEL_STOP
+
+    assert OFF_LABEL_STOP == 15
+    rows = [(f"u{i}", f"an uneven film number {i}, great cast") for i in range(20)]
+    with ScriptedLlmServer([Rule("great", content='{"label": "mixed"}')]) as server:
+        project = llm_project(tmp_path, server.base_url, rows,
+                              llm="reask = 0\nconcurrency = 1")
+        report = project.run()
+        assert server.count() == 15
+    assert report.failed == {"llm": 20}
+    assert any("off the label set on 15 items in a row" in n for n in report.notes)
+    with ScriptedLlmServer([Rule("great", "positive")]) as fixed:
+        config = project.path / "labelquorum.toml"
+        config.write_text(config.read_text().replace(server.base_url, fixed.base_url))
+        project = open_project(project.path)
+        project.run()
+        assert fixed.count() == 20
+    assert project.status().decided == 20
+
+
+def test_few_shot_with_an_empty_pool_asks_zero_shot_and_says_so(server, tmp_path):
+    rows = [("u1", "an uneven film, great cast"), ("u2", "an uneven film, awful plot")]
+    project = llm_project(tmp_path, server.base_url, rows,
+                          llm='few_shot = { k = 3, strategy = "random" }')
+    plan = project.plan(sample=2)
+    assert server.count() == 0
+    assert any("zero-shot" in n and "few_shot.k = 3" in n for n in plan.notes)
+    report = project.run()
+    assert any("zero-shot" in n for n in report.notes)
+    assert [len(r["messages"]) for r in server.requests] == [2, 2]  # system and item only
+    assert judgements(project)["label"].tolist() == ["positive", "negative"]

@@ -211,6 +211,14 @@ def test_exclude_ids_keeps_an_edited_item_out_of_its_own_examples(strategy):
     assert not {"r1", "r2"} & set(ids(chosen[1])) and len(chosen[1]) == 7
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_pool_holding_only_the_item_itself_gives_no_examples(strategy):
+    retriever = ExampleRetriever(k=2, strategy=strategy, embedder=WordCountEmbedder())
+    retriever.fit([Example("s1", "the only seed review", "positive")])
+    assert retriever.select(["the only seed review", "another review"],
+                            exclude_ids=["x", "s1"]) == [[], []]
+
+
 def test_fixed_examples_are_the_same_for_every_query_except_to_avoid_the_item_itself():
     retriever = ExampleRetriever(k=3, strategy="fixed", seed=5).fit(pool())
     first, second, third = retriever.select(["one text", "another text", "a third"])

@@ -196,6 +196,9 @@ class LlmConfig(_AnnotatorBase):
     """Name of the environment variable holding the API key; none: a local server."""
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(256, ge=1)
+    max_prompt_tokens: int = Field(32768, ge=1)
+    """The most input tokens an item's prompt may hold, counted as a bound (a token per
+    UTF-8 byte, plus overheads); a larger one is not sent. It bounds ``max_cost``."""
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
     rate_limit: float | None = Field(None, gt=0)
@@ -215,6 +218,9 @@ class LlmConfig(_AnnotatorBase):
     breaker_failures: int = Field(5, ge=1)
     """Consecutive failed calls after which the circuit breaker stops calling the server."""
     breaker_cooldown: float = Field(30.0, ge=0)
+    max_outage: float = Field(300.0, ge=0)
+    """Seconds calls wait for an endpoint that is down (the circuit breaker open on server
+    errors, timeouts or 429s) before they fail; 0: they fail at once."""
     concurrency: int = Field(8, ge=1, le=1024)
     batch_size: int = Field(64, ge=1)
     """Items per call of the synchronous Python API (``annotate``); runs ask item by item."""

@@ -115,12 +115,25 @@ class LlmServerError(LlmError):
 
 
 class LlmRequestError(LlmError):
-    """The endpoint refused the request itself (4xx): unknown model, bad parameters."""
+    """The endpoint refused the request itself (4xx): unknown model, bad parameters.
+
+    ``detail`` is the server's own message and ``param`` the parameter it names, when it
+    names one (OpenAI's error ``param`` field)."""
+
+    def __init__(self, message: str, status: int | None = None, *, detail: str = "",
+                 param: str | None = None):
+        self.detail, self.param = detail, param
+        super().__init__(message, status)
 
 
 class LlmAnswerError(LlmError):
     """The model gave no valid answer (unparseable, or outside the label set) after the
-    configured re-asks."""
+    configured re-asks; ``answer`` is the last one, when there was one."""
+
+    def __init__(self, message: str, status: int | None = None, *,
+                 answer: str | None = None):
+        self.answer = answer
+        super().__init__(message, status)
 
 
 class LlmUnavailableError(LlmError):

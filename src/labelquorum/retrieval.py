@@ -504,8 +504,9 @@ class ExampleRetriever:
             quota = floor[0].copy()
             eligible = np.flatnonzero(extra[0])
             quota[rng.permutation(eligible)[: int(r[0])]] += 1
-            chosen = np.concatenate([rng.choice(rows, size=q, replace=False)
-                                     for rows, q in zip(pools, quota) if q > 0])
+            chosen = np.concatenate([np.empty(0, dtype=np.int64)]  # none left: no examples
+                                    + [rng.choice(rows, size=q, replace=False)
+                                       for rows, q in zip(pools, quota) if q > 0])
             out.append(rng.permutation(chosen).tolist())
         return out
 

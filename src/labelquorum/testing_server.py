@@ -16,8 +16,9 @@ last user message with ``<item>``, so re-asks match too); the first matching rul
 It answers ``answer`` (a label, or a list for multilabel tasks) as the JSON the annotator
 asks for. For the first ``times`` matching requests it serves instead its ``content``
 verbatim (malformed JSON, labels outside the set, ...) or its ``fault`` — ``"429"`` (with
-``Retry-After: retry_after``), ``"500"``, ``"401"``, ``"timeout"`` (answers after ``hang`` seconds);
-after that it answers normally.
+``Retry-After: retry_after``), ``"500"``, ``"401"``, ``"timeout"`` (answers after ``hang`` seconds),
+or any other HTTP status (``"400"``, ``"422"``, ``"503"``...) with ``error`` as the error
+message; after that it answers normally.
 Unmatched requests get ``default`` (or the first label of the request's schema).
 For spans tasks (the request asks for ``{"entities": ...}``) a rule answers its
 ``entities`` — ``(text, type)`` pairs, or objects served as they are — and an unmatched
@@ -30,7 +31,9 @@ server, which takes ``response_format: {"type": "json_object", "schema": ...}`` 
 ``json_schema``; ``dialect="plain"`` refuses any ``response_format``; ``logprobs=False``
 answers without log-probabilities, and ``refuse_logprobs=True`` refuses requests for
 them. ``fault_rate`` answers that share of all requests with 429 (deterministically, every
-1/fault_rate-th request). Image parts are accepted and their URLs kept in ``images``.
+1/fault_rate-th request). ``outage_after=n`` takes the server down after its ``n``-th
+request: every request in the next ``outage_seconds`` is answered 503. ``usage_factor``
+multiplies the reported token counts (a server that reports more than it was sent). Image parts are accepted and their URLs kept in ``images``.
 """
 
 from __future__ import annotations
@@ -56,9 +59,10 @@ class Rule:
     entities: list[Any] | None = None  # spans tasks: [(text, type), ...] or dicts
     content: str | None = None
     confidence: float = 0.9
-    fault: str | None = None  # "429" | "500" | "401" | "timeout"
+    fault: str | None = None  # "429" | "500" | "401" | "timeout" | any HTTP status
     times: int = 1_000_000_000
     retry_after: float | None = 0.05
+    error: str | None = None  # the message of a fault answered with another status
 
 
 @dataclass
@@ -72,6 +76,9 @@ class ServerScript:
     dialect: str = "openai"  # openai | llama.cpp | plain
     fault_rate: float = 0.0
     hang: float = 5.0
+    outage_after: int | None = None  # requests answered before the server goes down
+    outage_seconds: float = 0.0  # how long it stays down (503)
+    usage_factor: float = 1.0
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None):
@@ -90,6 +97,7 @@ class _App:
         self.images: list[str] = []
         self.hits: dict[int, int] = {}
         self.n = 0
+        self.down_until: float | None = None
 
     def build(self):
         try:
@@ -117,6 +125,10 @@ class _App:
         s = self.script
         self.n += 1
         self.requests.append(body)
+        if s.outage_after is not None and self.down_until is None and self.n > s.outage_after:
+            self.down_until = time.monotonic() + s.outage_seconds
+        if self.down_until is not None and time.monotonic() < self.down_until:
+            return _error(503, "the server is down (injected outage)")
         if s.latency:
             await asyncio.sleep(s.latency)
         fmt = body.get("response_format")
@@ -155,6 +167,8 @@ class _App:
                     return _error(401, "invalid API key (injected)")
                 if scripted and r.fault == "timeout":
                     await asyncio.sleep(s.hang)
+                elif scripted and r.fault is not None and r.fault.isdigit():
+                    return _error(int(r.fault), r.error or f"error {r.fault} (injected)")
                 break
         schema = self._schema(fmt)
         labels = self._labels(schema)
@@ -179,9 +193,10 @@ class _App:
                                "choices": [choice]}
         if s.usage:
             prompt = sum(len(json.dumps(m.get("content", ""))) for m in body.get("messages", []))
-            out["usage"] = {"prompt_tokens": prompt // 4 + 1,
-                            "completion_tokens": len(content) // 4 + 1,
-                            "total_tokens": prompt // 4 + len(content) // 4 + 2}
+            tokens_in = round((prompt // 4 + 1) * s.usage_factor)
+            tokens_out = round((len(content) // 4 + 1) * s.usage_factor)
+            out["usage"] = {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
+                            "total_tokens": tokens_in + tokens_out}
         return JSONResponse(out)
 
     @staticmethod

@@ -169,13 +169,17 @@ class Annotator:
 
     @property
     def max_cost(self) -> float:
-        """The most one call can cost; reserved before the call is sent."""
+        """The most asking about one item can cost, whatever the item; what is reserved
+        where no items are at hand."""
         return float(self.config.cost_per_call)
 
     def reserve(self, items: Items) -> np.ndarray:
-        """Per item, the most asking about it can cost (every call and re-ask included);
-        the run reserves it under the budget before the call goes out."""
-        return np.full(len(items), self.max_cost)
+        """Per item, the most asking about it can cost (USD), reserved against the budget
+        before it is asked; the item's settled cost (``Answers.cost``) never exceeds it.
+
+        By default every item reserves :attr:`max_cost`; backends whose cost depends on
+        the item (an LLM prompt's length) override it with a tighter bound."""
+        return np.full(len(items), float(self.max_cost))
 
     @property
     def batch_size(self) -> int:

@@ -26,8 +26,11 @@ Confidence (recorded per judgement in ``confidence_method``):
 * ``verbalized`` — the model's own ``confidence`` field;
 * ``auto`` — log-probabilities when the server returns them, else the verbalized score.
 
-Every HTTP call is logged (prompt, response, tokens, latency, cost); identical requests
-are served from the call cache at zero cost (:mod:`labelquorum.annotators.cache`).
+Every HTTP call is logged (prompt, response, tokens, latency, cost), retries included;
+identical requests are served from the call cache at zero cost
+(:mod:`labelquorum.annotators.cache`). What an item may cost is bounded before it is asked
+(:meth:`LlmAnnotator.reserve`, :mod:`labelquorum.llm.reservation`) and it never settles
+above that bound.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AnnotatorError, LlmAnswerError, LlmError, MediaError
+from ..errors import AnnotatorError, LlmAnswerError, MediaError
 from ..llm.client import Completion, EndpointClient
 from ..llm.confidence import margin_from_logprobs
 from ..llm.entities import parse_entities
-from ..llm.media import image_part
+from ..llm.media import image_part, loggable
 from ..llm.pricing import (
     TOKENS_PER_IMAGE,
     estimate_message_tokens,
@@ -62,31 +65,17 @@ from ..llm.prompt import (
     parse_answer,
     reask_message,
 )
+from ..llm.reservation import REASON_BYTES, Reservation, clip_bytes
 from ..spans import align_typed_entities, canonical, vote_spans
 from .base import Annotator, Answers, Items, spread_confidence
 from .cache import CallCache, cache_key
 
-ITEM_ALLOWANCE, EXAMPLE_ALLOWANCE = 512, 256  # tokens reserved per item / example
+OFF_LABEL_STOP = 15
+"""Items in a row whose every answer (re-asks included) was off the label set, after which
+the annotator stops asking for the rest of the run: the model or the prompt is wrong."""
 
 
-def _loggable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Messages for the call log: inline images replaced by their size and hash."""
-    out = []
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, list):
-            parts = []
-            for part in content:
-                url = part.get("image_url", {}).get("url", "") if isinstance(part, dict) else ""
-                if url.startswith("data:"):
-                    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
-                    part = {"type": "image_url",
-                            "image_url": {"url": f"{url[:url.find(',') + 1]}<{len(url)} chars, "
-                                                 f"sha256 {digest}>"}}
-                parts.append(part)
-            m = {**m, "content": parts}
-        out.append(m)
-    return out
+_IMAGE_PLACEHOLDER = {"type": "image_url", "image_url": {"url": ""}}  # counted, not sent
 
 
 class LlmAnnotator(Annotator):
@@ -109,20 +98,35 @@ class LlmAnnotator(Annotator):
             base_url=cfg.base_url, model=cfg.model, api_key=key, api_key_env=cfg.api_key_env,
             timeout=cfg.timeout, max_retries=cfg.max_retries, rate_limit=cfg.rate_limit,
             structured_output=cfg.structured_output, breaker_failures=cfg.breaker_failures,
-            breaker_cooldown=cfg.breaker_cooldown, seed=self.context.seed)
+            breaker_cooldown=cfg.breaker_cooldown, seed=self.context.seed,
+            max_outage=cfg.max_outage)
         self.price = price_for(cfg.model, cfg.price_input, cfg.price_output)
+        self.price_note = self.pool_note = None
         if self.price.source == "unknown" and cfg.api_key_env:
-            self.note = (f"no price known for model {cfg.model!r}; its calls are costed at 0 "
-                         "(set price_input and price_output)")
+            self.price_note = (f"no price known for model {cfg.model!r}; its calls are costed "
+                               "at 0 (set price_input and price_output)")
+        self._set_note()
         self.cache: CallCache | None = None
         self.retriever = None
         self.breaker_note: str | None = None
         self.rejected_entities = 0  # spans tasks: entities named but not placed
+        self.off_label_streak = 0  # items in a row answered only off the label set
+        self.off_label_stop: str | None = None  # why the annotator stopped asking
+        self.off_label_skipped = 0  # items not asked since
+        self._reserved: dict[str, float] = {}  # item id -> what reserve() returned
         self.media_root = Path(self.context.project_dir) / self.context.media_root
 
     @property
     def run_note(self) -> str | None:
         notes = [self.breaker_note] if self.breaker_note else []
+        if self.off_label_stop:
+            notes.append(f"{self.off_label_stop}; {self.off_label_skipped} items were left "
+                         "unasked")
+        outages = self.client.breaker.outages
+        if outages:
+            notes.append(f"the endpoint was down {len(outages)} time"
+                         f"{'s' if len(outages) > 1 else ''} (the longest "
+                         f"{max(outages):.1f} s); the calls waited for it and went on")
         if self.rejected_entities:
             notes.append(f"{self.rejected_entities} entities the model named were rejected "
                          "(not found in the item's text, or of a type outside the labels; "
@@ -139,14 +143,42 @@ class LlmAnnotator(Annotator):
         return self.config.samples if self.config.confidence == "self-consistency" else 1
 
     @functools.cached_property
-    def max_cost(self) -> float:
-        """Reserved per item: the prompt without the item, plus allowances for the item and
-        each example, plus ``max_tokens`` out, for each sample (re-asks are not reserved)."""
+    def bound(self) -> Reservation:
+        """The cost bound of one item (:mod:`labelquorum.llm.reservation`)."""
         cfg = self.config
-        base = estimate_message_tokens(build_messages(self.task, ""))
-        tokens_in = base + ITEM_ALLOWANCE + EXAMPLE_ALLOWANCE * cfg.few_shot.k
-        per_call = self.price.cost(tokens_in, cfg.max_tokens) + float(cfg.cost_per_call)
-        return per_call * self.calls_per_item
+        schema = None if cfg.structured_output == "none" else answer_schema(
+            self.task, self._verbalized)
+        return Reservation.build(
+            price=self.price, max_tokens=cfg.max_tokens, reask=cfg.reask,
+            samples=self.calls_per_item, cost_per_call=cfg.cost_per_call, schema=schema,
+            reask_template=reask_message(self.task, "")["content"])
+
+    @functools.cached_property
+    def max_cost(self) -> float:
+        """The most any item can cost: its first prompt at ``max_prompt_tokens`` (an item
+        whose prompt is larger is not sent), ``max_tokens`` out, every re-ask and sample."""
+        return self.bound.item(self.config.max_prompt_tokens)
+
+    def reserve(self, items: Items) -> np.ndarray:
+        """Per item, the most asking it can cost: its real prompt (text, retrieved
+        examples, system prompt, image allowance) counted as a bound of its tokens, with
+        ``max_tokens`` out, for every call it can make (see
+        :mod:`labelquorum.llm.reservation`). 0 for an item whose prompt is over
+        ``max_prompt_tokens``: it fails without a call. An item never settles above it."""
+        verbal, field = self._verbalized, self.config.image_field
+        texts = [str(f.get(self.task.text_field, "")) for f in items.fields]
+        shots = (self.retriever.select(texts, exclude_ids=list(items.ids))
+                 if self.retriever is not None else [[] for _ in texts])
+        out = np.zeros(len(texts))
+        for i, (item_id, fields) in enumerate(zip(items.ids, items.fields)):
+            image = (_IMAGE_PLACEHOLDER if field and fields.get(field) not in (None, "")
+                     else None)
+            prompt = self.bound.prompt(build_messages(self.task, texts[i], shots[i], image,
+                                                      verbal))
+            if prompt <= self.config.max_prompt_tokens:
+                out[i] = self.bound.item(prompt)
+            self._reserved[item_id] = float(out[i])
+        return out
 
     def estimate(self, items: Items) -> list[tuple[int, int, float]]:
         """(input tokens, output tokens, cost) per item, from the real prompts; no calls."""
@@ -181,6 +213,17 @@ class LlmAnnotator(Annotator):
         except ImportError:
             raise AnnotatorError("few_shot.k > 0 needs labelquorum.retrieval, which this "
                                  "installation lacks; set few_shot.k = 0") from None
+        if not ids:  # no seed gold or accepted labels yet: zero-shot until there are
+            self.retriever = None
+            self.training_fingerprint = ""
+            self.pool_note = (f"few_shot.k = {shots.k}, but the verified pool (seed gold and "
+                              "accepted labels) is empty, so items are asked zero-shot; seed "
+                              "some gold (import with a seed split) or accept labels, and "
+                              "later runs show examples")
+            self._set_note()
+            return self
+        self.pool_note = None
+        self._set_note()
         fmt = self.task.format_label
         pool = [Example(i, t, fmt(tuple(lab) if isinstance(lab, list) else lab))
                 for i, t, lab in zip(ids, texts, labels)]
@@ -190,6 +233,9 @@ class LlmAnnotator(Annotator):
         digest = hashlib.sha1(json.dumps([ids, [str(x) for x in labels]]).encode())
         self.training_fingerprint = digest.hexdigest()[:16]
         return self
+
+    def _set_note(self) -> None:
+        self.note = "; ".join(n for n in (self.price_note, self.pool_note) if n) or None
 
     def _select(self, text: str, item_id: str | None = None) -> list[Any]:
         if self.retriever is None:
@@ -237,26 +283,64 @@ class LlmAnnotator(Annotator):
         item_id, fields = items.ids[0], items.fields[0]
         calls: list[dict[str, Any]] = []
         method = self.config.confidence
+        limit = self._reserved.pop(item_id, None)
+        if self.off_label_stop:  # the model answers off the label set: stop paying for it
+            self.off_label_skipped += 1
+            return Answers(labels=[None], errors=[self.off_label_stop], calls=[None],
+                           cost=np.zeros(1), methods=[None])
         try:
             text = str(fields.get(self.task.text_field, ""))
             examples = (await asyncio.to_thread(self._select, text, item_id)
                         if self.retriever is not None else [])
             messages = self.messages(fields, examples)
+            prompt = self.bound.prompt(messages)
+            if prompt > self.config.max_prompt_tokens:
+                raise AnnotatorError(
+                    f"the prompt for this item may be up to {prompt:,} tokens (counted as a "
+                    "bound: a token per UTF-8 byte, plus the messages' overheads and the "
+                    "image allowance), more than max_prompt_tokens = "
+                    f"{self.config.max_prompt_tokens:,}; it was not sent. Shorten the item, "
+                    "lower few_shot.k, or raise max_prompt_tokens (it bounds what an item may "
+                    "cost)")
+            if limit is None:
+                limit = self.bound.item(prompt)
             if method == "self-consistency":
                 value, conf, probs, used = await self._consistency(messages, item_id, calls,
                                                                    text)
             else:
                 value, conf, probs, used = await self._single(messages, item_id, calls, text)
-        except (LlmError, MediaError) as exc:
+        except AnnotatorError as exc:  # LlmError, MediaError, a prompt too long
+            if isinstance(exc, LlmAnswerError):
+                self._off_label(exc)
             if self.client.breaker.is_open:
-                self.breaker_note = self.client.breaker.message()
+                self.breaker_note = self.client.breaker.message(self.client.max_outage)
+            cost = self.bound.settle(calls, limit)
             return Answers(labels=[None], errors=[str(exc)], calls=[calls or None],
-                           cost=np.array([sum(c["cost"] for c in calls)]), methods=[None])
+                           cost=np.array([cost]), methods=[None])
+        self.off_label_streak = 0
+        cost = self.bound.settle(calls, limit)
         return Answers(labels=[value], probs=None if probs is None else probs[None, :],
-                       confidence=np.array([conf]),
-                       cost=np.array([sum(c["cost"] for c in calls)]),
+                       confidence=np.array([conf]), cost=np.array([cost]),
                        latency=np.array([sum(c["latency"] for c in calls)]),
                        calls=[calls], methods=[used])
+
+    def _off_label(self, exc: LlmAnswerError) -> None:
+        """Count an item whose every answer was off the label set; stop at
+        :data:`OFF_LABEL_STOP` of them in a row."""
+        self.off_label_streak += 1
+        if self.off_label_streak < OFF_LABEL_STOP or self.off_label_stop:
+            return
+        what = ("without an entity list" if self.task.spans
+                else "off the label set")
+        names = ", ".join(json.dumps(lab) for lab in self.task.labels)
+        example = exc.answer if exc.answer is not None else str(exc)
+        self.off_label_stop = (
+            f"stopped asking {self.config.model}: it answered {what} on "
+            f"{self.off_label_streak} items in a row (every answer and re-ask of each; one "
+            f"answer was {example!r}). Check the label names ({names}) against what the model "
+            "says, the prompt (guidelines and label descriptions; each request is in the "
+            f"call log) and that model {self.config.model!r} is the one meant; the items left "
+            "in this run were not asked (no call, no cost) and the next run asks them again")
 
     async def _single(self, messages, item_id, calls, text):
         value, vconf, completion, said = await self._ask(messages, item_id, calls, None,
@@ -321,12 +405,16 @@ class LlmAnnotator(Annotator):
             except InvalidAnswer as bad:
                 entry["response"]["invalid"] = bad.reason
                 last = bad
-                msgs = msgs + [{"role": "assistant", "content": completion.content or ""},
-                               reask_message(self.task, bad.reason)]
+                # both cut, so that the reservation bounds what a re-ask sends
+                msgs = msgs + [{"role": "assistant",
+                                "content": clip_bytes(completion.content or "",
+                                                      self.config.max_tokens)},
+                               reask_message(self.task, clip_bytes(bad.reason, REASON_BYTES))]
         raw = re.sub(r"\s+", " ", last.raw)[:200]
         what = "entity list" if self.task.spans else "label of the task"
         raise LlmAnswerError(f"{self.config.model} gave no {what} after "
-                             f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})")
+                             f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})",
+                             answer=raw)
 
     async def _call(self, msgs, item_id, calls, sample, temperature
                     ) -> tuple[Completion, dict[str, Any]]:
@@ -345,14 +433,22 @@ class LlmAnnotator(Annotator):
             key = cache_key({"base_url": cfg.base_url, "model": cfg.model, "messages": msgs,
                              "schema": schema, **params})
 
+        sent: dict[str, Any] = {}
+
         async def fresh() -> Completion:
+            attempts: list[dict[str, Any]] = []
             try:
-                completion, _ = await self.client.complete(
+                completion, sent["body"] = await self.client.complete(
                     msgs, temperature=temperature, max_tokens=cfg.max_tokens, schema=schema,
-                    logprobs=want_lp, seed=None if sample is None else self.context.seed + sample)
-            except LlmError as exc:
-                calls.append(self._log_entry(msgs, None, 0, 0, True, 0.0, None, str(exc)))
-                raise
+                    logprobs=want_lp, seed=None if sample is None else self.context.seed + sample,
+                    attempts=attempts)
+            finally:  # every HTTP request that failed is a row of the call log
+                for failed in attempts:
+                    entry = self._log_entry(msgs, None, 0, 0, True, 0.0, None, failed["error"],
+                                            failed["body"])
+                    entry["response"] = {"status": failed["status"]}
+                    entry["latency"] = failed["latency"]
+                    calls.append(entry)
             return completion
 
         if use_cache:
@@ -367,16 +463,21 @@ class LlmAnnotator(Annotator):
                       else estimate_text_tokens(completion.content or ""))
         cost = 0.0 if cached else self.price.cost(tokens_in, tokens_out) + float(cfg.cost_per_call)
         entry = self._log_entry(msgs, completion, tokens_in, tokens_out, estimated, cost,
-                                key if use_cache else None, None)
+                                key if use_cache else None, None, sent.get("body"))
         entry["response"]["cached"] = cached
         entry["response"]["retries"] = completion.retries if not cached else 0
         entry["latency"] = 0.0 if cached else completion.latency
         calls.append(entry)
         return completion, entry
 
-    def _log_entry(self, msgs, completion, tokens_in, tokens_out, estimated, cost, key, error):
-        request = {"messages": _loggable(msgs), "dialect": self.client.dialect,
-                   "logprobs": self.client.logprobs_ok}
+    def _log_entry(self, msgs, completion, tokens_in, tokens_out, estimated, cost, key, error,
+                   body=None):
+        if body is None:  # served from the cache: the client's dialect now
+            dialect, logprobs = self.client.dialect, self.client.logprobs_ok
+        else:  # as sent
+            dialect = (body.get("response_format") or {}).get("type", "none")
+            logprobs = bool(body.get("logprobs"))
+        request = {"messages": loggable(msgs), "dialect": dialect, "logprobs": logprobs}
         return {"model": self.config.model, "request": request,
                 "response": completion.to_json() if completion is not None else {},
                 "tokens_in": tokens_in, "tokens_out": tokens_out,

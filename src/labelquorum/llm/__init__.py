@@ -4,6 +4,7 @@
 * :mod:`.client` — one OpenAI-compatible endpoint: retries, rate limit, circuit breaker,
   structured-output dialects, SDK errors translated into :mod:`labelquorum.errors`;
 * :mod:`.confidence` — the log-probability margin between the top two labels;
-* :mod:`.pricing` — the versioned price table and offline token estimates;
+* :mod:`.pricing` — the versioned price table, offline token estimates and bounds;
+* :mod:`.reservation` — the most one item can cost, reserved before it is asked;
 * :mod:`.media` — image fields turned into content parts, confined to the media root.
 """

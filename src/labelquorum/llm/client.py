@@ -9,14 +9,23 @@ retries switched off) with:
   connection errors, honouring ``Retry-After`` / ``retry-after-ms`` when the server sends
   one (capped at :data:`MAX_RETRY_AFTER` seconds);
 * a **circuit breaker**: after ``breaker_failures`` calls in a row fail (after every
-  retry, or refused outright: a wrong model fails every call), or at once on a refused key, calls fail fast with :class:`LlmUnavailableError` for
-  ``breaker_cooldown`` seconds; then one call probes the server;
+  retry, or refused outright: a wrong model fails every call), or at once on a refused key,
+  calls stop for ``breaker_cooldown`` seconds; then one call probes the server, retrying
+  as usual without consulting the breaker: its success closes the breaker, its failure
+  re-opens it for another cooldown. During an outage (server errors, timeouts, 429s) the
+  calls that meet the open breaker, and those whose retries ran out, wait for the probe
+  and go on when it succeeds — for ``max_outage`` seconds after the breaker opened at
+  most, then they fail with :class:`LlmUnavailableError` saying how long the endpoint was
+  down. A refused key or request opens it too, but calls meeting it fail fast;
 * **structured-output dialects**: with ``structured_output = "auto"`` it sends
   ``response_format: json_schema`` (OpenAI, vLLM); a server that refuses it (400, 422, or
-  the 500 that llama-cpp-python answers to a request failing its validation) is tried with ``json_object`` plus
-  ``schema`` (the llama.cpp dialect), then with no
-  ``response_format``; a refused ``logprobs`` is dropped the same way. What worked is kept
-  for the next calls;
+  the 500 that llama-cpp-python answers to a request failing its validation) is tried with
+  ``json_object`` plus ``schema`` (the llama.cpp dialect), then with no
+  ``response_format``; a refused ``logprobs`` is dropped the same way, and a refused
+  ``max_tokens`` is sent as ``max_completion_tokens`` (OpenAI's reasoning models). What
+  worked is kept for the next calls. Only a refusal whose message or ``param`` names the
+  parameter steps down (:func:`refused_feature`): any other refusal (the context length
+  exceeded, a content filter) fails that one request and changes nothing;
 * the SDK's exceptions translated into :mod:`labelquorum.errors`.
 """
 
@@ -24,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -82,41 +92,117 @@ class RateLimiter:
 
 
 class CircuitBreaker:
-    """Opens after ``failures`` failed calls in a row; probes again after ``cooldown`` s."""
+    """Opens after ``failures`` failed calls in a row; probes again after ``cooldown`` s.
+
+    Closed, calls go through. Open, calls wait for the cooldown to end (:meth:`acquire`,
+    as long as the client's ``max_outage`` allows) or fail fast with
+    :class:`LlmUnavailableError`; then one call, the *probe*, goes through (half-open) while
+    the others keep waiting. The probe's own retries do not consult the breaker; it closes
+    it when it succeeds and re-opens it for a fresh cooldown when it fails, so ``probing``
+    never outlives the probe (:meth:`release` clears it for a probe that ended otherwise,
+    cancelled say). Only an outage is waited out — server errors, timeouts, 429s; a refused
+    key or request fails fast. Plain state behind a lock: web worker threads, each with its
+    own event loop, share one breaker.
+    """
 
     def __init__(self, failures: int, cooldown: float, where: str):
         self.failures, self.cooldown, self.where = failures, cooldown, where
         self.count = 0
         self.open_until: float | None = None
+        self.down_since: float | None = None  # when it opened (first, this outage)
         self.last: LlmError | None = None
         self.probing = False
+        self.outages: list[float] = []  # seconds down, of each outage that ended
+        self._lock = threading.Lock()
 
-    def check(self) -> None:
-        if self.open_until is None:
-            return
-        if time.monotonic() >= self.open_until and not self.probing:
-            self.probing = True  # half-open: this call probes the server
-            return
-        raise LlmUnavailableError(self.message())
+    async def acquire(self, max_outage: float = 0.0) -> bool:
+        """Let a call through: False for an ordinary call, True for the probe. While the
+        breaker is open the call waits, until ``max_outage`` seconds after it opened at
+        most; past that, or when it opened on a refusal, raises
+        :class:`LlmUnavailableError`."""
+        while True:
+            with self._lock:
+                if self.open_until is None:
+                    return False
+                now = time.monotonic()
+                if now >= self.open_until and not self.probing:
+                    self.probing = True  # half-open: this call probes the server
+                    return True
+                if not self._may_wait(now, max_outage):
+                    raise LlmUnavailableError(self.message(max_outage))
+                deadline = self.down_since + max_outage
+                wake = now + min(max(self.cooldown, 0.05), 1.0) if self.probing \
+                    else self.open_until
+                pause = max(min(wake, deadline) - now, 0.001)
+            await _sleep(pause)
 
-    def message(self) -> str:
-        return (f"calls to {self.where} are stopped: it failed {self.count} times in a row "
-                f"(last error: {self.last}). Check that the server is up and the settings "
-                "are right, then run again; failed items are asked again by the next run")
+    def may_wait(self, max_outage: float) -> bool:
+        """Whether a call that just failed should wait for the breaker and try again."""
+        with self._lock:
+            return self.open_until is not None and self._may_wait(time.monotonic(),
+                                                                  max_outage)
 
-    def success(self) -> None:
-        self.count, self.open_until, self.probing = 0, None, False
+    def _may_wait(self, now: float, max_outage: float) -> bool:
+        if not isinstance(self.last, RETRYABLE) or self.down_since is None:
+            return False  # a refusal: waiting changes nothing
+        deadline = self.down_since + max_outage
+        return now < deadline and (self.probing or self.open_until < deadline)
 
-    def failure(self, exc: LlmError, trip: bool = False) -> None:
-        self.count += 1
-        self.last = exc
-        self.probing = False
-        if trip or self.count >= self.failures:
-            self.open_until = time.monotonic() + self.cooldown
+    def message(self, max_outage: float = 0.0) -> str:
+        text = (f"calls to {self.where} are stopped: it failed {self.count} times in a row "
+                f"(last error: {self.last})")
+        if isinstance(self.last, RETRYABLE) and self.down_since is not None:
+            text += f"; it has been down for {_seconds(time.monotonic() - self.down_since)}"
+            if max_outage > 0:
+                text += f", longer than a call waits for it (max_outage = {max_outage:g} s)"
+        return (text + ". Check that the server is up and reachable at base_url and the "
+                "settings are right, then run again (raise max_outage to wait out longer "
+                "outages); failed items are asked again by the next run")
+
+    def success(self, probe: bool = False) -> None:
+        with self._lock:
+            if self.down_since is not None:
+                self.outages.append(time.monotonic() - self.down_since)
+            self.count, self.open_until, self.probing, self.down_since = 0, None, False, None
+
+    def failure(self, exc: LlmError, trip: bool = False, probe: bool = False) -> None:
+        """A call failed (after its retries); ``probe``: it was the half-open probe."""
+        with self._lock:
+            self.count += 1
+            self.last = exc
+            now = time.monotonic()
+            if probe and self.probing:  # the probe failed: open for a fresh cooldown
+                self.probing = False
+                self.open_until = now + self.cooldown
+            elif self.open_until is None:
+                if trip or self.count >= self.failures:
+                    self.open_until = now + self.cooldown
+                    self.down_since = now
+            elif trip:
+                self.open_until = max(self.open_until, now + self.cooldown)
+
+    def release(self) -> None:
+        """The probe ended without success or failure (cancelled): another call may probe."""
+        with self._lock:
+            self.probing = False
 
     @property
     def is_open(self) -> bool:
         return self.open_until is not None
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
+
+
+class _Probe:
+    """Whether the call in progress holds the breaker's half-open probe, and whether it
+    waited for the breaker."""
+
+    __slots__ = ("held", "waited")
+
+    def __init__(self) -> None:
+        self.held = self.waited = False
 
 
 def retry_after(exc: Any) -> float | None:
@@ -171,17 +257,20 @@ def translate(exc: Exception, where: str, key_env: str | None, model: str) -> Ll
                               "base_url and that the server is running", None)
     if isinstance(exc, openai.NotFoundError):
         return LlmRequestError(f"{where} answered 404 ({detail}); check base_url (it usually "
-                               f"ends in /v1) and that model {model!r} exists there", status)
+                               f"ends in /v1) and that model {model!r} exists there", status,
+                               detail=detail, param=_param(exc))
     if isinstance(exc, openai.APIStatusError):
+        refused = LlmRequestError(f"{where} refused the request ({status}: {detail})", status,
+                                  detail=detail, param=_param(exc))
         if status is not None and status >= 500 and "validation error" in detail \
                 and "'body'" in detail:
             # llama-cpp-python answers a request that fails its validation (an unknown
             # response_format type, say) with 500: a refusal, not worth retrying
-            return LlmRequestError(f"{where} refused the request ({status}: {detail})", status)
+            return refused
         if status is not None and status >= 500:
             return LlmServerError(f"{where} failed with a server error ({status}: {detail})",
                                   status)
-        return LlmRequestError(f"{where} refused the request ({status}: {detail})", status)
+        return refused
     return LlmError(f"calling {where} failed: {type(exc).__name__}: {exc}")
 
 
@@ -196,6 +285,36 @@ def _detail(exc: Exception) -> str:
     return str(getattr(exc, "message", exc))[:300]
 
 
+def _param(exc: Exception) -> str | None:
+    body = getattr(exc, "body", None)
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    param = inner.get("param") if isinstance(inner, dict) else None
+    return str(param) if param else None
+
+
+FORMAT_WORDS = ("response_format", "response format", "json_schema", "json schema",
+                "json_object", "schema", "structured output", "guided", "grammar")
+
+
+def refused_feature(exc: LlmRequestError, body: dict[str, Any]) -> str | None:
+    """What of ``body`` a refusal is about: ``"logprobs"``, ``"response_format"``,
+    ``"max_tokens"`` or None (something else: the prompt too long, a content filter...).
+
+    Read from the server's message and the ``param`` it names, never from our own text."""
+    if exc.status not in (400, 422, 500):  # 500: llama-cpp-python's validation errors
+        return None
+    param = (exc.param or "").lower()
+    text = f"{param} {exc.detail}".lower()
+    if "logprobs" in body and "logprob" in text:
+        return "logprobs"
+    if "response_format" in body and (param.startswith("response_format")
+                                      or any(w in text for w in FORMAT_WORDS)):
+        return "response_format"
+    if "max_tokens" in body and "max_completion_tokens" in text:
+        return "max_tokens"
+    return None
+
+
 RETRYABLE = (LlmRateLimitError, LlmServerError)
 _sleep = asyncio.sleep  # the retry wait (a module attribute, so tests can record it)
 
@@ -206,16 +325,18 @@ class EndpointClient:
     def __init__(self, *, base_url: str, model: str, api_key: str | None,
                  api_key_env: str | None, timeout: float, max_retries: int,
                  rate_limit: float | None, structured_output: str, breaker_failures: int,
-                 breaker_cooldown: float, seed: int = 0):
+                 breaker_cooldown: float, seed: int = 0, max_outage: float = 0.0):
         self.base_url, self.model = base_url, model
         self.api_key, self.api_key_env = api_key, api_key_env
         self.timeout, self.max_retries = timeout, max_retries
+        self.max_outage = max_outage  # seconds a call waits out an open breaker; 0: none
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self.where = f"the LLM endpoint {base_url} (model {model})"
         self.breaker = CircuitBreaker(breaker_failures, breaker_cooldown, self.where)
         self.structured = structured_output
         self.dialect = "json_schema" if structured_output == "auto" else structured_output
         self.logprobs_ok = True
+        self.tokens_key = "max_tokens"  # "max_completion_tokens" where that is refused
         self.rng = random.Random(seed)
         self.http_calls = 0
         self._client = None
@@ -245,7 +366,7 @@ class EndpointClient:
              schema: dict[str, Any] | None, logprobs: bool) -> dict[str, Any]:
         """The request body as it is sent now (dialect and logprobs as last detected)."""
         body: dict[str, Any] = {"model": self.model, "messages": messages,
-                                "temperature": temperature, "max_tokens": max_tokens}
+                                "temperature": temperature, self.tokens_key: max_tokens}
         if schema is not None and self.dialect == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "answer", "schema": schema, "strict": True}}
@@ -258,43 +379,63 @@ class EndpointClient:
 
     async def complete(self, messages: list[dict[str, Any]], *, temperature: float,
                        max_tokens: int, schema: dict[str, Any] | None,
-                       logprobs: bool, seed: int | None = None
+                       logprobs: bool, seed: int | None = None,
+                       attempts: list[dict[str, Any]] | None = None
                        ) -> tuple[Completion, dict[str, Any]]:
-        """One completion and the body that produced it; raises an :class:`LlmError`."""
-        while True:
-            body = self.body(messages, temperature=temperature, max_tokens=max_tokens,
-                             schema=schema, logprobs=logprobs)
-            if seed is not None:
-                body["seed"] = seed  # distinct samples on servers that seed their sampler
-            try:
-                return await self._send(body), body
-            except LlmRequestError as exc:
-                if not self._downgrade(body, exc):
-                    # refused outright, not for a feature: a wrong model fails every call
-                    self.breaker.failure(exc)
-                    raise
+        """One completion and the body that produced it; raises an :class:`LlmError`.
+
+        ``attempts``, when given, gets one dict per HTTP request that failed on the way
+        (retried, refused and sent again in another dialect, or the last one): the
+        ``body`` sent, the ``error`` (its message), the HTTP ``status`` and the
+        ``latency`` in seconds."""
+        probe = _Probe()
+        try:
+            while True:
+                body = self.body(messages, temperature=temperature, max_tokens=max_tokens,
+                                 schema=schema, logprobs=logprobs)
+                if seed is not None:
+                    body["seed"] = seed  # distinct samples on servers that seed their sampler
+                try:
+                    return await self._send(body, probe, attempts), body
+                except LlmRequestError as exc:
+                    if not self._downgrade(body, exc):
+                        # refused outright, not for a feature: a wrong model fails every call
+                        self.breaker.failure(exc, probe=probe.held)
+                        probe.held = False
+                        raise
+        finally:
+            if probe.held:
+                self.breaker.release()
 
     def _downgrade(self, body: dict[str, Any], exc: LlmRequestError) -> bool:
-        """After a refused request: drop what the server may not support, if anything."""
-        if exc.status not in (400, 422, 500):  # 500: llama-cpp-python's validation errors
-            return False
-        text = str(exc).lower()
-        if "logprobs" in body and ("logprob" in text or "response_format" not in body):
+        """After a refused request: drop what the server refused, if the refusal names a
+        feature this client can do without (see :func:`refused_feature`)."""
+        feature = refused_feature(exc, body)
+        if feature == "logprobs":
             self.logprobs_ok = False
             return True
-        if "response_format" in body and self.structured == "auto":
+        if feature == "max_tokens":
+            self.tokens_key = "max_completion_tokens"
+            return True
+        if feature == "response_format" and self.structured == "auto":
             sent = body["response_format"]["type"]
             if sent == self.dialect:  # not already stepped down by a concurrent call
                 self.dialect = DIALECTS[DIALECTS.index(sent) + 1]
             return True
         return False
 
-    async def _send(self, body: dict[str, Any]) -> Completion:
+    async def _send(self, body: dict[str, Any], probe: _Probe,
+                    attempts: list[dict[str, Any]] | None) -> Completion:
         import openai
 
         client = self._sdk()
-        for attempt in range(self.max_retries + 1):
-            self.breaker.check()
+        attempt = 0
+        while True:
+            # an open breaker: wait for it (an outage, up to max_outage) or fail fast; the
+            # probe's own retries do not consult it
+            if not probe.held and self.breaker.is_open:
+                probe.waited = True
+                probe.held = await self.breaker.acquire(self.max_outage)
             if self.limiter is not None:
                 await self.limiter.wait()
             t0 = time.perf_counter()
@@ -306,22 +447,34 @@ class EndpointClient:
                 response = await client.post("/chat/completions", cast_to=object, body=body)
             except (openai.APIError, openai.OpenAIError) as exc:
                 err = translate(exc, self.where, self.api_key_env, self.model)
+                if attempts is not None:
+                    attempts.append({"body": body, "error": str(err), "status": err.status,
+                                     "latency": time.perf_counter() - t0})
                 if isinstance(err, LlmAuthError):
-                    self.breaker.failure(err, trip=True)
+                    self.breaker.failure(err, trip=True, probe=probe.held)
+                    probe.held = False
                     raise err from None
-                if not isinstance(err, RETRYABLE) or attempt == self.max_retries:
-                    if isinstance(err, RETRYABLE):
-                        self.breaker.failure(err)
+                if not isinstance(err, RETRYABLE):
                     raise err from None
-                delay = retry_after(exc)
-                await _sleep(backoff(attempt, self.rng) if delay is None else delay)
-                continue
-            self.breaker.success()
+                if attempt < self.max_retries:
+                    delay = retry_after(exc)
+                    await _sleep(backoff(attempt, self.rng) if delay is None else delay)
+                    attempt += 1
+                    continue
+                self.breaker.failure(err, probe=probe.held)
+                probe.held = False
+                if self.breaker.may_wait(self.max_outage):
+                    attempt = 0  # an outage: wait for the breaker with the other calls
+                    continue
+                if probe.waited and self.breaker.is_open:
+                    raise LlmUnavailableError(self.breaker.message(self.max_outage)) from None
+                raise err from None
+            self.breaker.success(probe=probe.held)
+            probe.held = False
             out = _compact(response)
             out.latency = time.perf_counter() - t0
             out.retries = attempt
             return out
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _get(obj: Any, key: str) -> Any:

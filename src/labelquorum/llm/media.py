@@ -4,12 +4,14 @@ Item fields are untrusted. An ``http(s)://`` URL (or a ``data:image/...`` URL) i
 through to the endpoint; anything else is a path relative to the media root
 (``[project] media_root``, relative to the project directory). Absolute paths, paths with
 ``..``, and paths that resolve outside the root (through a symbolic link) are refused, so
-no file outside the project can be sent to an endpoint. Local files are base64-encoded.
+no file outside the project can be sent to an endpoint. Local files are base64-encoded;
+the call log keeps their size and hash instead (:func:`loggable`).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import mimetypes
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -62,3 +64,23 @@ def image_part(value: str, media_root: Path) -> dict[str, Any]:
                          f"{MAX_BYTES / 1e6:.0f} MB")
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}}
+
+
+def loggable(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages for the call log: inline images replaced by their size and hash."""
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                url = part.get("image_url", {}).get("url", "") if isinstance(part, dict) else ""
+                if url.startswith("data:"):
+                    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+                    part = {"type": "image_url",
+                            "image_url": {"url": f"{url[:url.find(',') + 1]}<{len(url)} chars, "
+                                                 f"sha256 {digest}>"}}
+                parts.append(part)
+            m = {**m, "content": parts}
+        out.append(m)
+    return out
