@@ -74,11 +74,30 @@ annotators = ["llm"]
 """
 
 
-def measure(kind: str, n: int) -> dict:
+def prepare(kind: str, n: int, directory: str, url: str = "") -> None:
+    """Create and import the project (in its own interpreter: the import's peak is not
+    the run's)."""
     import numpy as np
     import pandas as pd
 
     from labelquorum.project import init_project
+
+    project = init_project(Path(directory) / "p",
+                           config_text=LLM.format(url=url) if kind == "llm" else INSTANT)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": [f"i{i:07d}" for i in range(n)],
+                          "text": [f"review {i}: a film with a cast and a plot" for i in range(n)]})
+    if kind == "instant":
+        frame["gold"] = rng.choice(["negative", "positive"], n)
+        project.import_dataframe(frame, id_column="id", gold_column="gold",
+                                 gold_role="evaluation")
+    else:
+        project.import_dataframe(frame, id_column="id")
+    project.close()
+
+
+def measure(kind: str, n: int) -> dict:
+    import subprocess
 
     with tempfile.TemporaryDirectory() as tmp:
         server = None
@@ -86,23 +105,9 @@ def measure(kind: str, n: int) -> dict:
             from labelquorum.testing_server import SpawnedLlmServer
 
             server = SpawnedLlmServer(latency=0.0).__enter__()
-            config = LLM.format(url=server.base_url)
-        else:
-            config = INSTANT
         try:
-            project = init_project(Path(tmp) / "p", config_text=config)
-            rng = np.random.default_rng(0)
-            gold = rng.choice(["negative", "positive"], n)
-            frame = pd.DataFrame({"id": [f"i{i:07d}" for i in range(n)],
-                                  "text": [f"review {i}: a film with a cast and a plot"
-                                           for i in range(n)]})
-            if kind == "instant":
-                frame["gold"] = gold
-                project.import_dataframe(frame, id_column="id", gold_column="gold",
-                                         gold_role="evaluation")
-            else:
-                project.import_dataframe(frame, id_column="id")
-            project.close()
+            subprocess.run([sys.executable, __file__, "--prepare", kind, str(n), tmp,
+                            server.base_url if server else ""], check=True)
             from labelquorum import open_project
 
             project = open_project(Path(tmp) / "p")
@@ -124,7 +129,12 @@ def main() -> None:
     parser.add_argument("--instant", default="100000,300000,1000000")
     parser.add_argument("--llm", default="10000,30000,100000")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.prepare:
+        kind, n, directory, url = args.prepare
+        prepare(kind, int(n), directory, url)
+        return
     if args.child:
         print(json.dumps(measure(args.child[0], int(args.child[1]))))
         return

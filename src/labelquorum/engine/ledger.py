@@ -49,6 +49,7 @@ JUDGEMENT_COLUMNS = ("project_id", "request_key", "item_id", "annotator", "annot
                      "confidence_method")
 REOPENABLE_SQL = "decisions.state IN ({})".format(", ".join(f"'{s}'" for s in REOPENABLE))
 SLICE = 900  # ids per IN (...) clause
+ROWS_AT_ONCE = 20_000  # rows built and written at a time
 
 
 def request_key(project_id: int, item_id: str, annotator: str, version: str) -> str:
@@ -146,8 +147,9 @@ class Ledger:
         that stand. ``stopped`` asks (the budget stopped them before they were sent) are
         written as ``stopped`` requests, so the ledger remembers they were planned."""
         st = self.state
-        touched = sorted({int(p) for dec in decisions for p in dec.positions}
-                         | {int(p) for ps in asks.values() for p in ps})
+        parts = [d.positions for d in decisions] + list(asks.values())
+        touched = (np.unique(np.concatenate(parts)).astype(np.int64) if parts
+                   else np.empty(0, dtype=np.int64))
         stamp = self.store.timestamp(now())
         with self.store.begin_write() as conn:
             closed = self._closed_since_load(conn, touched)
@@ -161,16 +163,22 @@ class Ledger:
                                       d.tier, d.flags, d.state) for d in decisions]
                 asks = {n: ps[keep[ps]] for n, ps in asks.items()}
                 asks = {n: ps for n, ps in asks.items() if len(ps)}
-            rows = self._decision_rows(decisions, stamp)
-            upsert_rows(conn, schema.decisions, DECISION_COLUMNS, rows, ("project_id", "item_id"),
-                        DECISION_COLUMNS[2:], where=REOPENABLE_SQL)
-            requests = [self._request_row(n, p, "pending", stamp)
-                        for n, ps in asks.items() if not instant(self.annotators[n])
-                        for p in ps.tolist()]
-            requests += [self._request_row(n, p, "stopped", stamp)
-                         for n, ps in (stopped or {}).items() for p in ps.tolist()]
-            upsert_rows(conn, schema.requests, REQUEST_COLUMNS, requests, ("project_id", "key"),
-                        ("run_id", "reserved_cost", "state", "updated"))
+            for dec in decisions:  # in slices: a million rows are never built at once
+                for start in range(0, len(dec.positions), ROWS_AT_ONCE):
+                    rows = self._decision_rows(dec, start, stamp)
+                    upsert_rows(conn, schema.decisions, DECISION_COLUMNS, rows,
+                                ("project_id", "item_id"), DECISION_COLUMNS[2:],
+                                where=REOPENABLE_SQL)
+            wanted = [(n, ps, "pending") for n, ps in asks.items()
+                      if not instant(self.annotators[n])]
+            wanted += [(n, ps, "stopped") for n, ps in (stopped or {}).items()]
+            for name, ps, state in wanted:
+                for start in range(0, len(ps), ROWS_AT_ONCE):
+                    rows = [self._request_row(name, p, state, stamp)
+                            for p in ps[start:start + ROWS_AT_ONCE].tolist()]
+                    upsert_rows(conn, schema.requests, REQUEST_COLUMNS, rows,
+                                ("project_id", "key"), ("run_id", "reserved_cost", "state",
+                                                        "updated"))
             self.lock.beat(conn)
         for dec in decisions:
             st.close(dec.positions, final=dec.state not in REOPENABLE)
@@ -178,10 +186,10 @@ class Ledger:
             st.planned[name][ps] = True
         return asks
 
-    def _closed_since_load(self, conn, positions: list[int]) -> set[int]:
+    def _closed_since_load(self, conn, positions: np.ndarray) -> set[int]:
         """Of the items the state thinks open, those now closed for good in the store."""
         st = self.state
-        ids = [st.ids[p] for p in positions if st.open[p] or not st.final[p]]
+        ids = st.ids[positions[~st.final[positions]]].tolist()
         d = schema.decisions
         out: set[int] = set()
         for part in _slices(ids):
@@ -196,35 +204,34 @@ class Ledger:
         return (self.pid, self.key(name, p), self.state.ids[p], name, self.versions[name],
                 self.lock.run_id, float(ann.max_cost), state, 0, None, stamp)
 
-    def _decision_rows(self, decisions: list[Decision], stamp) -> list[tuple]:
-        st, labels = self.state, self.state.task.labels
-        task = st.task
+    def _decision_rows(self, dec: Decision, start: int, stamp) -> list[tuple]:
+        """Rows of ``decisions`` for a slice of a decision's items."""
+        st, labels, task = self.state, self.state.task.labels, self.state.task
+        c, positions = dec.consensus, dec.positions[start:start + ROWS_AT_ONCE]
+        provenance = st.provenance(positions)
         out = []
-        for dec in decisions:
-            c, positions = dec.consensus, dec.positions
-            provenance = st.provenance(positions)
-            for i, p in enumerate(positions.tolist()):
-                if task.spans:
-                    value = [list(x) for x in c.values[i]] if c.votes[i] else None
-                    label = to_text(value) if value is not None else None
-                elif task.multilabel:
-                    value = [labels[j] for j in np.flatnonzero(c.label[i])] if c.votes[i] else None
-                    label = "|".join(value) if value is not None else None
-                else:
-                    label = labels[c.label[i]] if c.label[i] >= 0 else None
-                    value = None
-                flags = [f for f in dec.flags.split(",") if f]
-                if label is None and value is None:
-                    if "unlabelled" not in flags:
-                        flags.append("unlabelled")
-                    if dec.state not in REOPENABLE:
-                        self.unlabelled += 1
-                if st.suspicious[p] and "injection" not in flags:
-                    flags.append("injection")  # the export keeps the trace, whoever decided
-                by = ",".join(st.answered_by(dec.decided_by, p)) or "none"
-                out.append((self.pid, st.ids[p], label, json_text(value),
-                            float(c.confidence[i]), by, dec.tier, ",".join(flags),
-                            str(dec.state), provenance[i], self.lock.run_id, stamp))
+        for i, p in enumerate(positions.tolist(), start=start):
+            if task.spans:
+                value = [list(x) for x in c.values[i]] if c.votes[i] else None
+                label = to_text(value) if value is not None else None
+            elif task.multilabel:
+                value = [labels[j] for j in np.flatnonzero(c.label[i])] if c.votes[i] else None
+                label = "|".join(value) if value is not None else None
+            else:
+                label = labels[c.label[i]] if c.label[i] >= 0 else None
+                value = None
+            flags = [f for f in dec.flags.split(",") if f]
+            if label is None and value is None:
+                if "unlabelled" not in flags:
+                    flags.append("unlabelled")
+                if dec.state not in REOPENABLE:
+                    self.unlabelled += 1
+            if st.suspicious[p] and "injection" not in flags:
+                flags.append("injection")  # the export keeps the trace, whoever decided
+            by = ",".join(st.answered_by(dec.decided_by, p)) or "none"
+            out.append((self.pid, st.ids[p], label, json_text(value), float(c.confidence[i]),
+                        by, dec.tier, ",".join(flags), str(dec.state),
+                        provenance[i - start], self.lock.run_id, stamp))
         return out
 
     # -- asking ------------------------------------------------------------------------

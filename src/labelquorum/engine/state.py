@@ -53,7 +53,7 @@ class RunState(Board):
         self.had_decision = np.zeros(n, dtype=bool)
         self.final = np.zeros(n, dtype=bool)  # closed by a decision no run writes over
         self.texts = [self.text(p) for p in range(n)] if task.spans else None
-        self.gold: dict[str, Any] = {}
+        self.gold: dict[str, Any] = {}  # of seed items (decided by their gold)
         self.control: set[str] = set()
         self.seeds: list[int] = []
         self.outstanding: dict[str, list[int]] = {}  # requests a killed run left open
@@ -75,14 +75,22 @@ class RunState(Board):
         it, d, rq, j = schema.items, schema.decisions, schema.requests, schema.judgements
         pid = store.project_id
         with store.connect() as conn:
-            rows = conn.execute(select(it.c.id, it.c.fields, it.c.gold, it.c.gold_role)
-                                .where(it.c.project_id == pid).order_by(it.c.seq)).all()
-            state = cls(task, annotators, [r.id for r in rows], [r.fields for r in rows], seed)
-            state.gold = {r.id: json.loads(r.gold) for r in rows if r.gold is not None}
-            state.control = {r.id for r in rows if r.gold_role == "control"}
-            state.seeds = [i for i, r in enumerate(rows) if r.gold_role == "seed"
-                           and r.gold is not None]
-            del rows
+            conn = conn.execution_options(yield_per=10_000)  # PostgreSQL: a server cursor
+            ids, fields, gold, control, seeds = [], [], {}, set(), []
+            # streamed: a million items are never held twice
+            for i, (item_id, item_fields, item_gold, role) in enumerate(conn.execute(
+                    select(it.c.id, it.c.fields, it.c.gold, it.c.gold_role)
+                    .where(it.c.project_id == pid).order_by(it.c.seq))):
+                ids.append(item_id)
+                fields.append(item_fields)
+                if role == "seed" and item_gold is not None:
+                    seeds.append(i)
+                    gold[item_id] = json.loads(item_gold)
+                elif role == "control":
+                    control.add(item_id)
+            state = cls(task, annotators, ids, fields, seed)
+            state.gold, state.control, state.seeds = gold, control, seeds
+            del ids
             pos = state.pos
             for item_id, dstate in conn.execute(select(d.c.item_id, d.c.state)
                                                 .where(d.c.project_id == pid)):
