@@ -112,11 +112,11 @@ class NotAnEstimator:
 
 
 class LogicInInit(Aggregator):
-    """Broken on purpose: __init__ changes a hyperparameter, so clone() cannot rebuild it."""
+    """Broken on purpose: __init__ copies a hyperparameter, so clone() cannot rebuild it."""
 
     def __init__(self, seed: int = 0, labels=None):
         self.seed = seed
-        self.labels = sorted(labels) if labels is not None else []
+        self.labels = list(labels) if labels is not None else None
 
     def _fit(self, enc: Encoded) -> np.ndarray:
         return normalise(enc.counts())
@@ -148,10 +148,11 @@ class NaNWhenUnanimous(Aggregator):
     (StringIds, check_aggregator_types, "labels_.index .item ids. has dtype"),
     (StringSkills, check_aggregator_types, "skills_.index .annotator ids. has dtype"),
     (NotAnEstimator, check_aggregator_clone, "get_params"),
-    (LogicInInit, check_aggregator_clone, "Cannot clone"),
+    (lambda: LogicInInit(labels=("L0", "L1", "L2")), check_aggregator_clone, "Cannot clone"),
     (FittedInInit, check_aggregator_clone, "__init__ sets skills_"),
     (NaNWhenUnanimous, check_aggregator_finite, "every item unanimous: probabilities"),
-], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+], ids=["StringIds", "StringSkills", "NotAnEstimator", "LogicInInit", "FittedInInit",
+        "NaNWhenUnanimous"])
 def test_the_kit_fails_a_broken_aggregator_naming_the_check(broken, check, message):
     with pytest.raises(ConformanceError, match=message) as caught:
         check(broken)

@@ -51,6 +51,7 @@ class _EM(SeededAggregator):
         self.labels = labels
 
     def _check_params(self) -> None:
+        super()._check_params()
         if not (isinstance(self.n_iter, (int, np.integer)) and self.n_iter >= 0):
             raise LabelquorumError(f"n_iter must be a non-negative integer; got {self.n_iter!r}")
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
@@ -101,7 +102,7 @@ class DawidSkene(_EM):
         Stop when the log-likelihood per judgement improves by less than this.
     seed : int
         Seed of the tie-break among equally probable labels.
-    labels : list of str, optional
+    labels : list, optional
         The label set, in the order of ``probas_`` columns; by default the labels seen.
 
     Attributes
@@ -140,14 +141,11 @@ class DawidSkene(_EM):
         super()._set_result(enc, posterior)
         k = enc.n_labels
         errors = self._errors.transpose(0, 2, 1)  # (worker, true, observed)
-        index = pd.MultiIndex.from_product([enc.workers, enc.labels],
-                                           names=["annotator", "true"])
-        self.errors_ = pd.DataFrame(errors.reshape(-1, k), index=index,
-                                    columns=pd.Index(enc.labels, name="observed"))
+        self.errors_ = _errors_frame(enc, errors)
         diag = errors[:, np.arange(k), np.arange(k)]
-        self.skills_ = pd.Series(diag @ self.priors_, index=pd.Index(enc.workers,
-                                 name="annotator"), name="skill")
-        self.priors_ = pd.Series(self.priors_, index=pd.Index(enc.labels, name="label"),
+        self.skills_ = pd.Series(diag @ self.priors_, index=enc.worker_ids.rename("annotator"),
+                                 name="skill")
+        self.priors_ = pd.Series(self.priors_, index=enc.label_values.rename("label"),
                                  name="prior")
         del self._A, self._errors, self._log_errors
 
@@ -198,15 +196,20 @@ class OneCoinDawidSkene(_EM):
     def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:
         super()._set_result(enc, posterior)
         k = enc.n_labels
-        workers = pd.Index(enc.workers, name="annotator")
-        self.skills_ = pd.Series(self._skills, index=workers, name="skill")
+        self.skills_ = pd.Series(self._skills, index=enc.worker_ids.rename("annotator"),
+                                 name="skill")
         wrong = (1.0 - self._skills) / max(k - 1, 1)
         errors = np.repeat(wrong[:, None, None], k, axis=1).repeat(k, axis=2)
         errors[:, np.arange(k), np.arange(k)] = self._skills[:, None]
-        index = pd.MultiIndex.from_product([enc.workers, enc.labels],
-                                           names=["annotator", "true"])
-        self.errors_ = pd.DataFrame(errors.reshape(-1, k), index=index,
-                                    columns=pd.Index(enc.labels, name="observed"))
-        self.priors_ = pd.Series(self.priors_, index=pd.Index(enc.labels, name="label"),
+        self.errors_ = _errors_frame(enc, errors)
+        self.priors_ = pd.Series(self.priors_, index=enc.label_values.rename("label"),
                                  name="prior")
         del self._n, self._flat, self._skills, self._log_right, self._log_wrong
+
+
+def _errors_frame(enc: Encoded, errors: np.ndarray) -> pd.DataFrame:
+    """(annotator, true label) x observed label, from a (worker, true, observed) array."""
+    index = pd.MultiIndex.from_product([enc.worker_ids, enc.label_values],
+                                       names=["annotator", "true"])
+    return pd.DataFrame(errors.reshape(-1, enc.n_labels), index=index,
+                        columns=enc.label_values.rename("observed"))

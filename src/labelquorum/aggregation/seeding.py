@@ -85,9 +85,6 @@ class SeededAggregator(Aggregator):
                           gold: Mapping | pd.Series | None = None):
         return self.fit(judgements, gold=gold).probas_
 
-    def _check_params(self) -> None:
-        pass
-
     def _fit_seeded(self, enc: Encoded, gold_items: np.ndarray,
                     gold_labels: np.ndarray) -> np.ndarray:
         raise NotImplementedError
