@@ -210,7 +210,7 @@ def _sorted_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
             return rank[offset], pd.Index(ids, dtype=array.dtype)
     codes, uniques = pd.factorize(values)
     try:
-        order = uniques.argsort()
+        order = _argsort(uniques)
     except TypeError:  # numbers mixed with text: numbers first, as pandas sorts them
         try:
             codes, uniques = pd.factorize(values, sort=True)
@@ -221,6 +221,17 @@ def _sorted_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     rank[order] = np.arange(len(order))
     rank[-1] = -1  # missing stays missing
     return rank[codes], uniques.take(order)
+
+
+def _argsort(uniques: pd.Index) -> np.ndarray:
+    """The order of distinct values; Python strings are sorted by Arrow (code point order,
+    as Python compares them), several times faster than comparing objects."""
+    if uniques.dtype == object and pd.api.types.infer_dtype(uniques, skipna=False) == "string":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        return pc.sort_indices(pa.array(uniques.to_numpy(), type=pa.string())).to_numpy()
+    return uniques.argsort()
 
 
 def sorted_codes(values) -> tuple[np.ndarray, np.ndarray]:
