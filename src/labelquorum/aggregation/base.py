@@ -55,12 +55,12 @@ class Encoded:
     @cached_property
     def items(self) -> np.ndarray:
         """Item ids as text (object array), in code order."""
-        return _texts(self.item_ids)
+        return id_texts(self.item_ids)
 
     @cached_property
     def workers(self) -> np.ndarray:
         """Annotator ids as text (object array), in code order."""
-        return _texts(self.worker_ids)
+        return id_texts(self.worker_ids)
 
     @property
     def n_items(self) -> int:
@@ -99,7 +99,7 @@ class _LazyTexts:
         self.ids = ids
 
     def take(self, rows) -> np.ndarray:
-        return _texts(self.ids[np.asarray(rows)])
+        return id_texts(self.ids[np.asarray(rows)])
 
 
 def find_columns(df: pd.DataFrame, item: str | None = None, annotator: str | None = None,
@@ -147,8 +147,8 @@ def encode(judgements: pd.DataFrame, labels: list | None = None, *,
 
     text_codes, found = pd.factorize(texts)  # 1 and 1.0 are one label: merge by text
     codes = text_codes[raw_codes if everything else raw_codes[keep]]
-    item_codes, item_ids = _sorted_ids(kept(item_col))
-    worker_codes, worker_ids = _sorted_ids(kept(worker_col))
+    item_codes, item_ids = sorted_ids(kept(item_col))
+    worker_codes, worker_ids = sorted_ids(kept(worker_col))
     for name, ids in ((item_col, item_codes), (worker_col, worker_codes)):
         if ids.min() < 0:
             raise LabelquorumError(f"{int((ids < 0).sum())} labelled rows have no {name!r} "
@@ -193,7 +193,7 @@ def _has_duplicate_pairs(item: np.ndarray, worker: np.ndarray, n_items: int,
     return matrix.nnz < len(item)
 
 
-def _sorted_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+def sorted_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes (int64; -1 where missing) into the sorted unique ids, and those ids with the
     column's dtype. Numbers sort as numbers and text as text; a column that mixes the two
     has its numbers first (pandas' order), and values that do not compare at all sort by
@@ -216,7 +216,7 @@ def _sorted_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
             codes, uniques = pd.factorize(values, sort=True)
             return codes.astype(np.int64, copy=False), uniques
         except TypeError:  # values that do not compare at all: sort their texts
-            order = np.argsort(_texts(uniques), kind="stable")
+            order = np.argsort(id_texts(uniques), kind="stable")
     rank = np.empty(len(order) + 1, dtype=np.int64)
     rank[order] = np.arange(len(order))
     rank[-1] = -1  # missing stays missing
@@ -235,12 +235,12 @@ def _argsort(uniques: pd.Index) -> np.ndarray:
 
 
 def sorted_codes(values) -> tuple[np.ndarray, np.ndarray]:
-    """Codes into the sorted unique ids, and the ids as text (see :func:`_sorted_ids`)."""
-    codes, ids = _sorted_ids(pd.Series(values))
-    return codes, _texts(ids)
+    """Codes into the sorted unique ids, and the ids as text (see :func:`sorted_ids`)."""
+    codes, ids = sorted_ids(pd.Series(values))
+    return codes, id_texts(ids)
 
 
-def _texts(ids) -> np.ndarray:
+def id_texts(ids) -> np.ndarray:
     """Ids as text (object array): integers vectorised, anything else by ``str``."""
     array = np.asarray(ids)
     if array.dtype.kind in "iu":
@@ -271,10 +271,14 @@ def _label_texts(column: pd.Series) -> tuple[np.ndarray, bool]:
     return column.astype(str).str.strip().to_numpy(dtype=object), text
 
 
-def _label_text(value) -> str:
+def label_text(value) -> str:
+    """One label as the text it is compared by: 1.0 is "1", text is stripped."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+_label_text = label_text  # the name other packages import
 
 
 def _natural(text: str):
@@ -291,17 +295,33 @@ def pick(posterior: np.ndarray, keys: np.ndarray, order: np.ndarray | None = Non
     most frequent first, so renaming labels does not change it) and the item's key picks
     one of them.
     """
-    best = posterior.argmax(axis=1)
-    top = posterior[np.arange(len(posterior)), best]
-    tied = np.abs(posterior - top[:, None]) <= 1e-12 + 1e-12 * np.abs(top[:, None])
-    rows = np.flatnonzero(tied.sum(axis=1) > 1)
+    posterior = np.asarray(posterior, dtype=float)
+    n, k = posterior.shape
+    # passes over contiguous (labels, items) rows: numpy reduces a short inner axis
+    # slowly. best is the first label with the top probability, as argmax gives it
+    columns = np.ascontiguousarray(posterior.T)
+    top = columns.max(axis=0)
+    best = np.full(n, k - 1, dtype=np.intp)
+    for j in range(k - 2, -1, -1):
+        best = np.where(columns[j] == top, j, best)
+    tolerance = 1e-12 + 1e-12 * np.abs(top)
+    n_tied = np.zeros(n, dtype=np.int64)
+    gap, near = np.empty(n), np.empty(n, dtype=bool)
+    for j in range(k):
+        np.subtract(columns[j], top, out=gap)
+        np.abs(gap, out=gap)
+        np.less_equal(gap, tolerance, out=near)
+        n_tied += near
+    rows = np.flatnonzero(n_tied > 1)
     if not len(rows):
         return best
-    cols = np.arange(posterior.shape[1]) if order is None else np.asarray(order)
-    options = tied[rows][:, cols]  # tied labels of the tied rows, in tie order
-    n = options.sum(axis=1)
+    tied = np.abs(posterior[rows] - top[rows, None]) <= tolerance[rows, None]
+    cols = np.arange(k) if order is None else np.asarray(order)
+    options = tied[:, cols]  # tied labels of the tied rows, in tie order
+    n_options = options.sum(axis=1)
     row_keys = keys.take(rows) if hasattr(keys, "take") else np.asarray(keys)[rows]
-    choice = (np.asarray(row_keys, dtype=np.uint64) % n.astype(np.uint64)).astype(np.int64)
+    choice = (np.asarray(row_keys, dtype=np.uint64)
+              % n_options.astype(np.uint64)).astype(np.int64)
     # the (choice + 1)-th tied label of each row
     at = np.argmax(np.cumsum(options, axis=1) > choice[:, None], axis=1)
     best[rows] = cols[at]
@@ -354,7 +374,8 @@ class Aggregator(BaseEstimator):
         if best is None:
             best = pick(posterior, enc.tie_keys(self.seed), enc.tie_order())
         self.labels_ = pd.Series(enc.label_values.take(best), index=index, name="label")
-        self.probas_ = pd.DataFrame(posterior, index=index, columns=enc.label_values)
+        self.probas_ = pd.DataFrame(posterior, index=index, columns=enc.label_values,
+                                    copy=False)  # the posterior is ours: no copy
         self.encoded_ = enc
 
     def fit_predict(self, judgements: pd.DataFrame) -> pd.Series:

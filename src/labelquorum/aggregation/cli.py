@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..errors import LabelquorumError
 from ..importing import read_table
-from .base import _label_text, encode, find_columns
+from .base import label_text, encode, find_columns
 from .registry import make_aggregator, takes_gold
 
 
@@ -53,7 +53,7 @@ def run_aggregate(answers: Path, *, method: str, output: Path | None,
         out.to_csv(output, index=False)
         console.print(f"Wrote {output}.")
     if gold_labels is not None:  # gold is read as text: compare ids and labels as text
-        as_text = pd.Series(labels.map(_label_text).to_numpy(), index=labels.index.map(str))
+        as_text = pd.Series(labels.map(label_text).to_numpy(), index=labels.index.map(str))
         shared = gold_labels.index.intersection(as_text.index)
         acc = (float((as_text.loc[shared] == gold_labels.loc[shared]).mean()) if len(shared)
                else float("nan"))

@@ -63,19 +63,23 @@ class _EM(SeededAggregator):
         posterior = normalise(enc.counts())
         posterior[gold_item] = np.eye(k)[gold_label]
         self._setup(enc)
+        self._priors(posterior.sum(axis=0))
         self._m_step(enc, posterior)
         self.loss_history_ = []
         self.n_iter_ = 0
         for _ in range(self.n_iter):
-            # normalise in (labels, items) layout: numpy reduces a short axis slowly
+            # work in (labels, items) layout: numpy reduces a short inner axis slowly
             joint = np.ascontiguousarray(self._log_joint(enc).T)
+            joint += np.log(self.priors_)[:, None]
             top = joint.max(axis=0)
             joint -= top
             np.exp(joint, out=joint)
             total = joint.sum(axis=0)
             joint /= total
+            joint[:, gold_item] = 0.0
+            joint[gold_label, gold_item] = 1.0
+            self._priors(joint.sum(axis=1))
             posterior = np.ascontiguousarray(joint.T)
-            posterior[gold_item] = np.eye(k)[gold_label]
             self._m_step(enc, posterior)
             self.n_iter_ += 1
             loss = float((np.log(total) + top).sum()) / len(enc.item)
@@ -84,8 +88,9 @@ class _EM(SeededAggregator):
                 break
         return np.ascontiguousarray(posterior)
 
-    def _priors(self, posterior: np.ndarray) -> None:
-        priors = posterior.sum(axis=0) + EPS
+    def _priors(self, mass: np.ndarray) -> None:
+        """Class priors from the posterior mass of each label (summed over items)."""
+        priors = mass + EPS
         self.priors_ = priors / priors.sum()
 
 
@@ -130,12 +135,10 @@ class DawidSkene(_EM):
         counts = np.asarray(self._A.T @ posterior).reshape(enc.n_workers, k, k) + EPS
         self._errors = counts / counts.sum(axis=1, keepdims=True)
         self._log_errors = np.log(self._errors).reshape(enc.n_workers * k, k)
-        self._priors(posterior)
 
     def _log_joint(self, enc: Encoded) -> np.ndarray:
-        out = np.asarray(self._A @ self._log_errors)
-        out += np.log(self.priors_)
-        return out
+        """(items, labels) log-likelihood of each item's judgements under each true label."""
+        return np.asarray(self._A @ self._log_errors)
 
     def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:
         super()._set_result(enc, posterior)
@@ -181,7 +184,6 @@ class OneCoinDawidSkene(_EM):
         wrong = np.maximum(1.0 - self._skills, EPS) / max(k - 1, 1)
         self._log_right = np.log(self._skills)
         self._log_wrong = np.log(wrong)
-        self._priors(posterior)
 
     def _log_joint(self, enc: Encoded) -> np.ndarray:
         k = enc.n_labels
@@ -190,7 +192,6 @@ class OneCoinDawidSkene(_EM):
         bonus = np.bincount(self._flat, weights=(self._log_right - self._log_wrong)[enc.worker],
                             minlength=enc.n_items * k).reshape(enc.n_items, k)
         bonus += base[:, None]
-        bonus += np.log(self.priors_)
         return bonus
 
     def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:

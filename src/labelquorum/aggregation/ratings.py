@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ..errors import LabelquorumError
-from .base import _sorted_ids, _texts, find_columns
+from .base import sorted_ids, id_texts, find_columns
 
 
 def _ratings(judgements: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index, pd.Index]:
@@ -30,8 +30,8 @@ def _ratings(judgements: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index, pd.Index
                                f"{df[item][bad].iloc[0]!r}) is not a number")
     if df.empty:
         raise LabelquorumError("the table has no ratings")
-    item_codes, items = _sorted_ids(df[item])
-    worker_codes, workers = _sorted_ids(df[annotator])
+    item_codes, items = sorted_ids(df[item])
+    worker_codes, workers = sorted_ids(df[annotator])
     if item_codes.min() < 0 or worker_codes.min() < 0:
         raise LabelquorumError("some ratings have no item or no annotator; give every rating "
                                "both")
@@ -80,7 +80,7 @@ class WeightedMeanRating(MeanRating):
                                    f"weight; got {type(self.skills).__name__}")
         skills = pd.Series(self.skills, dtype=float)
         skills.index = skills.index.map(str)
-        names = _texts(workers)
+        names = id_texts(workers)
         missing = sorted(set(names) - set(skills.index))
         if missing:
             raise LabelquorumError(f"no skill for annotator {missing[0]!r}; give every "

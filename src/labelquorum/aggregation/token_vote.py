@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 
 from ..errors import LabelquorumError
 from ..spans import entity_scores, parse_spans, vote_spans
-from .base import _sorted_ids, find_columns
+from .base import sorted_ids, find_columns
 
 
 class TokenVoteSpans(BaseEstimator):
@@ -84,7 +84,7 @@ class TokenVoteSpans(BaseEstimator):
                 mine, consensus = given.setdefault(worker, ([], []))
                 mine.append(spans)
                 consensus.append(out[item])
-        workers = _sorted_ids(pd.Series(list(given)))[1]
+        workers = sorted_ids(pd.Series(list(given)))[1]
         self.skills_ = pd.Series(
             [float(entity_scores(c, m).loc["micro", "f1"]) if any(c) or any(m) else 1.0
              for m, c in (given[w] for w in workers)], index=workers.rename("annotator"),
