@@ -571,7 +571,7 @@ def _same_value(a, b) -> bool:
         return bool(a.equals(b))
     try:
         return bool(np.all(a == b)) and type(a) is type(b)
-    except Exception:
+    except (TypeError, ValueError):  # values that do not compare
         return False
 
 

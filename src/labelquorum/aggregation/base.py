@@ -8,8 +8,13 @@ Documented behaviours:
 * **Duplicate (item, annotator) rows: the last row wins** (an edit replaces an answer).
 * Rows whose label is missing (NaN, None, empty string) are dropped; a table with no
   labelled rows is an error.
-* Labels are compared as strings, so ``1`` and ``"1"`` are the same label; a column that
-  mixes numbers and text is refused (it is almost always a data error).
+* Labels are compared as text, so ``1`` and ``1.0`` are the same label and text labels
+  are stripped; a column that mixes numbers and text is refused (it is almost always a
+  data error).
+* **Results keep the caller's types** (as crowd-kit's do): they are indexed by the item
+  and annotator ids as given (integers stay integers), and labels come back as the label
+  column holds them (the first value with each text; text stripped) or, with
+  ``labels=[...]``, as given there. Ties and gold still go by the ids' text.
 * **Ties** between labels are broken by a seeded choice per item: the tied labels are
   ordered by how often they are used in the whole table (most used first), and the item's
   64-bit key (a hash of the seed and the item id) picks one of them. The choice depends on
@@ -172,7 +177,7 @@ def encode(judgements: pd.DataFrame, labels: list | None = None, *,
         values = pd.Index([value_of[n] for n in names],
                           dtype=column.dtype if text_like else raw_uniques.dtype)
     else:
-        names = [_label_text(v) for v in labels]
+        names = [label_text(v) for v in labels]
         unknown = sorted(set(found) - set(names) - {""})
         if unknown:
             raise LabelquorumError(f"labels {unknown[:5]} are not in the label set {names}")
@@ -266,7 +271,7 @@ def _label_texts(column: pd.Series) -> tuple[np.ndarray, bool]:
         raise LabelquorumError(f"the label column mixes numbers and text ({', '.join(sorted(kinds))}); "
                                "make every label the same type")
     if kinds <= numeric:
-        return column.map(_label_text).to_numpy(dtype=object), False
+        return column.map(label_text).to_numpy(dtype=object), False
     text = isinstance(column.dtype, pd.StringDtype) or column.dtype == object
     return column.astype(str).str.strip().to_numpy(dtype=object), text
 
@@ -360,7 +365,7 @@ class Aggregator(BaseEstimator):
         if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
             raise LabelquorumError(f"labels must be a list of labels (or None for the labels "
                                    f"seen); got {labels!r}")
-        names = [_label_text(v) for v in labels]
+        names = [label_text(v) for v in labels]
         if not names or len(set(names)) < len(names):
             raise LabelquorumError(f"labels must be a non-empty list of distinct labels; got "
                                    f"{list(labels)!r}")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..errors import LabelquorumError
 from ..importing import read_table
-from .base import label_text, encode, find_columns
+from .base import encode, find_columns, label_text
 from .registry import make_aggregator, takes_gold
 
 

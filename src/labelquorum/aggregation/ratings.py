@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ..errors import LabelquorumError
-from .base import sorted_ids, id_texts, find_columns
+from .base import find_columns, id_texts, sorted_ids
 
 
 def _ratings(judgements: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index, pd.Index]:

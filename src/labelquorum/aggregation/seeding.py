@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LabelquorumError
-from .base import Aggregator, Encoded, label_text, encode
+from .base import Aggregator, Encoded, encode, label_text
 
 
 def encode_gold(enc: Encoded, gold: Mapping | pd.Series | None) -> tuple[np.ndarray, np.ndarray]:

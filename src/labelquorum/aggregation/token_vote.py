@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 
 from ..errors import LabelquorumError
 from ..spans import entity_scores, parse_spans, vote_spans
-from .base import sorted_ids, find_columns
+from .base import find_columns, sorted_ids
 
 
 class TokenVoteSpans(BaseEstimator):
