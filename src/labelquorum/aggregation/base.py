@@ -56,6 +56,7 @@ class Encoded:
     worker: np.ndarray  # (n,) annotator code per judgement
     label: np.ndarray  # (n,) label code per judgement
     confidence: np.ndarray | None = None
+    by_item: np.ndarray | None = None  # (n,) judgement positions sorted by item, annotator
 
     @cached_property
     def items(self) -> np.ndarray:
@@ -162,11 +163,13 @@ def encode(judgements: pd.DataFrame, labels: list | None = None, *,
             if "confidence" in judgements.columns else None)
     # the last row of each (item, annotator) pair wins; dropping earlier rows never
     # removes an item or an annotator, so the codes stay valid
-    if _has_duplicate_pairs(item_codes, worker_codes, len(item_ids), len(worker_ids)):
+    by_item = _pair_order(item_codes, worker_codes, len(item_ids), len(worker_ids))
+    if by_item is None:
         pair = item_codes * len(worker_ids) + worker_codes
         last = ~pd.Series(pair).duplicated(keep="last").to_numpy()
         item_codes, worker_codes, codes = item_codes[last], worker_codes[last], codes[last]
         conf = None if conf is None else conf[last]
+        by_item = _pair_order(item_codes, worker_codes, len(item_ids), len(worker_ids))
     found = [str(v) for v in found]
     if labels is None:
         # each label as the caller gave it, with the column's dtype: the first raw value
@@ -185,17 +188,21 @@ def encode(judgements: pd.DataFrame, labels: list | None = None, *,
     index = {lab: i for i, lab in enumerate(names)}
     remap = np.array([index.get(v, -1) for v in found], dtype=np.int64)
     return Encoded(item_ids, worker_ids, values, names, item_codes, worker_codes,
-                   remap[codes], conf)
+                   remap[codes], conf, by_item)
 
 
-def _has_duplicate_pairs(item: np.ndarray, worker: np.ndarray, n_items: int,
-                         n_workers: int) -> bool:
-    """Whether an (item, annotator) pair occurs twice: a sparse matrix merges repeated
-    entries, so it has fewer stored entries than rows exactly when there is one."""
-    ones = np.ones(len(item), dtype=np.int8)
-    matrix = sparse.csr_matrix((ones, (item, worker)), shape=(n_items, n_workers))
+def _pair_order(item: np.ndarray, worker: np.ndarray, n_items: int,
+                n_workers: int) -> np.ndarray | None:
+    """The judgements' positions sorted by item, then annotator; None when an (item,
+    annotator) pair occurs twice. A sparse matrix sorts in linear time (a counting sort by
+    item, then each short row) and merges repeated entries, so it has fewer stored entries
+    than rows exactly when a pair repeats."""
+    position = np.arange(1, len(item) + 1, dtype=np.int64)  # 1-based: no stored zero
+    matrix = sparse.csr_matrix((position, (item, worker)), shape=(n_items, n_workers))
     matrix.sum_duplicates()
-    return matrix.nnz < len(item)
+    if matrix.nnz < len(item):
+        return None
+    return matrix.data - 1
 
 
 def sorted_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:

@@ -126,8 +126,15 @@ class DawidSkene(_EM):
         ones = np.ones(len(col))
         shape = (enc.n_items, enc.n_workers * k)
         # A (CSR) for the E-step; its transpose is a CSC view, whose product with a dense
-        # matrix scatters row by row -- several times faster than a CSR transpose here
-        self._A = sparse.csr_matrix((ones, (enc.item, col)), shape=shape)
+        # matrix scatters row by row -- several times faster than a CSR transpose here.
+        # Judgements sorted by (item, annotator) are its rows with sorted columns as they
+        # are: no sort needed
+        if enc.by_item is None:
+            self._A = sparse.csr_matrix((ones, (enc.item, col)), shape=shape)
+            return
+        indptr = np.zeros(enc.n_items + 1, dtype=np.int64)
+        np.cumsum(np.bincount(enc.item, minlength=enc.n_items), out=indptr[1:])
+        self._A = sparse.csr_matrix((ones, col[enc.by_item], indptr), shape=shape)
 
     def _m_step(self, enc: Encoded, posterior: np.ndarray) -> None:
         k = enc.n_labels
