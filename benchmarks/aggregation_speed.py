@@ -103,9 +103,7 @@ def run_child(lib: str, method: str, mode: str) -> dict:
     labels = est.fit_predict(df)  # crowd-kit's Wawa sets no labels_ in fit
     elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
     peak = _rss("VmHWM:") - before
-    pred = labels.sort_index().to_numpy().astype(int)
-    if lib == "labelquorum":  # our item ids are strings: put them back in numeric order
-        pred = labels.set_axis(labels.index.astype(int)).sort_index().to_numpy().astype(int)
+    pred = labels.sort_index().to_numpy().astype(int)  # both keep the integer ids
     hist = getattr(est, "loss_history_", None)
     return {"fit_s": elapsed, "cpu_s": cpu, "accuracy": float((pred == truth).mean()),
             "peak_mb": peak,

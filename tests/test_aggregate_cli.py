@@ -47,6 +47,24 @@ def test_aggregate_writes_labels_skills_and_reports_gold_accuracy(tmp_path):
     assert skills["w0"] > skills["w3"] and skills["w1"] > skills["w4"]
 
 
+def test_aggregate_scores_gold_against_integer_ids_and_labels(tmp_path):
+    """A Parquet file keeps integer ids and labels; gold (read as text) still matches."""
+    answers = pd.read_csv(crowd(tmp_path))
+    typed = answers.assign(task=answers["task"].str.removeprefix("it").astype(int),
+                           worker=answers["worker"].str.removeprefix("w").astype(int),
+                           label=answers["label"].str.removeprefix("c").astype(int))
+    typed.to_parquet(tmp_path / "answers.parquet")
+    gold = pd.read_csv(tmp_path / "gold.csv")
+    gold.assign(id=gold["id"].str.removeprefix("it"), label=gold["label"].str.removeprefix("c")
+                ).to_csv(tmp_path / "gold-numbers.csv", index=False)
+    proc = lq_cli("aggregate", tmp_path / "answers.parquet", "--method", "dawid-skene",
+                  "--gold", tmp_path / "gold-numbers.csv", "-o", tmp_path / "out.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout.split("Accuracy on 120 gold items:")[1].split()[0]) > 0.9
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["item"].tolist() == list(range(120)) and out["label"].isin([0, 1, 2]).all()
+
+
 @pytest.mark.parametrize("columns", [("item", "annotator", "label"), ("id", "worker", "label")])
 def test_aggregate_detects_column_sets(tmp_path, columns):
     path = crowd(tmp_path, columns=columns)

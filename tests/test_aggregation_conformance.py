@@ -7,15 +7,19 @@ import pandas as pd
 import pytest
 
 from labelquorum.aggregation.base import Aggregator, Encoded
-from labelquorum.aggregation.majority_vote import normalise
+from labelquorum.aggregation.mace import MACE
+from labelquorum.aggregation.majority_vote import MajorityVote, normalise
 from labelquorum.aggregation.registry import AGGREGATORS, make_aggregator
 from labelquorum.aggregation.weighted_vote import WeightedVote
 from labelquorum.testing import (
     ConformanceError,
     check_aggregator,
     check_aggregator_bad_input,
+    check_aggregator_clone,
+    check_aggregator_finite,
     check_aggregator_probabilities,
     check_aggregator_row_order,
+    check_aggregator_types,
     check_aggregator_unanimous,
     crowd_table,
 )
@@ -26,6 +30,14 @@ EM = {"dawid-skene", "one-coin-dawid-skene", "glad", "mace"}
 @pytest.mark.parametrize("name", sorted(AGGREGATORS))
 def test_every_registered_aggregator_conforms(name):
     check_aggregator(lambda: make_aggregator(name, seed=0), em=name in EM)
+
+
+@pytest.mark.parametrize("check", [check_aggregator_clone, check_aggregator_types,
+                                   check_aggregator_finite], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("make", [lambda: MACE(method="em", smoothing=0),
+                                  lambda: MACE(smoothing=0)], ids=["em", "vb"])
+def test_mace_without_smoothing_conforms(make, check):
+    check(make)
 
 
 def test_weighted_vote_conforms_given_skills():
@@ -66,6 +78,85 @@ class KeyErrorOnBadInput:
         if table.empty or table["label"].isna().all():
             raise ValueError("nothing to aggregate")
         return self
+
+
+class StringIds(MajorityVote):
+    """Broken on purpose: turns item ids and labels into text, as every aggregator once did."""
+
+    def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:
+        super()._set_result(enc, posterior)
+        self.labels_ = self.labels_.set_axis(self.labels_.index.astype(str)).astype(str)
+        self.probas_ = self.probas_.set_axis(self.probas_.index.astype(str))
+        self.probas_.columns = self.probas_.columns.astype(str)
+
+
+class StringSkills(MajorityVote):
+    """Broken on purpose: keeps item ids and labels, but indexes skills_ by text."""
+
+    def _fit(self, enc: Encoded) -> np.ndarray:
+        posterior = super()._fit(enc)
+        self.skills_ = self.skills_.set_axis(self.skills_.index.astype(str))
+        return posterior
+
+
+class NotAnEstimator:
+    """Broken on purpose: fits and predicts, but has no get_params (not a BaseEstimator)."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, table: pd.DataFrame):
+        model = MajorityVote(seed=self.seed).fit(table)
+        self.labels_, self.probas_ = model.labels_, model.probas_
+        return self
+
+
+class LogicInInit(Aggregator):
+    """Broken on purpose: __init__ copies a hyperparameter, so clone() cannot rebuild it."""
+
+    def __init__(self, seed: int = 0, labels=None):
+        self.seed = seed
+        self.labels = list(labels) if labels is not None else None
+
+    def _fit(self, enc: Encoded) -> np.ndarray:
+        return normalise(enc.counts())
+
+
+class FittedInInit(Aggregator):
+    """Broken on purpose: sets a learned attribute in __init__."""
+
+    def __init__(self, seed: int = 0, labels=None):
+        self.seed = seed
+        self.labels = labels
+        self.skills_ = None
+
+    def _fit(self, enc: Encoded) -> np.ndarray:
+        return normalise(enc.counts())
+
+
+class NaNWhenUnanimous(Aggregator):
+    """Broken on purpose: divides by the count of disagreeing votes, 0 on a unanimous item."""
+
+    def _fit(self, enc: Encoded) -> np.ndarray:
+        counts = enc.counts()
+        others = counts.sum(axis=1, keepdims=True) - counts.max(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return normalise(counts) * (others / others)
+
+
+@pytest.mark.parametrize("broken, check, message", [
+    (StringIds, check_aggregator_types, "labels_.index .item ids. has dtype"),
+    (StringSkills, check_aggregator_types, "skills_.index .annotator ids. has dtype"),
+    (NotAnEstimator, check_aggregator_clone, "get_params"),
+    (lambda: LogicInInit(labels=("L0", "L1", "L2")), check_aggregator_clone, "Cannot clone"),
+    (FittedInInit, check_aggregator_clone, "__init__ sets skills_"),
+    (NaNWhenUnanimous, check_aggregator_finite, "every item unanimous: probabilities"),
+], ids=["StringIds", "StringSkills", "NotAnEstimator", "LogicInInit", "FittedInInit",
+        "NaNWhenUnanimous"])
+def test_the_kit_fails_a_broken_aggregator_naming_the_check(broken, check, message):
+    with pytest.raises(ConformanceError, match=message) as caught:
+        check(broken)
+    assert caught.value.check == check.__name__.removeprefix("check_")
 
 
 def test_an_aggregator_that_depends_on_row_order_fails():

@@ -301,4 +301,72 @@ def test_gold_seeds_every_item_when_item_ids_are_numbers(cls):
     df["item"] = df["item"].str.removeprefix("item").astype(int) + 1
     gold = {int(i.removeprefix("item")) + 1: label for i, label in truth.items()}
     labels = cls().fit(df, gold=gold).labels_
-    assert labels.to_dict() == {str(k): v for k, v in gold.items()}
+    assert labels.to_dict() == gold  # integer ids stay integers
+    # gold is matched by text, so ids read from a file as text find the items too
+    as_text = cls().fit(df, gold={str(k): v for k, v in gold.items()}).labels_
+    pd.testing.assert_series_equal(as_text, labels)
+
+
+# --- the caller's types ----------------------------------------------------------------
+
+def typed(df: pd.DataFrame) -> pd.DataFrame:
+    """The generated crowd with integer item ids, annotator ids and labels."""
+    return df.assign(item=df["item"].str.removeprefix("item").astype(int),
+                     annotator=df["annotator"].str.removeprefix("w").astype(int),
+                     label=df["label"].str.removeprefix("c").astype(int))
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_integer_ids_and_labels_come_back_as_integers(cls):
+    df, truth = crowd(200, per_item=3, seed=8)
+    est = cls().fit(typed(df))
+    as_text = cls().fit(df)
+    assert est.labels_.loc[1] == int(as_text.labels_.loc["item1"].removeprefix("c"))
+    assert est.labels_.dtype.kind == "i" and list(est.probas_.columns) == [0, 1, 2]
+    assert est.skills_.index.tolist() == [0, 1, 2, 3, 4]
+    assert est.skills_.loc[0] == pytest.approx(as_text.skills_.loc["w0"], abs=0.05)
+    gold = pd.Series([int(t[1:]) for t in truth], index=range(len(truth)))
+    # integer gold compares with the labels as they are (ties may fall otherwise: the
+    # seeded choice hashes the item id, and 1 is not "item1")
+    assert accuracy(est.labels_, gold) > 0.75 and accuracy(as_text.labels_, truth) > 0.75
+    users = pd.DataFrame({"item": range(200), "note": "x"})
+    assert len(users.merge(est.labels_.rename("consensus"), left_on="item",
+                           right_index=True)) == 200
+    if cls is Wawa:  # its skills follow the majority's ties, which hash the item id
+        return
+    same_rows = as_text.probas_.loc[[f"item{i}" for i in est.probas_.index]]
+    np.testing.assert_allclose(est.probas_.to_numpy(), same_rows.to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_dawid_skene_learned_frames_keep_the_types():
+    df, _ = adversarial_crowd()
+    ds = DawidSkene().fit(typed(df))
+    assert ds.errors_.loc[(0, 0), 0] == pytest.approx(0.9, abs=0.06)
+    assert ds.priors_.index.tolist() == [0, 1] and ds.skills_.index.tolist() == list(range(5))
+
+
+def test_labels_come_back_as_given_or_as_the_column_holds_them():
+    df, _ = crowd(60, per_item=3, seed=9)
+    ints = typed(df)
+    assert MajorityVote(labels=[2, 1, 0]).fit(ints).probas_.columns.tolist() == [2, 1, 0]
+    floats = MajorityVote().fit(ints.assign(label=ints["label"].astype(float)))
+    assert floats.labels_.dtype.kind == "f" and floats.probas_.columns.tolist() == [0.0, 1.0, 2.0]
+    spaced = MajorityVote().fit(df.assign(label=" " + df["label"] + " "))
+    assert spaced.probas_.columns.tolist() == ["c0", "c1", "c2"]  # text is stripped
+    mixed = MajorityVote().fit(df.assign(item=[int(i[4:]) if int(i[4:]) % 2 else i
+                                               for i in df["item"]]))
+    assert mixed.labels_.loc[1] == MajorityVote().fit(df).labels_.loc["item1"]
+
+
+def test_aggregators_are_clonable_with_their_hyperparameters():
+    from sklearn.base import clone
+
+    ds = DawidSkene(n_iter=7, tol=1e-3, seed=2, labels=["c0", "c1", "c2"])
+    twin = clone(ds)
+    assert twin.get_params() == ds.get_params() and twin is not ds
+    assert repr(ds) == "DawidSkene(labels=['c0', 'c1', 'c2'], n_iter=7, seed=2, tol=0.001)"
+    assert ds.set_params(n_iter=3) is ds and ds.n_iter == 3
+    with pytest.raises(LabelquorumError, match="seed must be an integer"):
+        MajorityVote(seed="1").fit(TABLE)
+    with pytest.raises(LabelquorumError, match="labels must be a list"):
+        Wawa(labels="cat").fit(TABLE)

@@ -193,3 +193,17 @@ def test_unanimous_items_get_the_unanimous_label(df):
         if (glad.skills_[group["annotator"]] > 0).all():
             assert glad.labels_[item] == label
         assert mace.labels_[item] == label
+
+
+@pytest.mark.parametrize("method", ["em", "vb"])
+def test_mace_without_smoothing_is_finite_on_a_unanimous_crowd(method):
+    """No annotator ever spams here, so the spamming counts are all 0: with smoothing=0
+    the spam distributions must still be defined (uniform), not 0 / 0."""
+    df = pd.DataFrame([(f"i{i}", f"w{w}", f"L{i % 3}") for i in range(12) for w in range(3)],
+                      columns=["item", "annotator", "label"])
+    mace = MACE(method=method, smoothing=0).fit(df)
+    assert np.isfinite(mace.probas_.to_numpy()).all()
+    assert np.isfinite(mace.skills_.to_numpy()).all() and np.isfinite(mace.spam_.to_numpy()).all()
+    assert (mace.labels_ == df.groupby("item")["label"].first()).all()
+    assert np.allclose(mace.probas_.max(axis=1), 1.0)
+    assert np.allclose(mace.spam_.sum(axis=1), 1.0)

@@ -30,8 +30,9 @@ from .errors import LabelquorumError
 
 __all__ = [
     "ConformanceError", "ask", "check_aggregator", "check_aggregator_bad_input",
-    "check_aggregator_edge_cases", "check_aggregator_probabilities", "check_aggregator_refit",
-    "check_aggregator_renaming", "check_aggregator_row_order", "check_aggregator_unanimous",
+    "check_aggregator_clone", "check_aggregator_edge_cases", "check_aggregator_finite",
+    "check_aggregator_probabilities", "check_aggregator_refit", "check_aggregator_renaming",
+    "check_aggregator_row_order", "check_aggregator_types", "check_aggregator_unanimous",
     "check_annotator", "check_annotator_factory", "check_answer_count",
     "check_batching_invariance", "check_confidence", "check_costs", "check_fit",
     "check_fresh_instances_agree", "check_labels_in_label_set", "check_order_invariance",
@@ -517,13 +518,148 @@ def check_aggregator_bad_input(make: AggregatorFactory) -> None:
         raise ConformanceError(check, f"{what} was accepted")
 
 
+def check_aggregator_types(make: AggregatorFactory, *, annotators: bool = True) -> None:
+    """Integer item ids, labels and annotator ids come back as integers, as crowd-kit keeps
+    them: ``labels_`` and ``probas_`` are indexed by the integer item ids (``labels_.loc[3]``
+    works), ``labels_`` holds integer labels, ``probas_`` has integer label columns, and a
+    ``skills_`` Series or DataFrame is indexed by the integer annotator ids.
+    ``annotators=False`` keeps the annotator ids as they are (for estimators given
+    per-annotator parameters)."""
+    import pandas as pd
+
+    check = "aggregator_types"
+    table, _ = crowd_table(n_items=40, seed=6)
+    numbers = {"item": table["item"].str.removeprefix("i").astype(np.int64) + 1,
+               "label": table["label"].str.removeprefix("L").astype(np.int64)}
+    if annotators:
+        numbers["annotator"] = table["annotator"].str.removeprefix("w").astype(np.int64)
+    table = table.assign(**numbers)
+    est = _fit(check, make, table)
+    labels, probas = est.labels_, est.probas_
+
+    def integers(what: str, values) -> None:
+        dtype = getattr(values, "dtype", None)
+        if dtype is None or dtype.kind not in "iu":
+            raise ConformanceError(check, f"{what} has dtype {dtype}, but the table's are "
+                                   "int64: keep the caller's types (map codes back to the "
+                                   "original values)")
+
+    integers("labels_.index (item ids)", labels.index)
+    integers("labels_ (labels)", labels)
+    integers("probas_.index (item ids)", probas.index)
+    integers("probas_.columns (labels)", probas.columns)
+    if set(labels.index) != set(table["item"]):
+        raise ConformanceError(check, "labels_ is not indexed by the table's item ids")
+    item = int(table["item"].iloc[0])
+    try:
+        labels.loc[item], probas.loc[item]
+    except KeyError:
+        raise ConformanceError(check, f"labels_.loc[{item}] raised KeyError", str(item)) from None
+    skills = getattr(est, "skills_", None)
+    if annotators and isinstance(skills, (pd.Series, pd.DataFrame)):
+        integers("skills_.index (annotator ids)", skills.index)
+
+
+def _fitted_attributes(est) -> list[str]:
+    return [name for name in vars(est) if name.endswith("_") and not name.startswith("_")]
+
+
+def _same_value(a, b) -> bool:
+    if a is b:
+        return True
+    if hasattr(a, "equals") and type(a) is type(b):
+        return bool(a.equals(b))
+    try:
+        return bool(np.all(a == b)) and type(a) is type(b)
+    except (TypeError, ValueError):  # values that do not compare
+        return False
+
+
+def check_aggregator_clone(make: AggregatorFactory, table=None) -> None:
+    """A scikit-learn estimator: ``get_params``, ``set_params`` and ``repr`` work, ``__init__``
+    stores its hyperparameters as given and nothing else (no fitted ``*_`` attribute), and
+    ``sklearn.base.clone`` of an estimator, fitted or not, is an unfitted estimator with
+    equal parameters that fits to the same result."""
+    from sklearn.base import clone
+
+    check = "aggregator_clone"
+    table = crowd_table(seed=7)[0] if table is None else table
+    est = make()
+    name = type(est).__name__
+    try:
+        params = est.get_params(deep=False)
+    except Exception as exc:
+        raise ConformanceError(check, f"get_params() raised {type(exc).__name__}: {exc}; "
+                               "inherit sklearn.base.BaseEstimator and store every __init__ "
+                               "argument under its own name") from exc
+    if _fitted_attributes(est):
+        raise ConformanceError(check, f"__init__ sets {', '.join(_fitted_attributes(est))}; "
+                               "learned attributes belong in fit")
+    try:
+        text = repr(est)
+        if est.set_params(**params) is not est:
+            raise ConformanceError(check, "set_params() must return the estimator itself")
+        fitted = _fit(check, lambda: est, table)
+        twin = clone(fitted)
+    except ConformanceError:
+        raise
+    except Exception as exc:
+        raise ConformanceError(check, f"{type(exc).__name__}: {exc}") from exc
+    if not (isinstance(text, str) and text.startswith(name)):
+        raise ConformanceError(check, f"repr() is {text!r}; expected it to start with {name}")
+    if type(twin) is not type(est) or twin is est:
+        raise ConformanceError(check, "clone() did not give a new estimator of the same class")
+    other = twin.get_params(deep=False)
+    for key, value in params.items():
+        if key not in other or not _same_value(value, other[key]):
+            raise ConformanceError(check, f"the clone's {key} is "
+                                   f"{other.get(key, '(missing)')!r}, not {value!r}")
+    if _fitted_attributes(twin):
+        raise ConformanceError(check, f"the clone of a fitted estimator has "
+                               f"{', '.join(_fitted_attributes(twin))}; it must be unfitted")
+    _same_result(check, fitted, _fit(check, lambda: twin, table))
+
+
+def check_aggregator_finite(make: AggregatorFactory) -> None:
+    """Degenerate crowds give finite results: when every item is unanimous, when the whole
+    table uses one label, and when one annotator labels everything, ``probas_`` (and a
+    ``skills_`` Series) hold no NaN or infinity and every row of ``probas_`` sums to 1."""
+    import pandas as pd
+
+    check = "aggregator_finite"
+    items = [f"i{i:02d}" for i in range(12)]
+    crowds = {
+        "every item unanimous": [(i, f"w{w}", f"L{k % 3}") for k, i in enumerate(items)
+                                 for w in range(3)],
+        "one label in the whole table": [(i, f"w{w}", "L0") for i in items for w in range(3)],
+        "one annotator": [(i, "w0", f"L{k % 2}") for k, i in enumerate(items)],
+    }
+    for what, rows in crowds.items():
+        est = _fit(check, make, pd.DataFrame(rows, columns=["item", "annotator", "label"]))
+        values = est.probas_.to_numpy(dtype=float)
+        bad = ~np.isfinite(values).all(axis=1) | ~np.isclose(values.sum(axis=1), 1.0, atol=1e-6)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ConformanceError(check, f"{what}: probabilities {values[row]} are not finite "
+                                   "and summing to 1 (guard the divisions by zero counts)",
+                                   str(est.probas_.index[row]))
+        if est.labels_.isna().any():
+            raise ConformanceError(check, f"{what}: labels_ has missing labels")
+        skills = getattr(est, "skills_", None)
+        if isinstance(skills, pd.Series) and not np.isfinite(skills.to_numpy(dtype=float)).all():
+            raise ConformanceError(check, f"{what}: skills_ is not finite")
+
+
 def check_aggregator(make: AggregatorFactory, *, em: bool = False,
                      rename_annotators: bool = True) -> None:
     """Run every aggregator check on estimators built by ``make``.
 
     ``em``: see :func:`check_aggregator_unanimous`. ``rename_annotators=False`` skips the
-    renaming check, for estimators given per-annotator parameters (``WeightedVote``'s
-    skills)."""
+    renaming check and keeps the annotator ids in the types check, for estimators given
+    per-annotator parameters (``WeightedVote``'s skills)."""
+    check_aggregator_clone(make)
+    check_aggregator_types(make, annotators=rename_annotators)
+    check_aggregator_finite(make)
     check_aggregator_probabilities(make)
     check_aggregator_refit(make)
     check_aggregator_row_order(make)

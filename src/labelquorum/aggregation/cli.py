@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..errors import LabelquorumError
 from ..importing import read_table
-from .base import encode, find_columns
+from .base import encode, find_columns, label_text
 from .registry import make_aggregator, takes_gold
 
 
@@ -52,9 +52,11 @@ def run_aggregate(answers: Path, *, method: str, output: Path | None,
     if output is not None:
         out.to_csv(output, index=False)
         console.print(f"Wrote {output}.")
-    if gold_labels is not None:
-        shared = gold_labels.index.intersection(labels.index)
-        acc = float((labels.loc[shared] == gold_labels.loc[shared]).mean()) if len(shared) else float("nan")
+    if gold_labels is not None:  # gold is read as text: compare ids and labels as text
+        as_text = pd.Series(labels.map(label_text).to_numpy(), index=labels.index.map(str))
+        shared = gold_labels.index.intersection(as_text.index)
+        acc = (float((as_text.loc[shared] == gold_labels.loc[shared]).mean()) if len(shared)
+               else float("nan"))
         seeded = "seeded with gold" if takes_gold(aggregator) else "gold not used in fitting"
         console.print(f"Accuracy on {len(shared):,} gold items: {acc:.4f} ({seeded}).")
     if skills is not None:

@@ -51,6 +51,7 @@ class _EM(SeededAggregator):
         self.labels = labels
 
     def _check_params(self) -> None:
+        super()._check_params()
         if not (isinstance(self.n_iter, (int, np.integer)) and self.n_iter >= 0):
             raise LabelquorumError(f"n_iter must be a non-negative integer; got {self.n_iter!r}")
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
@@ -62,19 +63,23 @@ class _EM(SeededAggregator):
         posterior = normalise(enc.counts())
         posterior[gold_item] = np.eye(k)[gold_label]
         self._setup(enc)
+        self._priors(posterior.sum(axis=0))
         self._m_step(enc, posterior)
         self.loss_history_ = []
         self.n_iter_ = 0
         for _ in range(self.n_iter):
-            # normalise in (labels, items) layout: numpy reduces a short axis slowly
+            # work in (labels, items) layout: numpy reduces a short inner axis slowly
             joint = np.ascontiguousarray(self._log_joint(enc).T)
+            joint += np.log(self.priors_)[:, None]
             top = joint.max(axis=0)
             joint -= top
             np.exp(joint, out=joint)
             total = joint.sum(axis=0)
             joint /= total
+            joint[:, gold_item] = 0.0
+            joint[gold_label, gold_item] = 1.0
+            self._priors(joint.sum(axis=1))
             posterior = np.ascontiguousarray(joint.T)
-            posterior[gold_item] = np.eye(k)[gold_label]
             self._m_step(enc, posterior)
             self.n_iter_ += 1
             loss = float((np.log(total) + top).sum()) / len(enc.item)
@@ -83,8 +88,9 @@ class _EM(SeededAggregator):
                 break
         return np.ascontiguousarray(posterior)
 
-    def _priors(self, posterior: np.ndarray) -> None:
-        priors = posterior.sum(axis=0) + EPS
+    def _priors(self, mass: np.ndarray) -> None:
+        """Class priors from the posterior mass of each label (summed over items)."""
+        priors = mass + EPS
         self.priors_ = priors / priors.sum()
 
 
@@ -101,7 +107,7 @@ class DawidSkene(_EM):
         Stop when the log-likelihood per judgement improves by less than this.
     seed : int
         Seed of the tie-break among equally probable labels.
-    labels : list of str, optional
+    labels : list, optional
         The label set, in the order of ``probas_`` columns; by default the labels seen.
 
     Attributes
@@ -120,8 +126,15 @@ class DawidSkene(_EM):
         ones = np.ones(len(col))
         shape = (enc.n_items, enc.n_workers * k)
         # A (CSR) for the E-step; its transpose is a CSC view, whose product with a dense
-        # matrix scatters row by row -- several times faster than a CSR transpose here
-        self._A = sparse.csr_matrix((ones, (enc.item, col)), shape=shape)
+        # matrix scatters row by row -- several times faster than a CSR transpose here.
+        # Judgements sorted by (item, annotator) are its rows with sorted columns as they
+        # are: no sort needed
+        if enc.by_item is None:
+            self._A = sparse.csr_matrix((ones, (enc.item, col)), shape=shape)
+            return
+        indptr = np.zeros(enc.n_items + 1, dtype=np.int64)
+        np.cumsum(np.bincount(enc.item, minlength=enc.n_items), out=indptr[1:])
+        self._A = sparse.csr_matrix((ones, col[enc.by_item], indptr), shape=shape)
 
     def _m_step(self, enc: Encoded, posterior: np.ndarray) -> None:
         k = enc.n_labels
@@ -129,25 +142,20 @@ class DawidSkene(_EM):
         counts = np.asarray(self._A.T @ posterior).reshape(enc.n_workers, k, k) + EPS
         self._errors = counts / counts.sum(axis=1, keepdims=True)
         self._log_errors = np.log(self._errors).reshape(enc.n_workers * k, k)
-        self._priors(posterior)
 
     def _log_joint(self, enc: Encoded) -> np.ndarray:
-        out = np.asarray(self._A @ self._log_errors)
-        out += np.log(self.priors_)
-        return out
+        """(items, labels) log-likelihood of each item's judgements under each true label."""
+        return np.asarray(self._A @ self._log_errors)
 
     def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:
         super()._set_result(enc, posterior)
         k = enc.n_labels
         errors = self._errors.transpose(0, 2, 1)  # (worker, true, observed)
-        index = pd.MultiIndex.from_product([enc.workers, enc.labels],
-                                           names=["annotator", "true"])
-        self.errors_ = pd.DataFrame(errors.reshape(-1, k), index=index,
-                                    columns=pd.Index(enc.labels, name="observed"))
+        self.errors_ = _errors_frame(enc, errors)
         diag = errors[:, np.arange(k), np.arange(k)]
-        self.skills_ = pd.Series(diag @ self.priors_, index=pd.Index(enc.workers,
-                                 name="annotator"), name="skill")
-        self.priors_ = pd.Series(self.priors_, index=pd.Index(enc.labels, name="label"),
+        self.skills_ = pd.Series(diag @ self.priors_, index=enc.worker_ids.rename("annotator"),
+                                 name="skill")
+        self.priors_ = pd.Series(self.priors_, index=enc.label_values.rename("label"),
                                  name="prior")
         del self._A, self._errors, self._log_errors
 
@@ -183,7 +191,6 @@ class OneCoinDawidSkene(_EM):
         wrong = np.maximum(1.0 - self._skills, EPS) / max(k - 1, 1)
         self._log_right = np.log(self._skills)
         self._log_wrong = np.log(wrong)
-        self._priors(posterior)
 
     def _log_joint(self, enc: Encoded) -> np.ndarray:
         k = enc.n_labels
@@ -192,21 +199,25 @@ class OneCoinDawidSkene(_EM):
         bonus = np.bincount(self._flat, weights=(self._log_right - self._log_wrong)[enc.worker],
                             minlength=enc.n_items * k).reshape(enc.n_items, k)
         bonus += base[:, None]
-        bonus += np.log(self.priors_)
         return bonus
 
     def _set_result(self, enc: Encoded, posterior: np.ndarray) -> None:
         super()._set_result(enc, posterior)
         k = enc.n_labels
-        workers = pd.Index(enc.workers, name="annotator")
-        self.skills_ = pd.Series(self._skills, index=workers, name="skill")
+        self.skills_ = pd.Series(self._skills, index=enc.worker_ids.rename("annotator"),
+                                 name="skill")
         wrong = (1.0 - self._skills) / max(k - 1, 1)
         errors = np.repeat(wrong[:, None, None], k, axis=1).repeat(k, axis=2)
         errors[:, np.arange(k), np.arange(k)] = self._skills[:, None]
-        index = pd.MultiIndex.from_product([enc.workers, enc.labels],
-                                           names=["annotator", "true"])
-        self.errors_ = pd.DataFrame(errors.reshape(-1, k), index=index,
-                                    columns=pd.Index(enc.labels, name="observed"))
-        self.priors_ = pd.Series(self.priors_, index=pd.Index(enc.labels, name="label"),
+        self.errors_ = _errors_frame(enc, errors)
+        self.priors_ = pd.Series(self.priors_, index=enc.label_values.rename("label"),
                                  name="prior")
         del self._n, self._flat, self._skills, self._log_right, self._log_wrong
+
+
+def _errors_frame(enc: Encoded, errors: np.ndarray) -> pd.DataFrame:
+    """(annotator, true label) x observed label, from a (worker, true, observed) array."""
+    index = pd.MultiIndex.from_product([enc.worker_ids, enc.label_values],
+                                       names=["annotator", "true"])
+    return pd.DataFrame(errors.reshape(-1, enc.n_labels), index=index,
+                        columns=enc.label_values.rename("observed"))

@@ -60,6 +60,7 @@ class GLAD(SeededAggregator):
         self.m_step_iter = m_step_iter
 
     def _check_params(self) -> None:
+        super()._check_params()
         check_positive_int("n_iter", self.n_iter)
         check_positive_int("m_step_iter", self.m_step_iter)
         if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
@@ -112,10 +113,9 @@ class GLAD(SeededAggregator):
                 loss = new_loss
                 if done:
                     break
-        index = pd.Index(enc.workers, name="annotator")
-        self.alphas_ = pd.Series(alpha, index=index, name="alpha")
+        self.alphas_ = pd.Series(alpha, index=enc.worker_ids.rename("annotator"), name="alpha")
         self.skills_ = self.alphas_.rename("skill")
-        self.betas_ = pd.Series(np.exp(b), index=pd.Index(enc.items, name="item"), name="beta")
+        self.betas_ = pd.Series(np.exp(b), index=enc.item_ids.rename("item"), name="beta")
         return np.ascontiguousarray(posterior.T)
 
 

@@ -70,6 +70,7 @@ class MACE(SeededAggregator):
         self.labels = labels
 
     def _check_params(self) -> None:
+        super()._check_params()
         check_positive_int("n_iter", self.n_iter)
         check_positive_int("n_restarts", self.n_restarts)
         if self.method not in METHODS:
@@ -104,13 +105,13 @@ class MACE(SeededAggregator):
             if best is None or run[0] > best[0]:
                 best = run
         log_likelihood, posterior, know, spam, history = best
-        index = pd.Index(enc.workers, name="annotator")
+        index = enc.worker_ids.rename("annotator")
         self.log_likelihood_ = float(log_likelihood)
         self.loss_history_ = history
         self.n_iter_ = len(history)
         self.skills_ = pd.Series(know, index=index, name="skill")
         self.spam_ = pd.DataFrame(spam / spam.sum(axis=1, keepdims=True), index=index,
-                                  columns=enc.labels)
+                                  columns=enc.label_values)
         return np.ascontiguousarray(posterior.T)
 
     def _run(self, table: _Table, know: np.ndarray, spam: np.ndarray, gold):
@@ -135,9 +136,12 @@ class MACE(SeededAggregator):
         if params is not None:  # times P(knowing | right), a function of (annotator, label)
             know, spam = params
             p_spam = (1 - know)[:, None] * spam
-            knowing = knowing * (know[:, None] / (p_spam + know[:, None])).reshape(-1)[table.wl]
+            total = p_spam + know[:, None]  # 0 only where know = 0 and spam = 0
+            share = np.divide(know[:, None], total, out=np.ones_like(total), where=total > 0)
+            knowing = knowing * share.reshape(-1)[table.wl]
         knowing = np.bincount(table.wl, knowing, minlength=m * k).reshape(m, k)
-        strategy = table.wl_counts - knowing  # expected spamming counts per label
+        # expected spamming counts per label (never below 0 by rounding)
+        strategy = np.maximum(table.wl_counts - knowing, 0.0)
         counts = np.stack([strategy.sum(axis=1), knowing.sum(axis=1)], axis=1)
         if self.method == "vb":
             counts = counts + np.array([self.alpha, self.beta])
@@ -154,8 +158,12 @@ class MACE(SeededAggregator):
             smoothing = 0.01 / k if self.smoothing is None else self.smoothing
             counts = counts + smoothing
             strategy = strategy + smoothing
-            know = counts[:, 1] / counts.sum(axis=1)
-            spam = strategy / strategy.sum(axis=1, keepdims=True)
+            know = counts[:, 1] / counts.sum(axis=1)  # every annotator has a judgement
+            # with smoothing=0 an annotator who never spams has no spamming counts: their
+            # spam distribution is then uniform (it is weighted by 1 - know = 0 anyway)
+            mass = strategy.sum(axis=1, keepdims=True)
+            spam = np.divide(strategy, mass, out=np.full_like(strategy, 1.0 / k),
+                             where=mass > 0)
         return know, spam
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from .base import Aggregator, Encoded, pick
-from .voting import TieKeys
 
 
 def normalise(scores: np.ndarray) -> np.ndarray:
@@ -29,7 +28,7 @@ def agreement_skills(enc: Encoded, label: np.ndarray) -> pd.Series:
     hit = (enc.label == label[enc.item]).astype(float)
     n = np.bincount(enc.worker, minlength=enc.n_workers)
     agree = np.bincount(enc.worker, weights=hit, minlength=enc.n_workers)
-    return pd.Series(agree / np.maximum(n, 1), index=pd.Index(enc.workers, name="annotator"),
+    return pd.Series(agree / np.maximum(n, 1), index=enc.worker_ids.rename("annotator"),
                      name="skill")
 
 
@@ -43,7 +42,7 @@ class MajorityVote(Aggregator):
     ----------
     seed : int
         Seed of the tie-break among equally voted labels.
-    labels : list of str, optional
+    labels : list, optional
         The label set, in the order of ``probas_`` columns; by default the labels seen.
     """
 
@@ -53,7 +52,7 @@ class MajorityVote(Aggregator):
 
     def _fit(self, enc: Encoded) -> np.ndarray:
         posterior = normalise(enc.counts())
-        best = pick(posterior, TieKeys(enc.items, self.seed), enc.tie_order())
+        best = pick(posterior, enc.tie_keys(self.seed), enc.tie_order())
         self.skills_ = agreement_skills(enc, best)
         self._best = best
         return posterior

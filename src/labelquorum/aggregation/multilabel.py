@@ -12,19 +12,36 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from ..errors import LabelquorumError
 from .base import find_columns
 from .registry import make_aggregator
 
 
-class BinaryRelevance:
+class BinaryRelevance(BaseEstimator):
     """``BinaryRelevance(method="dawid-skene").fit(judgements)``; then ``labels_`` (item ->
     tuple of labels), ``probas_`` (items x labels, P(label applies); rows need not sum to 1)
-    and ``skills_`` (annotators x labels, when the method estimates skills)."""
+    and ``skills_`` (annotators x labels, when the method estimates skills). Item and
+    annotator ids keep the caller's types.
+
+    Parameters
+    ----------
+    method : str
+        The classification method each label's yes/no question is aggregated with (a name
+        from ``labelquorum.aggregation.AGGREGATORS``).
+    sep : str
+        What joins the labels of an answer given as text.
+    seed : int
+        Seed of the method's tie-break.
+    labels : list of str, optional
+        The label set, in the order of ``probas_`` columns; by default the labels seen.
+    params : dict, optional
+        The method's other hyperparameters (e.g. ``{"n_iter": 50}``).
+    """
 
     def __init__(self, method: str = "majority-vote", sep: str = "|", seed: int = 0,
-                 labels: list[str] | None = None, **params: Any):
+                 labels: list[str] | None = None, params: dict[str, Any] | None = None):
         self.method = method
         self.sep = sep
         self.seed = seed
@@ -43,10 +60,19 @@ class BinaryRelevance:
         return out
 
     def fit(self, judgements: pd.DataFrame) -> BinaryRelevance:
+        if not (isinstance(self.sep, str) and self.sep):
+            raise LabelquorumError(f"sep must be a non-empty string; got {self.sep!r}")
+        if self.params is not None and not isinstance(self.params, dict):
+            raise LabelquorumError(f"params must be a dict of the method's hyperparameters; "
+                                   f"got {type(self.params).__name__}")
+        make_aggregator(self.method)  # an unknown method fails before the work
+        if not isinstance(judgements, pd.DataFrame):
+            raise LabelquorumError(f"expected a pandas DataFrame of judgements, got "
+                                   f"{type(judgements).__name__}")
         item, annotator, label = find_columns(judgements)
         df = judgements.drop_duplicates([item, annotator], keep="last")
         sets = self._sets(df[label])
-        names = self.labels or sorted(set().union(*sets))
+        names = list(self.labels) if self.labels else sorted(set().union(*sets))
         if not names:
             raise LabelquorumError("no answer names any label; nothing to aggregate")
         unknown = sorted(set().union(*sets) - set(names))
@@ -54,19 +80,20 @@ class BinaryRelevance:
             raise LabelquorumError(f"labels {unknown[:5]} are not in the label set {names}")
         probas, skills = {}, {}
         for name in names:
-            table = pd.DataFrame({"item": df[item].astype(str).to_numpy(),
-                                  "annotator": df[annotator].astype(str).to_numpy(),
+            table = pd.DataFrame({"item": df[item].to_numpy(),
+                                  "annotator": df[annotator].to_numpy(),
                                   "label": ["yes" if name in s else "no" for s in sets]})
             model = make_aggregator(self.method, seed=self.seed, labels=["no", "yes"],
-                                    **self.params)
+                                    **(self.params or {}))
             model.fit(table)
             probas[name] = model.probas_["yes"]
             if getattr(model, "skills_", None) is not None:
                 skills[name] = model.skills_
         self.probas_ = pd.DataFrame(probas)[names]
         self.probas_.index.name = "item"
-        self.labels_ = self.probas_.apply(
-            lambda row: tuple(n for n in names if row[n] >= 0.5), axis=1).rename("label")
+        chosen = [tuple(n for n, p in zip(names, row) if p >= 0.5)
+                  for row in self.probas_.to_numpy()]
+        self.labels_ = pd.Series(chosen, index=self.probas_.index, name="label", dtype=object)
         self.skills_ = pd.DataFrame(skills) if skills else None
         return self
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LabelquorumError
-from .base import Aggregator, Encoded, _label_text, encode
+from .base import Aggregator, Encoded, encode, label_text
 
 
 def encode_gold(enc: Encoded, gold: Mapping | pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +37,7 @@ def encode_gold(enc: Encoded, gold: Mapping | pd.Series | None) -> tuple[np.ndar
     if series.empty:
         return empty, empty
     ids = series.index.astype(str).to_numpy(dtype=object)
-    values = [_label_text(v) for v in series.to_numpy()]
+    values = [label_text(v) for v in series.to_numpy()]
     index = {lab: i for i, lab in enumerate(enc.labels)}
     unknown = sorted({v for v in values if v not in index})
     if unknown:
@@ -84,9 +84,6 @@ class SeededAggregator(Aggregator):
     def fit_predict_proba(self, judgements: pd.DataFrame,
                           gold: Mapping | pd.Series | None = None):
         return self.fit(judgements, gold=gold).probas_
-
-    def _check_params(self) -> None:
-        pass
 
     def _fit_seeded(self, enc: Encoded, gold_items: np.ndarray,
                     gold_labels: np.ndarray) -> np.ndarray:

@@ -13,16 +13,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from ..errors import LabelquorumError
 from ..spans import entity_scores, parse_spans, vote_spans
-from .base import find_columns
+from .base import find_columns, sorted_ids
 
 
-class TokenVoteSpans:
+class TokenVoteSpans(BaseEstimator):
     """``TokenVoteSpans().fit(judgements, texts)``; then ``labels_`` (item -> tuple of
     ``(start, end, type)``), ``confidence_`` and ``agreement_`` (item -> float), and
     ``skills_`` (annotator -> entity-level micro F1 of its answers against the consensus).
+    Item and annotator ids keep the caller's types.
 
     ``judgements`` is the long table (``item, annotator, label``; the label is a span list
     or its JSON text, ``[]`` for "no entities"; a missing label is no answer). The last row
@@ -31,7 +33,7 @@ class TokenVoteSpans:
     Parameters
     ----------
     weights : mapping of annotator -> weight, optional
-        Skill weights of the vote (default: one vote each).
+        Skill weights of the vote (default: one vote each); annotators are matched as text.
     labels : list of str, optional
         The entity types allowed; by default any type is accepted.
     """
@@ -46,7 +48,7 @@ class TokenVoteSpans:
         if not isinstance(judgements, pd.DataFrame):
             raise LabelquorumError(f"expected a pandas DataFrame of judgements, got "
                                    f"{type(judgements).__name__}")
-        weights = dict(self.weights or {})
+        weights = {str(a): w for a, w in dict(self.weights or {}).items()}
         bad = {a: w for a, w in weights.items() if not w > 0}
         if bad:
             raise LabelquorumError(f"weights must be positive; got {bad}")
@@ -70,22 +72,23 @@ class TokenVoteSpans:
                 spans = parse_spans(raw, labels if labels is not None else _AnyType(), text)
             except LabelquorumError as exc:
                 raise LabelquorumError(f"item {item!r}, annotator {worker!r}: {exc}") from None
-            per_item.setdefault(item, []).append((str(worker), spans))
+            per_item.setdefault(item, []).append((worker, spans))
         out, conf, agree = {}, {}, {}
         for item, answers in per_item.items():
-            w = [weights.get(worker, 1.0) for worker, _ in answers]
+            w = [weights.get(str(worker), 1.0) for worker, _ in answers]
             out[item], conf[item], agree[item] = vote_spans(
                 str(texts[item]), [s for _, s in answers], w)
-        given: dict[str, tuple[list, list]] = {}
+        given: dict[Any, tuple[list, list]] = {}
         for item, answers in per_item.items():
             for worker, spans in answers:
                 mine, consensus = given.setdefault(worker, ([], []))
                 mine.append(spans)
                 consensus.append(out[item])
+        workers = sorted_ids(pd.Series(list(given)))[1]
         self.skills_ = pd.Series(
-            {w: float(entity_scores(c, m).loc["micro", "f1"]) if any(c) or any(m) else 1.0
-             for w, (m, c) in sorted(given.items())}, name="skill", dtype=float)
-        self.skills_.index.name = "annotator"
+            [float(entity_scores(c, m).loc["micro", "f1"]) if any(c) or any(m) else 1.0
+             for m, c in (given[w] for w in workers)], index=workers.rename("annotator"),
+            name="skill", dtype=float)
         index = pd.Index(list(out), name="item")
         self.labels_ = pd.Series(list(out.values()), index=index, name="label", dtype=object)
         self.confidence_ = pd.Series(list(conf.values()), index=index, name="confidence")

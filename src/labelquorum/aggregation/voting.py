@@ -39,13 +39,16 @@ class TieKeys:
     values as :func:`tie_keys`, without hashing every item."""
 
     def __init__(self, item_ids, seed: int):
-        self.item_ids, self.seed = np.asarray(item_ids, dtype=object), seed
+        # the ids as text: an array, or anything whose take(rows) gives the rows' text
+        self.item_ids = item_ids if hasattr(item_ids, "take") else np.asarray(item_ids,
+                                                                              dtype=object)
+        self.seed = seed
 
     def __getitem__(self, i: int) -> np.uint64:
-        return tie_keys(self.item_ids[[i]], self.seed)[0]
+        return self.take([i])[0]
 
     def take(self, rows: np.ndarray) -> np.ndarray:
-        return tie_keys(self.item_ids[rows], self.seed)
+        return tie_keys(self.item_ids.take(rows), self.seed)
 
 
 def tie_keys(item_ids, seed: int) -> np.ndarray:

@@ -11,7 +11,6 @@ import numpy as np
 
 from .base import Aggregator, Encoded, pick
 from .majority_vote import agreement_skills, normalise
-from .voting import TieKeys
 
 
 class Wawa(Aggregator):
@@ -24,7 +23,7 @@ class Wawa(Aggregator):
     ----------
     seed : int
         Seed of the tie-break (in both votes).
-    labels : list of str, optional
+    labels : list, optional
         The label set, in the order of ``probas_`` columns; by default the labels seen.
     """
 
@@ -33,7 +32,6 @@ class Wawa(Aggregator):
         self.labels = labels
 
     def _fit(self, enc: Encoded) -> np.ndarray:
-        keys = TieKeys(enc.items, self.seed)
-        majority = pick(normalise(enc.counts()), keys, enc.tie_order())
+        majority = pick(normalise(enc.counts()), enc.tie_keys(self.seed), enc.tie_order())
         self.skills_ = agreement_skills(enc, majority)
         return normalise(enc.counts(self.skills_.to_numpy()[enc.worker]))

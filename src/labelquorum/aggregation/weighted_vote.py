@@ -55,7 +55,7 @@ class WeightedVote(Aggregator):
         Annotator id -> non-negative weight; every annotator in the table needs one.
     seed : int
         Seed of the tie-break among equally weighted labels.
-    labels : list of str, optional
+    labels : list, optional
         The label set, in the order of ``probas_`` columns; by default the labels seen.
     """
 
@@ -66,6 +66,5 @@ class WeightedVote(Aggregator):
 
     def _fit(self, enc: Encoded) -> np.ndarray:
         weights = skill_weights(self.skills, enc.workers)
-        self.skills_ = pd.Series(weights, index=pd.Index(enc.workers, name="annotator"),
-                                 name="skill")
+        self.skills_ = pd.Series(weights, index=enc.worker_ids.rename("annotator"), name="skill")
         return normalise(enc.counts(weights[enc.worker]))
