@@ -115,11 +115,6 @@ def _flaky(annotators: dict, name: str, item: str) -> dict:
     return annotators
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "policies/cascade.py Cascade.step accepts an item at the last tier when the tier's "
-    "consensus meets its thresholds, before _last_tier looks at failed calls: a tier of two "
-    "where one call failed decides the item 'final' on the other's vote, and the failed "
-    "annotator is never asked again"))
 def test_one_failed_call_in_a_last_tier_of_two_reopens_the_item(tmp_path):
     """The last tier asks two paid annotators; one call fails. The quorum the user asked
     for did not answer: the item is decided ``failed`` and the next run asks the failed

@@ -140,11 +140,6 @@ def test_a_review_of_a_budget_stopped_item_is_not_written_back_by_the_run(tmp_pa
     project.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/executor.py sends every request of a written plan: a review made after the "
-    "plan was written (Review.adjudicate supersedes only people's requests, "
-    "web/review.py) does not stop the item's pending paid request, which is sent, "
-    "charged and stored"))
 @pytest.mark.parametrize("path", ["batched", "concurrent"])
 def test_a_review_made_after_the_plan_was_written_stops_the_items_pending_call(
         tmp_path, store_url, path):
@@ -168,11 +163,6 @@ def test_a_review_made_after_the_plan_was_written_stops_the_items_pending_call(
     project.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/state.py RunState._load_requests puts every pending or sent request in "
-    "'outstanding' without looking at whether its item is closed, and Runner._run asks "
-    "them directly (not through Ledger.write_plan's closed check): a killed run's paid "
-    "request for an item a reviewer then decided is sent and charged on resume"))
 def test_a_resumed_run_does_not_ask_about_an_item_reviewed_since_the_kill(tmp_path,
                                                                           store_url):
     """A run is killed after its plan asked the paid tier about i0..i6 and one answer was

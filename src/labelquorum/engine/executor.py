@@ -80,53 +80,72 @@ class Executor:
             items = self.state.items(chunk)
             reserves = np.asarray(ann.reserve(items), dtype=float)
             n = self.budget.admit(reserves)
-            if n < len(chunk):
+            budget_hit = n < len(chunk)
+            if budget_hit:
                 self._stop(ann.name, positions[start + n:], stopped)
                 chunk, items, reserves = chunk[:n], items.take(np.arange(n)), reserves[:n]
             if not n:
                 return
             keys = [self.ledger.key(ann.name, int(p)) for p in chunk]
-            if self._write(self.ledger.mark_sent, keys) is not None:
+            withdrawn, error = self._write(self.ledger.mark_sent, keys)
+            if error is not None:
                 for r in reserves:
                     self.budget.settle(float(r), 0.0)
                 self._unstored(ann.name, chunk, "its 'sent' mark could not be written, so "
                                "it was not asked")
             else:
-                answers = ann.annotate(items)
-                cost = np.asarray(answers.cost, dtype=float)
-                for r, c in zip(reserves, cost):
-                    self.budget.settle(float(r), float(c))
-                self._store(ann, chunk, answers)
-            if n < len(positions[start:start + size]):
+                if withdrawn:
+                    gone = np.array([k in withdrawn for k in keys], dtype=bool)
+                    self._withdraw(ann.name, chunk[gone])
+                    for r in reserves[gone]:
+                        self.budget.settle(float(r), 0.0)
+                    chunk, reserves = chunk[~gone], reserves[~gone]
+                    items = items.take(np.flatnonzero(~gone))
+                if len(chunk):
+                    self._ask_batch(ann, chunk, items, reserves)
+            if budget_hit:
                 return
+
+    def _ask_batch(self, ann: Annotator, chunk: np.ndarray, items, reserves) -> None:
+        answers = ann.annotate(items)
+        cost = np.asarray(answers.cost, dtype=float)
+        for r, c in zip(reserves, cost):
+            self.budget.settle(float(r), float(c))
+        self._store(ann, chunk, answers)
 
     def _stop(self, name: str, positions: np.ndarray, stopped: dict[str, list[int]]) -> None:
         stopped.setdefault(name, []).extend(int(p) for p in positions)
         self._write(self.ledger.unsend, [self.ledger.key(name, int(p)) for p in positions])
 
     # -- storing -----------------------------------------------------------------------
-    def _write(self, fn, *args) -> Exception | None:
-        """Run a write, retrying a failing database; return the last error, or None."""
+    def _withdraw(self, name: str, positions: np.ndarray) -> None:
+        """Planned calls withdrawn before they went out: a reviewer decided the items."""
+        self.state.status[name][positions] = 0
+        self.state.close(positions, final=True)
+        self.report.asked[name] = self.report.asked.get(name, 0) - len(positions)
+
+    def _write(self, fn, *args) -> tuple[Any, Exception | None]:
+        """Run a write, retrying a failing database; return (its result, None), or
+        (None, the last error)."""
         error: Exception | None = None
         for attempt in range(WRITE_TRIES):
             try:
-                fn(*args)
-                return None
+                return fn(*args), None
             except SQLAlchemyError as exc:
                 error = exc
                 time.sleep(0.05 * 2 ** attempt)
-        return error
+        return None, error
 
     def _store(self, ann: Annotator, positions: np.ndarray, answers: Answers) -> None:
         """Store a batch of answers (one at a time if the batch cannot be), then let the
         policy see the ones stored."""
-        error = self._write(self.ledger.record, ann, positions, answers)
+        _, error = self._write(self.ledger.record, ann, positions, answers)
         if error is None:
             self._remember(ann.name, positions, answers)
             return
         for i, p in enumerate(positions.tolist()):
             one = answers.take([i])
-            error = self._write(self.ledger.record, ann, np.array([p]), one)
+            _, error = self._write(self.ledger.record, ann, np.array([p]), one)
             if error is None:
                 self._remember(ann.name, np.array([p]), one)
             else:
@@ -187,9 +206,13 @@ class Executor:
                 cost = 0.0
                 try:
                     key = self.ledger.key(ann.name, p)
-                    if key in await marks.submit(key):
+                    failed, withdrawn = await marks.submit(key)
+                    if key in failed:
                         self._unstored(ann.name, [p], "its 'sent' mark could not be "
                                        "written, so it was not asked")
+                        continue
+                    if key in withdrawn:
+                        self._withdraw(ann.name, np.array([p]))
                         continue
                     answers = await ann.aannotate_one(items)
                     cost = float(np.sum(answers.cost))
@@ -211,11 +234,21 @@ class Executor:
             if ps:
                 self._write(self.ledger.unsend, [self.ledger.key(name, p) for p in ps])
 
-    def _mark_many(self, keys: list[str]) -> set[str]:
-        """Mark keys sent; return those that could not be marked."""
-        if self._write(self.ledger.mark_sent, keys) is None:
-            return set()
-        return {k for k in keys if self._write(self.ledger.mark_sent, [k]) is not None}
+    def _mark_many(self, keys: list[str]) -> tuple[set[str], set[str]]:
+        """Mark keys sent; return those that could not be marked (the database failed)
+        and those withdrawn (a reviewer decided the item)."""
+        withdrawn, error = self._write(self.ledger.mark_sent, keys)
+        if error is None:
+            return set(), withdrawn
+        failed: set[str] = set()
+        withdrawn = set()
+        for k in keys:
+            gone, error = self._write(self.ledger.mark_sent, [k])
+            if error is not None:
+                failed.add(k)
+            else:
+                withdrawn |= gone
+        return failed, withdrawn
 
     def _record_many(self, answered: list[tuple[str, int, Any]]) -> None:
         """Store single-item answers of several annotators, one transaction each."""

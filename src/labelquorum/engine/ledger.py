@@ -235,21 +235,28 @@ class Ledger:
         return out
 
     # -- asking ------------------------------------------------------------------------
-    def mark_sent(self, keys: list[str]) -> None:
+    def mark_sent(self, keys: list[str]) -> set[str]:
         """Mark calls as going out; one that was in flight at a kill counts as repeated.
-        The count is stored with the mark, so a resumed run killed again still reports it."""
+        The count is stored with the mark, so a resumed run killed again still reports it.
+
+        Returns the keys withdrawn since they were planned (a reviewer decided the item
+        and superseded its requests): those must not be sent."""
         rq = schema.requests
-        repeated = [k for k in keys if k in self.state.sent_keys]
+        marked: set[str] = set()
         with self.store.begin() as conn:
             for part in _slices(keys):
-                conn.execute(update(rq).where((rq.c.project_id == self.pid)
-                                              & rq.c.key.in_(part))
-                             .values(state="sent", attempts=rq.c.attempts + 1, updated=now()))
+                marked.update(conn.execute(
+                    update(rq).where((rq.c.project_id == self.pid) & rq.c.key.in_(part)
+                                     & rq.c.state.in_(("pending", "sent")))
+                    .values(state="sent", attempts=rq.c.attempts + 1, updated=now())
+                    .returning(rq.c.key)).scalars())
+            repeated = [k for k in keys if k in self.state.sent_keys and k in marked]
             if repeated:
                 self.lock.count_repeated(conn, len(repeated))
         if repeated:
             self.state.sent_keys.difference_update(repeated)
             self.repeated += len(repeated)
+        return set(keys) - marked
 
     def unsend(self, keys: list[str]) -> None:
         """Requests the budget stopped before they went out: planned, never asked."""

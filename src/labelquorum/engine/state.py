@@ -58,7 +58,7 @@ class RunState(Board):
         self.seeds: list[int] = []
         self.outstanding: dict[str, list[int]] = {}  # requests a killed run left open
         self.sent_keys: set[str] = set()  # of those, the ones that had gone out
-        self.stale: list[str] = []  # pending requests of a model retrained since
+        self.stale: list[str] = []  # pending requests no longer wanted: superseded
         self.held_by_people = 0.0  # reservations of people's open tasks
 
     def text(self, p: int) -> str:
@@ -122,6 +122,9 @@ class RunState(Board):
                 continue
             if ann.trainable and r.annotator_version != versions[r.annotator]:
                 self.stale.append(r.key)  # asked of a model that has since been retrained
+                continue
+            if self.final[p]:
+                self.stale.append(r.key)  # the item was decided for good since (a review)
                 continue
             self.status[r.annotator][p] = PENDING
             if ann.deferred:

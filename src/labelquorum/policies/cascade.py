@@ -74,13 +74,21 @@ class Cascade(Policy):
                   & (c.agreement >= tier.min_agreement))
             held = state.unconfirmed(scope, pos, c) & (c.votes > 0)
             ok &= ~held
-            plan.decide(Decision(pos[ok], take(c, ok), scope, self.tier_name(t)))
-            if t == len(self.tiers) - 1:
-                review = held[~ok]
-                rest = ~ok
-                rest[np.flatnonzero(rest)[review]] = False
-                plan.decide(Decision(pos[~ok][review], take(take(c, ~ok), review), scope,
-                                     self.tier_name(t), flags=HELD))
+            if t < len(self.tiers) - 1:
+                plan.decide(Decision(pos[ok], take(c, ok), scope, self.tier_name(t)))
+            else:
+                # the last tier: where one of its calls failed, the label stands for now
+                # but the item is reopened, and the failed annotator asked again
+                failed = np.zeros(len(pos), dtype=bool)
+                for a in names:
+                    failed |= state.status[a][pos] == FAILED
+                for fail in (False, True):
+                    st = DecisionState.FAILED if fail else DecisionState.FINAL
+                    for rows, flags in ((ok & (failed == fail), ""),
+                                        (held & (failed == fail), HELD)):
+                        plan.decide(Decision(pos[rows], take(c, rows), scope,
+                                             self.tier_name(t), flags=flags, state=st))
+                rest = ~ok & ~held
                 self._last_tier(state, plan, pos[rest], take(c, rest), scope, t, seen)
             remaining = np.zeros_like(remaining)
             remaining[pos[~ok]] = True

@@ -174,10 +174,10 @@ class Review:
             conn.execute(rv.insert().values(project_id=self.pid, item_id=item_id,
                                             user_id=reviewer.id, label=text, note=note[:2000],
                                             created=now))
-            humans = [n for n, a in self.project.config.annotators.items() if a.type == "human"]
+            # every open request of the item is withdrawn: a run that planned a call for
+            # it does not send it (people's tasks close below)
             conn.execute(update(rq).where((rq.c.project_id == self.pid)
                                           & (rq.c.item_id == item_id)
-                                          & rq.c.annotator.in_(humans)
                                           & rq.c.state.in_(("pending", "sent")))
                          .values(state="superseded", updated=now))
             conn.execute(update(ht).where((ht.c.project_id == self.pid)
