@@ -3,8 +3,8 @@
 Two workloads, each at several sizes, each run in a fresh interpreter so peak resident
 memory (``VmHWM``) is the run's own:
 
-- ``instant``: N items, three ``simulated`` annotators that are free and local (a 2-tier
-  cascade: two agree or the third decides), SQLite.
+- ``instant``: N items, three ``rules`` annotators (free, local, deterministic, holding
+  nothing per item), a 2-tier cascade: two agree or the third decides, SQLite.
 - ``llm``: N items, one ``llm`` tier against the scripted OpenAI-compatible server running
   in a subprocess (no latency), concurrency 32, SQLite.
 
@@ -36,24 +36,30 @@ seed = 0
 [task]
 labels = ["negative", "positive"]
 [annotators.a]
-type = "simulated"
-accuracy = 0.9
+type = "rules"
+rules = [{ label = "positive", keywords = ["good", "great"] },
+         { label = "negative", keywords = ["bad", "awful"] }]
 [annotators.b]
-type = "simulated"
-accuracy = 0.85
+type = "rules"
+rules = [{ label = "positive", keywords = ["good", "fine"] },
+         { label = "negative", keywords = ["bad", "dull"] }]
 [annotators.c]
-type = "simulated"
-accuracy = 0.95
+type = "rules"
+rules = [{ label = "positive", keywords = ["great", "fine", "good"] },
+         { label = "negative", keywords = ["awful", "dull", "bad"] }]
 [policy]
 type = "cascade"
 [[policy.tiers]]
 name = "pair"
 annotators = ["a", "b"]
 min_agreement = 1.0
+min_votes = 2
 [[policy.tiers]]
 name = "third"
 annotators = ["c"]
 """
+
+WORDS = ["good", "great", "fine", "bad", "awful", "dull", "plain", "long"]
 
 LLM = """
 [project]
@@ -85,14 +91,11 @@ def prepare(kind: str, n: int, directory: str, url: str = "") -> None:
     project = init_project(Path(directory) / "p",
                            config_text=LLM.format(url=url) if kind == "llm" else INSTANT)
     rng = np.random.default_rng(0)
+    words = rng.choice(WORDS, size=(n, 2))
     frame = pd.DataFrame({"id": [f"i{i:07d}" for i in range(n)],
-                          "text": [f"review {i}: a film with a cast and a plot" for i in range(n)]})
-    if kind == "instant":
-        frame["gold"] = rng.choice(["negative", "positive"], n)
-        project.import_dataframe(frame, id_column="id", gold_column="gold",
-                                 gold_role="evaluation")
-    else:
-        project.import_dataframe(frame, id_column="id")
+                          "text": [f"review {i}: a film with a {a} cast and a {b} plot"
+                                   for i, (a, b) in enumerate(words.tolist())]})
+    project.import_dataframe(frame, id_column="id")
     project.close()
 
 

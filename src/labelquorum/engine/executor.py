@@ -197,8 +197,7 @@ class Executor:
                     room.notify_all()
 
         async def worker(ann: Annotator, todo) -> None:
-            for p in todo:
-                items = self.state.items([p])
+            for p, items in todo:
                 reserve = float(np.asarray(ann.reserve(items), dtype=float)[0])
                 if flight["exhausted"] or not await admit(reserve):
                     stopped.setdefault(ann.name, []).append(p)
@@ -224,7 +223,7 @@ class Executor:
             workers = []
             for name, positions in asks.items():
                 ann = self.annotators[name]
-                todo = iter(positions.tolist())  # shared by the annotator's workers
+                todo = self.state.blocks(positions)  # one reader for the annotator's workers
                 workers += [worker(ann, todo) for _ in range(min(ann.concurrency, len(positions)))]
             await asyncio.gather(*workers)
         finally:

@@ -37,22 +37,28 @@ from ..store import Store, schema
 from ..task import Task
 
 STATUS_CODE = {"ok": OK, "abstain": ABSTAIN, "failed": FAILED}
+FETCH = 4096  # items whose fields are read from the store at a time
+FETCH_ONE = 64  # ahead of items asked one at a time (I/O-bound annotators)
 
 
 class RunState(Board):
     """The board of a run: filled from the store, kept current as answers arrive."""
 
-    def __init__(self, task: Task, annotators: dict[str, Annotator], ids: list[str],
-                 fields_json: list[str], seed: int):
+    def __init__(self, store: Store, task: Task, annotators: dict[str, Annotator],
+                 ids: list[str], seqs: list[int], seed: int):
         super().__init__(ids, task.labels, list(annotators), multilabel=task.multilabel,
                          spans=task.spans, seed=seed)
         n = len(ids)
-        self.task, self.annotators = task, annotators
-        self.fields_json = fields_json
+        self.store, self.task, self.annotators = store, task, annotators
+        # item fields are read from the store a chunk at a time, never all held: a
+        # position's item is the one with this import sequence number
+        self.seqs = np.asarray(seqs, dtype=np.int64)
         self.pos = {item_id: i for i, item_id in enumerate(ids)}
         self.had_decision = np.zeros(n, dtype=bool)
         self.final = np.zeros(n, dtype=bool)  # closed by a decision no run writes over
-        self.texts = [self.text(p) for p in range(n)] if task.spans else None
+        if task.spans:  # the spans vote aligns to the texts: held for spans tasks
+            self.texts = [t for start in range(0, n, FETCH)
+                          for t in self.items(np.arange(start, min(start + FETCH, n))).texts]
         self.gold: dict[str, Any] = {}  # of seed items (decided by their gold)
         self.control: set[str] = set()
         self.seeds: list[int] = []
@@ -61,12 +67,37 @@ class RunState(Board):
         self.stale: list[str] = []  # pending requests no longer wanted: superseded
         self.held_by_people = 0.0  # reservations of people's open tasks
 
-    def text(self, p: int) -> str:
-        return str(json.loads(self.fields_json[p]).get(self.task.text_field, ""))
-
     def items(self, positions) -> Items:
-        return Items([self.ids[p] for p in positions],
-                     JsonRows([self.fields_json[p] for p in positions]), self.task.text_field)
+        """The items at these positions, their fields read from the store."""
+        positions = np.asarray(positions, dtype=np.int64)
+        seqs = self.seqs[positions]
+        fields = self._fields(seqs) if len(seqs) else {}
+        return Items(self.ids[positions].tolist(),
+                     JsonRows([fields[q] for q in seqs.tolist()]), self.task.text_field)
+
+    def _fields(self, seqs: np.ndarray) -> dict[int, str]:
+        it = schema.items
+        lo, hi = int(seqs.min()), int(seqs.max())
+        where = (it.c.project_id == self.store.project_id)
+        with self.store.connect() as conn:
+            if hi - lo < 4 * len(seqs):  # dense: one range scan
+                rows = conn.execute(select(it.c.seq, it.c.fields).where(
+                    where & it.c.seq.between(lo, hi)))
+                wanted = set(seqs.tolist())
+                return {q: f for q, f in rows if q in wanted}
+            out: dict[int, str] = {}
+            for start in range(0, len(seqs), 900):
+                out.update(conn.execute(select(it.c.seq, it.c.fields).where(
+                    where & it.c.seq.in_(seqs[start:start + 900].tolist()))).all())
+            return out
+
+    def blocks(self, positions: np.ndarray):
+        """``(position, one-item Items)`` in order, read from the store ``FETCH`` at a time."""
+        for start in range(0, len(positions), FETCH_ONE):
+            block = positions[start:start + FETCH_ONE]
+            items = self.items(block)
+            for i, p in enumerate(block.tolist()):
+                yield p, items.take([i])
 
     # -- loading -----------------------------------------------------------------------
     @classmethod
@@ -76,21 +107,21 @@ class RunState(Board):
         pid = store.project_id
         with store.connect() as conn:
             conn = conn.execution_options(yield_per=10_000)  # PostgreSQL: a server cursor
-            ids, fields, gold, control, seeds = [], [], {}, set(), []
-            # streamed: a million items are never held twice
-            for i, (item_id, item_fields, item_gold, role) in enumerate(conn.execute(
-                    select(it.c.id, it.c.fields, it.c.gold, it.c.gold_role)
+            ids, seqs, gold, control, seeds = [], [], {}, set(), []
+            # streamed, and without the items' fields (read a chunk at a time when asked)
+            for i, (item_id, seq, item_gold, role) in enumerate(conn.execute(
+                    select(it.c.id, it.c.seq, it.c.gold, it.c.gold_role)
                     .where(it.c.project_id == pid).order_by(it.c.seq))):
                 ids.append(item_id)
-                fields.append(item_fields)
+                seqs.append(seq)
                 if role == "seed" and item_gold is not None:
                     seeds.append(i)
                     gold[item_id] = json.loads(item_gold)
                 elif role == "control":
                     control.add(item_id)
-            state = cls(task, annotators, ids, fields, seed)
+            state = cls(store, task, annotators, ids, seqs, seed)
             state.gold, state.control, state.seeds = gold, control, seeds
-            del ids
+            del ids, seqs
             pos = state.pos
             for item_id, dstate in conn.execute(select(d.c.item_id, d.c.state)
                                                 .where(d.c.project_id == pid)):
@@ -105,7 +136,9 @@ class RunState(Board):
             state._load_judgements(conn, j, pid, run_id)
         if any(a.kind == "llm" for a in annotators.values()):
             todo = np.flatnonzero(state.open)
-            state.suspicious[todo] = flag_injections([state.text(p) for p in todo.tolist()])
+            for start in range(0, len(todo), FETCH):
+                part = todo[start:start + FETCH]
+                state.suspicious[part] = flag_injections(state.items(part).texts)
         return state
 
     def _load_requests(self, conn, rq, pid: int) -> None:
