@@ -49,6 +49,7 @@ class Executor:
         """Ask, store, remember; return the positions the budget stopped, per annotator."""
         stopped: dict[str, list[int]] = {}
         io: dict[str, np.ndarray] = {}
+        free: list[tuple[np.ndarray, list[Annotator]]] = []  # annotators asked alike
         for name, positions in asks.items():
             ann = self.annotators[name]
             self.report.asked[name] = self.report.asked.get(name, 0) + len(positions)
@@ -57,11 +58,19 @@ class Executor:
             if ann.io_bound:
                 io[name] = positions
             elif instant(ann):
-                for start in range(0, len(positions), CHUNK):
-                    chunk = positions[start:start + CHUNK]
-                    self._store(ann, chunk, ann.annotate(self.state.items(chunk)))
+                same = next((g for ps, g in free if np.array_equal(ps, positions)), None)
+                if same is None:
+                    free.append((positions, [ann]))
+                else:
+                    same.append(ann)
             else:
                 self._paid_batches(ann, positions, stopped)
+        for positions, group in free:  # each chunk's items read once for the group
+            for start in range(0, len(positions), CHUNK):
+                chunk = positions[start:start + CHUNK]
+                items = self.state.items(chunk)
+                for ann in group:
+                    self._store(ann, chunk, ann.annotate(items))
         if io:
             asyncio.run(self._io(io, stopped))
         out = {n: np.array(sorted(ps), dtype=np.int64) for n, ps in stopped.items() if ps}

@@ -209,6 +209,8 @@ class Ledger:
         st, labels, task = self.state, self.state.task.labels, self.state.task
         c, positions = dec.consensus, dec.positions[start:start + ROWS_AT_ONCE]
         provenance = st.provenance(positions)
+        deciders = st.deciders(dec.decided_by, positions)
+        base_flags = [f for f in dec.flags.split(",") if f]
         out = []
         for i, p in enumerate(positions.tolist(), start=start):
             if task.spans:
@@ -220,7 +222,7 @@ class Ledger:
             else:
                 label = labels[c.label[i]] if c.label[i] >= 0 else None
                 value = None
-            flags = [f for f in dec.flags.split(",") if f]
+            flags = list(base_flags)
             if label is None and value is None:
                 if "unlabelled" not in flags:
                     flags.append("unlabelled")
@@ -228,7 +230,7 @@ class Ledger:
                     self.unlabelled += 1
             if st.suspicious[p] and "injection" not in flags:
                 flags.append("injection")  # the export keeps the trace, whoever decided
-            by = ",".join(st.answered_by(dec.decided_by, p)) or "none"
+            by = deciders[i - start]
             out.append((self.pid, st.ids[p], label, json_text(value), float(c.confidence[i]),
                         by, dec.tier, ",".join(flags), str(dec.state),
                         provenance[i - start], self.lock.run_id, stamp))

@@ -82,7 +82,9 @@ class RunState(Board):
         with self.store.connect() as conn:
             if hi - lo < 4 * len(seqs):  # dense: one range scan
                 rows = conn.execute(select(it.c.seq, it.c.fields).where(
-                    where & it.c.seq.between(lo, hi)))
+                    where & it.c.seq.between(lo, hi))).all()
+                if hi - lo + 1 == len(seqs):
+                    return dict(rows)
                 wanted = set(seqs.tolist())
                 return {q: f for q, f in rows if q in wanted}
             out: dict[int, str] = {}
@@ -248,11 +250,23 @@ class RunState(Board):
                  for n, a in self.annotators.items()}
         return super().policy_state(infos, budget_left, aggregator)
 
-    def answered_by(self, names: list[str], p: int) -> list[str]:
-        """Of ``names``, those that answered item ``p`` (a label, or an abstention); an
-        annotator whose call failed decided nothing (names that are no annotator, like
-        ``gold``, stay)."""
-        return [a for a in names if a not in self.status or self.status[a][p] in (OK, ABSTAIN)]
+    def deciders(self, names: list[str], positions: np.ndarray) -> list[str]:
+        """Per item, ``decided_by``: those of ``names`` that answered it (a label, or an
+        abstention), joined with commas, or ``none``. An annotator whose call failed decided
+        nothing; names that are no annotator (``gold``) stay."""
+        if not names:
+            return ["none"] * len(positions)
+        answered = np.stack([np.isin(self.status[a][positions], (OK, ABSTAIN))
+                             if a in self.status else np.ones(len(positions), dtype=bool)
+                             for a in names], axis=1)
+        joined = {}
+        out = []
+        for row in map(tuple, answered):
+            text = joined.get(row)
+            if text is None:
+                text = joined[row] = ",".join(a for a, yes in zip(names, row) if yes) or "none"
+            out.append(text)
+        return out
 
     def provenance(self, positions: np.ndarray) -> list[str]:
         """For each item, a JSON object of what every annotator that answered said."""
