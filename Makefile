@@ -2,7 +2,7 @@
 PYTHON ?= python
 DATA ?= ../shared/data
 
-.PHONY: test bench bench-run bench-import bench-accuracy bench-embedding bench-spans bench-css
+.PHONY: test bench bench-run bench-memory bench-import bench-accuracy bench-embedding bench-spans bench-css
 
 test:
 	scripts/test
@@ -12,6 +12,10 @@ bench: bench-run bench-import bench-accuracy bench-embedding bench-css
 
 bench-run:
 	$(PYTHON) benchmarks/run_overhead.py
+
+# peak memory of runs at 100,000 to 1,000,000 items (minutes)
+bench-memory:
+	$(PYTHON) benchmarks/run_memory.py
 
 bench-import:
 	$(PYTHON) benchmarks/import_speed.py
