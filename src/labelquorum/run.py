@@ -26,17 +26,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from .aggregation import Consensus
 from .annotators import Annotator
 from .annotators.cache import CallCache
-from .engine.executor import Executor
+from .engine.executor import Executor, short_error
 from .engine.ledger import REQUEST_STATE, Budget, Ledger, instant, request_key
 from .engine.lock import RunLock
 from .engine.state import RunState
 from .engine.training import train
 from .errors import PolicyError, StoreError
 from .policies import NOT_ASKED, OK, PENDING, Decision, DecisionState, Plan
+from .policies.cascade import HELD, take
 from .spans import canonical
 
 if TYPE_CHECKING:
@@ -84,8 +86,19 @@ class Runner:
         self.lock = RunLock(self.store, self.seed, self.project.config_hash).acquire()
         try:
             report = self._run()
-        except BaseException:
-            self.lock.release()  # a crash or Ctrl-C: the next run resumes at once
+        except BaseException as exc:
+            try:
+                self.lock.release()  # a crash or Ctrl-C: the next run resumes at once
+            except SQLAlchemyError:
+                pass  # the store is down; the lock's owner is this dead process anyway
+            if isinstance(exc, SQLAlchemyError):
+                unstored = getattr(getattr(self, "executor", None), "unstored", [])
+                raise StoreError(
+                    f"the store failed during the run ({short_error(exc)}); everything written "
+                    f"before stays, {len(unstored)} answers received could not be stored "
+                    "(their requests stay 'sent': the next run asks them again and counts "
+                    "the repeats). Check that the database is writable (disk space, "
+                    "permissions, a server that is up), then run again.") from None
             raise
         if report.unstored:
             raise StoreError(
@@ -181,7 +194,8 @@ class Runner:
 
     def _decide_stopped(self, stopped: dict[str, np.ndarray]) -> None:
         """Items the budget stopped keep their best label so far, from the annotators that
-        answered them (grouped by which did), decided ``budget``: reopened by a later run."""
+        answered them (grouped by which did), decided ``budget``: reopened by a later run.
+        A flagged item (prompt injection) labelled by LLMs alone is flagged for review."""
         st = self.state
         positions = np.unique(np.concatenate(list(stopped.values())))
         positions = positions[st.open[positions]]
@@ -197,8 +211,12 @@ class Runner:
         for signature, rows in groups.items():
             names = [a for a, used in zip(self.annotators, signature) if used]
             subset = positions[rows]
-            decisions.append(Decision(subset, ps.consensus(names, subset), names, "budget",
-                                      flags="budget", state=DecisionState.BUDGET))
+            c = ps.consensus(names, subset)
+            # a flagged item that only LLMs labelled keeps that label for review only
+            held = ps.unconfirmed(names, subset, c) & (c.votes > 0)
+            for these, flags in ((~held, "budget"), (held, "budget," + HELD)):
+                decisions.append(Decision(subset[these], take(c, these), names, "budget",
+                                          flags=flags, state=DecisionState.BUDGET))
         self.ledger.write_plan(decisions, {}, stopped)
 
     def _refit(self, names: list[str]) -> None:

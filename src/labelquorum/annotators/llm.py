@@ -71,6 +71,8 @@ from .base import Annotator, Answers, Items, spread_confidence
 from .cache import CallCache, cache_key
 
 OFF_LABEL_STOP = 15
+OFF_LABEL_PROBE = 10  # once stopped, one item in this many is asked: an answer on the
+# label set (a streak of hard items, not a broken model) resumes the calls
 """Items in a row whose every answer (re-asks included) was off the label set, after which
 the annotator stops asking for the rest of the run: the model or the prompt is wrong."""
 
@@ -112,6 +114,7 @@ class LlmAnnotator(Annotator):
         self.rejected_entities = 0  # spans tasks: entities named but not placed
         self.off_label_streak = 0  # items in a row answered only off the label set
         self.off_label_stop: str | None = None  # why the annotator stopped asking
+        self.off_label_seen = 0  # items met while stopped (one in OFF_LABEL_PROBE probes)
         self.off_label_skipped = 0  # items not asked since
         self._reserved: dict[str, float] = {}  # item id -> what reserve() returned
         self.media_root = Path(self.context.project_dir) / self.context.media_root
@@ -285,9 +288,11 @@ class LlmAnnotator(Annotator):
         method = self.config.confidence
         limit = self._reserved.pop(item_id, None)
         if self.off_label_stop:  # the model answers off the label set: stop paying for it
-            self.off_label_skipped += 1
-            return Answers(labels=[None], errors=[self.off_label_stop], calls=[None],
-                           cost=np.zeros(1), methods=[None])
+            self.off_label_seen += 1
+            if self.off_label_seen % OFF_LABEL_PROBE:  # every so often one item probes
+                self.off_label_skipped += 1
+                return Answers(labels=[None], errors=[self.off_label_stop], calls=[None],
+                               cost=np.zeros(1), methods=[None])
         try:
             text = str(fields.get(self.task.text_field, ""))
             examples = (await asyncio.to_thread(self._select, text, item_id)
@@ -318,6 +323,7 @@ class LlmAnnotator(Annotator):
             return Answers(labels=[None], errors=[str(exc)], calls=[calls or None],
                            cost=np.array([cost]), methods=[None])
         self.off_label_streak = 0
+        self.off_label_stop = None  # a probe answered on the label set: ask again
         cost = self.bound.settle(calls, limit)
         return Answers(labels=[value], probs=None if probs is None else probs[None, :],
                        confidence=np.array([conf]), cost=np.array([cost]),
@@ -340,7 +346,8 @@ class LlmAnnotator(Annotator):
             f"answer was {example!r}). Check the label names ({names}) against what the model "
             "says, the prompt (guidelines and label descriptions; each request is in the "
             f"call log) and that model {self.config.model!r} is the one meant; the items left "
-            "in this run were not asked (no call, no cost) and the next run asks them again")
+            "in this run were not asked (no call, no cost), but one in "
+            f"{OFF_LABEL_PROBE}, and the next run asks them again")
 
     async def _single(self, messages, item_id, calls, text):
         value, vconf, completion, said = await self._ask(messages, item_id, calls, None,

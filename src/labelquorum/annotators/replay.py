@@ -68,6 +68,19 @@ class ReplayAnnotator(Annotator):
         self._has_confidence = not np.isnan(conf).all()
         self._answers = dict(zip(rows[cols[0]].tolist(),
                                  zip(rows[cols[2]].tolist(), conf.tolist(), cost.tolist(), errors)))
+        self._max_cost = max(float(cost.max(initial=0.0)), float(self.config.cost_per_call))
+
+    @property
+    def max_cost(self) -> float:
+        """The dearest recorded call: a replay that charges anything is a paid annotator
+        (its calls are admitted by the budget and written to the ledger before they go)."""
+        return self._max_cost
+
+    def reserve(self, items: Items) -> np.ndarray:
+        """Each item's recorded cost: exactly what asking it will charge."""
+        default = float(self.config.cost_per_call)
+        return np.array([f[2] if f is not None else default
+                         for f in map(self._answers.get, items.ids)], dtype=float)
 
     def predict(self, items: Items) -> Answers:
         found = [self._answers.get(i) for i in items.ids]
@@ -75,7 +88,8 @@ class ReplayAnnotator(Annotator):
         labels = [f[0] if f is not None and f[0] != "" and e is None else None
                   for f, e in zip(found, errors)]
         conf = np.array([f[1] if f is not None else np.nan for f in found], dtype=float)
-        cost = np.array([f[2] if f is not None else self.max_cost for f in found], dtype=float)
+        cost = np.array([f[2] if f is not None else float(self.config.cost_per_call)
+                         for f in found], dtype=float)
         return Answers(labels=labels, confidence=conf if self._has_confidence else None,
                        cost=cost, errors=errors)
 

@@ -44,6 +44,8 @@ class Executor:
         self.progress = progress
         self.answered: dict[str, int] = {}
         self.unstored: list[str] = []  # one line per answer that could not be stored
+        self.down: Exception | None = None  # writes fail every retry: stop asking
+        self.failing = 0  # writes in a row that failed every retry
 
     def run(self, asks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ask, store, remember; return the positions the budget stopped, per annotator."""
@@ -68,6 +70,8 @@ class Executor:
         for positions, group in free:  # each chunk's items read once for the group
             for start in range(0, len(positions), CHUNK):
                 chunk = positions[start:start + CHUNK]
+                if self.down is not None:
+                    break
                 items = self.state.items(chunk)
                 for ann in group:
                     self._store(ann, chunk, ann.annotate(items))
@@ -85,6 +89,8 @@ class Executor:
         own size, so a kill repeats at most one batch and the repeat is counted."""
         size = min(CHUNK, ann.batch_size)
         for start in range(0, len(positions), size):
+            if self.down is not None:
+                return
             chunk = positions[start:start + size]
             items = self.state.items(chunk)
             reserves = np.asarray(ann.reserve(items), dtype=float)
@@ -136,13 +142,22 @@ class Executor:
     def _write(self, fn, *args) -> tuple[Any, Exception | None]:
         """Run a write, retrying a failing database; return (its result, None), or
         (None, the last error)."""
+        if self.down is not None:  # the store failed every retry already: fail fast
+            return None, self.down
         error: Exception | None = None
         for attempt in range(WRITE_TRIES):
             try:
-                return fn(*args), None
+                out = fn(*args)
+                self.failing = 0
+                return out, None
             except SQLAlchemyError as exc:
                 error = exc
                 time.sleep(0.05 * 2 ** attempt)
+        # one answer the store refuses is set aside; two writes in a row that fail every
+        # retry mean the store is down (a full disk): no more calls are paid for
+        self.failing += 1
+        if self.failing >= 2:
+            self.down = error
         return None, error
 
     def _store(self, ann: Annotator, positions: np.ndarray, answers: Answers) -> None:
@@ -153,12 +168,16 @@ class Executor:
             self._remember(ann.name, positions, answers)
             return
         for i, p in enumerate(positions.tolist()):
+            if self.down is not None:
+                self._unstored(ann.name, positions[i:].tolist(),
+                               f"its answer could not be stored ({short_error(self.down)})")
+                return
             one = answers.take([i])
             _, error = self._write(self.ledger.record, ann, np.array([p]), one)
             if error is None:
                 self._remember(ann.name, np.array([p]), one)
             else:
-                self._unstored(ann.name, [p], f"its answer could not be stored ({_short(error)})")
+                self._unstored(ann.name, [p], f"its answer could not be stored ({short_error(error)})")
 
     def _unstored(self, name: str, positions, why: str) -> None:
         for p in positions:
@@ -207,6 +226,8 @@ class Executor:
 
         async def worker(ann: Annotator, todo) -> None:
             for p, items in todo:
+                if self.down is not None:
+                    continue  # nothing can be stored: no call is paid for
                 reserve = float(np.asarray(ann.reserve(items), dtype=float)[0])
                 if flight["exhausted"] or not await admit(reserve):
                     stopped.setdefault(ann.name, []).append(p)
@@ -270,6 +291,6 @@ class Executor:
             self._store(self.annotators[name], positions, answers)
 
 
-def _short(error: Exception) -> str:
+def short_error(error: Exception) -> str:
     text = str(getattr(error, "orig", None) or error)
     return text.splitlines()[0][:200] if text else type(error).__name__

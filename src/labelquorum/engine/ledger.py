@@ -31,6 +31,7 @@ import numpy as np
 from sqlalchemy import func, select, update
 
 from ..annotators import Annotator, Answers
+from ..errors import PolicyError
 from ..policies import REOPENABLE, Decision
 from ..policies.cascade import take
 from ..spans import to_text
@@ -255,10 +256,21 @@ class Ledger:
             repeated = [k for k in keys if k in self.state.sent_keys and k in marked]
             if repeated:
                 self.lock.count_repeated(conn, len(repeated))
+            unmarked = [k for k in keys if k not in marked]
+            withdrawn: set[str] = set()
+            for part in _slices(unmarked):
+                withdrawn.update(conn.execute(select(rq.c.key).where(
+                    (rq.c.project_id == self.pid) & rq.c.key.in_(part)
+                    & (rq.c.state == "superseded"))).scalars())
         if repeated:
             self.state.sent_keys.difference_update(repeated)
             self.repeated += len(repeated)
-        return set(keys) - marked
+        if len(withdrawn) < len(unmarked):  # never planned: a broken promise of the ledger
+            missing = sorted(set(unmarked) - withdrawn)
+            raise PolicyError(f"{len(missing)} calls were about to go out with no open request "
+                              f"in the ledger (first key {missing[0]}); nothing was sent. This "
+                              "is a bug of labelquorum: please report it")
+        return withdrawn
 
     def unsend(self, keys: list[str]) -> None:
         """Requests the budget stopped before they went out: planned, never asked."""

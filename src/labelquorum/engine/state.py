@@ -155,8 +155,10 @@ class RunState(Board):
             self.planned[r.annotator][p] = True
             if r.state not in ("pending", "sent"):
                 continue
-            if ann.trainable and r.annotator_version != versions[r.annotator]:
-                self.stale.append(r.key)  # asked of a model that has since been retrained
+            if not ann.deferred and r.annotator_version != versions[r.annotator]:
+                # asked of a model since retrained or reconfigured: the policy asks the
+                # annotator as it is now (people's open tasks stand)
+                self.stale.append(r.key)
                 continue
             if self.final[p]:
                 self.stale.append(r.key)  # the item was decided for good since (a review)

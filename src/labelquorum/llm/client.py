@@ -191,6 +191,9 @@ class CircuitBreaker:
         return self.open_until is not None
 
 
+ITEM_REFUSALS = (400, 413, 422)  # refusals of one request, not of every call
+
+
 def _seconds(value: float) -> str:
     return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
 
@@ -399,8 +402,14 @@ class EndpointClient:
                     return await self._send(body, probe, attempts), body
                 except LlmRequestError as exc:
                     if not self._downgrade(body, exc):
-                        # refused outright, not for a feature: a wrong model fails every call
-                        self.breaker.failure(exc, probe=probe.held)
+                        if (exc.status in ITEM_REFUSALS
+                                and refused_feature(exc, body) is None):
+                            # this item's request (its length, a content filter), not a
+                            # setting every call sends: the endpoint is up; this item fails
+                            self.breaker.success(probe=probe.held)
+                        else:
+                            # refused outright (a wrong model, route): every call fails
+                            self.breaker.failure(exc, probe=probe.held)
                         probe.held = False
                         raise
         finally:
