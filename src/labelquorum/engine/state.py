@@ -173,7 +173,7 @@ class RunState(Board):
 
     def _load_judgements(self, conn, j, pid: int, run_id: int) -> None:
         q = (select(j.c.item_id, j.c.annotator, j.c.label, j.c.value, j.c.probs,
-                    j.c.status, j.c.run_id)
+                    j.c.status, j.c.run_id, j.c.worker)
              .where((j.c.project_id == pid) & (j.c.status != "superseded"))
              .order_by(j.c.id))
         k = len(self.task.labels)
@@ -207,6 +207,9 @@ class RunState(Board):
             if r.probs:
                 row = np.array([r.probs.get(lab, 0.0) for lab in self.task.labels])
             if ann.deferred:
+                if not self.task.multilabel:  # each person a worker of truth inference
+                    self.workers.setdefault(r.annotator, []).append(
+                        (p, r.worker or "", index[r.label]))
                 votes = pooled.setdefault((r.annotator, p), np.zeros(k + 1))
                 votes[:k] += row
                 votes[k] += 1

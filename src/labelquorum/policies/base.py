@@ -70,6 +70,9 @@ class PolicyState:
     # per annotator, bool (n,): the ledger holds a request for the item (in any state,
     # including one the budget stopped before it was sent); None: same as status != NOT_ASKED
     planned: dict[str, np.ndarray] | None = None
+    # a deferred annotator's people, answer by answer: name -> [(position, person, label)];
+    # truth inference weighs each person on their own (votes see their pooled shares)
+    workers: dict[str, list[tuple[int, str, int]]] | None = None
 
     def was_planned(self, name: str) -> np.ndarray:
         """Items the annotator was asked about, or was to be asked about, at any time."""
@@ -162,8 +165,13 @@ class PolicyState:
         cache = self.__dict__.setdefault("_fits", {})
         key = (self.aggregator, tuple(names))
         if key not in cache:
+            people = self.workers or {}
             rows = [(self.item_ids[p], a, self.labels[self.label[a][p]])
-                    for a in names for p in np.flatnonzero(self.status[a] == OK).tolist()]
+                    for a in names if a not in people
+                    for p in np.flatnonzero(self.status[a] == OK).tolist()]
+            rows += [(self.item_ids[p], f"{a}:{who}" if who else a, self.labels[lab])
+                     for a in names if a in people for p, who, lab in people[a]
+                     if self.status[a][p] == OK]
             if rows:
                 model = make_aggregator(self.aggregator, labels=list(self.labels))
                 model.fit(pd.DataFrame(rows, columns=["item", "annotator", "label"]))

@@ -32,6 +32,8 @@ class Board:
         self.texts: list[str] | None = None
         self.suspicious = np.zeros(n, dtype=bool)
         self.tie = tie_keys(self.ids, seed)
+        # people's answers one by one: annotator -> [(position, person, label index)]
+        self.workers: dict[str, list[tuple[int, str, int]]] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -60,4 +62,5 @@ class Board:
         return PolicyState(self.ids, self.open.copy(), self.labels, self.multilabel,
                            self.status, self.label, self.probs, infos, budget_left, self.tie,
                            aggregator, self.values or None, self.texts,
-                           suspicious=self.suspicious, planned=self.planned)
+                           suspicious=self.suspicious, planned=self.planned,
+                           workers=self.workers or None)
