@@ -10,7 +10,9 @@
   thread, batched with whatever else is queued.
 - A write that fails is retried; an answer that still cannot be stored is counted and
   reported at the end of the run (its request stays ``sent``: the next run asks it again
-  and counts the repeat), never dropped silently, and the other answers go on.
+  and counts the repeat), never dropped silently, and the other answers go on. Two writes
+  in a row that fail every retry mean the store is down (a full disk): no further call is
+  paid for, and the run ends with a ``StoreError``.
 
 What the budget stopped is returned, for the run to decide those items ``budget``.
 """
