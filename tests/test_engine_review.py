@@ -195,6 +195,37 @@ def test_off_label_streak_does_not_lose_the_rest_of_the_run(tmp_path):
         labelled = int((good["state"] == "final").sum())
         assert labelled >= 35, f"only {labelled} of the 45 good items labelled"
         assert (d.loc[sorted(off), "state"] == "failed").all()
+        # later runs ask the off-label items first and meet the stop again: the items
+        # after them are still asked, never shadowed run after run
+        for _ in range(2):
+            p.run()
+        d = decisions(p)
+        assert (d.loc[sorted(set(d.index) - off), "state"] == "final").all()
+        p.close()
+
+
+def test_fault_injection_one_answer_the_store_refuses_leaves_the_others(tmp_path,
+                                                                       monkeypatch):
+    """One llm answer the store refuses (item i03 only, asked one at a time) is set aside;
+    the other 39 items are asked and stored: a single bad write is not a store that is
+    down."""
+    record = Ledger.record
+
+    def refuse_i03(self, ann, positions, answers):
+        if "i03" in {self.state.ids[p] for p in positions.tolist()}:
+            raise OperationalError("INSERT ...", None, Exception("database is locked"))
+        return record(self, ann, positions, answers)
+
+    monkeypatch.setattr(executor_module, "WRITE_TRIES", 2)
+    monkeypatch.setattr(Ledger, "record", refuse_i03)
+    rows = [(f"i{i:02d}", f"an uneven film #{i}") for i in range(40)]
+    with ScriptedLlmServer([Rule("film", "positive")]) as server:
+        p = _llm_project(tmp_path, server, rows)
+        with pytest.raises(StoreError, match="1 answers could not be stored"):
+            p.run()
+        assert server.count() == 40
+        d = decisions(p)
+        assert len(d) == 39 and "i03" not in d.index
         p.close()
 
 

@@ -289,7 +289,9 @@ class LlmAnnotator(Annotator):
         limit = self._reserved.pop(item_id, None)
         if self.off_label_stop:  # the model answers off the label set: stop paying for it
             self.off_label_seen += 1
-            if self.off_label_seen % OFF_LABEL_PROBE:  # every so often one item probes
+            # the first item after the stop probes, then one in OFF_LABEL_PROBE: a streak of
+            # hard items (which the next run asks first) never shadows the items after it
+            if (self.off_label_seen - 1) % OFF_LABEL_PROBE:
                 self.off_label_skipped += 1
                 return Answers(labels=[None], errors=[self.off_label_stop], calls=[None],
                                cost=np.zeros(1), methods=[None])

@@ -10,9 +10,9 @@
   thread, batched with whatever else is queued.
 - A write that fails is retried; an answer that still cannot be stored is counted and
   reported at the end of the run (its request stays ``sent``: the next run asks it again
-  and counts the repeat), never dropped silently, and the other answers go on. Two writes
-  in a row that fail every retry mean the store is down (a full disk): no further call is
-  paid for, and the run ends with a ``StoreError``.
+  and counts the repeat), never dropped silently, and the other answers go on. Two answers
+  in a row that the store refuses, or a ``sent`` mark it cannot write, mean the store is
+  down (a full disk): no further call is paid for, and the run ends with a ``StoreError``.
 
 What the budget stopped is returned, for the run to decide those items ``budget``.
 """
@@ -47,7 +47,7 @@ class Executor:
         self.answered: dict[str, int] = {}
         self.unstored: list[str] = []  # one line per answer that could not be stored
         self.down: Exception | None = None  # writes fail every retry: stop asking
-        self.failing = 0  # writes in a row that failed every retry
+        self.failing = 0  # answers in a row the store refused every retry
 
     def run(self, asks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ask, store, remember; return the positions the budget stopped, per annotator."""
@@ -149,17 +149,12 @@ class Executor:
         error: Exception | None = None
         for attempt in range(WRITE_TRIES):
             try:
-                out = fn(*args)
-                self.failing = 0
-                return out, None
+                return fn(*args), None
             except SQLAlchemyError as exc:
                 error = exc
                 time.sleep(0.05 * 2 ** attempt)
-        # one answer the store refuses is set aside; two writes in a row that fail every
-        # retry mean the store is down (a full disk): no more calls are paid for
-        self.failing += 1
-        if self.failing >= 2:
-            self.down = error
+        if fn != self.ledger.record:  # a mark or a plan carries no answer that could be
+            self.down = error  # at fault: the store is down; no more calls are paid for
         return None, error
 
     def _store(self, ann: Annotator, positions: np.ndarray, answers: Answers) -> None:
@@ -167,7 +162,11 @@ class Executor:
         policy see the ones stored."""
         _, error = self._write(self.ledger.record, ann, positions, answers)
         if error is None:
+            self.failing = 0
             self._remember(ann.name, positions, answers)
+            return
+        if len(positions) == 1:  # that was the one answer: set it aside
+            self._refused(ann.name, positions, error)
             return
         for i, p in enumerate(positions.tolist()):
             if self.down is not None:
@@ -177,9 +176,19 @@ class Executor:
             one = answers.take([i])
             _, error = self._write(self.ledger.record, ann, np.array([p]), one)
             if error is None:
+                self.failing = 0
                 self._remember(ann.name, np.array([p]), one)
             else:
-                self._unstored(ann.name, [p], f"its answer could not be stored ({short_error(error)})")
+                self._refused(ann.name, np.array([p]), error)
+
+    def _refused(self, name: str, positions: np.ndarray, error: Exception) -> None:
+        """An answer the store refused every retry is set aside; two in a row mean the
+        store refuses answers altogether (a full disk): no more calls are paid for."""
+        self._unstored(name, positions.tolist(),
+                       f"its answer could not be stored ({short_error(error)})")
+        self.failing += 1
+        if self.failing >= 2:
+            self.down = error
 
     def _unstored(self, name: str, positions, why: str) -> None:
         for p in positions:
