@@ -424,14 +424,16 @@ def test_a_model_that_only_answers_off_the_label_set_is_stopped(tmp_path):
     with ScriptedLlmServer([Rule("film", content='{"label": "mixed"}')]) as server:
         ann = annotator(server, tmp_path, reask=1, concurrency=1)
         ans = ask(ann, *[f"film {i}" for i in range(streak + 5)])
-        assert server.count() == 2 * streak  # an answer and one re-ask per item, then none
+        # an answer and one re-ask per item, then the first item after the stop probes
+        # (still off the set), and the next four are not asked
+        assert server.count() == 2 * (streak + 1)
     assert ans.status == ["failed"] * (streak + 5)
     stopped = ans.errors[-1]
     assert f"off the label set on {streak} items in a row" in stopped
     assert "mixed" in stopped and "label names" in stopped
-    assert list(ans.cost[-5:]) == [0.0] * 5 and ans.calls[-1] is None  # no call, no cost
+    assert list(ans.cost[-4:]) == [0.0] * 4 and ans.calls[-1] is None  # no call, no cost
     assert ann.run_note and f"off the label set on {streak} items in a row" in ann.run_note
-    assert "5 items were left unasked" in ann.run_note
+    assert "4 items were left unasked" in ann.run_note
 
 
 def test_items_answered_off_the_label_set_now_and_then_never_stop_the_calls(tmp_path):

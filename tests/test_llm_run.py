@@ -405,7 +405,7 @@ def test_items_stopped_for_off_label_answers_are_asked_again_by_the_next_run(tmp
         project = llm_project(tmp_path, server.base_url, rows,
                               llm="reask = 0\nconcurrency = 1")
         report = project.run()
-        assert server.count() == 15
+        assert server.count() == 16  # 15 in a row, then the first item after the stop probes
     assert report.failed == {"llm": 20}
     assert any("off the label set on 15 items in a row" in n for n in report.notes)
     with ScriptedLlmServer([Rule("great", "positive")]) as fixed:
