@@ -266,18 +266,29 @@ class _PolicyBase(_Strict):
         return value
 
 
-class CascadeConfig(_PolicyBase):
+class _GateBase(_PolicyBase):
+    margin: float = Field(0.02, ge=0, le=1)
+    """Calibrated gate: how far above the next tiers' estimated accuracy an item's
+    calibrated probability of being right must be for a tier to accept it."""
+    min_reference: int = Field(30, ge=1)
+    """Calibrated gate: reference answers (calibration gold, reviews) each annotator needs
+    before its confidence is trusted; below that the thresholds decide."""
+
+
+class CascadeConfig(_GateBase):
     type: Literal["cascade"]
     tiers: list[Tier] = Field(min_length=1)
     scope: Literal["tier", "cumulative"] = "tier"
+    gate: Literal["thresholds", "calibrated"] = "thresholds"
 
 
-class VoteThenVerifyConfig(_PolicyBase):
+class VoteThenVerifyConfig(_GateBase):
     type: Literal["vote-then-verify"]
     specialists: list[str] = Field(min_length=1)
     verifiers: list[str] = Field(min_length=1)
     min_votes: int | None = Field(None, ge=1)
     """Specialist votes needed for unanimity to count; default: every specialist."""
+    gate: Literal["unanimous", "calibrated"] = "calibrated"
 
 
 class ChainConfig(_PolicyBase):

@@ -152,6 +152,7 @@ class Runner:
     def _apply(self, plan: Plan) -> bool:
         """Commit the plan, ask, and decide ``budget`` what the budget stopped."""
         st = self.state
+        self.report.notes += [n for n in dict.fromkeys(plan.notes) if n not in self.report.notes]
         if plan.refit:
             self._refit(plan.refit)
         for name, positions in plan.asks.items():

@@ -29,6 +29,7 @@ from ..policies import (
     PENDING,
     REOPENABLE,
     AnnotatorInfo,
+    DecisionState,
     PolicyState,
 )
 from ..policies.board import Board
@@ -110,6 +111,9 @@ class RunState(Board):
         with store.connect() as conn:
             conn = conn.execution_options(yield_per=10_000)  # PostgreSQL: a server cursor
             ids, seqs, gold, control, seeds = [], [], {}, set(), []
+            # calibration gold: the right label's index (classification tasks)
+            classes = not task.multilabel and not task.spans
+            reference: dict[int, int] = {}
             # streamed, and without the items' fields (read a chunk at a time when asked)
             for i, (item_id, seq, item_gold, role) in enumerate(conn.execute(
                     select(it.c.id, it.c.seq, it.c.gold, it.c.gold_role)
@@ -121,15 +125,21 @@ class RunState(Board):
                     gold[item_id] = json.loads(item_gold)
                 elif role == "control":
                     control.add(item_id)
+                elif role == "calibration" and item_gold is not None and classes:
+                    reference[i] = task.index.get(json.loads(item_gold), -1)
             state = cls(store, task, annotators, ids, seqs, seed)
             state.gold, state.control, state.seeds = gold, control, seeds
+            for i, lab in reference.items() if classes else ():
+                state.reference[i] = lab
             del ids, seqs
             pos = state.pos
-            for item_id, dstate in conn.execute(select(d.c.item_id, d.c.state)
-                                                .where(d.c.project_id == pid)):
+            for item_id, dstate, dlabel in conn.execute(
+                    select(d.c.item_id, d.c.state, d.c.label).where(d.c.project_id == pid)):
                 p = pos.get(item_id)
                 if p is None:
                     continue
+                if classes and dstate == DecisionState.REVIEW and dlabel in task.index:
+                    state.reference[p] = task.index[dlabel]  # a reviewer's label is known
                 state.had_decision[p] = True
                 if dstate not in REOPENABLE:
                     state.open[p] = False

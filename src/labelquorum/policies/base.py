@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..aggregation import Consensus, vote
+from ..calibration import Calibration
 
 NOT_ASKED, PENDING, OK, ABSTAIN, FAILED = 0, 1, 2, 3, 4
 RESOLVED = (OK, ABSTAIN, FAILED)
@@ -73,6 +74,9 @@ class PolicyState:
     # a deferred annotator's people, answer by answer: name -> [(position, person, label)];
     # truth inference weighs each person on their own (votes see their pooled shares)
     workers: dict[str, list[tuple[int, str, int]]] | None = None
+    # int (n,): the right label's index where another source knows it (calibration gold, a
+    # reviewer's label), -1 elsewhere: what calibrated gates fit each annotator on
+    reference: np.ndarray | None = None
 
     def was_planned(self, name: str) -> np.ndarray:
         """Items the annotator was asked about, or was to be asked about, at any time."""
@@ -116,6 +120,59 @@ class PolicyState:
         for name in names:
             out |= self.status[name] == PENDING
         return out
+
+    def reference_positions(self) -> np.ndarray:
+        """Items whose right label another source knows (classification tasks)."""
+        if self.reference is None or self.multilabel or self.values is not None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.reference >= 0)
+
+    def confidence_of(self, name: str, positions: np.ndarray) -> np.ndarray:
+        """The annotator's stated probability of its own answer (NaN without an answer)."""
+        lab = self.label[name][positions]
+        out = np.full(len(positions), np.nan)
+        has = lab >= 0
+        out[has] = self.probs[name][positions[has], lab[has]]
+        return out
+
+    def calibration(self, names: list[str], min_items: int = 20) -> Calibration:
+        """Each named annotator's calibrated P(right), fitted on the reference items it
+        answered (see :mod:`labelquorum.calibration`)."""
+        cache = self.__dict__.setdefault("_calibrations", {})
+        key = (tuple(names), min_items)
+        if key not in cache:
+            ref = self.reference_positions()
+            answers = {}
+            for a in names:
+                lab = np.where(self.status[a][ref] == OK, self.label[a][ref], -1)
+                answers[a] = (lab, self.confidence_of(a, ref))
+            truth = self.reference[ref] if len(ref) else np.zeros(0, dtype=np.int64)
+            cache[key] = Calibration.fit(answers, truth, len(self.labels), min_items=min_items)
+        return cache[key]
+
+    def calibrated_consensus(self, cal: Calibration, names: list[str],
+                             positions: np.ndarray) -> Consensus:
+        """Truth inference over the named annotators' answers with their calibrated
+        probabilities of being right: the posterior's top label and its probability."""
+        from ..aggregation.base import pick
+
+        def answers(at):
+            return ({a: np.where(self.status[a][at] == OK, self.label[a][at], -1)
+                     for a in names}, {a: self.confidence_of(a, at) for a in names})
+
+        if tuple(names) not in cal.weights:  # how much each one's word counts, together
+            ref = self.reference_positions()
+            cal.fit_combination(*answers(ref), self.reference[ref])
+        labels, conf = answers(positions)
+        post = cal.posterior(labels, conf)
+        lab = np.stack(list(labels.values()), axis=1)
+        have = lab >= 0
+        votes = have.sum(axis=1)
+        best = np.where(votes > 0, pick(post, self.tie_keys[positions]), -1)
+        confidence = np.where(votes > 0, post[np.arange(len(positions)), np.maximum(best, 0)],
+                              0.0)
+        agree = ((lab == best[:, None]) & have).sum(axis=1) / np.maximum(votes, 1)
+        return Consensus(post, best, confidence, np.where(votes > 0, agree, 0.0), votes)
 
     def consensus(self, names: list[str], positions: np.ndarray) -> Consensus:
         """Aggregate the named annotators' judgements on the given items.
@@ -209,6 +266,7 @@ class Plan:
     asks: dict[str, np.ndarray] = field(default_factory=dict)  # annotator -> positions
     decisions: list[Decision] = field(default_factory=list)
     refit: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the run's report, once each
 
     def ask(self, annotator: str, positions: np.ndarray) -> None:
         if len(positions):

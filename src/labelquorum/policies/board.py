@@ -34,6 +34,9 @@ class Board:
         self.tie = tie_keys(self.ids, seed)
         # people's answers one by one: annotator -> [(position, person, label index)]
         self.workers: dict[str, list[tuple[int, str, int]]] = {}
+        # the right label's index where another source knows it (calibration gold,
+        # reviews), -1 elsewhere: what calibrated gates are fitted on
+        self.reference = np.full(n, -1, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -63,4 +66,4 @@ class Board:
                            self.status, self.label, self.probs, infos, budget_left, self.tie,
                            aggregator, self.values or None, self.texts,
                            suspicious=self.suspicious, planned=self.planned,
-                           workers=self.workers or None)
+                           workers=self.workers or None, reference=self.reference)

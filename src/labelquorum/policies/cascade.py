@@ -26,7 +26,7 @@ import numpy as np
 
 from ..aggregation import Consensus
 from ..config import CascadeConfig, Tier, VoteThenVerifyConfig
-from .base import FAILED, NOT_ASKED, Decision, DecisionState, Plan, Policy, PolicyState
+from .base import FAILED, NOT_ASKED, OK, Decision, DecisionState, Plan, Policy, PolicyState
 
 HELD = "injection,needs-review"  # flagged text, only LLMs gave the label: for a person
 
@@ -38,13 +38,17 @@ def take(c: Consensus, mask: np.ndarray) -> Consensus:
 
 
 class Cascade(Policy):
-    def __init__(self, tiers: list[Tier], scope: str = "tier"):
+    def __init__(self, tiers: list[Tier], scope: str = "tier", gate: str = "thresholds",
+                 margin: float = 0.02, min_reference: int = 30):
         self.tiers = tiers
         self.scope = scope
+        self.gate = gate
+        self.margin = margin
+        self.min_reference = min_reference
 
     @classmethod
     def from_config(cls, cfg: CascadeConfig) -> Cascade:
-        return cls(cfg.tiers, cfg.scope)
+        return cls(cfg.tiers, cfg.scope, cfg.gate, cfg.margin, cfg.min_reference)
 
     def tier_name(self, t: int) -> str:
         return self.tiers[t].name or f"tier {t + 1}"
@@ -54,6 +58,8 @@ class Cascade(Policy):
 
     def step(self, state: PolicyState) -> Plan:
         plan = Plan()
+        if self.gate == "calibrated" and self._step_calibrated(state, plan):
+            return plan
         remaining = state.open.copy()
         seen: list[str] = []
         for t, tier in enumerate(self.tiers):
@@ -94,6 +100,141 @@ class Cascade(Policy):
             remaining[pos[~ok]] = True
         return plan
 
+    # -- the calibrated gate ------------------------------------------------------------
+    def _step_calibrated(self, state: PolicyState, plan: Plan) -> bool:
+        """Gates on calibrated probabilities; False (with a note) when the reference items
+        are too few to calibrate every annotator, and the thresholds decide instead.
+
+        Every annotator of every tier is asked about the open reference items (calibration
+        gold) first: that is what calibrates them. Until those answers are in, nothing is
+        decided. Then a tier accepts an item only when the calibrated probability that the
+        consensus of everything asked so far is right reaches the estimated accuracy of
+        what would decide it otherwise (all tiers' answers combined) plus ``margin``; the
+        last tier decides the rest by truth inference over every answer."""
+        names = self.annotators()
+        ref = state.reference_positions()
+        if not len(ref):
+            plan.notes.append("calibrated gate: no reference items (calibration gold or "
+                              "reviewed labels); the tiers' thresholds decide. Import gold "
+                              "with --split calibration=N to calibrate the annotators.")
+            return False
+        for a in names:
+            plan.ask(a, ref[state.open[ref] & (state.status[a][ref] == NOT_ASKED)])
+        if not state.resolved(names)[ref].all():
+            first = self.tiers[0].annotators
+            for a in first:  # the first tier works meanwhile; nothing is decided yet
+                plan.ask(a, np.flatnonzero(state.open & (state.status[a] == NOT_ASKED)))
+            return True
+        cal, gates, final = self._calibrate(state, names, ref)
+        if not cal.usable(names):
+            few = min(cal.fits[a].n for a in names)
+            plan.notes.append(f"calibrated gate: an annotator has {few} answers on reference "
+                              f"items, needs {self.min_reference} (policy.min_reference); the "
+                              "tiers' thresholds decide. Add calibration gold.")
+            return False
+        remaining = state.open.copy()
+        seen: list[str] = []
+        last = len(self.tiers) - 1
+        for t, tier in enumerate(self.tiers):
+            if not remaining.any():
+                break
+            seen += [a for a in tier.annotators if a not in seen]
+            for a in tier.annotators:
+                plan.ask(a, np.flatnonzero(remaining & (state.status[a] == NOT_ASKED)))
+            ready = remaining & state.resolved(tier.annotators)
+            pos = np.flatnonzero(ready)
+            if not len(pos):
+                remaining = ready
+                continue
+            c = state.calibrated_consensus(cal, list(seen), pos)
+            held = state.unconfirmed(list(seen), pos, c) & (c.votes > 0)
+            if t < last:
+                ok = (c.votes >= tier.min_votes) & gates[t].accept(c.confidence) & ~held
+                plan.decide(Decision(pos[ok], take(c, ok), list(seen), self.tier_name(t)))
+                remaining = np.zeros_like(remaining)
+                remaining[pos[~ok]] = True
+                continue
+            if final != list(seen):  # the last tier's own answers, where it gave one
+                own = state.calibrated_consensus(cal, final, pos)
+                mine = own.votes > 0
+                c = Consensus(np.where(mine[:, None], own.posterior, c.posterior),
+                              np.where(mine, own.label, c.label),
+                              np.where(mine, own.confidence, c.confidence),
+                              np.where(mine, own.agreement, c.agreement), c.votes)
+            self._decide_last(state, plan, pos, c, held, list(seen), t)
+            remaining = np.zeros_like(remaining)
+        return True
+
+    def _calibrate(self, state: PolicyState, names: list[str], ref: np.ndarray):
+        """The calibration, gates and final deciders for the reference answers as they are:
+        a pure function of them, remembered while they do not change (every step of a run
+        would otherwise refit the same thing)."""
+        import hashlib
+
+        digest = hashlib.sha1(repr((names, self.margin, self.min_reference)).encode())
+        digest.update(state.reference[ref].tobytes())
+        for a in names:
+            digest.update(state.status[a][ref].tobytes())
+            digest.update(state.label[a][ref].tobytes())
+            digest.update(state.confidence_of(a, ref).tobytes())
+        key = digest.hexdigest()
+        memo = self.__dict__.setdefault("_memo", {})
+        if key not in memo:
+            cal = state.calibration(names, self.min_reference)
+            memo.clear()
+            memo[key] = (cal, *(self._gates(state, cal, names, ref) if cal.usable(names)
+                                 else ([], names)))
+        cal, gates, final = memo[key]
+        state.__dict__.setdefault("_calibrations", {})[(tuple(names), self.min_reference)] = cal
+        return cal, gates, final
+
+    def _gates(self, state, cal, names, ref) -> tuple[list, list[str]]:
+        """Per tier but the last, its :class:`~labelquorum.calibration.Threshold`: the
+        lowest consensus probability above which the reference items were right at a rate
+        whose lower 95 % bound reaches the bar — the accuracy on reference items of every
+        tier's answers combined (what decides an item the tier forwards), plus the margin.
+        Both are measured cross-fitted: each reference item's consensus comes from
+        calibrations fitted without it. Also returns the annotators whose answers decide
+        what reaches the last tier."""
+        from ..calibration import cross_fitted, selective_threshold
+
+        truth = state.reference[ref]
+        sets, seen = [], []
+        for tier in self.tiers[:-1]:
+            seen += [a for a in tier.annotators if a not in seen]
+            sets.append(tuple(seen))
+        answers = {a: (np.where(state.status[a][ref] == OK, state.label[a][ref], -1),
+                       state.confidence_of(a, ref)) for a in names}
+        last = tuple(self.tiers[-1].annotators)
+        oof = cross_fitted(answers, truth, len(state.labels), sets + [tuple(names), last])
+        # the last tier decides by every answer combined, unless its own answers alone were
+        # as accurate on the reference items (annotators that err together mislead a
+        # combination that takes them for independent witnesses)
+        together, alone = oof[tuple(names)][1].mean(), oof[last][1].mean()
+        final = list(names) if together > alone else list(last)
+        bar = float(max(together, alone)) + self.margin
+        return [selective_threshold(*oof[s], bar) for s in sets], final
+
+    def _decide_last(self, state, plan, pos, c, held, seen, t) -> None:
+        """The last tier: the posterior over every answer decides; ``failed`` where one of
+        its calls failed, ``fallback`` where only earlier tiers gave a label."""
+        name = self.tier_name(t)
+        failed = np.zeros(len(pos), dtype=bool)
+        own = np.zeros(len(pos), dtype=bool)
+        for a in self.tiers[t].annotators:
+            failed |= state.status[a][pos] == FAILED
+            own |= state.label[a][pos] >= 0
+        voted = c.votes > 0
+        for fail in (False, True):
+            st = DecisionState.FAILED if fail else DecisionState.FINAL
+            of = failed == fail
+            for rows, flags in ((voted & own & ~held & of, ""), (voted & own & held & of, HELD),
+                                (voted & ~own & ~held & of, "fallback"),
+                                (voted & ~own & held & of, "fallback," + HELD),
+                                (~voted & of, "unlabelled")):
+                plan.decide(Decision(pos[rows], take(c, rows), seen, name, flags=flags,
+                                     state=st))
+
     def _last_tier(self, state, plan, pos, c, scope, t, seen) -> None:
         """Items the last tier could not accept: its label if it gave one, else the best.
 
@@ -125,15 +266,23 @@ class Cascade(Policy):
 
 
 class VoteThenVerify(Cascade):
+    """With ``gate = "calibrated"`` (the default) the specialists' answers are accepted
+    where their calibrated consensus is likelier right than the verifiers would be, and
+    the verifiers' items are decided by truth inference over everyone's answers; without
+    enough calibration gold, or with ``gate = "unanimous"``, unanimity accepts."""
+
     def __init__(self, specialists: list[str], verifiers: list[str],
-                 min_votes: int | None = None):
+                 min_votes: int | None = None, gate: str = "calibrated",
+                 margin: float = 0.02, min_reference: int = 30):
         votes = len(specialists) if min_votes is None else min(min_votes, len(specialists))
         super().__init__([
             Tier(name="specialists", annotators=specialists, min_agreement=1.0,
                  min_votes=votes),
             Tier(name="verifiers", annotators=verifiers),
-        ])
+        ], gate="thresholds" if gate == "unanimous" else gate, margin=margin,
+            min_reference=min_reference)
 
     @classmethod
     def from_config(cls, cfg: VoteThenVerifyConfig) -> VoteThenVerify:
-        return cls(cfg.specialists, cfg.verifiers, cfg.min_votes)
+        return cls(cfg.specialists, cfg.verifiers, cfg.min_votes, cfg.gate, cfg.margin,
+                   cfg.min_reference)

@@ -51,7 +51,8 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
                 answers: np.ndarray, cost: np.ndarray, *, failed: np.ndarray | None = None,
                 probs: np.ndarray | None = None, seed: int = 0,
                 aggregator: str = "weighted", kind: str = "llm",
-                texts: Sequence[str] | None = None, max_steps: int = 10_000) -> OfflineRun:
+                texts: Sequence[str] | None = None, reference: np.ndarray | None = None,
+                max_steps: int = 10_000) -> OfflineRun:
     """Run ``policy`` over recorded answers.
 
     ``answers`` is (items, annotators) of label indices into ``labels``, -1 where the
@@ -61,7 +62,9 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
     answer). ``names`` name the annotators' columns; the policy may ask any of them.
     ``texts`` (the items' texts) turn on the prompt-injection guard as a project run does
     when the annotators are LLMs (``kind="llm"``): flagged items are never decided by LLM
-    answers alone. Classification tasks only.
+    answers alone. ``reference`` (label index per item, -1 elsewhere) marks the items whose
+    right label is known, as calibration gold does in a project (calibrated gates fit on
+    them). Classification tasks only.
     """
     ids = np.asarray(item_ids, dtype=object)
     n, k = len(ids), len(labels)
@@ -84,6 +87,8 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
     board = Board(ids, tuple(labels), names, seed=seed)
     info = {a: AnnotatorInfo(a, kind, float(np.max(cost[:, col[a]], initial=0.0)), 1.0, False)
             for a in names}
+    if reference is not None:
+        board.reference[:] = np.asarray(reference, dtype=np.int64)
     if texts is not None and kind == "llm":
         board.suspicious = flag_injections(list(texts))
     out = OfflineRun(np.full(n, -1, dtype=np.int64), [""] * n, [""] * n, np.zeros(n),
