@@ -256,6 +256,12 @@ class _PolicyBase(_Strict):
     annotator's skill from all answers so far (``dawid-skene``, ``glad``, ...)."""
     budget: float | None = Field(None, ge=0)
     """Money budget in USD; escalation stops when the next call would exceed it."""
+    retrain_every: int | None = Field(None, ge=1)
+    """Retrain the trainable annotators within a run each time this many more labels are
+    verified by another source; None: only at the start of each run."""
+    self_training_weight: float = Field(0.0, ge=0, le=1)
+    """Weight of the trainable annotators' own accepted guesses in their training data;
+    0: never trained on."""
 
     @field_validator("aggregator")
     @classmethod

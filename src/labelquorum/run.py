@@ -32,6 +32,7 @@ from .aggregation import Consensus
 from .annotators import Annotator
 from .annotators.cache import CallCache
 from .engine.executor import Executor, short_error
+from .engine.learning import Learner
 from .engine.ledger import REQUEST_STATE, Budget, Ledger, instant, request_key
 from .engine.lock import RunLock
 from .engine.state import RunState
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
     from .project import Project
 
 __all__ = ["REQUEST_STATE", "RunReport", "Runner", "request_key"]
+
+
+def instant_all(annotators: dict[str, Annotator], names: list[str]) -> bool:
+    return all(instant(annotators[n]) for n in names)
 
 
 @dataclass
@@ -110,7 +115,12 @@ class Runner:
 
     def _run(self) -> RunReport:
         lock, store = self.lock, self.store
-        train(store, self.task, self.annotators, before_run=lock.run_id)
+        cfg = self.project.config.policy
+        train(store, self.task, self.annotators, before_run=lock.run_id,
+              self_weight=cfg.self_training_weight)
+        self.learner = Learner(store, self.task, self.annotators, lock.run_id,
+                               cfg.retrain_every, cfg.self_training_weight)
+        self.learner.resume()  # a killed run's promoted refits, on exactly their items
         st = self.state = RunState.load(store, self.task, self.annotators, lock.run_id,
                                         lock.seed)
         for ann in self.annotators.values():
@@ -123,6 +133,7 @@ class Runner:
             self.ledger.supersede(st.stale)
         r = self.report = RunReport(lock.run_id, lock.resumed, len(st), 0, 0, 0)
         r.notes += [f"{a.name}: {a.note}" for a in self.annotators.values() if a.note]
+        r.notes += self.learner.notes
         if lock.config_changed:
             r.notes.append("the config changed since this run started; the resumed run uses "
                            "the new one")
@@ -134,7 +145,9 @@ class Runner:
                        for n in self.annotators if n in st.outstanding})
         idle = 0
         while True:
-            plan = self.policy.step(st.policy_state(self.budget.left, self.aggregator))
+            if self.learner.due():
+                self._refit(None)
+            plan = self._step()
             if plan.empty:
                 break
             open_before = int(st.open.sum())
@@ -144,6 +157,29 @@ class Runner:
                 raise PolicyError("the policy planned 100 steps in a row that neither asked "
                                   "nor decided anything")
         return self._finish()
+
+    def _step(self) -> Plan:
+        """The policy's next plan. While the learning loop is on, the policy sees the open
+        items a window at a time (``retrain_every`` of them in import order, with the
+        reference items), so that items later in the run are asked of models retrained on
+        what the earlier ones verified — the AutoAnnotator's batches."""
+        st = self.state
+        ps = st.policy_state(self.budget.left, self.aggregator)
+        if not self.learner.active:
+            return self.policy.step(ps)
+        waiting = np.zeros(len(st), dtype=bool)
+        for a, ann in self.annotators.items():
+            if ann.deferred:
+                waiting |= st.status[a] == PENDING
+        candidates = np.flatnonzero(st.open & ~waiting & (st.reference < 0))
+        window = st.open & (st.reference >= 0)
+        window[candidates[:self.learner.every]] = True
+        if window.all() or not (st.open & ~window).any():
+            return self.policy.step(ps)
+        ps.open &= window
+        plan = self.policy.step(ps)
+        return plan if not plan.empty else self.policy.step(
+            st.policy_state(self.budget.left, self.aggregator))
 
     def _progress(self, stage: str) -> None:
         self.on_progress(self.total_open - int(self.state.open.sum()), self.total_open, stage)
@@ -220,24 +256,31 @@ class Runner:
                                           flags=flags, state=DecisionState.BUDGET))
         self.ledger.write_plan(decisions, {}, stopped)
 
-    def _refit(self, names: list[str]) -> None:
-        """Retrain annotators on every label verified so far (this run's included). When the
-        model changed, its answers on open items are forgotten, so the policy can ask the
-        new model again; stored judgements stay, new ones are appended under the new
-        version. A resumed run retrains on the labels verified before the run began, so a
-        policy that refits mid-run may choose differently after a crash."""
-        for name in names:
+    def _refit(self, names: list[str] | None) -> None:
+        """Retrain trainable annotators (all, or ``names``) on every label verified so far,
+        this run's included (see :mod:`labelquorum.engine.learning`). A promoted version
+        answers again the items still open and the reference items; stored judgements
+        stay, new ones are appended under the new version."""
+        for name in names or ():
             ann = self.annotators.get(name)
             if ann is None or not ann.trainable:
                 raise PolicyError(f"the policy asked to refit {name!r}, which is not a "
                                   "trainable annotator of this run")
-        before = {name: self.annotators[name].version for name in names}
-        train(self.store, self.task, self.annotators, before_run=None, names=names)
-        self.ledger.refresh_versions()
         st = self.state
-        for name in names:
-            if self.annotators[name].version != before[name]:
-                st.forget(name, np.flatnonzero(st.open & (st.status[name] >= OK)))
+        promoted = self.learner.refit(st.items, st.reference, names)
+        self.report.notes += [n for n in self.learner.notes if n not in self.report.notes]
+        if not promoted:
+            return
+        self.ledger.refresh_versions()
+        for name in promoted:
+            st.forget(name, np.flatnonzero(st.open & (st.status[name] >= OK)))
+        if not instant_all(self.annotators, promoted):
+            return
+        closed = np.flatnonzero((st.reference >= 0) & ~st.open)
+        if len(closed):  # the gates calibrate the version that answers now
+            for name in promoted:
+                st.forget(name, closed)
+            self._ask({name: closed for name in promoted})
 
     def _decide_seed_gold(self) -> None:
         st = self.state

@@ -44,7 +44,7 @@ class LinearProbe:
         self.classes_: np.ndarray | None = None
         self.note: str | None = None
 
-    def fit(self, X, labels: list[Any]) -> LinearProbe:
+    def fit(self, X, labels: list[Any], sample_weight=None) -> LinearProbe:
         self.model_, self.note = None, None
         task, n = self.task, len(labels)
         if n < self.min_train:
@@ -59,7 +59,7 @@ class LinearProbe:
             if not varying.any():
                 self.note = "every verified label set is the same: abstaining"
                 return self
-            self.model_ = OneVsRestClassifier(self._lr()).fit(X, Y)
+            self.model_ = OneVsRestClassifier(self._lr()).fit(X, Y)  # weights: not taken
             return self
         y = np.array([task.index[lab] for lab in labels])
         classes, counts = np.unique(y, return_counts=True)
@@ -70,7 +70,8 @@ class LinearProbe:
             model = CalibratedClassifierCV(self._lr(), method=self.calibration, cv=3)
         else:
             model = self._lr()
-        self.model_ = model.fit(X, y)
+        self.model_ = model.fit(X, y) if sample_weight is None else model.fit(
+            X, y, sample_weight=np.asarray(sample_weight, dtype=float))
         self.classes_ = classes
         return self
 
@@ -114,13 +115,19 @@ class ProbeAnnotator(Annotator):
     def fingerprint_extra(self) -> str:
         return ""
 
-    def fit(self, texts: list[str], labels: list[Any]) -> ProbeAnnotator:
+    def fit(self, texts: list[str], labels: list[Any], sample_weight=None) -> ProbeAnnotator:
+        """Fit on verified labels; ``sample_weight`` (per label) down-weights some, e.g.
+        the annotator's own accepted guesses when ``policy.self_training_weight`` allows
+        them."""
         cfg = self.config
         self.training_fingerprint = training_fingerprint(texts, labels) + self.fingerprint_extra()
+        if sample_weight is not None:
+            weights = np.asarray(sample_weight, dtype=float)
+            self.training_fingerprint += hashlib.sha1(weights.tobytes()).hexdigest()[:8]
         self.probe_ = LinearProbe(self.task, cfg.C, getattr(cfg, "calibration", "sigmoid"),
                                   cfg.min_train, self.context.seed)
         X = self.fit_features(texts) if len(texts) >= cfg.min_train else None
-        self.probe_.fit(X, labels)
+        self.probe_.fit(X, labels, sample_weight)
         self.note = self.probe_.note
         return self
 

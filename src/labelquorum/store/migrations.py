@@ -52,11 +52,17 @@ def _m0004_decision_state(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE judgements ADD COLUMN worker TEXT"))
 
 
+def _m0005_refits(conn: Connection) -> None:
+    """refits: trainable annotators retrained within a run, and whether they were promoted."""
+    schema.refits.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
     (2, "confidence_method", _m0002_confidence_method),
     (3, "web", _m0003_web),
     (4, "decision_state", _m0004_decision_state),
+    (5, "refits", _m0005_refits),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -64,6 +64,26 @@ runs = Table(
     Column("heartbeat", DateTime(timezone=True)),
 )
 
+# A trainable annotator retrained within a run (policy.retrain_every): what it was
+# trained on, how it scored against the version before on calibration gold, and whether
+# it was promoted; a resumed run retrains promoted versions on exactly these items.
+refits = Table(
+    "refits", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("run_id", Integer, nullable=False),
+    Column("annotator", Text, nullable=False),
+    Column("version", String(64), nullable=False),  # of the retrained model
+    Column("previous", String(64), nullable=False),  # the version it would replace
+    Column("verified", Integer, nullable=False),  # the run's verified labels at the refit
+    Column("trained_on", JSON, nullable=False),  # item ids of its training set, in order
+    Column("score", Float),  # accuracy on calibration gold; NULL without any
+    Column("previous_score", Float),
+    Column("promoted", Boolean, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_refits_run", "project_id", "run_id"),
+)
+
 requests = Table(
     "requests", metadata,
     Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
