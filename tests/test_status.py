@@ -68,3 +68,48 @@ def test_status_counts_each_decision_state_apart(tmp_path):
     from labelquorum.web.dashboard import stats
 
     assert stats(project)["decided"] == 3
+
+
+QUALITY_CONFIG = """
+[project]
+name = "quality"
+seed = 3
+
+[task]
+labels = ["negative", "positive"]
+
+[annotators.steady]
+type = "simulated"
+accuracy = 0.7
+
+[annotators.boastful]
+type = "rules"
+confidence = 0.99
+rules = [{ label = "positive", keywords = ["a"] }]
+
+[policy]
+type = "cascade"
+[[policy.tiers]]
+annotators = ["boastful", "steady"]
+"""
+
+
+def test_status_shows_each_annotators_accuracy_on_gold_with_interval_and_ece(tmp_path):
+    """A simulated annotator right 70 % of the time that says so, and keyword rules that
+    claim 0.99: status gives each its accuracy on gold with a 95 % interval, and the
+    overconfident one a large expected calibration error."""
+    project = lq.init_project(tmp_path / "q", labels=[], config_text=QUALITY_CONFIG)
+    rows = [(f"i{n}", f"text {n} {'a' if n % 2 else 'b'}", "positive" if n % 3 else "negative")
+            for n in range(400)]
+    project.import_dataframe(pd.DataFrame(rows, columns=["id", "text", "label"]),
+                             id_column="id", gold_column="label", gold_role="evaluation")
+    project.run()
+    quality = project.status().quality.set_index("annotator")
+    steady, boastful = quality.loc["steady"], quality.loc["boastful"]
+    assert steady["answers"] == 400
+    assert steady["low"] < 0.7 < steady["high"]
+    assert steady["ece"] < 0.08
+    assert boastful["answers"] == 200  # the rules answer only items with the keyword
+    assert boastful["ece"] > 0.2
+    shown = status_text(project)
+    assert "Annotators on gold" in shown and "boastful" in shown

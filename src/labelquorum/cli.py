@@ -227,6 +227,14 @@ def print_status(s, name: str) -> None:
                       + ", ".join(f"{k} {v:,}" for k, v in s.rejected_entities.items()))
     if s.repeated_calls:
         console.print(f"Calls repeated after an interruption: {s.repeated_calls:,}")
+    if s.quality is not None and len(s.quality):
+        quality = Table("annotator", "answers", "accuracy", "95 % interval", "ECE",
+                        title="Annotators on gold (calibration, evaluation, control)")
+        for row in s.quality.itertuples():
+            ece = "–" if row.ece is None or row.ece != row.ece else f"{row.ece:.3f}"
+            quality.add_row(row.annotator, f"{row.answers:,}", f"{100 * row.accuracy:.1f} %",
+                            f"{100 * row.low:.1f}–{100 * row.high:.1f} %", ece)
+        console.print(quality)
     if s.evaluation_accuracy is not None:
         console.print(f"Accuracy on evaluation gold: [bold]{100 * s.evaluation_accuracy:.2f} %"
                       f"[/] ({s.evaluation_items:,} items)")

@@ -45,6 +45,9 @@ class Status:
     unlabelled: int = 0  # closed without a label (state final or review, no label)
     budget_stopped: int = 0  # state budget: best label so far, reopened by the next run
     failed_items: int = 0  # state failed: asked again by the next run
+    # per annotator on gold it never trained on (calibration, evaluation, control): answers,
+    # accuracy with its 95 % Wilson interval, expected calibration error of its confidence
+    quality: pd.DataFrame | None = None
 
 
 def project_status(project: Project) -> Status:
@@ -109,6 +112,7 @@ def project_status(project: Project) -> Status:
         n_eval = len(merged)
     else:
         n_eval = 0
+    quality = annotator_quality(project)
     flags = dec["flags"].fillna("").loc[lambda s: s != ""].value_counts().to_dict()
     return Status(
         items=int(n_items), decided=len(decided),
@@ -122,7 +126,46 @@ def project_status(project: Project) -> Status:
         flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1,
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
-        failed_items=int((dec["state"] == DecisionState.FAILED).sum()))
+        failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality)
+
+
+QUALITY_COLUMNS = ["annotator", "answers", "accuracy", "low", "high", "ece"]
+
+
+def annotator_quality(project: Project) -> pd.DataFrame:
+    """Each annotator's accuracy on gold it never trained on (roles calibration,
+    evaluation and control), with a 95 % Wilson interval, and the expected calibration
+    error of the confidence it stated (:mod:`labelquorum.calibration`); each item counts
+    once per annotator, with its latest answer. People are one row per person
+    (``people:alice``). Classification tasks; empty otherwise."""
+    from .calibration import expected_calibration_error, wilson_interval
+
+    task = project.task
+    if task.multilabel or task.spans:
+        return pd.DataFrame(columns=QUALITY_COLUMNS)
+    it, j = schema.items, schema.judgements
+    pid = project.store.project_id
+    with project.store.connect() as conn:
+        rows = pd.read_sql(
+            select(j.c.id, j.c.item_id, j.c.annotator, j.c.worker, j.c.label, j.c.confidence,
+                   it.c.gold)
+            .join(it, and_(it.c.project_id == j.c.project_id, it.c.id == j.c.item_id))
+            .where((j.c.project_id == pid) & (j.c.status == "ok")
+                   & it.c.gold_role.in_(("calibration", "evaluation", "control"))), conn)
+    if not len(rows):
+        return pd.DataFrame(columns=QUALITY_COLUMNS)
+    worker = rows["worker"].fillna("")
+    rows["who"] = rows["annotator"].where(worker == "", rows["annotator"] + ":" + worker)
+    rows = rows.sort_values("id").drop_duplicates(["item_id", "who"], keep="last")
+    rows["right"] = (rows["gold"].map(json.loads) == rows["label"]).astype(float)
+    out = []
+    for who, g in rows.groupby("who", sort=True):
+        n, hits = len(g), float(g["right"].sum())
+        low, high = wilson_interval(hits, n)
+        out.append((who, n, hits / n, low, high,
+                    expected_calibration_error(g["confidence"].to_numpy(dtype=float),
+                                               g["right"].to_numpy())))
+    return pd.DataFrame(out, columns=QUALITY_COLUMNS)
 
 
 def items_failed_in_run(project: Project, run_id: int) -> int:
