@@ -1,0 +1,26 @@
+"""Quality: golden questions, annotator quality and monitoring, label issues, language checks.
+
+The golden questions for people (control gold served through the web app, accuracy with a
+Wilson interval, pausing) live in :mod:`labelquorum.quality.golden`; their public names are
+re-exported here so ``from labelquorum.quality import gold_accuracy`` keeps working.
+"""
+
+from .golden import (
+    REFRESH_SECONDS,
+    GoldAccuracy,
+    GoldQuestions,
+    gold_accuracy,
+    mark_gold,
+    pause_flagged,
+    wilson_interval,
+)
+
+__all__ = [
+    "REFRESH_SECONDS",
+    "GoldAccuracy",
+    "GoldQuestions",
+    "gold_accuracy",
+    "mark_gold",
+    "pause_flagged",
+    "wilson_interval",
+]
