@@ -14,13 +14,18 @@ from .golden import (
     pause_flagged,
     wilson_interval,
 )
+from .theta import GoldenTheta, ThetaTest, theta_skills, theta_table
 
 __all__ = [
     "REFRESH_SECONDS",
     "GoldAccuracy",
     "GoldQuestions",
+    "GoldenTheta",
+    "ThetaTest",
     "gold_accuracy",
     "mark_gold",
     "pause_flagged",
+    "theta_skills",
+    "theta_table",
     "wilson_interval",
 ]
