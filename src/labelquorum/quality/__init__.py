@@ -5,6 +5,7 @@ Wilson interval, pausing) live in :mod:`labelquorum.quality.golden`; their publi
 re-exported here so ``from labelquorum.quality import gold_accuracy`` keeps working.
 """
 
+from .bank import GoldenBank, estimate_certainty
 from .golden import (
     REFRESH_SECONDS,
     GoldAccuracy,
@@ -14,16 +15,23 @@ from .golden import (
     pause_flagged,
     wilson_interval,
 )
+from .monitor import Alert, AlertKind, ThetaMonitor, monitor_table
 from .theta import GoldenTheta, ThetaTest, theta_skills, theta_table
 
 __all__ = [
     "REFRESH_SECONDS",
+    "Alert",
+    "AlertKind",
     "GoldAccuracy",
     "GoldQuestions",
+    "GoldenBank",
     "GoldenTheta",
+    "ThetaMonitor",
     "ThetaTest",
+    "estimate_certainty",
     "gold_accuracy",
     "mark_gold",
+    "monitor_table",
     "pause_flagged",
     "theta_skills",
     "theta_table",
