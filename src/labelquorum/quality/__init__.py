@@ -15,6 +15,7 @@ from .golden import (
     pause_flagged,
     wilson_interval,
 )
+from .label_issues import LabelIssues, cross_val_probs, crowd_label_issues, label_issues
 from .monitor import Alert, AlertKind, ThetaMonitor, monitor_table
 from .theta import GoldenTheta, ThetaTest, theta_skills, theta_table
 
@@ -26,10 +27,14 @@ __all__ = [
     "GoldQuestions",
     "GoldenBank",
     "GoldenTheta",
+    "LabelIssues",
     "ThetaMonitor",
     "ThetaTest",
+    "cross_val_probs",
+    "crowd_label_issues",
     "estimate_certainty",
     "gold_accuracy",
+    "label_issues",
     "mark_gold",
     "monitor_table",
     "pause_flagged",
