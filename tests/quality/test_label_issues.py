@@ -19,8 +19,6 @@ from labelquorum.quality import cross_val_probs, crowd_label_issues, label_issue
 from labelquorum.quality.label_issues import project_label_issues
 from labelquorum.task import Task
 
-pytest.importorskip("cleanlab")
-
 LABELS = ["negative", "positive"]
 GOOD = ["great", "lovely", "superb", "charming", "delightful", "moving", "brilliant", "warm", "funny", "fresh"]
 BAD = ["dull", "awful", "tedious", "clumsy", "boring", "flat", "lifeless", "messy", "stale", "grim"]
