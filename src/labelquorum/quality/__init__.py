@@ -5,6 +5,7 @@ Wilson interval, pausing) live in :mod:`labelquorum.quality.golden`; their publi
 re-exported here so ``from labelquorum.quality import gold_accuracy`` keeps working.
 """
 
+from .alt_test import AltTestResult, alt_test
 from .bank import GoldenBank, estimate_certainty
 from .golden import (
     REFRESH_SECONDS,
@@ -23,6 +24,7 @@ __all__ = [
     "REFRESH_SECONDS",
     "Alert",
     "AlertKind",
+    "AltTestResult",
     "GoldAccuracy",
     "GoldQuestions",
     "GoldenBank",
@@ -30,6 +32,7 @@ __all__ = [
     "LabelIssues",
     "ThetaMonitor",
     "ThetaTest",
+    "alt_test",
     "cross_val_probs",
     "crowd_label_issues",
     "estimate_certainty",
