@@ -17,6 +17,7 @@ from .golden import (
     wilson_interval,
 )
 from .label_issues import LabelIssues, cross_val_probs, crowd_label_issues, label_issues
+from .language import detect_languages, language_accuracy, untrusted_languages
 from .monitor import Alert, AlertKind, ThetaMonitor, monitor_table
 from .theta import GoldenTheta, ThetaTest, theta_skills, theta_table
 
@@ -35,13 +36,16 @@ __all__ = [
     "alt_test",
     "cross_val_probs",
     "crowd_label_issues",
+    "detect_languages",
     "estimate_certainty",
     "gold_accuracy",
     "label_issues",
+    "language_accuracy",
     "mark_gold",
     "monitor_table",
     "pause_flagged",
     "theta_skills",
     "theta_table",
+    "untrusted_languages",
     "wilson_interval",
 ]
