@@ -26,6 +26,7 @@ fix it.
     ├── PolicyError            a policy got a state it cannot handle
     ├── ExportError            the export target is not writable or of unknown type
     ├── AgreementError         an agreement statistic is undefined for the table given
+    ├── QualityError           a quality check (golden θ, label issues, language) got bad input
     ├── RecordingError         recorded model outputs cannot be read or mapped to labels
     └── WebError               a request to the web app cannot be served (``status`` is
                                its HTTP status, ``code`` a short machine-readable name)
@@ -151,6 +152,12 @@ class ExportError(LabelquorumError):
 class AgreementError(LabelquorumError):
     """An agreement statistic cannot be computed: too few annotators or shared items, no
     variation in the labels, or values of the wrong type for the level of measurement."""
+
+
+class QualityError(LabelquorumError):
+    """A quality check (:mod:`labelquorum.quality`: golden-question quality, monitoring,
+    label issues, the alternative-annotator test, language checks) got input it cannot use:
+    no golden answers, certainties outside their range, a missing column, too few items."""
 
 
 class RetrievalError(AnnotatorError):

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, update
 
-from .spans import canonical
-from .store import schema
+from ..spans import canonical
+from ..store import schema
 
 if TYPE_CHECKING:
-    from .project import Project
+    from ..project import Project
 
 REFRESH_SECONDS = 30.0
 
