@@ -279,6 +279,9 @@ class _GateBase(_PolicyBase):
     min_reference: int = Field(30, ge=1)
     """Calibrated gate: reference answers (calibration gold, reviews) each annotator needs
     before its confidence is trusted; below that the thresholds decide."""
+    people_order: Literal["least-confident", "margin", "entropy", "random", "import"] = \
+        "least-confident"
+    """When the budget cannot pay for every task a people's tier is given, which go first."""
 
 
 class CascadeConfig(_GateBase):

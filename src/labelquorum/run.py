@@ -199,7 +199,7 @@ class Runner:
                 raise PolicyError(f"the policy asked {name!r} about item "
                                   f"{st.ids[positions[bad][0]]!r}, which is decided or was "
                                   "already asked")
-        asks, stopped = self._admit_people(plan.asks)
+        asks, stopped = self._admit_people(plan.asks, plan.priority)
         asks = self.ledger.write_plan(plan.decisions, asks)
         self.report.decided_now += sum(len(d.positions) for d in plan.decisions)
         for name, positions in asks.items():
@@ -217,16 +217,22 @@ class Runner:
             self.state.status[name][ps] = NOT_ASKED
         return stopped
 
-    def _admit_people(self, asks: dict[str, np.ndarray]):
-        """People's tasks hold their reservation until answered: admit them now."""
+    def _admit_people(self, asks: dict[str, np.ndarray],
+                      priority: dict[str, np.ndarray] | None = None):
+        """People's tasks hold their reservation until answered: admit them now, the
+        policy's priority first (the most uncertain items, see :mod:`labelquorum.active`),
+        so a short budget buys the tasks whose answers would change most."""
         out, stopped = dict(asks), {}
         for name, positions in asks.items():
             ann = self.annotators[name]
             if ann.deferred:
+                score = (priority or {}).get(name)
+                if score is not None:
+                    positions = positions[np.argsort(-score[positions], kind="stable")]
                 n = self.budget.admit(np.asarray(ann.reserve(self.state.items(positions))))
-                out[name] = positions[:n]
+                out[name] = np.sort(positions[:n])
                 if n < len(positions):
-                    stopped[name] = positions[n:]
+                    stopped[name] = np.sort(positions[n:])
         return {n: p for n, p in out.items() if len(p)}, stopped
 
     def _decide_stopped(self, stopped: dict[str, np.ndarray]) -> None:

@@ -267,6 +267,9 @@ class Plan:
     decisions: list[Decision] = field(default_factory=list)
     refit: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # for the run's report, once each
+    # per deferred annotator, a score per item (n,): when the budget cannot pay for all of
+    # its tasks, the highest-scored are admitted first (labelquorum.active)
+    priority: dict[str, np.ndarray] = field(default_factory=dict)
 
     def ask(self, annotator: str, positions: np.ndarray) -> None:
         if len(positions):

@@ -39,16 +39,40 @@ def take(c: Consensus, mask: np.ndarray) -> Consensus:
 
 class Cascade(Policy):
     def __init__(self, tiers: list[Tier], scope: str = "tier", gate: str = "thresholds",
-                 margin: float = 0.02, min_reference: int = 30):
+                 margin: float = 0.02, min_reference: int = 30,
+                 people_order: str = "least-confident"):
         self.tiers = tiers
         self.scope = scope
         self.gate = gate
         self.margin = margin
         self.min_reference = min_reference
+        self.people_order = people_order
 
     @classmethod
     def from_config(cls, cfg: CascadeConfig) -> Cascade:
-        return cls(cfg.tiers, cfg.scope, cfg.gate, cfg.margin, cfg.min_reference)
+        return cls(cfg.tiers, cfg.scope, cfg.gate, cfg.margin, cfg.min_reference,
+                   cfg.people_order)
+
+    def _ask_tier(self, state: PolicyState, plan: Plan, names: list[str], wanted: np.ndarray,
+                  so_far: np.ndarray | None) -> None:
+        """Ask a tier's annotators about the wanted items they were not asked about; a
+        people's annotator gets its tasks scored by how uncertain the consensus so far is
+        (:mod:`labelquorum.active`), so a short budget buys the most useful ones."""
+        for a in names:
+            plan.ask(a, np.flatnonzero(wanted & (state.status[a] == NOT_ASKED)))
+            if state.annotators[a].deferred and a in plan.asks:
+                from ..active import UncertaintySampling
+
+                k = len(state.labels)
+                post = so_far if so_far is not None else np.full((len(state.item_ids), k),
+                                                                 1.0 / max(k, 1))
+                plan.priority[a] = UncertaintySampling(self.people_order).score(
+                    post, state.item_ids)
+
+    @staticmethod
+    def _remember(so_far: np.ndarray | None, pos: np.ndarray, c: Consensus) -> None:
+        if so_far is not None and c.posterior.shape[1] == so_far.shape[1]:
+            so_far[pos] = c.posterior
 
     def tier_name(self, t: int) -> str:
         return self.tiers[t].name or f"tier {t + 1}"
@@ -62,13 +86,13 @@ class Cascade(Policy):
             return plan
         remaining = state.open.copy()
         seen: list[str] = []
+        so_far = self._posterior_so_far(state)
         for t, tier in enumerate(self.tiers):
             if not remaining.any():
                 break
             names = tier.annotators
             seen += [a for a in names if a not in seen]
-            for a in names:
-                plan.ask(a, np.flatnonzero(remaining & (state.status[a] == NOT_ASKED)))
+            self._ask_tier(state, plan, names, remaining, so_far)
             ready = remaining & state.resolved(names)
             pos = np.flatnonzero(ready)
             if len(pos) == 0:
@@ -76,6 +100,7 @@ class Cascade(Policy):
                 continue
             scope = names if self.scope == "tier" else list(seen)
             c = state.consensus(scope, pos)
+            self._remember(so_far, pos, c)
             ok = ((c.votes >= tier.min_votes) & (c.confidence >= tier.min_confidence)
                   & (c.agreement >= tier.min_agreement))
             held = state.unconfirmed(scope, pos, c) & (c.votes > 0)
@@ -99,6 +124,14 @@ class Cascade(Policy):
             remaining = np.zeros_like(remaining)
             remaining[pos[~ok]] = True
         return plan
+
+    def _posterior_so_far(self, state: PolicyState) -> np.ndarray | None:
+        """Per item, the consensus posterior of the tiers before (uniform until one
+        decides); only kept when a tier has people to prioritise."""
+        if not any(state.annotators[a].deferred for a in self.annotators()):
+            return None
+        k = len(state.labels)
+        return np.full((len(state.item_ids), k), 1.0 / max(k, 1))
 
     # -- the calibrated gate ------------------------------------------------------------
     def _step_calibrated(self, state: PolicyState, plan: Plan) -> bool:
@@ -134,19 +167,20 @@ class Cascade(Policy):
             return False
         remaining = state.open.copy()
         seen: list[str] = []
+        so_far = self._posterior_so_far(state)
         last = len(self.tiers) - 1
         for t, tier in enumerate(self.tiers):
             if not remaining.any():
                 break
             seen += [a for a in tier.annotators if a not in seen]
-            for a in tier.annotators:
-                plan.ask(a, np.flatnonzero(remaining & (state.status[a] == NOT_ASKED)))
+            self._ask_tier(state, plan, tier.annotators, remaining, so_far)
             ready = remaining & state.resolved(tier.annotators)
             pos = np.flatnonzero(ready)
             if not len(pos):
                 remaining = ready
                 continue
             c = state.calibrated_consensus(cal, list(seen), pos)
+            self._remember(so_far, pos, c)
             held = state.unconfirmed(list(seen), pos, c) & (c.votes > 0)
             if t < last:
                 ok = (c.votes >= tier.min_votes) & gates[t].accept(c.confidence) & ~held
@@ -273,16 +307,17 @@ class VoteThenVerify(Cascade):
 
     def __init__(self, specialists: list[str], verifiers: list[str],
                  min_votes: int | None = None, gate: str = "calibrated",
-                 margin: float = 0.02, min_reference: int = 30):
+                 margin: float = 0.02, min_reference: int = 30,
+                 people_order: str = "least-confident"):
         votes = len(specialists) if min_votes is None else min(min_votes, len(specialists))
         super().__init__([
             Tier(name="specialists", annotators=specialists, min_agreement=1.0,
                  min_votes=votes),
             Tier(name="verifiers", annotators=verifiers),
         ], gate="thresholds" if gate == "unanimous" else gate, margin=margin,
-            min_reference=min_reference)
+            min_reference=min_reference, people_order=people_order)
 
     @classmethod
     def from_config(cls, cfg: VoteThenVerifyConfig) -> VoteThenVerify:
         return cls(cfg.specialists, cfg.verifiers, cfg.min_votes, cfg.gate, cfg.margin,
-                   cfg.min_reference)
+                   cfg.min_reference, cfg.people_order)
