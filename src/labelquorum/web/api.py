@@ -172,7 +172,21 @@ def assist(body: ItemRef, request: Request, auth: Auth = ANNOTATOR):
     log_call(web.project.store, "web:assistant", lease.item_id,
              {"label": advice.label, "rationale": advice.rationale}, advice.cost,
              time.perf_counter() - started, result=advice)
-    return {"label": advice.label, "rationale": advice.rationale}
+    out: dict[str, Any] = {"label": advice.label, "rationale": advice.rationale}
+    if web.task.spans:  # the entities, with their text, for the page to mark
+        out["entities"] = _entities(web, lease.fields, advice.label)
+    return out
+
+
+def _entities(web: WebApp, fields: dict[str, Any], label: str | None) -> list[dict[str, Any]]:
+    if label is None:
+        return []
+    text = str(fields.get(web.task.text_field) or "")
+    try:
+        spans = web.task.parse_label(label, text)
+    except LabelquorumError:
+        return []  # an assistant given from Python that answers off the text: no marks
+    return [{"start": a, "end": b, "type": kind, "text": text[a:b]} for a, b, kind in spans]
 
 
 # -- reviewers ---------------------------------------------------------------------------
