@@ -66,8 +66,11 @@ class Review:
         j, a, u = schema.judgements, schema.assignments, schema.users
         q = (select(j.c.item_id, j.c.annotator, j.c.annotator_kind, j.c.label, j.c.confidence,
                     u.c.name.label("person"), a.c.seconds, a.c.judge_score, a.c.judge_note)
-             .select_from(j.outerjoin(a, and_(a.c.judgement_id == j.c.id,
-                                              a.c.project_id == j.c.project_id))
+             # joined on the item too: (project, item) leads an index of assignments, so
+             # each judgement finds its assignment without a scan of them all
+             .select_from(j.outerjoin(a, and_(a.c.project_id == j.c.project_id,
+                                              a.c.item_id == j.c.item_id,
+                                              a.c.judgement_id == j.c.id))
                           .outerjoin(u, u.c.id == a.c.user_id))
              .where((j.c.project_id == self.pid) & (j.c.status == "ok")
                     & j.c.label.is_not(None)).order_by(j.c.id))
