@@ -428,9 +428,6 @@ class Config(_Strict):
                        "declare one with type = \"llm\" under [annotators]")
             raise ConfigError(f"names annotator {name!r}, which {what}; {choices}."
                               f"{_did_you_mean(name, llms)}", key=f"web.{key}")
-        if self.web.assistant is not None and self.task.kind == "spans":
-            raise ConfigError("the assistant suggests whole-item labels; it does not work on "
-                              "spans tasks (remove web.assistant)", key="web.assistant")
         return self
 
     @model_validator(mode="after")

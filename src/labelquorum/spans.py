@@ -114,6 +114,25 @@ def _one_span(ent: Any, n: int, labels: Sequence[str], text: str | None) -> Span
     return start, end, kind
 
 
+def segments(text: str, spans: Iterable[Sequence[Any]]) -> list[tuple[str, str | None]]:
+    """``text`` cut into consecutive pieces, each with the type of the entity it is, or
+    None between entities; joined, the pieces are ``text``. For showing spans as marks; a
+    span overlapping an earlier one is shown from where the earlier one ends."""
+    out: list[tuple[str, str | None]] = []
+    at = 0
+    for start, end, kind in canonical(spans):
+        start, end = max(start, at), min(end, len(text))
+        if start >= end:
+            continue
+        if start > at:
+            out.append((text[at:start], None))
+        out.append((text[start:end], kind))
+        at = end
+    if at < len(text):
+        out.append((text[at:], None))
+    return out
+
+
 # -- alignment -----------------------------------------------------------------------------
 def _pattern(surface: str) -> re.Pattern[str] | None:
     words = surface.split()

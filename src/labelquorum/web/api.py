@@ -49,12 +49,12 @@ class CommentBody(_Body):
 
 
 class Adjudicate(_Body):
-    label: str | list[str]
+    label: str | list[str] | list[tuple[int, int, str]]  # the last: spans [start, end, type]
     note: str = Field("", max_length=2000)
 
 
 class GoldBody(_Body):
-    label: str | list[str]
+    label: str | list[str] | list[tuple[int, int, str]]
 
 
 class TokenBody(_Body):
@@ -172,13 +172,38 @@ def assist(body: ItemRef, request: Request, auth: Auth = ANNOTATOR):
     log_call(web.project.store, "web:assistant", lease.item_id,
              {"label": advice.label, "rationale": advice.rationale}, advice.cost,
              time.perf_counter() - started, result=advice)
-    return {"label": advice.label, "rationale": advice.rationale}
+    out: dict[str, Any] = {"label": advice.label, "rationale": advice.rationale}
+    if web.task.spans:  # the entities, with their text, for the page to mark
+        out["entities"] = _entities(web, lease.fields, advice.label)
+    return out
+
+
+def _entities(web: WebApp, fields: dict[str, Any], label: str | None) -> list[dict[str, Any]]:
+    if label is None:
+        return []
+    text = str(fields.get(web.task.text_field) or "")
+    try:
+        spans = web.task.parse_label(label, text)
+    except LabelquorumError:
+        return []  # an assistant given from Python that answers off the text: no marks
+    return [{"start": a, "end": b, "type": kind, "text": text[a:b]} for a, b, kind in spans]
 
 
 # -- reviewers ---------------------------------------------------------------------------
 @router.get("/review")
-def review_queue(request: Request, auth: Auth = REVIEWER):
-    return {"items": _web(request).review.queue()}
+def review_queue(request: Request, offset: int = Query(0, ge=0),
+                 limit: int = Query(50, ge=1, le=500),
+                 show: str = Query("all", pattern="^(all|flagged)$"), auth: Auth = REVIEWER):
+    """One page of the review backlog (``show=flagged``: items with open flags) and the
+    backlog's total."""
+    page, total = _web(request).review.queue(offset, limit, flagged=show == "flagged")
+    return {"items": [{**row, "people": [{k: v for k, v in p.items() if k != "marks"}
+                                         for p in row["people"]],
+                       "models": [{k: v for k, v in m.items() if k != "marks"}
+                                  for m in row["models"]],
+                       "comments": [{**c, "created": c["created"].isoformat()}
+                                    for c in row["comments"]]} for row in page],
+            "total": total, "offset": offset, "limit": limit}
 
 
 @router.get("/items")
@@ -199,7 +224,7 @@ def item(item_id: str, request: Request, auth: Auth = REVIEWER):
             "gold_role": view.gold_role, "decision": view.decision, "people": view.people,
             "models": view.models, "comments": [
                 {**c, "created": c["created"].isoformat()} for c in view.comments],
-            "needs_review": view.reason}
+            "needs_review": view.reason, "open_flags": view.open_flags}
 
 
 @router.post("/items/{item_id}/adjudicate")
@@ -212,9 +237,10 @@ def adjudicate(item_id: str, body: Adjudicate, request: Request,
 @router.post("/items/{item_id}/gold")
 def gold(item_id: str, body: GoldBody, request: Request, auth: Auth = REVIEWER):
     web = _web(request)
-    web.review.item(item_id)  # 404 for an unknown item
+    value = web.review.parse(web.review.item(item_id), body.label)  # 404, 422
     try:
-        mark_gold(web.project, item_id, body.label)
+        mark_gold(web.project, item_id, web.task.format_label(value) if web.task.spans
+                  else value)
     except LabelquorumError as exc:  # an unknown label
         raise WebError(str(exc), status=422, code="invalid_label") from None
     web.assigner.gold.refresh()

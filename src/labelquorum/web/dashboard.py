@@ -9,6 +9,7 @@ on golden questions from :mod:`labelquorum.quality`.
 
 from __future__ import annotations
 
+import math
 import statistics
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -120,6 +121,11 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _finite(value: float | None) -> float | None:
+    """A figure, or None where it is not defined (NaN): pages print no ``nan``."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
 def _agreement(people: pd.DataFrame) -> dict[str, Any]:
     from ..agreement import fleiss_kappa, percent_agreement
 
@@ -130,8 +136,8 @@ def _agreement(people: pd.DataFrame) -> dict[str, Any]:
     shared = people.groupby("item")["annotator"].transform("nunique") >= 2
     out["items"] = int(people.loc[shared, "item"].nunique())
     try:
-        out["percent"] = percent_agreement(people)
-        out["fleiss_kappa"] = fleiss_kappa(people)
+        out["percent"] = _finite(percent_agreement(people))
+        out["fleiss_kappa"] = _finite(fleiss_kappa(people))  # NaN: one label for all
     except AgreementError as exc:
         out["note"] = str(exc)
     return out

@@ -168,37 +168,79 @@ def _media_file(web: WebApp, value: Any) -> FileResponse:
 
 
 # -- reviewing ---------------------------------------------------------------------------
+REVIEW_PAGE = 50
+SHOW = Query("all", pattern="^(all|flagged)$")
+
+
 @router.get("/review")
-def review(request: Request, auth: Auth = REVIEWER):
+def review(request: Request, show: str = SHOW, page: int = Query(0, ge=0, le=10**9),
+           auth: Auth = REVIEWER):
     web = _web(request)
-    return web.render(request, "review.html", auth=auth, queue=web.review.queue())
+    flagged = show == "flagged"
+    rows, total = web.review.queue(page * REVIEW_PAGE, REVIEW_PAGE, flagged=flagged)
+    return web.render(request, "review.html", auth=auth, queue=rows, total=total, page=page,
+                      per_page=REVIEW_PAGE, show=show, flags=web.review.flag_count())
 
 
 @router.get("/item")
 def item_page(request: Request, id: str = Query(..., max_length=1000),
-              auth: Auth = REVIEWER, done: str | None = None):
+              auth: Auth = REVIEWER, done: str | None = None, show: str = SHOW):
     web = _web(request)
     view = web.review.item(id)
+    prev_id, next_id, position, total = web.review.neighbours(id, flagged=show == "flagged")
+    text = web.review.text_of(view)
+    editor = _span_editor(web, view, text) if web.task.spans else None
+    people = [{**p, "marks": web.review.marks(text, p["label"])} for p in view.people]
+    models = [{**m, "marks": web.review.marks(text, m["label"])} for m in view.models]
     return web.render(request, "item.html", auth=auth, item=view, is_image=is_image,
-                      done=done, hotkeys=_hotkeys(web))
+                      done=done, hotkeys=_hotkeys(web), show=show, prev_id=prev_id,
+                      next_id=next_id, position=position, total=total, people=people,
+                      models=models, editor=editor,
+                      gold_marks=web.review.marks(text, view.gold),
+                      decision_marks=web.review.marks(
+                          text, view.decision["label"] if view.decision else None))
+
+
+def _span_editor(web: WebApp, view, text: str) -> dict[str, Any]:
+    """Where the reviewer's span editor starts: the item's decision, else the first
+    person's answer, else the most confident model's, else no entities."""
+    candidates = [view.decision["label"] if view.decision else None,
+                  *(p["label"] for p in view.people),
+                  *(m["label"] for m in sorted(view.models,
+                                               key=lambda m: -(m["confidence"] or 0.0)))]
+    for label in candidates:
+        if label is not None and web.review.marks(text, label) is not None:
+            spans = web.task.parse_label(label, text)
+            break
+    else:
+        spans = ()
+    return {"text": text, "value": web.task.format_label(spans),
+            "marks": web.review.marks(text, web.task.format_label(spans)) or [],
+            "entities": [(text[a:b], kind) for a, b, kind in spans]}
 
 
 @router.post("/item/adjudicate")
 def adjudicate_form(request: Request, label: Annotated[list[str], Form()], id: str = Form(...),
-                    note: str = Form("", max_length=2000), auth: Auth = REVIEWER):
+                    note: str = Form("", max_length=2000), show: str = Form("all"),
+                    auth: Auth = REVIEWER):
     web = _web(request)
+    flagged = show == "flagged"
+    prev_id, next_id, _, _ = web.review.neighbours(id, flagged=flagged)
     web.review.adjudicate(auth.user, id, label if web.task.multilabel else label[0], note)
-    queue = web.review.queue(limit=1)
-    return _redirect("/review" if not queue else f"/item?id={_q(queue[0]['item'])}")
+    then = next_id or prev_id
+    suffix = "&show=flagged" if flagged else ""
+    return _redirect(f"/item?id={_q(then)}{suffix}" if then and then != id
+                     else "/review" + ("?show=flagged" if flagged else ""))
 
 
 @router.post("/item/gold")
 def gold_form(request: Request, label: Annotated[list[str], Form()], id: str = Form(...),
               auth: Auth = REVIEWER):
     web = _web(request)
-    web.review.item(id)
+    view = web.review.item(id)
+    value = web.review.parse(view, label if web.task.multilabel else label[0])
     try:
-        mark_gold(web.project, id, label if web.task.multilabel else label[0])
+        mark_gold(web.project, id, web.task.format_label(value) if web.task.spans else value)
     except LabelquorumError as exc:
         raise WebError(str(exc), status=422, code="invalid_label") from None
     web.assigner.gold.refresh()

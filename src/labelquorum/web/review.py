@@ -20,11 +20,15 @@ from sqlalchemy import and_, func, select, update
 from ..engine.ledger import DECISION_COLUMNS
 from ..errors import LabelquorumError, WebError
 from ..policies import DecisionState
+from ..spans import segments
 from ..store import json_text, schema, upsert_rows
 from .auth import User
 
 if TYPE_CHECKING:
     from ..project import Project
+
+# ids per IN (...) query: SQLite allows 999 bound values in older builds
+CHUNK = 900
 
 
 @dataclass
@@ -38,6 +42,7 @@ class ItemView:
     models: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
     reason: str = ""
+    open_flags: int = 0
 
 
 def _majority(labels: list[str]) -> str | None:
@@ -61,8 +66,11 @@ class Review:
         j, a, u = schema.judgements, schema.assignments, schema.users
         q = (select(j.c.item_id, j.c.annotator, j.c.annotator_kind, j.c.label, j.c.confidence,
                     u.c.name.label("person"), a.c.seconds, a.c.judge_score, a.c.judge_note)
-             .select_from(j.outerjoin(a, and_(a.c.judgement_id == j.c.id,
-                                              a.c.project_id == j.c.project_id))
+             # joined on the item too: (project, item) leads an index of assignments, so
+             # each judgement finds its assignment without a scan of them all
+             .select_from(j.outerjoin(a, and_(a.c.project_id == j.c.project_id,
+                                              a.c.item_id == j.c.item_id,
+                                              a.c.judgement_id == j.c.id))
                           .outerjoin(u, u.c.id == a.c.user_id))
              .where((j.c.project_id == self.pid) & (j.c.status == "ok")
                     & j.c.label.is_not(None)).order_by(j.c.id))
@@ -85,43 +93,133 @@ class Review:
         return set(conn.execute(select(d.c.item_id).where((d.c.project_id == self.pid)
                                                           & (d.c.tier == "review"))).scalars())
 
-    def queue(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Items needing review, most people first."""
+    def _open_flags(self, conn, item_ids: list[str] | None = None) -> dict[str, int]:
+        """Per item, its flags raised since a reviewer last decided it (open flags)."""
+        c, rv = schema.comments, schema.reviews
+        last = (select(rv.c.item_id, func.max(rv.c.created).label("at"))
+                .where(rv.c.project_id == self.pid).group_by(rv.c.item_id).subquery())
+        q = (select(c.c.item_id, func.count()).select_from(
+                c.outerjoin(last, last.c.item_id == c.c.item_id))
+             .where((c.c.project_id == self.pid) & c.c.flag
+                    & (last.c.at.is_(None) | (c.c.created > last.c.at)))
+             .group_by(c.c.item_id))
+        if item_ids is not None:
+            q = q.where(c.c.item_id.in_(item_ids))
+        return {item: int(n) for item, n in conn.execute(q)}
+
+    def flag_count(self) -> int:
+        """How many items have open flags (the flagged queue's length)."""
+        with self.store.connect() as conn:
+            return len(self._open_flags(conn))
+
+    def backlog(self, *, flagged: bool = False) -> list[tuple[str, list[str]]]:
+        """Every item waiting for a reviewer, in queue order, with why: open flags first,
+        then the most people, then by id. ``flagged``: only items with open flags."""
         j = schema.judgements
         with self.store.connect() as conn:
-            human = list(conn.execute(select(j.c.item_id).where(
-                (j.c.project_id == self.pid) & (j.c.annotator_kind == "human")
-                & (j.c.status == "ok")).distinct()).scalars())
-            if not human:
-                return []
+            flags = self._open_flags(conn)
             done = self._reviewed(conn)
-            todo = [i for i in human if i not in done]
+            if flagged:
+                todo = sorted(flags)
+            else:
+                human = conn.execute(select(j.c.item_id).where(
+                    (j.c.project_id == self.pid) & (j.c.annotator_kind == "human")
+                    & (j.c.status == "ok")).distinct()).scalars()
+                todo = sorted({i for i in human if i not in done} | set(flags))
             answers: dict[str, dict[str, list]] = {}
-            for start in range(0, len(todo), 900):
-                answers.update(self._answers(conn, todo[start:start + 900]))
+            for start in range(0, len(todo), CHUNK):
+                answers.update(self._answers(conn, todo[start:start + CHUNK]))
+        rows = []
+        for item_id in todo:
+            ans = answers.get(item_id, {"people": [], "models": []})
+            # a reviewer's decision settles a disagreement; a flag raised since reopens it
+            reasons = (["flagged"] if flags.get(item_id) else []) + (
+                [] if item_id in done else self.reasons(ans))
+            if reasons:
+                rows.append((not flags.get(item_id), -len(ans["people"]), item_id, reasons))
+        rows.sort()
+        return [(item_id, reasons) for _, _, item_id, reasons in rows]
+
+    def queue(self, offset: int = 0, limit: int = 50, *, flagged: bool = False
+              ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the review backlog and its total: per item, its text, what each
+        person and model said (models with their confidence), and its comments and flags."""
+        backlog = self.backlog(flagged=flagged)
+        page = backlog[offset:offset + limit]
+        ids = [item_id for item_id, _ in page]
+        it = schema.items
+        with self.store.connect() as conn:
+            answers = self._answers(conn, ids) if ids else {}
+            comments = self._comments(conn, ids)
+            texts = {r.id: r.fields for r in conn.execute(select(it.c.id, it.c.fields).where(
+                (it.c.project_id == self.pid) & it.c.id.in_(ids)))} if ids else {}
         out = []
-        for item_id, ans in answers.items():
-            reason = self.reason(ans)
-            if reason:
-                out.append({"item": item_id, "reason": reason,
-                            "people": [p["label"] for p in ans["people"]],
-                            "models": [m["label"] for m in ans["models"]]})
-        out.sort(key=lambda r: (-len(r["people"]), r["item"]))
-        return out[:limit]
+        for item_id, reasons in page:
+            ans = answers.get(item_id, {"people": [], "models": []})
+            text = str(json.loads(texts.get(item_id) or "{}").get(self.task.text_field) or "")
+            out.append({
+                "item": item_id, "reason": "; ".join(reasons), "reasons": reasons,
+                "text": text,
+                "people": [{"person": p["person"], "label": p["label"],
+                            "marks": self.marks(text, p["label"])} for p in ans["people"]],
+                "models": [{"annotator": m["annotator"], "label": m["label"],
+                            "confidence": m["confidence"],
+                            "marks": self.marks(text, m["label"])} for m in ans["models"]],
+                "comments": comments.get(item_id, [])})
+        return out, len(backlog)
+
+    def neighbours(self, item_id: str, *, flagged: bool = False
+                   ) -> tuple[str | None, str | None, int | None, int]:
+        """(previous, next, position from 1, total) of an item in the review backlog;
+        an item not in it has no position, and ``next`` is the backlog's first item."""
+        ids = [i for i, _ in self.backlog(flagged=flagged)]
+        if item_id not in ids:
+            return None, (ids[0] if ids else None), None, len(ids)
+        at = ids.index(item_id)
+        return (ids[at - 1] if at > 0 else None,
+                ids[at + 1] if at + 1 < len(ids) else None, at + 1, len(ids))
+
+    def _comments(self, conn, item_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        c, u = schema.comments, schema.users
+        out: dict[str, list[dict[str, Any]]] = {}
+        if not item_ids:
+            return out
+        for start in range(0, len(item_ids), CHUNK):
+            for r in conn.execute(
+                    select(c.c.item_id, u.c.name.label("person"), c.c.text, c.c.flag,
+                           c.c.created).select_from(c.join(u, u.c.id == c.c.user_id))
+                    .where((c.c.project_id == self.pid)
+                           & c.c.item_id.in_(item_ids[start:start + CHUNK]))
+                    .order_by(c.c.id)):
+                out.setdefault(r.item_id, []).append(
+                    {"person": r.person, "text": r.text, "flag": bool(r.flag),
+                     "created": r.created})
+        return out
+
+    def marks(self, text: str, label: Any) -> list[tuple[str, str | None]] | None:
+        """A spans answer as the item's text cut into pieces, each with its entity type
+        (None between entities); None for other kinds or an answer that does not fit."""
+        if not self.task.spans or label is None:
+            return None
+        try:
+            spans = self.task.parse_label(label, text)
+        except LabelquorumError:
+            return None
+        return segments(text, spans)
 
     @staticmethod
-    def reason(ans: dict[str, list]) -> str:
+    def reasons(ans: dict[str, list]) -> list[str]:
         people = [p["label"] for p in ans["people"]]
         if len(set(people)) > 1:
-            return "people disagree"
+            return ["people disagree"]
         if people and ans["models"]:
             best = max(ans["models"], key=lambda m: m["confidence"] or 0.0)
             if _majority(people) not in (None, best["label"]):
-                return "people and models disagree"
-        return ""
+                return ["people and models disagree"]
+        return []
 
     def item(self, item_id: str) -> ItemView:
-        it, d, c, u = schema.items, schema.decisions, schema.comments, schema.users
+        it, d = schema.items, schema.decisions
         with self.store.connect() as conn:
             row = conn.execute(select(it).where((it.c.project_id == self.pid)
                                                 & (it.c.id == item_id))).first()
@@ -133,25 +231,25 @@ class Review:
                                .where((d.c.project_id == self.pid) & (d.c.item_id == item_id))
                                ).first()
             ans = self._answers(conn, [item_id]).get(item_id, {"people": [], "models": []})
-            comments = [dict(r._mapping) for r in conn.execute(
-                select(u.c.name.label("person"), c.c.text, c.c.flag, c.c.created)
-                .select_from(c.join(u, u.c.id == c.c.user_id))
-                .where((c.c.project_id == self.pid) & (c.c.item_id == item_id))
-                .order_by(c.c.id))]
+            comments = self._comments(conn, [item_id]).get(item_id, [])
+            open_flags = self._open_flags(conn, [item_id]).get(item_id, 0)
+            reviewed = dec is not None and dec.tier == "review"
         fields = json.loads(row.fields)
+        reasons = (["flagged"] if open_flags else []) + ([] if reviewed else self.reasons(ans))
         return ItemView(item_id, {f: fields.get(f) for f in self.task.fields},
                         None if row.gold is None else json.loads(row.gold), row.gold_role,
                         None if dec is None else dict(dec._mapping), ans["people"],
-                        ans["models"], comments, self.reason(ans))
+                        ans["models"], comments, "; ".join(reasons), open_flags)
+
+    def text_of(self, view: ItemView) -> str:
+        value = view.fields.get(self.task.text_field)
+        return "" if value is None else str(value)
 
     def adjudicate(self, reviewer: User, item_id: str, label: Any, note: str = "") -> str:
         """Write the item's final label, decided by ``reviewer``; returns it as text."""
-        try:
-            value = self.task.parse_label(label)
-        except LabelquorumError as exc:
-            raise WebError(str(exc), status=422, code="invalid_label") from None
-        text = self.task.format_label(value)
         view = self.item(item_id)
+        value = self.parse(view, label)
+        text = self.task.format_label(value)
         now = datetime.now(UTC)
         provenance = {"people": [{"person": p["person"], "label": p["label"]}
                                  for p in view.people],
@@ -185,6 +283,13 @@ class Review:
                          .values(state="closed"))
         return text
 
+    def parse(self, view: ItemView, label: Any) -> Any:
+        """A reviewer's label for an item (spans checked against its text), or a 422."""
+        try:
+            return self.task.parse_label(label, self.text_of(view) if self.task.spans else None)
+        except LabelquorumError as exc:
+            raise WebError(str(exc), status=422, code="invalid_label") from None
+
     def comment(self, user: User, item_id: str, text: str, flag: bool) -> None:
         text = text.strip()
         if not text and not flag:
@@ -199,23 +304,40 @@ class Review:
                ) -> tuple[list[dict[str, Any]], int]:
         """Items with their decision, filtered; returns (page, total matching)."""
         it, d, a, u = schema.items, schema.decisions, schema.assignments, schema.users
-        q = (select(it.c.id, it.c.fields, it.c.gold_role, d.c.label, d.c.confidence,
-                    d.c.decided_by, d.c.tier)
-             .select_from(it.outerjoin(d, and_(d.c.project_id == it.c.project_id,
-                                               d.c.item_id == it.c.id)))
-             .where(it.c.project_id == self.pid))
-        if max_confidence is not None:
-            q = q.where(d.c.confidence <= max_confidence)
-        if person:
-            q = q.where(it.c.id.in_(select(a.c.item_id).select_from(
-                a.join(u, u.c.id == a.c.user_id)).where(
-                (a.c.project_id == self.pid) & (u.c.name == person) & (a.c.state == "done"))))
-        if disagreement:
-            ids = [r["item"] for r in self.queue(limit=10_000)]
-            q = q.where(it.c.id.in_(ids[:900]))
+
+        def query(*columns):
+            q = (select(*columns)
+                 .select_from(it.outerjoin(d, and_(d.c.project_id == it.c.project_id,
+                                                   d.c.item_id == it.c.id)))
+                 .where(it.c.project_id == self.pid))
+            if max_confidence is not None:
+                q = q.where(d.c.confidence <= max_confidence)
+            if person:
+                q = q.where(it.c.id.in_(select(a.c.item_id).select_from(
+                    a.join(u, u.c.id == a.c.user_id)).where(
+                    (a.c.project_id == self.pid) & (u.c.name == person)
+                    & (a.c.state == "done"))))
+            return q
+
+        shown = query(it.c.id, it.c.fields, it.c.gold_role, d.c.label, d.c.confidence,
+                      d.c.decided_by, d.c.tier)
+        # the disagreements can be many: matched chunk by chunk, then paged here
+        ids = [i for i, why in self.backlog() if set(why) - {"flagged"}] if disagreement else []
         with self.store.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(q.subquery())).scalar()
-            rows = conn.execute(q.order_by(it.c.seq).offset(offset).limit(limit)).all()
+            if disagreement:
+                found: list[tuple[int, str]] = []
+                for start in range(0, len(ids), CHUNK):
+                    found += conn.execute(query(it.c.seq, it.c.id).where(
+                        it.c.id.in_(ids[start:start + CHUNK]))).all()
+                found.sort()
+                total = len(found)
+                wanted = [i for _, i in found[offset:offset + limit]]
+                rows = conn.execute(shown.where(it.c.id.in_(wanted))
+                                    .order_by(it.c.seq)).all() if wanted else []
+            else:
+                total = conn.execute(select(func.count()).select_from(
+                    query(it.c.id).subquery())).scalar()
+                rows = conn.execute(shown.order_by(it.c.seq).offset(offset).limit(limit)).all()
         text_field = self.task.text_field
         page = [{"id": r.id, "text": str(json.loads(r.fields).get(text_field, ""))[:200],
                  "gold_role": r.gold_role, "label": r.label, "confidence": r.confidence,

@@ -355,8 +355,36 @@
       box.textContent = out.label === null || out.label === undefined
         ? (out.rationale || "The assistant has no suggestion for this item.")
         : "Assistant: " + out.label + (out.rationale ? " — " + out.rationale : "");
+      if (spans && out.entities && out.label !== null && out.label !== undefined) assistMarks(box, out);
     } catch (e) { box.textContent = e.message; }
     box.hidden = false;
+  }
+
+  // spans: the assistant's entities as marks on a copy of the item's text (the person's
+  // own marks stay as they are)
+  function assistMarks(box, out) {
+    const text = itemText();
+    const found = out.entities.map((e) => ({start: fromPoints(text, e.start),
+                                            end: fromPoints(text, e.end), type: e.type}))
+      .sort((x, y) => x.start - y.start);
+    const view = document.createElement("div");
+    view.className = "field-text";
+    view.setAttribute("data-testid", "assist-marks");
+    let at = 0;
+    for (const e of found) {
+      if (e.start < at) continue;
+      if (e.start > at) view.appendChild(document.createTextNode(text.slice(at, e.start)));
+      const mark = document.createElement("mark");
+      mark.className = "entity";
+      mark.dataset.type = e.type;
+      mark.textContent = text.slice(e.start, e.end);
+      view.appendChild(mark);
+      at = e.end;
+    }
+    if (at < text.length) view.appendChild(document.createTextNode(text.slice(at)));
+    box.textContent = found.length ? "Assistant's entities:" : "The assistant found no entities.";
+    if (out.rationale) box.appendChild(document.createTextNode(" " + out.rationale));
+    box.appendChild(view);
   }
 
   async function comment() {
