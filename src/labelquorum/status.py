@@ -140,9 +140,28 @@ def annotator_quality(project: Project) -> pd.DataFrame:
     (``people:alice``). Classification tasks; empty otherwise."""
     from .calibration import expected_calibration_error, wilson_interval
 
+    rows = gold_answers(project)
+    if not len(rows):
+        return pd.DataFrame(columns=QUALITY_COLUMNS)
+    out = []
+    for who, g in rows.groupby("annotator", sort=True):
+        n, hits = len(g), float(g["right"].sum())
+        low, high = wilson_interval(hits, n)
+        out.append((who, n, hits / n, low, high,
+                    expected_calibration_error(g["confidence"].to_numpy(dtype=float),
+                                               g["right"].to_numpy())))
+    return pd.DataFrame(out, columns=QUALITY_COLUMNS)
+
+
+def gold_answers(project: Project) -> pd.DataFrame:
+    """Each annotator's latest answer on each gold item it never trained on (roles
+    calibration, evaluation, control): ``annotator`` (a person as ``people:alice``),
+    ``item_id``, ``confidence`` (NaN where none was stated) and ``right`` (1.0 or 0.0).
+    Classification tasks; empty otherwise."""
+    columns = ["annotator", "item_id", "confidence", "right"]
     task = project.task
     if task.multilabel or task.spans:
-        return pd.DataFrame(columns=QUALITY_COLUMNS)
+        return pd.DataFrame(columns=columns)
     it, j = schema.items, schema.judgements
     pid = project.store.project_id
     with project.store.connect() as conn:
@@ -153,19 +172,14 @@ def annotator_quality(project: Project) -> pd.DataFrame:
             .where((j.c.project_id == pid) & (j.c.status == "ok")
                    & it.c.gold_role.in_(("calibration", "evaluation", "control"))), conn)
     if not len(rows):
-        return pd.DataFrame(columns=QUALITY_COLUMNS)
+        return pd.DataFrame(columns=columns)
     worker = rows["worker"].fillna("")
-    rows["who"] = rows["annotator"].where(worker == "", rows["annotator"] + ":" + worker)
-    rows = rows.sort_values("id").drop_duplicates(["item_id", "who"], keep="last")
+    rows["annotator"] = rows["annotator"].where(worker == "",
+                                                rows["annotator"] + ":" + worker)
+    rows = rows.sort_values("id").drop_duplicates(["item_id", "annotator"], keep="last")
     rows["right"] = (rows["gold"].map(json.loads) == rows["label"]).astype(float)
-    out = []
-    for who, g in rows.groupby("who", sort=True):
-        n, hits = len(g), float(g["right"].sum())
-        low, high = wilson_interval(hits, n)
-        out.append((who, n, hits / n, low, high,
-                    expected_calibration_error(g["confidence"].to_numpy(dtype=float),
-                                               g["right"].to_numpy())))
-    return pd.DataFrame(out, columns=QUALITY_COLUMNS)
+    rows["confidence"] = rows["confidence"].astype(float)
+    return rows[columns].reset_index(drop=True)
 
 
 def items_failed_in_run(project: Project, run_id: int) -> int:

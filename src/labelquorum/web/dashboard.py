@@ -92,6 +92,7 @@ def stats(project: Project) -> dict[str, Any]:
                            "median_seconds": statistics.median(secs) if secs else None,
                            "gold": None if g is None else g.to_json()})
     return {
+        "calibration": _calibration(project),
         "items": int(items), "decided": int(decided), "reviewed": int(reviewed),
         "tasks": {"open": tasks.get("open", 0), "full": tasks.get("full", 0),
                   "closed": tasks.get("closed", 0)},
@@ -107,6 +108,25 @@ def stats(project: Project) -> dict[str, Any]:
         },
         "since": (now - timedelta(hours=24)).isoformat(),
     }
+
+
+def _calibration(project: Project) -> list[dict[str, Any]]:
+    """Per annotator on gold it never trained on: accuracy with its 95 % interval, the
+    expected calibration error of its stated confidence, and its reliability bins."""
+    from ..calibration import reliability_table
+    from ..status import annotator_quality, gold_answers
+
+    answers = gold_answers(project)
+    out = []
+    for row in annotator_quality(project).itertuples():
+        mine = answers[answers["annotator"] == row.annotator]
+        bins = reliability_table(mine["confidence"], mine["right"])
+        out.append({"annotator": row.annotator, "answers": int(row.answers),
+                    "accuracy": float(row.accuracy), "low": float(row.low),
+                    "high": float(row.high), "ece": _finite(row.ece),
+                    "bins": [(float(b.confidence), float(b.accuracy), int(b.answers))
+                             for b in bins.itertuples()]})
+    return out
 
 
 def _by_kind(cost: list[dict[str, Any]]) -> dict[str, float]:
@@ -197,5 +217,44 @@ def interval_chart(rows: list[tuple[str, float | None, float, float]], *, title:
             parts.append(f'<circle cx="{x(point):.1f}" cy="{y}" r="4" class="point">'
                          f'<title>{escape(name)}: {point:.2f} [{low:.2f}, {high:.2f}]</title>'
                          f'</circle>')
+    parts.append('</svg>')
+    return "".join(parts)
+
+
+def reliability_chart(curves: list[dict[str, Any]], *, title: str, size: int = 260) -> str:
+    """A reliability diagram: per annotator, its stated confidence (x) against how often it
+    was right (y) in each confidence bin, with the diagonal of perfect calibration."""
+    left, top, plot = 36, 20, size - 50
+    width = size + 150
+
+    def at(v: float, axis: str) -> float:
+        return left + plot * v if axis == "x" else top + plot * (1 - v)
+
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+              f'width="{width}" height="{size}" viewBox="0 0 {width} {size}">'),
+             f'<title>{escape(title)}</title>',
+             f'<text x="{left}" y="12" class="chart-title">{escape(title)}</text>',
+             (f'<rect x="{left}" y="{top}" width="{plot}" height="{plot}" class="frame" '
+             'fill="none" stroke="#999"/>'),
+             (f'<line x1="{at(0, "x")}" y1="{at(0, "y")}" x2="{at(1, "x")}" y2="{at(1, "y")}" '
+             'class="threshold" stroke-dasharray="4 3"/>'),
+             f'<text x="{left}" y="{size - 8}" class="axis">stated confidence</text>',
+             f'<text x="2" y="{top + 8}" class="axis">right</text>']
+    colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+    shown = [c for c in curves if c["bins"]]
+    for i, curve in enumerate(shown):
+        colour = colours[i % len(colours)]
+        points = " ".join(f'{at(x, "x"):.1f},{at(y, "y"):.1f}' for x, y, _ in curve["bins"])
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
+                     'stroke-width="2"/>')
+        for x, y, n in curve["bins"]:
+            parts.append(f'<circle cx="{at(x, "x"):.1f}" cy="{at(y, "y"):.1f}" r="3" '
+                         f'fill="{colour}"><title>{escape(curve["annotator"])}: said '
+                         f'{x:.2f}, right {y:.2f} ({n} answers)</title></circle>')
+        parts.append(f'<text x="{left + plot + 10}" y="{top + 12 + 16 * i}" class="axis" '
+                     f'fill="{colour}">{escape(curve["annotator"][:22])}</text>')
+    if not shown:
+        parts.append(f'<text x="{left + 8}" y="{top + plot / 2}" class="axis">no answers '
+                     'with a confidence on gold yet</text>')
     parts.append('</svg>')
     return "".join(parts)

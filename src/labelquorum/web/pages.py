@@ -17,7 +17,7 @@ from ..errors import LabelquorumError, WebError
 from ..quality import mark_gold
 from .app import ADMIN, ANNOTATOR, LOGIN_COOKIE, REVIEWER, SESSION_COOKIE, Auth, WebApp
 from .assist import UNAVAILABLE
-from .dashboard import bar_chart, interval_chart, stats
+from .dashboard import bar_chart, interval_chart, reliability_chart, stats
 
 router = APIRouter()
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
@@ -276,6 +276,8 @@ async def dashboard(request: Request, auth: Auth = REVIEWER):
              for a in s["annotators"] if a["gold"] and a["gold"]["answered"]],
             title="Accuracy on golden questions (95 % interval)",
             threshold=web.config.web.accuracy_threshold),
+        "reliability": reliability_chart(s["calibration"],
+                                         title="Reliability on gold: stated confidence vs right"),
     }
     return web.render(request, "dashboard.html", auth=auth, s=s, charts=charts,
                       rate=_hourly_rates(web), assistant=web.assistant is not None,
