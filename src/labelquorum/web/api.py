@@ -100,6 +100,14 @@ def next_item(request: Request, after: str | None = Query(None, max_length=64),
     return {"item": None if lease is None else lease.to_json()}
 
 
+@router.get("/progress")
+def progress(request: Request, offset: int = Query(0, ge=-840, le=840),
+             auth: Auth = ANNOTATOR):
+    """Done today (from midnight at the caller's ``offset``, JavaScript's
+    ``getTimezoneOffset``), done overall, and open tasks not yet given to the caller."""
+    return _web(request).progress.of(auth.user, offset)
+
+
 @router.post("/submit")
 def submit(body: Submit, request: Request, background: BackgroundTasks,
            auth: Auth = ANNOTATOR):
