@@ -471,11 +471,11 @@
     if (keys[k] !== undefined) { ev.preventDefault(); if (spans) tag(keys[k]); else select(keys[k]); }
   });
 
-  // a button pressed with the mouse gives focus back, so that the next Enter submits
+  // a control clicked with the mouse gives focus back, so that the next Enter submits
   // instead of pressing it again; pressed from the keyboard, it keeps focus
   root.addEventListener("click", (ev) => {
-    const b = ev.target.closest && ev.target.closest("button");
-    if (b && ev.detail > 0 && !b.closest("#comment-box")) b.blur();
+    const c = ev.target.closest && ev.target.closest("button, summary, input[type=checkbox]");
+    if (c && ev.detail > 0) c.blur();
   });
 
   // time on the item is measured by the server; it leaves out the time the page is hidden
