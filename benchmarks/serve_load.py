@@ -23,6 +23,7 @@ of labelled items (a second project whose rules label everything).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import re
@@ -109,13 +110,19 @@ def login(client: httpx.Client, name: str) -> str:
     return me.json()["csrf"]
 
 
-def annotator(url: str, name: str, stop: float, think: tuple[float, float] | None,
-              latencies: list[float], submitted: list[int], errors: list[str]) -> None:
+def annotator(url: str, name: str, start: threading.Barrier, stop: list[float],
+              think: tuple[float, float] | None, latencies: list[float],
+              submitted: list[int], errors: list[str]) -> None:
+    """Log in (scrypt: slow on purpose, so before the clock starts), wait for everyone,
+    then loop next -> think -> submit until the scenario's time is up."""
     rng = random.Random(name)
     with httpx.Client(base_url=url, timeout=60) as client:
         csrf = login(client, name)
         headers = {"X-CSRF-Token": csrf}
-        while time.monotonic() < stop:
+        start.wait()
+        if think:  # people do not all start at the same instant
+            time.sleep(rng.uniform(0, think[1]))
+        while time.monotonic() < stop[0]:
             t0 = time.perf_counter()
             r = client.get("/api/next")
             latencies.append(time.perf_counter() - t0)
@@ -142,13 +149,16 @@ def scenario(url: str, people: list[str], seconds: float, think) -> dict:
     latencies: list[float] = []
     submitted: list[int] = []
     errors: list[str] = []
-    stop = time.monotonic() + seconds
-    threads = [threading.Thread(target=annotator,
-                                args=(url, name, stop, think, latencies, submitted, errors))
+    stop = [math.inf]
+    start = threading.Barrier(len(people) + 1)
+    threads = [threading.Thread(target=annotator, args=(url, name, start, stop, think,
+                                                        latencies, submitted, errors))
                for name in people]
-    t0 = time.perf_counter()
     for t in threads:
         t.start()
+    start.wait()  # everyone has logged in
+    t0 = time.perf_counter()
+    stop[0] = time.monotonic() + seconds
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
