@@ -202,6 +202,11 @@ def run_benchmark(args) -> None:
     store = "PostgreSQL" if args.url else "SQLite"
     print(f"project: {args.items:,} items for people, overlap 3, {store}; built in "
           f"{time.perf_counter() - t0:.1f} s (run {run_s:.1f} s)")
+    t0 = time.perf_counter()
+    from labelquorum.web.assign import Assigner
+
+    tasks = Assigner(project).sync()  # the people's queue, before the server starts
+    print(f"queue: {tasks:,} tasks in {time.perf_counter() - t0:.1f} s")
     accounts = Accounts(project.store)
     thinking = args.think_people or args.people
     people = [f"a{i:03d}" for i in range(max(args.people, thinking))]
@@ -215,7 +220,7 @@ def run_benchmark(args) -> None:
                               stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 900  # a big queue takes its time to check
         while True:
             try:
                 httpx.get(url + "/login", timeout=2)
