@@ -20,6 +20,8 @@ from .errors import ConfigError
 CONFIG_NAME = "labelquorum.toml"
 TASK_KINDS = ("classification", "multilabel", "spans")
 ANNOTATOR_KINDS = ("model", "llm", "human", "rules", "replay", "simulated")
+# keys the annotation page keeps for itself (label hotkeys may not take them)
+RESERVED_KEYS = {"u": "undo", "s": "skip"}
 
 
 class _Strict(BaseModel):
@@ -52,6 +54,35 @@ class TaskConfig(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"label names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _hotkeys(self) -> TaskConfig:
+        """Every label must be reachable by its key on the annotation page: a hotkey is one
+        character, not one the page keeps for itself, and no two labels share one (labels
+        without a hotkey take 1-9 by position)."""
+        taken: dict[str, list[str]] = {}
+        for i, label in enumerate(self.labels):
+            key = label.hotkey
+            if key is None:
+                if i < 9:
+                    taken.setdefault(str(i + 1), []).append(label.name)
+                continue
+            if len(key) != 1 or not key.isprintable() or key.isspace():
+                raise ValueError(
+                    f"label {label.name!r} has hotkey {key!r}; a hotkey is one printable "
+                    "character such as 'p' or '7' (Enter, Space and Tab belong to the page)")
+            if key.lower() in RESERVED_KEYS:
+                raise ValueError(
+                    f"label {label.name!r} has hotkey {key!r}, which the annotation page "
+                    f"keeps for {RESERVED_KEYS[key.lower()]}; choose another key")
+            taken.setdefault(key.lower(), []).append(label.name)
+        for key, names in taken.items():
+            if len(names) > 1:
+                raise ValueError(
+                    f"labels {', '.join(repr(n) for n in names)} share the hotkey {key!r} "
+                    "(labels without a hotkey take 1-9 by their position); give each its "
+                    "own key")
         return self
 
     @property
@@ -331,7 +362,10 @@ class WebConfig(_Strict):
     pause_below_threshold: bool = False
     """Pause flagged people automatically (they get no new items until an admin resumes them)."""
     suggestions: bool = True
-    """Show the models' label as a pre-filled, marked suggestion (turn off to measure anchoring)."""
+    """Show the models' label as a marked suggestion (turn off to measure anchoring)."""
+    preselect_suggestion: bool = False
+    """Also pre-select the suggested label (pre-mark suggested entities) so that Enter
+    accepts it; off by default: the person chooses every label themselves."""
     session_hours: float = Field(12.0, gt=0)
     login_attempts: int = Field(5, ge=1)
     """Failed logins allowed per name and address in 5 minutes before logins are refused."""

@@ -91,8 +91,9 @@ def test_label_skip_undo_flow(session, project):
     j = project.judgements()
     assert len(j) == 12 + 1 and (j["annotator_name"] == "people").sum() == 1  # 12 rules answers
     row = j[j["annotator_name"] == "people"].iloc[0]
-    assert row["annotator_kind"] == "human" and row["latency"] == 3.5
-    assert abs(row["cost"] - 30.0 * 3.5 / 3600) < 1e-9  # people's time, priced per hour
+    # the browser's 3.5 s is a hint the server's own figure bounds (test_time_on_item.py)
+    assert row["annotator_kind"] == "human" and 0 < row["latency"] <= 3.5
+    assert abs(row["cost"] - 30.0 * row["latency"] / 3600) < 1e-9  # people's time, per hour
 
 
 def test_undo_takes_back_an_answer(session, project):

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, exists, func, select, update
 
 from ..spans import canonical
 from ..store import schema
@@ -72,6 +72,15 @@ class GoldQuestions:
         self.rng = rng or random.SystemRandom()
         self._ids: list[str] = []
         self._loaded = -math.inf
+        it, a = schema.items, schema.assignments
+        seen = exists().where((a.c.project_id == it.c.project_id) & (a.c.item_id == it.c.id)
+                              & (a.c.user_id == bindparam("uid")))
+        # the first control item from a random one on, in id order, not given to them yet
+        self._q_pick = (select(it.c.id, it.c.fields)
+                        .where((it.c.project_id == self.pid) & (it.c.gold_role == "control")
+                               & it.c.gold.is_not(None) & (it.c.id >= bindparam("start"))
+                               & ~seen)
+                        .order_by(it.c.id).limit(1))
 
     def control_items(self) -> list[str]:
         if time.monotonic() - self._loaded > REFRESH_SECONDS:
@@ -90,32 +99,18 @@ class GoldQuestions:
         """Should the next item be a golden question? (a draw at ``gold_rate``)"""
         return self.rate > 0 and self.rng.random() < self.rate and bool(self.control_items())
 
-    def pick(self, conn: Connection, user_id: int) -> str | None:
-        """A random control item this person has not been given, or None."""
+    def pick(self, conn: Connection, user_id: int) -> tuple[str, str] | None:
+        """A random control item this person has not been given, as (id, fields JSON), or
+        None: one statement, like the one real work runs to take its place in a task (a
+        second only when the draw lands past the last item left to them)."""
         ids = self.control_items()
         if not ids:
             return None
-        a = schema.assignments
-        seen = set(conn.execute(select(a.c.item_id).where(
-            (a.c.project_id == self.pid) & (a.c.user_id == user_id) & a.c.control)).scalars())
-        if len(seen) >= len(ids):
-            return None
-        for _ in range(20):
-            pick = ids[self.rng.randrange(len(ids))]
-            if pick not in seen and not self._taken(conn, pick, user_id):
-                return pick
-        left = [i for i in ids if i not in seen]
-        self.rng.shuffle(left)
-        for pick in left[:50]:
-            if not self._taken(conn, pick, user_id):
-                return pick
-        return None
-
-    def _taken(self, conn: Connection, item_id: str, user_id: int) -> bool:
-        a = schema.assignments
-        return conn.execute(select(a.c.id).where(
-            (a.c.project_id == self.pid) & (a.c.item_id == item_id)
-            & (a.c.user_id == user_id))).first() is not None
+        start = ids[self.rng.randrange(len(ids))]
+        row = conn.execute(self._q_pick, {"uid": user_id, "start": start}).first()
+        if row is None and start != ids[0]:
+            row = conn.execute(self._q_pick, {"uid": user_id, "start": ids[0]}).first()
+        return None if row is None else (row.id, row.fields)
 
     def is_correct(self, conn: Connection, item_id: str, value: Any) -> bool:
         it = schema.items
@@ -170,6 +165,28 @@ def pause_flagged(project: Project, on_pause=None) -> list[str]:
             if on_pause is not None:
                 on_pause(g.user_id)
     return [g.name for g in flagged]
+
+
+def pause_if_flagged(project: Project, user_id: int) -> bool:
+    """Pause one person when their accuracy on gold is flagged (and
+    ``web.pause_below_threshold`` is set); True when this paused them. The web app runs it
+    after every answer, golden or not, so a golden answer costs no extra work to notice."""
+    web = project.config.web
+    if not web.pause_below_threshold:
+        return False
+    a, u = schema.assignments, schema.users
+    pid = project.store.project_id
+    with project.store.begin() as conn:
+        n, k = conn.execute(
+            select(func.count(), func.count().filter(a.c.correct))
+            .where((a.c.project_id == pid) & (a.c.user_id == user_id) & (a.c.state == "done")
+                   & a.c.control)).one()
+        n, k = int(n or 0), int(k or 0)
+        if n < web.gold_min_answers or k / n >= web.accuracy_threshold:
+            return False
+        done = conn.execute(update(u).where((u.c.id == user_id) & u.c.paused.is_(False))
+                            .values(paused=True)).rowcount
+    return bool(done)
 
 
 def mark_gold(project: Project, item_id: str, label: Any) -> None:

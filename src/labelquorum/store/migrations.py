@@ -57,12 +57,30 @@ def _m0005_refits(conn: Connection) -> None:
     schema.refits.create(conn, checkfirst=True)
 
 
+def _m0006_assignment_visibility(conn: Connection) -> None:
+    """assignments.hidden_seconds and hidden_since: the page's visibility reports, so the
+    server's time on an item leaves out the time the page was hidden; an index on each
+    person's answers by time (where the time on their next item starts)."""
+    columns = {c["name"] for c in inspect(conn).get_columns("assignments")}
+    if "hidden_seconds" not in columns:
+        conn.execute(text("ALTER TABLE assignments ADD COLUMN hidden_seconds FLOAT "
+                          "NOT NULL DEFAULT 0"))
+    if "hidden_since" not in columns:
+        kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(text(f"ALTER TABLE assignments ADD COLUMN hidden_since {kind}"))
+    indexes = {i["name"] for i in inspect(conn).get_indexes("assignments")}
+    if "ix_assignments_user_submitted" not in indexes:
+        conn.execute(text("CREATE INDEX ix_assignments_user_submitted ON assignments "
+                          "(project_id, user_id, submitted)"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
     (2, "confidence_method", _m0002_confidence_method),
     (3, "web", _m0003_web),
     (4, "decision_state", _m0004_decision_state),
     (5, "refits", _m0005_refits),
+    (6, "assignment_visibility", _m0006_assignment_visibility),
 ]
 
 LATEST = MIGRATIONS[-1][0]

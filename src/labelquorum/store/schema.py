@@ -245,9 +245,16 @@ assignments = Table(
     Column("suggestion_accepted", Boolean),
     Column("judge_score", Float),
     Column("judge_note", Text),
+    # the page's visibility reports: seconds it was hidden while this item was on screen,
+    # and since when it has been hidden (NULL while visible); the server's time on the
+    # item leaves them out
+    Column("hidden_seconds", Float, nullable=False, default=0.0),
+    Column("hidden_since", DateTime(timezone=True)),
     Index("ux_assignments_item_user", "project_id", "item_id", "user_id", unique=True),
     Index("ix_assignments_user", "project_id", "user_id", "state"),
     Index("ix_assignments_lease", "project_id", "state", "lease_expires"),
+    # a person's last answer: where the server's time on their next item starts
+    Index("ix_assignments_user_submitted", "project_id", "user_id", "submitted"),
 )
 
 comments = Table(

@@ -15,7 +15,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import LabelquorumError, LlmError, WebError
-from ..quality import gold_accuracy, mark_gold, pause_flagged
+from ..quality import gold_accuracy, mark_gold, pause_if_flagged
 from .app import ADMIN, ANNOTATOR, REVIEWER, Auth, WebApp
 from .assist import UNAVAILABLE, log_call
 from .dashboard import stats
@@ -35,11 +35,17 @@ class _Body(BaseModel):
 class Submit(_Body):
     id: str = Field(min_length=1, max_length=64)
     label: str | list[str] | list[tuple[int, int, str]]  # the last: spans [start, end, type]
-    seconds: float | None = Field(None, ge=0)
+    # the browser's time on the item: only a hint, which can lower the server's figure
+    seconds: float | None = Field(None, ge=0, allow_inf_nan=False)
 
 
 class ItemRef(_Body):
     id: str = Field(min_length=1, max_length=64)
+
+
+class VisibilityBody(_Body):
+    id: str = Field(min_length=1, max_length=64)
+    hidden: bool
 
 
 class CommentBody(_Body):
@@ -94,13 +100,31 @@ def next_item(request: Request, after: str | None = Query(None, max_length=64),
     return {"item": None if lease is None else lease.to_json()}
 
 
+@router.get("/progress")
+def progress(request: Request, offset: int = Query(0, ge=-840, le=840),
+             auth: Auth = ANNOTATOR):
+    """Done today (from midnight at the caller's ``offset``, JavaScript's
+    ``getTimezoneOffset``), done overall, and open tasks not yet given to the caller."""
+    return _web(request).progress.of(auth.user, offset)
+
+
 @router.post("/submit")
 def submit(body: Submit, request: Request, background: BackgroundTasks,
            auth: Auth = ANNOTATOR):
     web = _web(request)
     judge = None if web.judge is None else _judge_hook(web, background)
-    if web.assigner.submit(auth.user, body.id, body.label, body.seconds, judge=judge):
-        pause_flagged(web.project, web.forget_user)  # a golden answer: re-check the person's accuracy
+    web.assigner.submit(auth.user, body.id, body.label, body.seconds, judge=judge)
+    # after every answer alike: a check only after golden ones would time them apart
+    if pause_if_flagged(web.project, auth.user.id):
+        web.forget_user(auth.user.id)
+    return {"ok": True}
+
+
+@router.post("/visibility")
+def visibility(body: VisibilityBody, request: Request, auth: Auth = ANNOTATOR):
+    """The page showing this item became hidden or visible again (the page posts this on
+    ``visibilitychange``): hidden time is left out of the time on the item."""
+    _web(request).assigner.visibility(auth.user, body.id, body.hidden)
     return {"ok": True}
 
 

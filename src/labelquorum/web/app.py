@@ -33,6 +33,7 @@ from ..errors import WebError
 from .assign import Assigner
 from .assist import Assistant, Judge
 from .auth import Accounts, LoginLimiter, User
+from .progress import Progress
 from .review import Review
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class WebApp:
         self.task = project.task
         self.accounts = Accounts(project.store, project.config.web.session_hours)
         self.assigner = Assigner(project)
+        self.progress = Progress(project)
         self.review = Review(project)
         self.limiter = LoginLimiter(project.config.web.login_attempts)
         self.assistant = assistant

@@ -10,8 +10,10 @@ Invariants, kept by claiming inside one write transaction:
 - a task is never leased to more people than it needs answers (``active <= needed``),
   so no item gets more than ``overlap`` human judgements, whatever the concurrency;
 - nobody is given the same item twice (a unique index on item and person);
-- tasks are handed out in item order, the oldest open one first, to whoever asks next,
-  so work spreads evenly over the people who are working.
+- tasks are handed out in a random order drawn when each is queued (``seq``), the first
+  open one to whoever asks next, so work spreads evenly over the people who are working
+  and an item's place in the sequence tells nothing (golden questions, drawn at random
+  from the control items, arrive at places that look the same).
 
 SQLite serialises the claim with ``BEGIN IMMEDIATE`` (the store's ``begin_write``);
 PostgreSQL locks the claimed task row with ``FOR UPDATE SKIP LOCKED``, so concurrent
@@ -23,6 +25,12 @@ the human annotator's name (``annotator_kind = 'human'``) with the person's user
 ``worker``; when a task has all its answers its request is done and the next
 ``labelquorum run`` picks them up. Golden questions (see :mod:`labelquorum.quality`)
 are leased the same way, but their answers stay with the assignment.
+
+What a person can observe is the same for golden questions and real work: the JSON and
+HTML, the place in the sequence, the statements run to claim one (a claim costs the same
+four), and the answers undo and skip-then-undo give (:meth:`Assigner.undo` decides them
+from events anyone's work would see, not from the item's own state). The time on an item
+is measured here (:meth:`Assigner.submit`), never taken from the browser.
 """
 
 from __future__ import annotations
@@ -52,9 +60,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from ..annotators.human import HumanAnswer, answer_cost, store_answers
-from ..errors import LabelquorumError, WebError
+from ..errors import WebError
 from ..store import schema
+from .answers import Answers
 from .auth import User
 
 if TYPE_CHECKING:
@@ -85,7 +93,7 @@ class Lease:
         return out
 
 
-class Assigner:
+class Assigner(Answers):
     """The task queue of one project, shared by every request the web app serves."""
 
     def __init__(self, project: Project, rng: random.Random | None = None):
@@ -134,7 +142,7 @@ class Assigner:
         self._q_suggest = (select(j.c.label, j.c.confidence, j.c.probs)
                            .where((j.c.project_id == pid) & (j.c.item_id == bindparam("item"))
                                   & (j.c.status == "ok") & (j.c.annotator_kind != HUMAN_KIND)
-                                  & j.c.label.is_not(None))
+                                  & j.c.simulated.is_(False) & j.c.label.is_not(None))
                            .order_by(j.c.confidence.desc().nulls_last(), j.c.id.desc())
                            .limit(1))
         self._q_lease = a.insert()
@@ -149,6 +157,7 @@ class Assigner:
                                   & (ht.c.request_key == bindparam("rkey")))
                            .with_for_update(of=ht))
         self._sync_lock = threading.Lock()
+        self._prepare_answers()
 
     def sync_if_due(self, every: float = 5.0) -> None:
         """:meth:`sync` when a run has started, resumed or finished since the last one
@@ -191,7 +200,7 @@ class Assigner:
         rows that changed are written, in a short transaction."""
         if not self.humans:
             return 0
-        rq, ht, it, j = schema.requests, schema.human_tasks, schema.items, schema.judgements
+        rq, ht, j = schema.requests, schema.human_tasks, schema.judgements
         names = list(self.humans)
         with self.store.connect() as conn:
             open_requests = {r.key: r for r in conn.execute(
@@ -201,10 +210,8 @@ class Assigner:
             tasks = dict(conn.execute(select(ht.c.request_key, ht.c.state)
                                       .where(ht.c.project_id == self.pid)).all())
             new = [r for key, r in open_requests.items() if key not in tasks]
-            seq, answered = {}, {}
+            answered = {}
             if new:
-                seq = dict(conn.execute(select(it.c.id, it.c.seq)
-                                        .where(it.c.project_id == self.pid)).all())
                 # answers that came in another way (Project.add_judgements) count
                 answered = dict(conn.execute(
                     select(j.c.request_key, func.count())
@@ -228,7 +235,7 @@ class Assigner:
                     needed, done = self.overlap[r.annotator], int(answered.get(r.key, 0))
                     rows.append({"project_id": self.pid, "request_key": r.key,
                                  "item_id": r.item_id, "annotator": r.annotator,
-                                 "seq": int(seq.get(r.item_id, 0)), "needed": needed,
+                                 "seq": self.rng.randrange(2**31 - 1), "needed": needed,
                                  "active": done, "done": done,
                                  "state": "open" if done < needed else "full"})
                 conn.execute(stmt, rows)
@@ -300,9 +307,11 @@ class Assigner:
                 # no real work: no golden question either (a queue of nothing but golden
                 # questions would give them away)
                 return None
+            # a golden question costs the same statements as real work: one that picks
+            # it (with its fields) where real work takes its place in the task
             gold = self.gold.pick(conn, user.id) if self.gold.wanted() else None
             if gold is not None:
-                item_id, key, raw = gold, None, None
+                (item_id, raw), key = gold, None
             else:
                 item_id, key, raw = row.item_id, row.request_key, row.fields
                 conn.execute(self._q_take, {"rkey": key})
@@ -315,13 +324,14 @@ class Assigner:
                 "state": "leased", "leased": now,
                 "lease_expires": now + timedelta(seconds=self.web.lease_seconds),
                 "suggestion": text})
-            if raw is None:
-                return self._lease(conn, public_id, item_id, text)
             return self._make_lease(public_id, item_id, text, raw)
 
-
     def _suggestion(self, conn: Connection, item_id: str) -> list | None:
-        """The models' most confident answer on the item, as [label, confidence]."""
+        """The models' most confident answer on the item, as [label, confidence].
+
+        Never a simulated annotator's: it is drawn from the gold, so on a golden question
+        it would be the answer itself. Golden questions and real work get their
+        suggestion by the same rule, from annotators that never saw the gold."""
         if not self.web.suggestions:
             return None
         row = conn.execute(self._q_suggest, {"item": item_id}).first()
@@ -345,123 +355,6 @@ class Assigner:
         shown = {f: fields.get(f) for f in self.task.fields}
         label, conf = json.loads(suggestion) if suggestion else (None, None)
         return Lease(public_id, item_id, shown, label, conf)
-
-    # -- answers -----------------------------------------------------------------------
-    def _mine(self, conn: Connection, user: User, public_id: str, state: str):
-        row = conn.execute(self._q_mine, {"public_id": public_id, "uid": user.id}).first()
-        if row is None:
-            raise WebError("no such item among yours; it may have been returned to the queue "
-                           "after its lease expired", status=404, code="not_found")
-        if row.state != state:
-            raise WebError(f"this item is {row.state}, not {state}", status=409,
-                           code="conflict")
-        return row
-
-    def submit(self, user: User, public_id: str, label: Any, seconds: float | None = None,
-               judge: Any = None) -> bool:
-        """Store a person's answer to a leased item; returns whether it was a golden
-        question (so the caller re-checks the person's accuracy)."""
-        _not_paused(user)
-        try:
-            value = self.task.parse_label(label, self._text_of(user, public_id)
-                                          if self.task.spans else None)
-        except LabelquorumError as exc:
-            raise WebError(str(exc), status=422, code="invalid_label") from None
-        text = self.task.format_label(value)
-        seconds = None if seconds is None else max(0.0, min(float(seconds), 86400.0))
-        a = schema.assignments
-        now = _now()
-        with self._tx() as conn:
-            row = self._mine(conn, user, public_id, "leased")
-            suggested = json.loads(row.suggestion)[0] if row.suggestion else None
-            values: dict[str, Any] = {"state": "done", "submitted": now, "seconds": seconds,
-                                      "label": text,
-                                      "suggestion_accepted": None if suggested is None
-                                      else suggested == text}
-            if row.control:
-                values["correct"] = self.gold.is_correct(conn, row.item_id, value)
-            else:
-                task = conn.execute(self._q_task_of, {"rkey": row.request_key}).first()
-                answer = HumanAnswer(
-                    row.request_key, row.item_id, task.annotator, task.annotator_version,
-                    user.name, text, list(value) if isinstance(value, tuple) else None, None,
-                    answer_cost(self.humans.get(task.annotator), seconds), seconds)
-                values["judgement_id"] = store_answers(
-                    conn, self.pid, self.task.value_type, [answer], self.overlap, now,
-                    leased=True)[0]
-            conn.execute(update(a).where(a.c.id == row.id).values(**values))
-        if judge is not None and not row.control:
-            judge(self, row, text)
-        return bool(row.control)
-
-    def _text_of(self, user: User, public_id: str) -> str | None:
-        """The text of a person's item (spans are checked against it); None if unknown."""
-        a, it = schema.assignments, schema.items
-        with self.store.connect() as conn:
-            raw = conn.execute(select(it.c.fields).select_from(
-                a.join(it, (it.c.project_id == a.c.project_id) & (it.c.id == a.c.item_id)))
-                .where((a.c.project_id == self.pid) & (a.c.public_id == public_id)
-                       & (a.c.user_id == user.id))).scalar()
-        return None if raw is None else str(json.loads(raw).get(self.task.text_field, ""))
-
-    def skip(self, user: User, public_id: str) -> None:
-        """Hand an item back: it goes to someone else, never to this person again."""
-        a = schema.assignments
-        with self._tx() as conn:
-            row = self._mine(conn, user, public_id, "leased")
-            conn.execute(update(a).where(a.c.id == row.id).values(state="skipped",
-                                                                   submitted=_now()))
-            if row.request_key is not None:
-                self._release(conn, row.request_key)
-
-    def undo(self, user: User) -> str:
-        """Take back the person's last answer while its item is still undecided; the item
-        is theirs again. Returns its public id."""
-        a, ht, rq, j, d = (schema.assignments, schema.human_tasks, schema.requests,
-                           schema.judgements, schema.decisions)
-        _not_paused(user)
-        now = _now()
-        with self._tx() as conn:
-            row = conn.execute(select(a).where((a.c.project_id == self.pid)
-                                               & (a.c.user_id == user.id)
-                                               & a.c.state.in_(("done", "skipped")))
-                               .order_by(a.c.submitted.desc(), a.c.id.desc()).limit(1)).first()
-            if row is None:
-                raise WebError("there is nothing to undo", status=409, code="nothing_to_undo")
-            decided = conn.execute(select(d.c.item_id).where((d.c.project_id == self.pid)
-                                                             & (d.c.item_id == row.item_id))
-                                   ).first()
-            if decided is not None and not row.control:
-                raise WebError("this item has been decided since; it can no longer be undone",
-                               status=409, code="decided")
-            if row.request_key is not None:
-                task = conn.execute(select(ht).where((ht.c.project_id == self.pid)
-                                                     & (ht.c.request_key == row.request_key))
-                                    .with_for_update()).first()
-                if row.state == "skipped":
-                    if task.active >= task.needed or task.state == "closed":
-                        raise WebError("this item has gone to someone else since; it can no "
-                                       "longer be undone", status=409, code="taken")
-                    conn.execute(update(ht).where((ht.c.project_id == self.pid)
-                                                  & (ht.c.request_key == row.request_key))
-                                 .values(active=ht.c.active + 1,
-                                         state=case((ht.c.active + 1 >= ht.c.needed, "full"),
-                                                    else_="open")))
-                else:
-                    conn.execute(update(j).where(j.c.id == row.judgement_id)
-                                 .values(status="superseded"))
-                    conn.execute(update(ht).where((ht.c.project_id == self.pid)
-                                                  & (ht.c.request_key == row.request_key))
-                                 .values(done=ht.c.done - 1, state="full"))
-                    conn.execute(update(rq).where((rq.c.project_id == self.pid)
-                                                  & (rq.c.key == row.request_key)
-                                                  & (rq.c.state == "done"))
-                                 .values(state="pending", updated=now))
-            conn.execute(update(a).where(a.c.id == row.id).values(
-                state="leased", leased=now, submitted=None, seconds=None, label=None,
-                correct=None, judgement_id=None, suggestion_accepted=None,
-                lease_expires=now + timedelta(seconds=self.web.lease_seconds)))
-            return row.public_id
 
     def lease_of(self, user: User, public_id: str) -> Lease:
         """A leased item of this person (for the media route and the page)."""

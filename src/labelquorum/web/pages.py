@@ -128,7 +128,9 @@ def annotate(request: Request, auth: Auth = ANNOTATOR):
         paused = True
     return web.render(request, "annotate.html", auth=auth, lease=lease, paused=paused,
                       is_image=is_image, assistant=web.assistant is not None,
-                      assistant_note=UNAVAILABLE, hotkeys=_hotkeys(web))
+                      assistant_note=UNAVAILABLE, hotkeys=_hotkeys(web),
+                      progress=web.progress.of(auth.user),
+                      preselect=web.config.web.preselect_suggestion)
 
 
 def _hotkeys(web: WebApp) -> list[tuple[str, str, str]]:

@@ -5,6 +5,9 @@
 // (Shift extends), then a type key (1-9) or button marks the entity; entities are <mark>
 // elements built with textContent, their type shown by CSS (attr(data-type)), so the text
 // element's text stays exactly the item's text and DOM offsets are text offsets.
+// Keys act on the control that has focus: Enter and Space on a button, a summary or a
+// checkbox do what that control does; Enter submits only when no control has focus (or
+// on Submit itself), and Enter in the comment box sends the comment.
 "use strict";
 
 (function () {
@@ -14,6 +17,7 @@
   const root = document.getElementById("annotate");
   const multilabel = root.dataset.kind === "multilabel";
   const spans = root.dataset.kind === "spans";
+  const preselect = root.dataset.preselect === "true";
   const textField = root.dataset.textField || "text";
   const entitiesEl = document.getElementById("entities");
   const entitiesNone = document.getElementById("entities-none");
@@ -24,7 +28,14 @@
   const labelsEl = document.getElementById("labels");
   const actionsEl = document.getElementById("actions");
   const suggestionEl = document.getElementById("suggestion");
+  const commentBox = document.getElementById("comment-box");
   const choices = Array.from(document.querySelectorAll(multilabel ? ".label-check" : ".label-btn"));
+  const progress = {
+    today: document.querySelector("[data-testid=progress-today]"),
+    total: document.querySelector("[data-testid=progress-total]"),
+    remaining: document.querySelector("[data-testid=progress-remaining]"),
+  };
+  const RESYNC_EVERY = 20;  // answers between asking the server for the progress figures
   const imageSuffix = /\.(png|jpe?g|gif|webp|bmp)$/i;
 
   let current = null;      // {id, fields, suggestion}
@@ -35,6 +46,8 @@
   let entities = [];       // spans tasks: [{start, end, type}], UTF-16 offsets, sorted
   let tokens = [];         // [{start, end}] of the item's text: \w+ runs, single other chars
   let cursor = null;       // keyboard selection: {anchor, focus} token indexes, hidden?
+  let sinceSync = 0;
+  let lastAnswered = true;  // whether the last thing done was an answer (else a skip)
 
   async function api(method, path, data) {
     const opts = {method, headers: {"Accept": "application/json"}, credentials: "same-origin"};
@@ -81,6 +94,7 @@
     preloaded = null;
     const has = !!item;
     itemEl.hidden = !has; labelsEl.hidden = !has; actionsEl.hidden = !has;
+    commentBox.hidden = !has;
     emptyEl.hidden = has;
     itemEl.dataset.id = has ? item.id : "";
     fieldsEl.replaceChildren();
@@ -112,7 +126,7 @@
       fieldsEl.appendChild(box);
     }
     showSuggestion(item.suggestion);
-    setupSpans(spans && item.suggestion ? item.suggestion.label : null);
+    setupSpans(spans && preselect && item.suggestion ? item.suggestion.label : null);
     shownAt = performance.now();
     paint();
     preload();
@@ -124,9 +138,41 @@
     document.getElementById("suggestion-confidence").textContent =
       s.confidence === null || s.confidence === undefined ? "" : "(confidence " + Number(s.confidence).toFixed(2) + ")";
     suggestionEl.hidden = false;
-    // pre-filled, and marked: the person still has to press Enter to accept it
+    // shown and marked; chosen for the person only when the project asks for it
+    // (web.preselect_suggestion), and even then they still have to submit it
+    if (!preselect) return;
     if (multilabel) selected = new Set(s.label.split("|"));
     else selected = s.label;
+  }
+
+  // -- progress: counted here, asked of the server on load and every RESYNC_EVERY answers
+  function showProgress(p) {
+    if (!progress.today) return;
+    progress.today.textContent = String(p.today);
+    progress.total.textContent = String(p.total);
+    progress.remaining.textContent = String(p.remaining);
+  }
+
+  function readProgress() {
+    const n = (el) => Number(el.textContent) || 0;
+    return {today: n(progress.today), total: n(progress.total), remaining: n(progress.remaining)};
+  }
+
+  async function syncProgress() {
+    if (!progress.today) return;
+    sinceSync = 0;
+    try {
+      showProgress(await api("GET", "/api/progress?offset=" + new Date().getTimezoneOffset()));
+    } catch (e) { /* the counts stay as they were */ }
+  }
+
+  function counted(answered, step) {
+    if (!progress.today) return;
+    const p = readProgress();
+    if (answered) { p.today += step; p.total += step; }
+    p.remaining = Math.max(0, p.remaining - step);
+    showProgress(p);
+    if (++sinceSync >= RESYNC_EVERY) syncProgress();
   }
 
   async function preload() {
@@ -320,6 +366,8 @@
       const seconds = (performance.now() - shownAt) / 1000;
       await api("POST", "/api/submit", {id: current.id, label, seconds});
       say("Saved.");
+      counted(true, 1);
+      lastAnswered = true;
       await advance();
     } catch (e) { say(e.message); if (e.status === 404) await advance(); }
     finally { busy = false; }
@@ -331,6 +379,8 @@
     try {
       await api("POST", "/api/skip", {id: current.id});
       say("Skipped.");
+      counted(false, 1);
+      lastAnswered = false;
       await advance();
     } catch (e) { say(e.message); }
     finally { busy = false; }
@@ -342,6 +392,7 @@
     try {
       const out = await api("POST", "/api/undo", {});
       render(out.item);
+      counted(lastAnswered, -1);
       say("Your last answer was taken back; answer it again.");
     } catch (e) { say(e.message); }
     finally { busy = false; }
@@ -417,20 +468,49 @@
   const keys = {};
   for (const el of choices) if (el.dataset.key) keys[el.dataset.key.toLowerCase()] = el.dataset.label;
 
+  // a control that acts on Enter or Space itself (a button, a summary, a checkbox, a link)
+  function isControl(t) {
+    return !!(t && t !== body && t.matches &&
+      t.matches("button, summary, a[href], input, select, textarea, [tabindex]"));
+  }
+
   document.addEventListener("keydown", (ev) => {
     const t = ev.target;
-    if (t && (t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && t.type !== "checkbox"))) return;
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const k = ev.key.toLowerCase();
-    if (k === "enter") { ev.preventDefault(); submit(); return; }
+    if (t && t.id === "comment-text") {
+      if (k === "enter" && !ev.shiftKey) { ev.preventDefault(); comment(); }
+      return;
+    }
+    if (t && (t.tagName === "TEXTAREA" || t.tagName === "SELECT" ||
+              (t.tagName === "INPUT" && t.type !== "checkbox"))) return;
+    if (k === "enter" || k === " ") {
+      if (isControl(t)) return;  // the focused control's own action, never a submit
+      if (k === "enter") { ev.preventDefault(); submit(); }
+      return;
+    }
     if (k === "u") { ev.preventDefault(); undo(); return; }
     if (!current) return;
-    if (k === "s" && !keys.s) { ev.preventDefault(); skip(); return; }
+    if (k === "s") { ev.preventDefault(); skip(); return; }
     if (spans && (k === "arrowright" || k === "arrowleft")) {
       ev.preventDefault(); moveCursor(k === "arrowright" ? 1 : -1, ev.shiftKey); return;
     }
     if (spans && (k === "backspace" || k === "delete")) { ev.preventDefault(); removeEntity(); return; }
     if (keys[k] !== undefined) { ev.preventDefault(); if (spans) tag(keys[k]); else select(keys[k]); }
+  });
+
+  // a control clicked with the mouse gives focus back, so that the next Enter submits
+  // instead of pressing it again; pressed from the keyboard, it keeps focus
+  root.addEventListener("click", (ev) => {
+    const c = ev.target.closest && ev.target.closest("button, summary, input[type=checkbox]");
+    if (c && ev.detail > 0) c.blur();
+  });
+
+  // time on the item is measured by the server; it leaves out the time the page is hidden
+  document.addEventListener("visibilitychange", () => {
+    if (!current) return;
+    api("POST", "/api/visibility",
+        {id: current.id, hidden: document.visibilityState === "hidden"}).catch(() => {});
   });
 
   // the first item is rendered by the server; pick it up
@@ -447,10 +527,11 @@
       current.suggestion = {label: itemEl.dataset.suggestion, confidence: conf === "" ? null : Number(conf)};
       showSuggestion(current.suggestion);
     }
-    setupSpans(spans && current.suggestion ? current.suggestion.label : null);
+    setupSpans(spans && preselect && current.suggestion ? current.suggestion.label : null);
     shownAt = performance.now();
     paint();
     preload();
   }
+  syncProgress();
   body.dataset.ready = "true";
 })();
