@@ -14,6 +14,7 @@ from .golden import (
     gold_accuracy,
     mark_gold,
     pause_flagged,
+    pause_if_flagged,
     wilson_interval,
 )
 from .label_issues import LabelIssues, cross_val_probs, crowd_label_issues, label_issues
@@ -44,6 +45,7 @@ __all__ = [
     "mark_gold",
     "monitor_table",
     "pause_flagged",
+    "pause_if_flagged",
     "theta_skills",
     "theta_table",
     "untrusted_languages",
