@@ -25,7 +25,7 @@ HUNDRED_MB = 100 * 2**20
 
 
 def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "labelquorum.cli", *args], env=ENV,
+    return subprocess.run([sys.executable, "-m", "labelquorum.cli", *args], env=ENV, check=False,
                           capture_output=True, text=True, timeout=120, **kw)
 
 
