@@ -77,6 +77,14 @@ def test_backoff_doubles_and_a_fresh_address_is_not_held_back():
     assert limiter.wait("ann", "2.2.2.2") == 0 and limiter.slowdown("ann") > 0
 
 
+def test_a_burst_of_simultaneous_tries_cannot_slip_past_the_backoff():
+    limiter = LoginLimiter(attempts=3, clock=Clock())
+    let_through = [limiter.start("ann", "1.1.1.1") == 0 for _ in range(50)]
+    assert sum(let_through) == 3  # the tries in flight count before their answers
+    limiter.succeeded("ann", "1.1.1.1")  # one of them was right: the pair starts afresh
+    assert limiter.start("ann", "1.1.1.1") == 0
+
+
 def test_the_owner_gets_in_behind_a_proxy_while_an_attacker_guesses(proxied):
     app = proxied
     clock = app.state.web.limiter.clock

@@ -85,7 +85,7 @@ async def login(request: Request, name: str = Form(..., max_length=100),
     web = _web(request)
     _check_form(request, csrf_token)
     address = request.client.host if request.client else "?"
-    wait = web.limiter.wait(name, address)
+    wait = web.limiter.start(name, address)  # counted as failed until it succeeds
     if wait > 0:
         return _login_page(request, status=429, headers={"Retry-After": retry_after(wait)},
                            token=csrf_token,
@@ -96,7 +96,6 @@ async def login(request: Request, name: str = Form(..., max_length=100),
         await asyncio.sleep(pause)
     user = await run_in_threadpool(web.accounts.authenticate, name, password)
     if user is None:
-        web.limiter.failed(name, address)
         return _login_page(request, status=401, error="Wrong name or password.",
                            token=csrf_token)
     web.limiter.succeeded(name, address)

@@ -4,7 +4,8 @@
 lock an account. Each (name, client address) pair has ``attempts`` free failures, then
 must wait 1, 2, 4 ... seconds (at most ``max_delay``) after its last failure before the
 next try is even checked (429 with ``Retry-After``); once the wait is over, a correct
-password gets in. One address that fails on many names gets the same backoff after
+password gets in. A try counts as failed from its start until it succeeds, so a burst of
+simultaneous tries cannot slip past the backoff. One address that fails on many names gets the same backoff after
 four times as many failures. Failures on a name from every address add a short
 server-side wait (at most ``slowdown_max`` seconds) to each try on it, a slow-down that
 never refuses: so an attacker's failures cannot keep the owner out, from another
@@ -88,21 +89,42 @@ class LoginLimiter:
                 return 0.0
             return min(self.slowdown_max, 0.1 * (f.count - self.attempts))
 
-    def failed(self, name: str, address: str) -> None:
+    def start(self, name: str, address: str) -> float:
+        """Begin a try: 0 when it may go ahead, and it is counted as failed until
+        :meth:`succeeded` says otherwise (so a burst of simultaneous tries cannot slip
+        past the backoff); else the seconds left to wait, and nothing is counted."""
         with self._lock:
             now = self.clock()
-            if len(self._failures) >= MAX_RECORDS:
-                self._prune(now)
-            for key in (("n", name + "\0" + address), ("a", address), ("u", name)):
-                f = self._failures.get(key)
-                if f is None or now - f.last > FORGET_SECONDS:
-                    self._failures[key] = _Failures(1, now)
-                else:
-                    f.count, f.last = f.count + 1, now
+            wait = max(self._delay(("n", name + "\0" + address), self.attempts, now),
+                       self._delay(("a", address), self.attempts * 4, now))
+            if wait == 0:
+                self._record(name, address, now)
+            return wait
+
+    def failed(self, name: str, address: str) -> None:
+        """Count a failed try that did not go through :meth:`start`."""
+        with self._lock:
+            self._record(name, address, self.clock())
+
+    def _record(self, name: str, address: str, now: float) -> None:
+        if len(self._failures) >= MAX_RECORDS:
+            self._prune(now)
+        for key in (("n", name + "\0" + address), ("a", address), ("u", name)):
+            f = self._failures.get(key)
+            if f is None or now - f.last > FORGET_SECONDS:
+                self._failures[key] = _Failures(1, now)
+            else:
+                f.count, f.last = f.count + 1, now
 
     def succeeded(self, name: str, address: str) -> None:
+        """A try begun with :meth:`start` was right: forget the pair's failures and take
+        the try back from the address's and the name's counts."""
         with self._lock:
             self._failures.pop(("n", name + "\0" + address), None)
+            for key in (("a", address), ("u", name)):
+                f = self._failures.get(key)
+                if f is not None:
+                    f.count = max(0, f.count - 1)
 
     def _prune(self, now: float) -> None:
         old = [k for k, f in self._failures.items() if now - f.last > FORGET_SECONDS]
