@@ -166,12 +166,14 @@ def test_serve_port_errors_are_one_clear_line_and_port_0_prints_the_real_port(tm
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "cannot listen on 127.0.0.1:" in r.stderr
     server = subprocess.Popen([sys.executable, "-m", "labelquorum.cli", "serve", "-p", path,
-                               "--port", "0"], env=ENV, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+                               "--host", "0.0.0.0", "--port", "0"], env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = server.stdout.readline()
-        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1))
+        port = int(re.search(r"http://0\.0\.0\.0:(\d+)/", line).group(1))
         assert port != 0
+        # open to others without web.public_url: it says invite links cannot be made
+        assert "web.public_url is not set" in server.stdout.readline()
         for _ in range(300):
             try:
                 assert httpx.get(f"http://127.0.0.1:{port}/login").status_code == 200
