@@ -96,6 +96,7 @@ async def login(request: Request, name: str = Form(..., max_length=100),
         await asyncio.sleep(pause)
     user = await run_in_threadpool(web.accounts.authenticate, name, password)
     if user is None:
+        web.limiter.failed(name, address, started=True)
         return _login_page(request, status=401, error="Wrong name or password.",
                            token=csrf_token)
     web.limiter.succeeded(name, address)

@@ -4,8 +4,8 @@
 lock an account. Each (name, client address) pair has ``attempts`` free failures, then
 must wait 1, 2, 4 ... seconds (at most ``max_delay``) after its last failure before the
 next try is even checked (429 with ``Retry-After``); once the wait is over, a correct
-password gets in. A try counts as failed from its start until it succeeds, so a burst of
-simultaneous tries cannot slip past the backoff. One address that fails on many names gets the same backoff after
+password gets in. A try counts as failed for its pair from its start until it succeeds,
+so a burst of simultaneous tries cannot slip past the backoff. One address that fails on many names gets the same backoff after
 four times as many failures. Failures on a name from every address add a short
 server-side wait (at most ``slowdown_max`` seconds) to each try on it, a slow-down that
 never refuses: so an attacker's failures cannot keep the owner out, from another
@@ -90,26 +90,31 @@ class LoginLimiter:
             return min(self.slowdown_max, 0.1 * (f.count - self.attempts))
 
     def start(self, name: str, address: str) -> float:
-        """Begin a try: 0 when it may go ahead, and it is counted as failed until
-        :meth:`succeeded` says otherwise (so a burst of simultaneous tries cannot slip
-        past the backoff); else the seconds left to wait, and nothing is counted."""
+        """Begin a try: 0 when it may go ahead, and it counts as failed for its (name,
+        address) pair until :meth:`succeeded` says otherwise, so a burst of simultaneous
+        tries cannot slip past the backoff; else the seconds left to wait, and nothing
+        is counted. (The address's and the name's counts grow only with answers known
+        to be wrong: many people logging in at once from one address hold nobody up.)"""
         with self._lock:
             now = self.clock()
             wait = max(self._delay(("n", name + "\0" + address), self.attempts, now),
                        self._delay(("a", address), self.attempts * 4, now))
             if wait == 0:
-                self._record(name, address, now)
+                self._record([("n", name + "\0" + address)], now)
             return wait
 
-    def failed(self, name: str, address: str) -> None:
-        """Count a failed try that did not go through :meth:`start`."""
+    def failed(self, name: str, address: str, started: bool = False) -> None:
+        """Count a wrong password (``started``: for a try begun with :meth:`start`)."""
+        keys = [("a", address), ("u", name)]
+        if not started:
+            keys.append(("n", name + "\0" + address))
         with self._lock:
-            self._record(name, address, self.clock())
+            self._record(keys, self.clock())
 
-    def _record(self, name: str, address: str, now: float) -> None:
+    def _record(self, keys: list[tuple[str, str]], now: float) -> None:
         if len(self._failures) >= MAX_RECORDS:
             self._prune(now)
-        for key in (("n", name + "\0" + address), ("a", address), ("u", name)):
+        for key in keys:
             f = self._failures.get(key)
             if f is None or now - f.last > FORGET_SECONDS:
                 self._failures[key] = _Failures(1, now)
@@ -117,14 +122,9 @@ class LoginLimiter:
                 f.count, f.last = f.count + 1, now
 
     def succeeded(self, name: str, address: str) -> None:
-        """A try begun with :meth:`start` was right: forget the pair's failures and take
-        the try back from the address's and the name's counts."""
+        """The password was right: the pair's failures are forgotten."""
         with self._lock:
             self._failures.pop(("n", name + "\0" + address), None)
-            for key in (("a", address), ("u", name)):
-                f = self._failures.get(key)
-                if f is not None:
-                    f.count = max(0, f.count - 1)
 
     def _prune(self, now: float) -> None:
         old = [k for k, f in self._failures.items() if now - f.last > FORGET_SECONDS]
