@@ -368,9 +368,47 @@ class WebConfig(_Strict):
     accepts it; off by default: the person chooses every label themselves."""
     session_hours: float = Field(12.0, gt=0)
     login_attempts: int = Field(5, ge=1)
-    """Failed logins allowed per name and address in 5 minutes before logins are refused."""
+    """Failed logins per name and address before each further try waits (1 s, doubling);
+    an address gets four times as many over all names. Never a lockout."""
+    login_backoff_max: float = Field(900.0, ge=1)
+    """The longest wait, in seconds, that failed logins impose before the next try."""
     secure_cookies: Literal["auto", "always", "never"] = "auto"
-    """Mark the session cookie Secure: ``auto`` does when the request came over https."""
+    """Mark the session cookie Secure: ``auto`` does when the request came over https
+    (behind a trusted proxy: when it says ``X-Forwarded-Proto: https``)."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For``
+    and ``X-Forwarded-Proto`` headers are believed; nobody else's are."""
+    public_url: str | None = None
+    """The address people open the app at (``https://label.example.org``): invite links
+    are built from it, never from a request's Host header."""
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    """Largest request body the app reads; bigger ones get 413 before they are read."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. "
+                                 "\"127.0.0.1\" or \"10.0.0.0/8\")") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query:
+            raise ValueError(f"{value!r} is not a base URL; give one like "
+                             "\"https://label.example.org\" (http or https, no query)")
+        return value.rstrip("/")
     assistant: str | None = None
     """An ``llm`` annotator of ``[annotators]`` that people can ask for a suggested label and
     a rationale on the annotation page (off when unset)."""

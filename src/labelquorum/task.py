@@ -73,5 +73,7 @@ class Task:
         return MULTI_SEP.join(value) if isinstance(value, tuple) else value
 
     def unknown_label_message(self, value: str) -> str:
-        return (f"label {value!r} is not in the task's label set ({', '.join(self.labels)}); "
+        shown = repr(value) if len(value) <= 80 else \
+            f"{value[:80]!r}… ({len(value)} characters)"
+        return (f"label {shown} is not in the task's label set ({', '.join(self.labels)}); "
                 "add it under [[task.labels]] in labelquorum.toml or fix the data")

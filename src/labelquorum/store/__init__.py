@@ -1,7 +1,11 @@
 """The store: SQLAlchemy 2 over SQLite (the embedded default) or PostgreSQL.
 
 SQLite runs in WAL mode with a busy timeout, so a run and the web app can write the
-same file at once; writes are batched into short transactions.
+same file at once; writes are batched into short transactions. Every write transaction
+on SQLite takes the write lock at its start (``BEGIN IMMEDIATE``): a transaction that
+read first and wrote later could not wait for the lock (SQLite answers "database is
+locked" at once when another writer committed since the read), so writers queue for
+up to the busy timeout instead. :func:`is_busy` tells a lock timeout from other errors.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from ..errors import MissingExtraError, StoreError
 from . import schema
 from .migrations import migrate
 
-__all__ = ["Store", "insert_rows", "json_text", "schema", "upsert_rows"]
+__all__ = ["Store", "insert_rows", "is_busy", "json_text", "schema", "upsert_rows"]
+
+BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another one to finish
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -27,9 +33,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # would begin only at the first write and make read-then-write blocks non-atomic).
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: the others may wait
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -49,7 +55,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         try:
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 migrate(conn)
                 self.project_id = self._project_id(conn, project_name)
         except OperationalError as exc:
@@ -75,8 +81,16 @@ class Store:
             return when.strftime("%Y-%m-%d %H:%M:%S.%f")
         return when
 
-    def begin(self):
-        return self.engine.begin()
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction. On SQLite it holds the write lock from its start, so a
+        read-then-write block waits its turn instead of failing with "database is
+        locked"; reads that write nothing go through :meth:`connect`."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.info["write_lock"] = True
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def begin_write(self) -> Iterator[Connection]:
@@ -102,6 +116,20 @@ class Store:
 
 def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop("write_lock", False) else "BEGIN")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Is this database error a lock that did not come free in time (SQLite's "database
+    is locked" after the busy timeout; PostgreSQL's lock, serialisation or deadlock
+    failures), i.e. worth retrying later rather than a fault?"""
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in {"55P03", "40001", "40P01"}:
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database table is locked" in text
 
 
 def _safe(url: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import Connection, DateTime, inspect, select, text
 
 from . import schema
 
@@ -74,6 +74,19 @@ def _m0006_assignment_visibility(conn: Connection) -> None:
                           "(project_id, user_id, submitted)"))
 
 
+def _m0007_accounts(conn: Connection) -> None:
+    """api_tokens.scope and api_tokens.expires (older tokens: ``admin``, capped by their
+    user's role as before, and no expiry); the web_keys table of server-side secrets."""
+    columns = {c["name"] for c in inspect(conn).get_columns("api_tokens")}
+    if "scope" not in columns:
+        conn.execute(text("ALTER TABLE api_tokens ADD COLUMN scope VARCHAR(12) "
+                          "NOT NULL DEFAULT 'admin'"))
+    if "expires" not in columns:
+        stamp = DateTime(timezone=True).compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE api_tokens ADD COLUMN expires {stamp}"))
+    schema.web_keys.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
     (2, "confidence_method", _m0002_confidence_method),
@@ -81,6 +94,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "decision_state", _m0004_decision_state),
     (5, "refits", _m0005_refits),
     (6, "assignment_visibility", _m0006_assignment_visibility),
+    (7, "accounts", _m0007_accounts),
 ]
 
 LATEST = MIGRATIONS[-1][0]

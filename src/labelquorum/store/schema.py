@@ -208,6 +208,20 @@ api_tokens = Table(
     Column("name", Text, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
     Column("created", DateTime(timezone=True), nullable=False),
+    # read | annotate | review | admin: what the token may do, within its user's role
+    # (see labelquorum.web.auth.SCOPES); tokens made before scopes existed are ``admin``
+    Column("scope", String(12), nullable=False, default="admin"),
+    Column("expires", DateTime(timezone=True)),  # NULL: never (tokens made before expiry)
+)
+
+# Secrets the web app keeps server-side, by name (``login``: the key that signs the
+# login form's token). Per project, made on first use.
+web_keys = Table(
+    "web_keys", metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
 )
 
 human_tasks = Table(
@@ -281,6 +295,7 @@ reviews = Table(
 )
 
 WEB_TABLES = (users, web_sessions, api_tokens, human_tasks, assignments, comments, reviews)
+# web_keys is not among them: migration 3 created the tables above; migration 5 adds it
 
 schema_migrations = Table(
     "schema_migrations", metadata,

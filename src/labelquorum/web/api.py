@@ -1,6 +1,7 @@
 """The JSON API (``/api``): what the annotation page's script and people's scripts call.
 
 Every endpoint names its least role; errors come as ``{"error": {"code", "message"}}``.
+Accounts and API tokens are in :mod:`.account_api`.
 Annotators reach only their own leased items, by opaque ids; nothing here tells them an
 item's id, its gold, or whether it is a golden question.
 """
@@ -15,8 +16,8 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import LabelquorumError, LlmError, WebError
-from ..quality import gold_accuracy, mark_gold, pause_if_flagged
-from .app import ADMIN, ANNOTATOR, REVIEWER, Auth, WebApp
+from ..quality import mark_gold, pause_if_flagged
+from .app import ANNOTATOR, REVIEWER, SIGNED_IN, Auth, WebApp
 from .assist import UNAVAILABLE, log_call
 from .dashboard import stats
 
@@ -63,20 +64,12 @@ class GoldBody(_Body):
     label: str | list[str] | list[tuple[int, int, str]]
 
 
-class TokenBody(_Body):
-    name: str = Field("script", min_length=1, max_length=100)
-
-
-class PauseBody(_Body):
-    paused: bool
-
-
 def _labels(web: WebApp) -> list[dict[str, Any]]:
     return [{"name": n, "description": d} for n, d in zip(web.task.labels, web.task.descriptions)]
 
 
 @router.get("/me")
-def me(auth: Auth = ANNOTATOR):
+def me(auth: Auth = SIGNED_IN):
     """Who is calling; for a browser session, also its CSRF token (scripts that log in
     through the form send it back as ``X-CSRF-Token``)."""
     return {"name": auth.user.name, "role": auth.user.role, "paused": auth.user.paused,
@@ -285,29 +278,3 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
-
-
-# -- admins ------------------------------------------------------------------------------
-@router.get("/users")
-def users(request: Request, auth: Auth = ADMIN):
-    web = _web(request)
-    gold = {g.user_id: g.to_json() for g in gold_accuracy(web.project)}
-    return {"users": [{**{k: v for k, v in u.items() if k != "created"},
-                       "created": u["created"].isoformat(), "gold": gold.get(u["id"])}
-                      for u in web.accounts.users()]}
-
-
-@router.post("/users/{user_id}/pause")
-def pause(user_id: int, body: PauseBody, request: Request, auth: Auth = ADMIN):
-    web = _web(request)
-    if web.accounts.get(user_id) is None:
-        raise WebError(f"no user with id {user_id}", status=404, code="not_found")
-    web.accounts.set_paused(user_id, body.paused)
-    web.forget_user(user_id)
-    return {"ok": True}
-
-
-@router.post("/tokens")
-def token(body: TokenBody, request: Request, auth: Auth = ANNOTATOR):
-    """A new API token for the caller (shown once)."""
-    return {"token": _web(request).accounts.create_token(auth.user.id, body.name)}

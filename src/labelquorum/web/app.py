@@ -2,12 +2,19 @@
 
 :func:`create_app` builds it for an open project. Security, once for every route:
 
-- sessions: a random cookie (``lq_session``: HttpOnly, SameSite=Strict, Secure over https
-  or as ``web.secure_cookies`` says); only its hash is stored;
+- sessions: a random cookie (``lq_session_<project>``: HttpOnly, SameSite=Strict, Secure
+  over https or as ``web.secure_cookies`` says, then named ``__Host-...``); only its hash
+  is stored; each project has its own cookie name;
 - CSRF: every POST made with a session cookie must carry the session's token (form field
-  ``csrf_token`` or header ``X-CSRF-Token``); the login form uses a double-submit cookie;
-  scripts authenticate with an API token (``Authorization: Bearer``) and need none;
-- roles: each route names the least role it needs (annotator < reviewer < admin);
+  ``csrf_token`` or header ``X-CSRF-Token``); the login form's token is signed with a
+  server-side key and cross-origin form posts are refused (:mod:`.login`); scripts
+  authenticate with an API token (``Authorization: Bearer``) and need none;
+- roles: each route names the least role it needs (annotator < reviewer < admin), an
+  API token's scope narrows it, and a paused person reads and changes nothing;
+- bodies: refused over ``web.max_body_bytes`` and before the session is checked
+  (:mod:`.guard`); behind ``web.trusted_proxies`` only, ``X-Forwarded-For`` and
+  ``X-Forwarded-Proto`` are believed;
+- a store locked longer than its busy timeout answers 503 with ``Retry-After``;
 - a strict Content-Security-Policy (scripts and styles from this server only, no inline
   script), ``nosniff``, no framing; all item text, labels and guidelines are escaped;
 - errors from ``/api`` share one shape: ``{"error": {"code": ..., "message": ...}}``.
@@ -15,6 +22,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import time
@@ -27,12 +35,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import WebError
+from ..store import is_busy
 from .assign import Assigner
 from .assist import Assistant, Judge
-from .auth import Accounts, LoginLimiter, User
+from .auth import RANK, SCOPE_ROLE, Accounts, User
+from .guard import SAFE_METHODS, BodyGuard
+from .login import LoginForm, LoginLimiter, cross_origin, origin_of
 from .progress import Progress
 from .review import Review
 
@@ -40,12 +52,12 @@ if TYPE_CHECKING:
     from ..project import Project
 
 HERE = Path(__file__).parent
-SESSION_COOKIE = "lq_session"
-LOGIN_COOKIE = "lq_login_csrf"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SESSION_CACHE_SECONDS = 5.0
+RETRY_AFTER_BUSY = 5  # seconds a client is asked to wait when the store is locked
+MAX_MESSAGE = 1000  # characters of an error message sent back; the rest is cut
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 log = logging.getLogger("labelquorum.web")
 
 
@@ -54,6 +66,22 @@ class Auth:
     user: User
     csrf: str | None  # None when the request came with an API token
     via: str  # "session" | "token"
+    scope: str | None = None  # an API token's scope (see .auth.SCOPES)
+
+    def check_scope(self, method: str, role: str) -> None:
+        """Refuse what an API token's scope does not cover."""
+        if self.scope is None:
+            return
+        if self.scope == "read":
+            ok = method in SAFE_METHODS
+        else:
+            ok = RANK[SCOPE_ROLE[self.scope]] >= RANK[role]
+        if not ok:
+            need = "read" if method in SAFE_METHODS and role == "annotator" else \
+                {"annotator": "annotate", "reviewer": "review", "admin": "admin"}[role]
+            raise WebError(f"this API token's scope ({self.scope}) does not allow this "
+                           f"request; it needs a token with the {need} scope", status=403,
+                           code="scope")
 
 
 class WebApp:
@@ -68,7 +96,13 @@ class WebApp:
         self.assigner = Assigner(project)
         self.progress = Progress(project)
         self.review = Review(project)
-        self.limiter = LoginLimiter(project.config.web.login_attempts)
+        cfg = project.config.web
+        self.limiter = LoginLimiter(cfg.login_attempts, cfg.login_backoff_max)
+        self.login_form = LoginForm(self.accounts.key("login"))
+        # one cookie name per project (store and name), so two projects served on one
+        # host keep their sessions apart
+        self.cookie_tag = hashlib.sha256(
+            f"{project.store.url}\0{project.config.project.name}".encode()).hexdigest()[:10]
         self.assistant = assistant
         self.judge = judge
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
@@ -79,12 +113,18 @@ class WebApp:
         self._sessions: dict[str, tuple[Auth, float]] = {}
 
     # -- authentication ----------------------------------------------------------------
+    def cookie(self, request: Request, kind: str) -> str:
+        """The name of the ``session`` or ``login`` cookie for this request: per project,
+        and ``__Host-`` prefixed when Secure (no other origin may then overwrite it)."""
+        name = f"lq_{kind}_{self.cookie_tag}"
+        return f"__Host-{name}" if self.secure(request) else name
+
     def identify(self, request: Request) -> Auth | None:
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            user = self.accounts.token_user(header[7:].strip())
-            return None if user is None else Auth(user, None, "token")
-        token = request.cookies.get(SESSION_COOKIE)
+            found = self.accounts.token_auth(header[7:].strip())
+            return None if found is None else Auth(found[0], None, "token", found[1])
+        token = request.cookies.get(self.cookie(request, "session"))
         if not token:
             return None
         cached = self._sessions.get(token)
@@ -102,24 +142,40 @@ class WebApp:
         return auth
 
     def _cached(self, request: Request) -> Auth | None:
-        """A session found in the cache, without touching the database."""
+        """The identity the body guard found, or a session found in the cache, without
+        touching the database."""
+        found = request.scope.get("state", {}).get("auth")
+        if found is not None:
+            return found
         if request.headers.get("authorization"):
             return None
-        cached = self._sessions.get(request.cookies.get(SESSION_COOKIE) or "")
+        cached = self._sessions.get(request.cookies.get(self.cookie(request, "session")) or "")
         return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
+    def who(self, request: Request) -> Auth | None:
+        """The request's identity for an error page's header; None when the store
+        cannot say right now."""
+        try:
+            return self._cached(request) or self.identify(request)
+        except OperationalError:
+            return None
 
     def forget_session(self, token: str) -> None:
         self._sessions.pop(token, None)
         self.accounts.close_session(token)
 
     def forget_user(self, user_id: int) -> None:
-        """Drop cached sessions of a user whose account changed (paused, resumed)."""
+        """Drop cached sessions of a user whose account changed (paused, resumed, role,
+        deactivated, password)."""
         for token, (auth, _) in list(self._sessions.items()):
             if auth.user.id == user_id:
                 self._sessions.pop(token, None)
 
-    async def require(self, request: Request, role: str = "annotator") -> Auth:
-        """The request's user, with at least ``role``; checks CSRF on state changes."""
+    async def require(self, request: Request, role: str = "annotator",
+                      paused_ok: bool = False) -> Auth:
+        """The request's user, with at least ``role`` (and an API token's scope covering
+        it); checks CSRF on state changes. A paused person gets 403 ``paused`` unless
+        ``paused_ok`` (the pages that tell them so)."""
         from starlette.concurrency import run_in_threadpool
 
         auth = self._cached(request)
@@ -137,6 +193,13 @@ class WebApp:
             if not sent or not hmac.compare_digest(str(sent), auth.csrf or ""):
                 raise WebError("the request has no valid CSRF token; reload the page and try "
                                "again", status=403, code="csrf")
+            if cross_origin(request.headers, self.origins(request)):
+                raise WebError("the request came from another site or port; use this "
+                               "server's own pages", status=403, code="csrf")
+        if auth.user.paused and not paused_ok:
+            raise WebError("your account is paused; an admin can resume it", status=403,
+                           code="paused")
+        auth.check_scope(request.method, role)
         if not auth.user.can(role):
             raise WebError(f"this needs the {role} role; you are {auth.user.role}",
                            status=403, code="forbidden")
@@ -145,6 +208,27 @@ class WebApp:
     def secure(self, request: Request) -> bool:
         mode = self.config.web.secure_cookies
         return mode == "always" or (mode == "auto" and request.url.scheme == "https")
+
+    def origins(self, request: Request) -> set[str]:
+        """This server's own origins: the configured public URL's and the request's."""
+        own = {origin_of(str(request.base_url))}
+        if self.config.web.public_url:
+            own.add(origin_of(self.config.web.public_url))
+        return own
+
+    def public_link(self, request: Request, path: str) -> str:
+        """An absolute link to give to someone else (an invite): from ``web.public_url``;
+        without it, from the request's address only when that is this machine, since a
+        Host header may say anything."""
+        base = self.config.web.public_url
+        if base is None:
+            if request.url.hostname not in LOCAL_HOSTS:
+                raise WebError("set web.public_url in labelquorum.toml to the address people "
+                               "open this server at (e.g. \"https://label.example.org\") and "
+                               "restart it: links to give to others are built from it",
+                               status=409, code="public_url_unset")
+            base = str(request.base_url)
+        return base.rstrip("/") + path
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any
                ) -> HTMLResponse:
@@ -183,14 +267,16 @@ class SecurityHeaders:
         return await self.app(scope, receive, send_with_headers)
 
 
-def _role(name: str):
+def _role(name: str, paused_ok: bool = False):
     async def dependency(request: Request) -> Auth:
-        return await request.app.state.web.require(request, name)
+        return await request.app.state.web.require(request, name, paused_ok)
     return Depends(dependency)
 
 
-# route dependencies: the request's user, with at least this role (CSRF checked on POST)
+# route dependencies: the request's user, with at least this role (CSRF checked on POST);
+# SIGNED_IN also lets a paused person through (the pages that tell them they are paused)
 ANNOTATOR, REVIEWER, ADMIN = _role("annotator"), _role("reviewer"), _role("admin")
+SIGNED_IN = _role("annotator", paused_ok=True)
 
 
 def _is_api(request: Request) -> bool:
@@ -198,7 +284,16 @@ def _is_api(request: Request) -> bool:
 
 
 def error_json(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSONResponse({"error": {"code": code, "message": clip(message)}},
+                        status_code=status)
+
+
+def clip(message: str) -> str:
+    """An error message as sent back: whatever it quotes, at most ``MAX_MESSAGE``
+    characters (a 5 MB label is not echoed whole)."""
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE]}… ({len(message) - MAX_MESSAGE} more characters cut)"
 
 
 def create_app(project: Project, *, assistant: Assistant | None = None,
@@ -206,7 +301,7 @@ def create_app(project: Project, *, assistant: Assistant | None = None,
     """The web app for an open project. ``assistant`` and ``judge`` are optional model
     helpers (see :mod:`labelquorum.web.assist`); when not given, they are built from the
     ``llm`` annotators that ``web.assistant`` and ``web.judge`` name, if any."""
-    from . import api, pages
+    from . import account_api, account_pages, api, pages
 
     cfg = project.config.web
     if assistant is None and cfg.assistant is not None:
@@ -221,16 +316,36 @@ def create_app(project: Project, *, assistant: Assistant | None = None,
     app = FastAPI(title="labelquorum", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = web
 
+    # the last added runs first: proxy headers, then security headers, then the body guard
+    app.add_middleware(BodyGuard, web=web, limit=cfg.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    if cfg.trusted_proxies:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(cfg.trusted_proxies))
 
     @app.exception_handler(WebError)
     async def web_error(request: Request, exc: WebError):
         if _is_api(request):
-            return error_json(exc.status, exc.code, str(exc))
-        if exc.status == 401:
+            response = error_json(exc.status, exc.code, str(exc))
+        elif exc.status == 401:
             return RedirectResponse("/login", status_code=303)
-        return web.render(request, "error.html", status=exc.status, message=str(exc),
-                          auth=web.identify(request))
+        else:
+            auth = web._cached(request) if exc.code == "busy" else web.who(request)
+            response = web.render(request, "error.html", status=exc.status,
+                                  message=clip(str(exc)), auth=auth)
+        if exc.code == "busy":
+            response.headers["retry-after"] = str(RETRY_AFTER_BUSY)
+        return response
+
+    @app.exception_handler(OperationalError)
+    async def store_error(request: Request, exc: OperationalError):
+        if not is_busy(exc):
+            return await crash(request, exc)
+        log.warning("the store stayed locked on %s: answered 503", request.url.path)
+        return await web_error(request, WebError(
+            "the store is busy with another writer; try again in a few seconds",
+            status=503, code="busy"))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -240,8 +355,8 @@ def create_app(project: Project, *, assistant: Assistant | None = None,
             str(first.get("msg", "invalid request"))
         if _is_api(request):
             return error_json(422, "invalid_request", message)
-        return web.render(request, "error.html", status=422, message=message,
-                          auth=web.identify(request))
+        return web.render(request, "error.html", status=422, message=clip(message),
+                          auth=web.who(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -249,7 +364,7 @@ def create_app(project: Project, *, assistant: Assistant | None = None,
         if _is_api(request):
             return error_json(exc.status_code, code, str(exc.detail))
         return web.render(request, "error.html", status=exc.status_code,
-                          message=str(exc.detail), auth=web.identify(request))
+                          message=clip(str(exc.detail)), auth=web.who(request))
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception):
@@ -260,6 +375,8 @@ def create_app(project: Project, *, assistant: Assistant | None = None,
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
+    app.include_router(account_api.router)
     app.include_router(pages.router)
+    app.include_router(account_pages.router)
     return app
 

@@ -1,10 +1,15 @@
-"""Accounts, sessions, CSRF tokens, API tokens and the login rate limit.
+"""Accounts, sessions, CSRF tokens and API tokens.
 
 Passwords are hashed with scrypt (``hashlib.scrypt``, N=2**14, r=8, p=1, a 16-byte salt),
 stored as ``scrypt$N$r$p$salt$hash``. Session cookies, invite links and API tokens are
 random 32-byte secrets; only their SHA-256 is stored, so a copy of the database lets
 nobody in. Every session carries its own CSRF token, which a state-changing request
 must send back (form field ``csrf_token`` or header ``X-CSRF-Token``).
+
+An API token has a scope (:data:`SCOPES`), within its user's role: ``read`` reads what
+the user may read and changes nothing; ``annotate``, ``review`` and ``admin`` allow what
+that role allows. It expires (``days``) and can be revoked. A deactivated user's
+sessions and tokens open nothing; the login throttle lives in :mod:`.login`.
 """
 
 from __future__ import annotations
@@ -12,18 +17,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import WebError
 from ..store import Store, schema
 
 ROLES = ("annotator", "reviewer", "admin")
 RANK = {role: i for i, role in enumerate(ROLES)}
+SCOPES = ("read", "annotate", "review", "admin")
+SCOPE_ROLE = {"annotate": "annotator", "review": "reviewer", "admin": "admin"}
+ROLE_SCOPE = {role: scope for scope, role in SCOPE_ROLE.items()}
+TOKEN_DAYS = 90.0  # a new API token's lifetime unless told otherwise
 MIN_PASSWORD = 8
 _SCRYPT = (2**14, 8, 1)
 
@@ -91,10 +99,25 @@ def check_name(name: str) -> str:
 
 
 def check_password(password: str) -> str:
+    if not password.strip():
+        raise WebError("the password is only spaces; choose one with at least "
+                       f"{MIN_PASSWORD} characters, not all of them spaces")
     if len(password) < MIN_PASSWORD:
         raise WebError(f"the password is too short ({len(password)} characters); use at least "
                        f"{MIN_PASSWORD}")
     return password
+
+
+def check_scope(scope: str, role: str) -> str:
+    """A token scope that the role may hand out."""
+    if scope not in SCOPES:
+        raise WebError(f"unknown token scope {scope!r}; valid scopes: {', '.join(SCOPES)}",
+                       status=422, code="invalid_request")
+    if scope != "read" and RANK[SCOPE_ROLE[scope]] > RANK[role]:
+        allowed = [s for s in SCOPES if s == "read" or RANK[SCOPE_ROLE[s]] <= RANK[role]]
+        raise WebError(f"the {scope} scope is wider than the {role} role; valid scopes for "
+                       f"this user: {', '.join(allowed)}", status=403, code="forbidden")
+    return scope
 
 
 class Accounts:
@@ -135,7 +158,8 @@ class Accounts:
         with self.store.begin() as conn:
             row = conn.execute(select(t).where((t.c.project_id == self.pid)
                                                & (t.c.invite_hash == digest(invite)))).first()
-            if row is None or row.invite_expires is None or _aware(row.invite_expires) < _now():
+            if (row is None or row.invite_expires is None or not row.active
+                    or _aware(row.invite_expires) < _now()):
                 raise WebError("this invite link is not valid or has expired; ask an admin "
                                "for a new one ('labelquorum user add NAME --role ROLE')")
             conn.execute(update(t).where(t.c.id == row.id).values(
@@ -150,17 +174,62 @@ class Accounts:
                 .where(t.c.project_id == self.pid).order_by(t.c.id))]
 
     def get(self, user_id: int) -> User | None:
+        """An active user, or None."""
         t = schema.users
         with self.store.connect() as conn:
             r = conn.execute(select(t).where((t.c.id == user_id) & (t.c.project_id == self.pid)
                                              & t.c.active)).first()
         return None if r is None else User(r.id, r.name, r.role, bool(r.paused))
 
-    def set_paused(self, user_id: int, paused: bool) -> None:
+    def _change(self, user_id: int, **values) -> str:
+        """Update a user (active or not); returns their name. Refuses a change that would
+        leave the project without an active, unpaused admin."""
         t = schema.users
         with self.store.begin() as conn:
-            conn.execute(update(t).where((t.c.id == user_id) & (t.c.project_id == self.pid))
-                         .values(paused=paused))
+            row = conn.execute(select(t).where((t.c.id == user_id)
+                                               & (t.c.project_id == self.pid))).first()
+            if row is None:
+                raise WebError(f"no user with id {user_id}", status=404, code="not_found")
+            after = {**dict(row._mapping), **values}
+            usable = (row.role == "admin" and row.active and not row.paused)
+            if usable and not (after["role"] == "admin" and after["active"]
+                               and not after["paused"]):
+                others = conn.execute(select(t.c.id).where(
+                    (t.c.project_id == self.pid) & (t.c.id != user_id) & (t.c.role == "admin")
+                    & t.c.active & ~t.c.paused)).first()
+                if others is None:
+                    raise WebError(f"{row.name} is the only active admin; make someone else "
+                                   "an admin first ('labelquorum user role NAME admin')",
+                                   status=409, code="conflict")
+            conn.execute(update(t).where(t.c.id == user_id).values(**values))
+            if values.get("active") is False or "password_hash" in values:
+                conn.execute(schema.web_sessions.delete().where(
+                    schema.web_sessions.c.user_id == user_id))
+        return str(row.name)
+
+    def set_paused(self, user_id: int, paused: bool) -> None:
+        """Pause (no items, nothing read or changed; the page says so) or resume."""
+        self._change(user_id, paused=bool(paused))
+
+    def set_role(self, user_id: int, role: str) -> None:
+        self._change(user_id, role=check_role(role))
+
+    def set_active(self, user_id: int, active: bool) -> None:
+        """Deactivate (no login; sessions end; tokens open nothing) or reactivate."""
+        self._change(user_id, active=bool(active))
+
+    def set_password(self, user_id: int, password: str) -> None:
+        """A new password; the user's sessions end."""
+        self._change(user_id, password_hash=hash_password(check_password(password)),
+                     invite_hash=None, invite_expires=None)
+
+    def reset_password(self, user_id: int, invite_hours: float = 72.0) -> str:
+        """Forget the password and end the sessions; returns a one-time invite secret
+        with which the person sets a new one. API tokens stay until revoked."""
+        invite = secrets.token_urlsafe(32)
+        self._change(user_id, password_hash=None, invite_hash=digest(invite),
+                     invite_expires=_now() + timedelta(hours=invite_hours))
+        return invite
 
     def authenticate(self, name: str, password: str) -> User | None:
         t = schema.users
@@ -170,9 +239,23 @@ class Accounts:
         if r is None:
             verify_password(password, _DUMMY)
             return None
+        if r.password_hash is None:  # an invite not yet accepted, or a reset password
+            verify_password(password, _DUMMY)
+            return None
         if not verify_password(password, r.password_hash):
             return None
         return User(r.id, r.name, r.role, bool(r.paused))
+
+    def user_id(self, name: str) -> int:
+        t = schema.users
+        with self.store.connect() as conn:
+            uid = conn.execute(select(t.c.id).where((t.c.project_id == self.pid)
+                                                    & (t.c.name == name))).scalar()
+        if uid is None:
+            raise WebError(f"no user named {name!r}; create one with "
+                           "'labelquorum user add NAME --role ROLE'", status=404,
+                           code="not_found")
+        return int(uid)
 
     # -- sessions ----------------------------------------------------------------------
     def open_session(self, user: User) -> tuple[str, str]:
@@ -204,59 +287,90 @@ class Accounts:
             conn.execute(s.delete().where(s.c.token_hash == digest(token)))
 
     # -- API tokens --------------------------------------------------------------------
-    def create_token(self, user_id: int, name: str) -> str:
+    def create_token(self, user_id: int, name: str, scope: str | None = None,
+                     days: float | None = TOKEN_DAYS) -> str:
+        """A new API token (returned once). ``scope`` defaults to the user's role's;
+        ``days`` is its lifetime (None: it never expires)."""
+        user = self.get(user_id)
+        if user is None:
+            raise WebError(f"no active user with id {user_id}", status=404, code="not_found")
+        scope = check_scope(scope or ROLE_SCOPE[user.role], user.role)
+        if days is not None and not (0 < days <= 3650):
+            raise WebError(f"a token lives 1 to 3650 days, not {days:g}; leave the lifetime "
+                           "out for the default of 90", status=422, code="invalid_request")
         token = "lq_" + secrets.token_urlsafe(32)
+        now = _now()
         with self.store.begin() as conn:
             conn.execute(schema.api_tokens.insert().values(
-                project_id=self.pid, user_id=user_id, token_hash=digest(token), name=name,
-                revoked=False, created=_now()))
+                project_id=self.pid, user_id=user_id, token_hash=digest(token),
+                name=str(name)[:100], revoked=False, created=now, scope=scope,
+                expires=None if days is None else now + timedelta(days=days)))
         return token
 
-    def token_user(self, token: str) -> User | None:
+    def token_auth(self, token: str) -> tuple[User, str] | None:
+        """The user and scope of a live token (not revoked, not expired, its user
+        active), or None."""
         a, u = schema.api_tokens, schema.users
         with self.store.connect() as conn:
-            r = conn.execute(select(u.c.id, u.c.name, u.c.role, u.c.paused)
+            r = conn.execute(select(u.c.id, u.c.name, u.c.role, u.c.paused, a.c.scope,
+                                    a.c.expires)
                              .select_from(a.join(u, u.c.id == a.c.user_id))
                              .where((a.c.token_hash == digest(token)) & ~a.c.revoked
                                     & (a.c.project_id == self.pid) & u.c.active)).first()
-        return None if r is None else User(r.id, r.name, r.role, bool(r.paused))
+        if r is None or (r.expires is not None and _aware(r.expires) < _now()):
+            return None
+        return User(r.id, r.name, r.role, bool(r.paused)), str(r.scope)
 
-    def user_id(self, name: str) -> int:
-        t = schema.users
+    def token_user(self, token: str) -> User | None:
+        found = self.token_auth(token)
+        return None if found is None else found[0]
+
+    def tokens(self, user_id: int | None = None, secret: str | None = None) -> list[dict]:
+        """API tokens (of one user, or all; or the one whose secret is given), newest
+        first: id, user, name, scope, created, expires, revoked, expired."""
+        a, u = schema.api_tokens, schema.users
+        q = (select(a.c.id, u.c.name.label("user"), a.c.user_id, a.c.name, a.c.scope,
+                    a.c.created, a.c.expires, a.c.revoked)
+             .select_from(a.join(u, u.c.id == a.c.user_id))
+             .where(a.c.project_id == self.pid).order_by(a.c.id.desc()))
+        if user_id is not None:
+            q = q.where(a.c.user_id == user_id)
+        if secret is not None:
+            q = q.where(a.c.token_hash == digest(secret))
+        now = _now()
         with self.store.connect() as conn:
-            uid = conn.execute(select(t.c.id).where((t.c.project_id == self.pid)
-                                                    & (t.c.name == name))).scalar()
-        if uid is None:
-            raise WebError(f"no user named {name!r}; create one with "
-                           "'labelquorum user add NAME --role ROLE'")
-        return int(uid)
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+        for r in rows:
+            r["expired"] = r["expires"] is not None and _aware(r["expires"]) < now
+        return rows
 
+    def revoke_token(self, token_id: int, user_id: int | None = None) -> None:
+        """Revoke a token for good (only one of ``user_id``'s, when given)."""
+        a = schema.api_tokens
+        where = (a.c.id == token_id) & (a.c.project_id == self.pid)
+        if user_id is not None:
+            where &= a.c.user_id == user_id
+        with self.store.begin() as conn:
+            if conn.execute(update(a).where(where).values(revoked=True)).rowcount == 0:
+                raise WebError(f"no API token with id {token_id}"
+                               + ("" if user_id is None else " of yours"),
+                               status=404, code="not_found")
 
-class LoginLimiter:
-    """At most ``attempts`` failed logins per (name, address) in a sliding ``window``."""
-
-    def __init__(self, attempts: int = 5, window: float = 300.0):
-        self.attempts, self.window = attempts, window
-        self._failures: dict[tuple[str, str], list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, []) if now - t < self.window]
-        self._failures[key] = times
-        return times
-
-    def blocked(self, name: str, address: str) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            return (len(self._recent((name, address), now)) >= self.attempts
-                    or len(self._recent(("", address), now)) >= self.attempts * 4)
-
-    def failed(self, name: str, address: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            for key in ((name, address), ("", address)):
-                self._recent(key, now).append(now)
-
-    def succeeded(self, name: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((name, address), None)
+    # -- server-side secrets -----------------------------------------------------------
+    def key(self, name: str) -> bytes:
+        """A random secret kept in the store under ``name``, made on first use."""
+        k = schema.web_keys
+        where = (k.c.project_id == self.pid) & (k.c.name == name)
+        for _ in range(2):  # PostgreSQL: another server may make it at the same moment
+            try:
+                with self.store.begin() as conn:
+                    secret = conn.execute(select(k.c.secret).where(where)).scalar()
+                    if secret is None:
+                        secret = secrets.token_hex(32)
+                        conn.execute(k.insert().values(project_id=self.pid, name=name,
+                                                       secret=secret, created=_now()))
+                return bytes.fromhex(secret)
+            except IntegrityError:
+                continue
+        raise WebError(f"cannot keep the server key {name!r} in the store", status=503,
+                       code="busy")

@@ -1,4 +1,5 @@
-"""Server-rendered pages: login, annotate, review, item, dashboard, browse, admin.
+"""Server-rendered pages: annotate, review, item, dashboard, browse (the account pages
+are in :mod:`.account_pages`).
 
 Forms post with the session's CSRF token; every page names its least role. Item text,
 labels and guidelines reach the HTML only through Jinja's autoescaping.
@@ -6,16 +7,16 @@ labels and guidelines reach the HTML only through Jinja's autoescaping.
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import LabelquorumError, WebError
 from ..quality import mark_gold
-from .app import ADMIN, ANNOTATOR, LOGIN_COOKIE, REVIEWER, SESSION_COOKIE, Auth, WebApp
+from .account_pages import landing
+from .app import ANNOTATOR, REVIEWER, SIGNED_IN, Auth, WebApp
 from .assist import UNAVAILABLE
 from .dashboard import bar_chart, interval_chart, reliability_chart, stats
 
@@ -41,82 +42,12 @@ def home(request: Request):
     auth = _web(request).identify(request)
     if auth is None:
         return _redirect("/login")
-    return _redirect("/dashboard" if auth.user.can("reviewer") else "/annotate")
-
-
-# -- login -------------------------------------------------------------------------------
-@router.get("/login")
-def login_page(request: Request, error: str | None = None):
-    token = secrets.token_urlsafe(24)
-    response = _web(request).render(request, "login.html", login_csrf=token, error=error)
-    _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
-    return response
-
-
-def _set_cookie(request: Request, response, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
-                        secure=_web(request).secure(request), path="/")
-
-
-@router.post("/login")
-def login(request: Request, name: str = Form(..., max_length=100),
-          password: str = Form(..., max_length=1000), csrf_token: str = Form("")):
-    web = _web(request)
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not cookie or not secrets.compare_digest(cookie, csrf_token):
-        raise WebError("the login form has expired; reload the page and try again",
-                       status=403, code="csrf")
-    address = request.client.host if request.client else "?"
-    if web.limiter.blocked(name, address):
-        return web.render(request, "login.html", status=429, login_csrf=csrf_token,
-                          error="Too many failed logins; wait a few minutes and try again.")
-    user = web.accounts.authenticate(name, password)
-    if user is None:
-        web.limiter.failed(name, address)
-        return web.render(request, "login.html", status=401, login_csrf=csrf_token,
-                          error="Wrong name or password.")
-    web.limiter.succeeded(name, address)
-    token, _ = web.accounts.open_session(user)
-    response = _redirect("/dashboard" if user.can("reviewer") else "/annotate")
-    _set_cookie(request, response, SESSION_COOKIE, token,
-                max_age=int(web.config.web.session_hours * 3600))
-    response.delete_cookie(LOGIN_COOKIE, path="/")
-    return response
-
-
-@router.post("/logout")
-def logout(request: Request, auth: Auth = ANNOTATOR):
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        _web(request).forget_session(token)
-    response = _redirect("/login")
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
-
-
-@router.get("/invite")
-def invite_page(request: Request, token: str = Query(..., max_length=200)):
-    web = _web(request)
-    login_csrf = secrets.token_urlsafe(24)
-    response = web.render(request, "invite.html", invite=token, login_csrf=login_csrf)
-    _set_cookie(request, response, LOGIN_COOKIE, login_csrf, max_age=3600)
-    return response
-
-
-@router.post("/invite")
-def accept_invite(request: Request, invite: str = Form(..., max_length=200),
-                  password: str = Form(..., max_length=1000), csrf_token: str = Form("")):
-    web = _web(request)
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not cookie or not secrets.compare_digest(cookie, csrf_token):
-        raise WebError("the form has expired; reload the page", status=403, code="csrf")
-    web.accounts.accept_invite(invite, password)
-    return _redirect("/login")
+    return _redirect(landing(auth.user))
 
 
 # -- annotating --------------------------------------------------------------------------
 @router.get("/annotate")
-def annotate(request: Request, auth: Auth = ANNOTATOR):
+def annotate(request: Request, auth: Auth = SIGNED_IN):
     web = _web(request)
     web.assigner.sync_if_due()
     lease, paused = None, False
@@ -306,41 +237,3 @@ def browse(request: Request, max_confidence: str = Query(""), disagreement: bool
                       filters={"max_confidence": max_confidence, "disagreement": disagreement,
                                "annotator": annotator},
                       people=[u["name"] for u in web.accounts.users()])
-
-
-# -- admin -------------------------------------------------------------------------------
-@router.get("/admin/users")
-def admin_users(request: Request, auth: Auth = ADMIN, invite: str | None = None):
-    from ..quality import gold_accuracy
-
-    web = _web(request)
-    gold = {g.user_id: g for g in gold_accuracy(web.project)}
-    return web.render(request, "users.html", auth=auth, users=web.accounts.users(), gold=gold,
-                      invite=invite)
-
-
-@router.post("/admin/users")
-def admin_add_user(request: Request, name: str = Form(..., max_length=100),
-                   role_name: str = Form(..., alias="role"), auth: Auth = ADMIN):
-    web = _web(request)
-    secret = web.accounts.add_user(name, role_name)
-    link = f"{request.base_url}invite?token={secret}"
-    return web.render(request, "users.html", auth=auth, users=web.accounts.users(), gold={},
-                      invite=link)
-
-
-@router.post("/admin/users/pause")
-def admin_pause(request: Request, user_id: int = Form(...), paused: bool = Form(...),
-                auth: Auth = ADMIN):
-    _web(request).accounts.set_paused(user_id, paused)
-    _web(request).forget_user(user_id)
-    return _redirect("/admin/users")
-
-
-@router.post("/tokens")
-def new_token(request: Request, name: str = Form("script", max_length=100),
-              auth: Auth = ANNOTATOR) -> HTMLResponse:
-    web = _web(request)
-    token = web.accounts.create_token(auth.user.id, name)
-    return web.render(request, "token.html", auth=auth, token=token)
-
