@@ -120,19 +120,21 @@ def offline(policy, truth, answers, names, cost, reference_n, k, seed=0):
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.floats(0.55, 0.95), st.floats(0.55, 0.95),
-       st.floats(0.6, 0.95), st.floats(0.0, 0.1))
-def test_a_tier_never_accepts_below_the_bar(seed, a1, a2, verifier, margin):
+       st.floats(0.6, 0.95), st.floats(0.0, 0.1), st.sampled_from(["estimate", "lower-bound"]))
+def test_a_tier_never_accepts_below_the_bar(seed, a1, a2, verifier, margin, bound):
     """Hypothesis: whatever the annotators' accuracies, the first tier accepts only items
-    whose consensus clears a threshold above which the reference items (each judged by a
-    calibration fitted without it) were right at a rate whose lower 95 % bound reaches the
-    accuracy of every tier combined plus the margin."""
-    from labelquorum.calibration import cross_fitted, wilson_interval
+    whose consensus clears a threshold where — judged on reference items each scored by a
+    calibration fitted without it — the calibrated probability of being right
+    (``estimate``), or a lower 95 % bound on the accuracy above it (``lower-bound``),
+    reaches the accuracy of what decides forwarded items plus the margin."""
+    from labelquorum.calibration import ConfidenceCalibrator, cross_fitted, wilson_interval
 
     rng = np.random.default_rng(seed)
     k, n, ref = 3, 400, 150
     truth, answers = simulate(rng, n, k, [a1, a2, verifier])
     names = ["s1", "s2", "llm"]
-    policy = VoteThenVerify(["s1", "s2"], ["llm"], margin=margin, min_reference=30)
+    policy = VoteThenVerify(["s1", "s2"], ["llm"], margin=margin, min_reference=30,
+                            gate_bound=bound)
     run = offline(policy, truth, answers, names, np.array([0.0, 0.0, 1.0]), ref, k)
     state = _state(truth, names, k, answers, ref)
     cal = state.calibration(names, 30)
@@ -143,12 +145,21 @@ def test_a_tier_never_accepts_below_the_bar(seed, a1, a2, verifier, margin):
     bar = max(oof[tuple(names)][1].mean(), oof[("llm",)][1].mean()) + margin
     assert gate.bar == pytest.approx(bar)
     accepted = np.flatnonzero(np.array([t == "specialists" for t in run.tier]))
-    if len(accepted):
-        c = state.calibrated_consensus(cal, ["s1", "s2"], accepted)
-        assert (c.confidence >= gate.tau).all()
-        above = oof[("s1", "s2")][0] >= gate.tau
-        lower = wilson_interval(oof[("s1", "s2")][1][above].sum(), int(above.sum()), 1.6449)[0]
+    if not len(accepted):
+        return
+    c = state.calibrated_consensus(cal, ["s1", "s2"], accepted)
+    assert (c.confidence >= gate.tau).all()
+    tier_conf, tier_right = oof[("s1", "s2")]
+    if bound == "lower-bound":
+        above = tier_conf >= gate.tau
+        lower = wilson_interval(tier_right[above].sum(), int(above.sum()), 1.6449)[0]
         assert lower >= bar - 1e-9
+    else:
+        fitted = ConfidenceCalibrator(n_labels=k).fit(tier_conf, tier_right)
+        if fitted.method_ == "constant":
+            assert fitted.accuracy_ >= bar - 1e-9
+        else:
+            assert (fitted.predict(c.confidence) >= bar - 1e-9).all()
 
 
 def correlated(rng, n, k, shared, own, verifier):

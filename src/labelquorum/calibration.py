@@ -37,9 +37,20 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
-__all__ = ["AnnotatorFit", "Calibration", "ConfidenceCalibrator", "Threshold", "combine",
-           "cross_fitted", "expected_calibration_error", "fit_weights", "reliability_table",
-           "selective_threshold", "wilson_interval"]
+__all__ = [
+    "AnnotatorFit",
+    "Calibration",
+    "ConfidenceCalibrator",
+    "Threshold",
+    "calibrated_threshold",
+    "combine",
+    "cross_fitted",
+    "expected_calibration_error",
+    "fit_weights",
+    "reliability_table",
+    "selective_threshold",
+    "wilson_interval",
+]
 
 EPS = 1e-3
 
@@ -381,3 +392,37 @@ def selective_threshold(confidence, correct, bar: float, *, z: float = 1.6449,
         if lower >= bar:
             best = Threshold(float(conf[i]), bar, i + 1, float(hits[i] / (i + 1)), lower)
     return best
+
+
+def calibrated_threshold(confidence, correct, bar: float, *, n_labels: int = 2) -> Threshold:
+    """The lowest consensus probability at which the calibrated probability of being
+    right — a :class:`ConfidenceCalibrator` fitted on these (cross-fitted) reference answers
+    — reaches ``bar``: each accepted item is *estimated* at least as likely right as the
+    alternative (the issue's rule), where :func:`selective_threshold` asks for a lower
+    confidence bound over the accepted region (stricter; needs many reference items)."""
+    conf = np.asarray(confidence, dtype=float)
+    right = np.asarray(correct, dtype=float)
+    none = Threshold(float("inf"), bar, 0, None, None)
+    if not len(conf):
+        return none
+    cal = ConfidenceCalibrator(n_labels=n_labels).fit(conf, right)
+    if cal.method_ == "sigmoid" and cal.model_.coef_[0, 0] <= 0:
+        # more confident, less often right: the confidence carries nothing to gate on
+        cal = ConfidenceCalibrator(method="constant", n_labels=n_labels).fit(conf, right)
+    grid = np.unique(conf)
+    ok = cal.predict(grid) >= bar
+    if cal.method_ == "constant":
+        ok[:] = cal.accuracy_ >= bar
+    if not ok.any():
+        return none
+    # the calibrators are monotone: the region is everything from the first passing value
+    first = int(np.argmax(ok))
+    if not ok[first:].all():
+        first = len(ok) - int(np.argmin(ok[::-1]))  # past the last failing value
+        if first >= len(ok):
+            return none
+    tau = float(grid[first])
+    above = conf >= tau
+    n = int(above.sum())
+    return Threshold(tau, bar, n, float(right[above].mean()) if n else None,
+                     float(cal.predict(np.array([tau]))[0]))

@@ -40,8 +40,9 @@ def take(c: Consensus, mask: np.ndarray) -> Consensus:
 class Cascade(Policy):
     def __init__(self, tiers: list[Tier], scope: str = "tier", gate: str = "thresholds",
                  margin: float = 0.02, min_reference: int = 30,
-                 people_order: str = "least-confident"):
+                 people_order: str = "least-confident", gate_bound: str = "estimate"):
         self.tiers = tiers
+        self.gate_bound = gate_bound
         self.scope = scope
         self.gate = gate
         self.margin = margin
@@ -51,7 +52,7 @@ class Cascade(Policy):
     @classmethod
     def from_config(cls, cfg: CascadeConfig) -> Cascade:
         return cls(cfg.tiers, cfg.scope, cfg.gate, cfg.margin, cfg.min_reference,
-                   cfg.people_order)
+                   cfg.people_order, cfg.gate_bound)
 
     def _ask_tier(self, state: PolicyState, plan: Plan, names: list[str], wanted: np.ndarray,
                   so_far: np.ndarray | None) -> None:
@@ -205,7 +206,8 @@ class Cascade(Policy):
         would otherwise refit the same thing)."""
         import hashlib
 
-        digest = hashlib.sha1(repr((names, self.margin, self.min_reference)).encode())
+        digest = hashlib.sha1(repr((names, self.margin, self.min_reference,
+                                    self.gate_bound)).encode())
         digest.update(state.reference[ref].tobytes())
         for a in names:
             digest.update(state.status[a][ref].tobytes())
@@ -224,13 +226,14 @@ class Cascade(Policy):
 
     def _gates(self, state, cal, names, ref) -> tuple[list, list[str]]:
         """Per tier but the last, its :class:`~labelquorum.calibration.Threshold`: the
-        lowest consensus probability above which the reference items were right at a rate
-        whose lower 95 % bound reaches the bar — the accuracy on reference items of every
+        lowest consensus probability at which the calibrated probability of being right
+        (``gate_bound = "estimate"``), or a lower 95 % bound over the reference items above
+        it (``"lower-bound"``), reaches the bar — the accuracy on reference items of every
         tier's answers combined (what decides an item the tier forwards), plus the margin.
         Both are measured cross-fitted: each reference item's consensus comes from
         calibrations fitted without it. Also returns the annotators whose answers decide
         what reaches the last tier."""
-        from ..calibration import cross_fitted, selective_threshold
+        from ..calibration import calibrated_threshold, cross_fitted, selective_threshold
 
         truth = state.reference[ref]
         sets, seen = [], []
@@ -247,7 +250,10 @@ class Cascade(Policy):
         together, alone = oof[tuple(names)][1].mean(), oof[last][1].mean()
         final = list(names) if together > alone else list(last)
         bar = float(max(together, alone)) + self.margin
-        return [selective_threshold(*oof[s], bar) for s in sets], final
+        if self.gate_bound == "lower-bound":
+            return [selective_threshold(*oof[s], bar) for s in sets], final
+        k = len(state.labels)
+        return [calibrated_threshold(*oof[s], bar, n_labels=k) for s in sets], final
 
     def _decide_last(self, state, plan, pos, c, held, seen, t) -> None:
         """The last tier: the posterior over every answer decides; ``failed`` where one of
@@ -308,16 +314,16 @@ class VoteThenVerify(Cascade):
     def __init__(self, specialists: list[str], verifiers: list[str],
                  min_votes: int | None = None, gate: str = "calibrated",
                  margin: float = 0.02, min_reference: int = 30,
-                 people_order: str = "least-confident"):
+                 people_order: str = "least-confident", gate_bound: str = "estimate"):
         votes = len(specialists) if min_votes is None else min(min_votes, len(specialists))
         super().__init__([
             Tier(name="specialists", annotators=specialists, min_agreement=1.0,
                  min_votes=votes),
             Tier(name="verifiers", annotators=verifiers),
         ], gate="thresholds" if gate == "unanimous" else gate, margin=margin,
-            min_reference=min_reference, people_order=people_order)
+            min_reference=min_reference, people_order=people_order, gate_bound=gate_bound)
 
     @classmethod
     def from_config(cls, cfg: VoteThenVerifyConfig) -> VoteThenVerify:
         return cls(cfg.specialists, cfg.verifiers, cfg.min_votes, cfg.gate, cfg.margin,
-                   cfg.min_reference, cfg.people_order)
+                   cfg.min_reference, cfg.people_order, cfg.gate_bound)
