@@ -249,3 +249,31 @@ def test_cascade_calibrated_probes_reference_items_before_deciding():
     run = offline(policy, truth, answers, names, np.array([0.0, 1.0]), 50, 2)
     assert run.asked[:50].all()  # every annotator answered every reference item
     assert (run.label >= 0).all()
+
+
+def test_closed_reference_items_never_asked_do_not_stall_the_gate():
+    """A reviewed item is a reference item that the policy can no longer ask about: the
+    gate calibrates on the answers it has instead of waiting for ever."""
+    from labelquorum.policies.base import OK, AnnotatorInfo
+    from labelquorum.policies.board import Board
+
+    rng = np.random.default_rng(5)
+    k, n, ref = 2, 200, 80
+    truth, answers = simulate(rng, n, k, [0.85, 0.8, 0.9])
+    names = ["a", "b", "llm"]
+    board = Board(np.array([f"i{i}" for i in range(n)], dtype=object), ("l0", "l1"), names)
+    for j, a in enumerate(names):
+        board.put(a, np.arange(ref), np.full(ref, OK), answers[:ref, j],
+                  np.eye(k)[answers[:ref, j]])
+    board.reference[:ref] = truth[:ref]
+    board.reference[ref:ref + 5] = truth[ref:ref + 5]  # reviewed: closed, never asked
+    board.open[:ref + 5] = False
+    info = {a: AnnotatorInfo(a, "llm", 1.0, 1.0, False) for a in names}
+    plan = VoteThenVerify(["a", "b"], ["llm"]).step(board.policy_state(info, None, "weighted"))
+    assert "a" in plan.asks and not plan.decisions  # the specialists are asked about the rest
+    assert not any("reference" in note for note in plan.notes)
+    for j, a in enumerate(["a", "b"]):
+        rest = np.arange(ref + 5, n)
+        board.put(a, rest, np.full(len(rest), OK), answers[rest, j], np.eye(k)[answers[rest, j]])
+    plan = VoteThenVerify(["a", "b"], ["llm"]).step(board.policy_state(info, None, "weighted"))
+    assert plan.decisions or "llm" in plan.asks  # it goes on: gates, then the verifier

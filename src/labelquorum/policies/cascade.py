@@ -154,7 +154,9 @@ class Cascade(Policy):
             return False
         for a in names:
             plan.ask(a, ref[state.open[ref] & (state.status[a][ref] == NOT_ASKED)])
-        if not state.resolved(names)[ref].all():
+        # wait for the open reference items' answers; a closed one (decided earlier, or a
+        # review) counts with the answers it has, since nothing can be asked about it
+        if not state.resolved(names)[ref[state.open[ref]]].all():
             first = self.tiers[0].annotators
             for a in first:  # the first tier works meanwhile; nothing is decided yet
                 plan.ask(a, np.flatnonzero(state.open & (state.status[a] == NOT_ASKED)))
