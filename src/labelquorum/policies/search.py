@@ -6,7 +6,9 @@ from the families the project has —
 
 * ``single``: one annotator asked about everything;
 * ``truth inference``: a set of annotators all asked, the label from the calibrated
-  posterior over their answers (a one-tier cascade with ``gate = "calibrated"``);
+  posterior over their answers (a one-tier cascade with ``gate = "calibrated"``) — the
+  most accurate ones up to a price, or those cheaper than the most accurate one;
+* ``vote``: the same cheaper set, by the policy's vote (no calibration to fit);
 * ``vote-then-verify``: cheap specialists, a paid verifier, the calibrated gate;
 * ``cascade``: a cheap annotator (calibrated gate), or a cheap group that must agree
   (``min_agreement = 1``, cumulative scope), before a paid one;
@@ -138,7 +140,8 @@ def describe(cfg: dict) -> str:
     tiers = cfg["tiers"]
     if len(tiers) == 1:
         names = tiers[0]["annotators"]
-        return names[0] if len(names) == 1 else "posterior of " + "+".join(names)
+        how = "posterior of " if cfg.get("gate") == "calibrated" else "vote of "
+        return names[0] if len(names) == 1 else how + "+".join(names)
     parts = []
     for t in tiers[:-1]:
         group = "+".join(t["annotators"])
@@ -239,6 +242,14 @@ def recipes(probe: Probe, *, margin: float = 0.02, min_reference: int = 30,
             "type": "cascade", "tiers": [{"annotators": [names[best(p, acc)]]}]}))
         for size in (2, 3, 5):
             out.append(Recipe("truth inference", f"{size} most accurate {tag}", ti(p, size)))
+        for size in (3, 5):  # the cheaper annotators together, the best one not asked
+            out.append(Recipe("truth inference", f"{size} most accurate cheaper than the "
+                              f"best {tag}", with_verifier(p, size, lambda g, v: cal({
+                                  "type": "cascade", "gate": "calibrated",
+                                  "tiers": [{"annotators": g}]}))))
+            out.append(Recipe("vote", f"{size} most accurate cheaper than the best {tag}",
+                              with_verifier(p, size, lambda g, v: {
+                                  "type": "cascade", "tiers": [{"annotators": g}]})))
         out.append(Recipe("cascade", f"most accurate cheaper one, then {tag}",
                           with_verifier(p, 1, calibrated_cascade)))
         for size in (2, 3):
