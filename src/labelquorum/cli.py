@@ -171,8 +171,76 @@ def plan(project: ProjectOpt = Path("."),
     console.print(table)
     console.print(f"First tier: ${result.first_tier_cost:,.4f}. Every tier on every open item "
                   f"(an upper bound): ${result.worst_case_cost:,.4f}. No calls were made.")
+    if result.expected_cost is not None:
+        console.print(f"The chosen policy's expected cost: ${result.expected_cost:,.4f}.")
     for note in result.notes:
         console.print(f"[dim]note: {note}[/]")
+
+
+TUNE_HELP = ("Choose a policy on the calibration gold: ask every candidate annotator about "
+             "it (a run: stored, paid once, resumable), score every candidate policy by "
+             "cross-validation, print the accuracy-cost frontier with 95 % intervals and the "
+             "choice, and optionally draw the frontier and write the chosen [policy] as TOML. "
+             "Goals and candidates default to the project's policy.type = \"auto\" settings.")
+
+
+@app.command(help=TUNE_HELP)
+@_clean_errors
+def tune(project: ProjectOpt = Path("."),
+         target_accuracy: Annotated[float | None, typer.Option(
+             help="Choose the cheapest policy whose accuracy's lower bound reaches this.")]
+         = None,
+         budget_per_item: Annotated[float | None, typer.Option(
+             help="Choose the most accurate policy costing at most this (USD per item).")]
+         = None,
+         annotators: Annotated[str | None, typer.Option(
+             help="Comma-separated candidate annotators (default: all but people).")] = None,
+         folds: Annotated[int | None, typer.Option(
+             help="Cross-validation folds inside the calibration gold (default 5).")] = None,
+         plot: Annotated[Path | None, typer.Option(
+             help="Write the frontier as an SVG plot here.")] = None,
+         write: Annotated[Path | None, typer.Option(
+             help="Write the chosen policy here as a [policy] TOML section.")] = None):
+    from .tuning import tune as run_tune
+
+    names = [a.strip() for a in annotators.split(",") if a.strip()] if annotators else None
+    bar = Progress(TextColumn("[bold]probing"), BarColumn(), MofNCompleteColumn(),
+                   console=err, transient=True, disable=not err.is_terminal)
+    with _open(project) as p, bar:
+        task = bar.add_task("", total=None)
+        result = run_tune(p, target_accuracy=target_accuracy, budget_per_item=budget_per_item,
+                          annotators=names, folds=folds,
+                          progress=lambda done, total, stage: bar.update(task))
+    print_tuning(result)
+    if plot is not None:
+        plot.write_text(result.svg(), encoding="utf-8")
+        console.print(f"Wrote the frontier plot to {plot}.")
+    if write is not None:
+        write.write_text(result.policy_toml(), encoding="utf-8")
+        console.print(f"Wrote the chosen policy to {escape(str(write))}; put it in place of the \\[policy] "
+                      "section of labelquorum.toml.")
+    else:
+        console.print("\nThe chosen policy (--write FILE saves it):\n")
+        console.print(escape(result.policy_toml()), highlight=False, soft_wrap=True)
+
+
+def print_tuning(t) -> None:
+    c = t.chosen
+    table = Table("candidate", "family", "accuracy", "interval", "USD/item", "frontier",
+                  title=f"{len(t.result.scored)} candidate policies on {c.n} calibration "
+                        f"items: cross-validated accuracy, {round(100 * c.level)} % interval")
+    for r in t.table().itertuples():
+        mark = "[bold red]chosen[/]" if r.chosen else ("★" if r.frontier else "")
+        table.add_row(escape(r.candidate), r.family, f"{r.accuracy:.3f}",
+                      f"{r.low:.3f}-{r.high:.3f}", f"{r.cost_per_item:.6g}", mark)
+    console.print(table)
+    goal = (f"target accuracy {t.result.target:g}" if t.result.target is not None
+            else f"budget {t.result.budget:.6g} USD per item")
+    console.print(f"Chosen for the {goal}: [bold]{escape(c.name)}[/] ({c.family}), accuracy "
+                  f"{c.accuracy:.3f} ({c.interval[0]:.3f}-{c.interval[1]:.3f}) at "
+                  f"{c.cost:.6g} USD per item. ★ = on the accuracy-cost frontier.",
+                  highlight=False)
+    console.print(t.more_gold(), highlight=False)
 
 
 @app.command()

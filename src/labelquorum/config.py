@@ -345,10 +345,36 @@ class ChainConfig(_PolicyBase):
     """Which link labels a kept item: the one where it ranked highest, or the keeping one."""
 
 
+class AutoConfig(_GateBase):
+    """A policy chosen on calibration gold (:mod:`labelquorum.policies.auto`)."""
+
+    type: Literal["auto"]
+    annotators: list[str] | None = Field(None, min_length=1)
+    """The candidates; default: every annotator of the project that is not a person."""
+    target_accuracy: float | None = Field(None, gt=0, lt=1)
+    """Choose the cheapest policy whose accuracy's lower confidence bound reaches this."""
+    budget_per_item: float | None = Field(None, ge=0)
+    """Choose the most accurate policy whose cost per item (USD) is at most this."""
+    folds: int = Field(5, ge=2, le=20)
+    """Cross-validation folds inside the calibration gold."""
+    confidence_level: float = Field(0.95, gt=0.5, lt=1)
+    """Level of the (one-sided) lower confidence bound compared with ``target_accuracy``."""
+
+    @model_validator(mode="after")
+    def _one_goal(self) -> AutoConfig:
+        if self.target_accuracy is not None and self.budget_per_item is not None:
+            raise ValueError("give target_accuracy or budget_per_item, not both")
+        if self.target_accuracy is None and self.budget_per_item is None and self.budget is None:
+            raise ValueError("an auto policy needs a goal: target_accuracy (the cheapest policy "
+                             "that reaches it), budget_per_item or budget (the most accurate "
+                             "policy within it)")
+        return self
+
+
 PolicyConfig = Annotated[
-    CascadeConfig | VoteThenVerifyConfig | ChainConfig, Field(discriminator="type")
+    CascadeConfig | VoteThenVerifyConfig | ChainConfig | AutoConfig, Field(discriminator="type")
 ]
-POLICY_TYPES = ("cascade", "vote-then-verify", "chain")
+POLICY_TYPES = ("cascade", "vote-then-verify", "chain", "auto")
 
 
 class WebConfig(_Strict):
@@ -431,6 +457,19 @@ class Config(_Strict):
     annotators: dict[str, AnnotatorConfig] = Field(min_length=1)
     policy: PolicyConfig
 
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_candidates(cls, data: Any) -> Any:
+        """An auto policy without ``annotators`` takes every annotator that is not a person."""
+        policy, annotators = (data.get("policy"), data.get("annotators")) \
+            if isinstance(data, dict) else (None, None)
+        if (isinstance(policy, dict) and policy.get("type") == "auto"
+                and policy.get("annotators") is None and isinstance(annotators, dict)):
+            names = [n for n, a in annotators.items()
+                     if not (isinstance(a, dict) and a.get("type") == "human")]
+            data = {**data, "policy": {**policy, "annotators": names}}
+        return data
+
     @model_validator(mode="after")
     def _references(self) -> Config:
         known = set(self.annotators)
@@ -507,6 +546,23 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _auto_fits_task(self) -> Config:
+        if isinstance(self.policy, AutoConfig):
+            if self.task.kind != "classification":
+                raise ConfigError("an auto policy is chosen on calibration gold of a "
+                                  f"classification task; the task kind is {self.task.kind!r}. "
+                                  "Use a cascade, vote-then-verify or chain policy",
+                                  key="policy.type")
+            people = [n for n in self.policy.annotators or []
+                      if n in self.annotators and self.annotators[n].type == "human"]
+            if people:
+                raise ConfigError(f"names people ({', '.join(people)}): an auto policy asks "
+                                  "every candidate about the calibration gold before it "
+                                  "chooses; list annotators that answer at once",
+                                  key="policy.annotators")
+        return self
+
+    @model_validator(mode="after")
     def _aggregator_fits_task(self) -> Config:
         if self.task.kind != "classification" and self.policy.aggregator not in (
                 "majority", "weighted"):
@@ -528,6 +584,8 @@ def _policy_references(policy: Any) -> list[tuple[str, list[str]]]:
         return [(f"policy.tiers[{i}].annotators", t.annotators) for i, t in enumerate(policy.tiers)]
     if isinstance(policy, VoteThenVerifyConfig):
         return [("policy.specialists", policy.specialists), ("policy.verifiers", policy.verifiers)]
+    if isinstance(policy, AutoConfig):
+        return [("policy.annotators", list(policy.annotators or []))]
     return [("policy.links", [a for link in policy.links
                               for a in ([link] if isinstance(link, str) else link)])]
 

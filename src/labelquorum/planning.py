@@ -7,6 +7,11 @@ cost from the price table; the mean per item, times the open items, is the estim
 the whole run. The first tier is asked about every open item; a later tier only about
 what earlier tiers leave open, which a plan cannot know — so each tier is shown at its
 worst case (every open item reaches it), and the total is an upper bound.
+
+An ``auto`` policy first asks every candidate about the calibration gold (the probes,
+planned per candidate for the calibration items it has not answered); once their answers
+are stored (after ``labelquorum tune`` or a run) the plan runs the search and shows the
+chosen policy's expected cost: its cross-validated cost per item times the open items.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import pandas as pd
 from sqlalchemy import and_, select
 
 from .annotators.base import Items, JsonRows
-from .config import CascadeConfig, ChainConfig, LlmConfig, VoteThenVerifyConfig
+from .config import AutoConfig, CascadeConfig, ChainConfig, LlmConfig, VoteThenVerifyConfig
 from .errors import AnnotatorError
 from .policies import REOPENABLE
 from .store import schema
@@ -34,6 +39,7 @@ class RunPlan:
     sampled: int
     rows: pd.DataFrame  # tier, annotator, type, items, tokens_in, tokens_out, cost_per_item, cost
     notes: list[str] = field(default_factory=list)
+    expected_cost: float | None = None  # an auto policy's chosen policy, once it is known
 
     @property
     def first_tier_cost(self) -> float:
@@ -53,6 +59,8 @@ def _tiers(policy) -> list[tuple[str, list[str]]]:
     if isinstance(policy, ChainConfig):
         return [(f"link {i + 1}", [link] if isinstance(link, str) else list(link))
                 for i, link in enumerate(policy.links)]
+    if isinstance(policy, AutoConfig):
+        return [("probes (calibration gold)", list(policy.annotators or []))]
     return []
 
 
@@ -130,5 +138,46 @@ def plan_run(project: Project, sample: int = 20, seed: int | None = None) -> Run
                 notes.append(f"{a.name}: {a.note}")
     df = pd.DataFrame(rows, columns=["tier", "annotator", "type", "items", "tokens_in",
                                      "tokens_out", "cost_per_item", "cost"])
-    return RunPlan(len(ids), len(items), df, notes)
+    out = RunPlan(len(ids), len(items), df, notes)
+    if isinstance(cfg.policy, AutoConfig):
+        _plan_auto(project, out)
+    return out
+
+
+def _plan_auto(project: Project, plan: RunPlan) -> None:
+    """The probes' rows count the calibration items each candidate has yet to answer; with
+    every answer in, the search says what the chosen policy is expected to cost."""
+    from .errors import PolicyError
+    from .tuning import stored_probe, tune_goal
+
+    names = list(project.config.policy.annotators or [])
+    gold = project.gold_labels(["calibration"])
+    j = project.judgements()
+    j = j[j["item"].isin(gold) & j["status"].isin(["ok", "abstain", "failed"])]
+    for i, r in plan.rows.iterrows():
+        left = len(gold) - j.loc[j["annotator_name"] == r.annotator, "item"].nunique()
+        plan.rows.loc[i, "items"] = left
+        plan.rows.loc[i, "cost"] = left * r.cost_per_item
+    probe = stored_probe(project, names)
+    if probe.truth.size < len(gold) or not len(gold):
+        plan.notes.append("auto chooses its policy once every candidate has answered the "
+                          "calibration gold; run 'labelquorum tune' to probe them and see "
+                          "the choice and its cost before a run")
+        return
+    from .policies.search import search
+
+    target, budget = tune_goal(project)
+    try:
+        result = search(probe, target=target, budget=budget, folds=project.config.policy.folds,
+                        level=project.config.policy.confidence_level,
+                        margin=project.config.policy.margin,
+                        min_reference=project.config.policy.min_reference)
+    except PolicyError as exc:
+        plan.notes.append(f"auto cannot choose: {exc}")
+        return
+    c = result.chosen
+    plan.expected_cost = c.cost * plan.open_items
+    plan.notes.append(f"auto would choose {c.family}: {c.name}, {c.cost:.6g} USD per item "
+                      f"(cross-validated on {c.n} calibration items), about "
+                      f"${plan.expected_cost:,.4f} for the {plan.open_items:,} open items")
 

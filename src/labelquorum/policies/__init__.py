@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..config import CascadeConfig, ChainConfig, VoteThenVerifyConfig
+from ..config import AutoConfig, CascadeConfig, ChainConfig, VoteThenVerifyConfig
+from .auto import Auto
 from .base import (
     ABSTAIN,
     FAILED,
@@ -29,6 +30,8 @@ def build_policy(cfg) -> Policy:
         return VoteThenVerify.from_config(cfg)
     if isinstance(cfg, ChainConfig):
         return Chain.from_config(cfg)
+    if isinstance(cfg, AutoConfig):
+        return Auto.from_config(cfg)
     raise TypeError(f"no policy for {type(cfg).__name__}")
 
 
@@ -40,6 +43,7 @@ __all__ = [
     "PENDING",
     "REOPENABLE",
     "AnnotatorInfo",
+    "Auto",
     "Cascade",
     "Chain",
     "Decision",

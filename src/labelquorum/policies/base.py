@@ -77,6 +77,8 @@ class PolicyState:
     # int (n,): the right label's index where another source knows it (calibration gold, a
     # reviewer's label), -1 elsewhere: what calibrated gates fit each annotator on
     reference: np.ndarray | None = None
+    # float (n,) per annotator: what its answer cost (USD), NaN where unknown
+    cost: dict[str, np.ndarray] | None = None
 
     def was_planned(self, name: str) -> np.ndarray:
         """Items the annotator was asked about, or was to be asked about, at any time."""
@@ -147,7 +149,8 @@ class PolicyState:
                 lab = np.where(self.status[a][ref] == OK, self.label[a][ref], -1)
                 answers[a] = (lab, self.confidence_of(a, ref))
             truth = self.reference[ref] if len(ref) else np.zeros(0, dtype=np.int64)
-            cache[key] = Calibration.fit(answers, truth, len(self.labels), min_items=min_items)
+            cache[key] = Calibration.fit(answers, truth, len(self.labels), min_items=min_items,
+                                         ece=False)  # gates read P(right), not the ECE
         return cache[key]
 
     def calibrated_consensus(self, cal: Calibration, names: list[str],

@@ -37,20 +37,26 @@ class Board:
         # the right label's index where another source knows it (calibration gold,
         # reviews), -1 elsewhere: what calibrated gates are fitted on
         self.reference = np.full(n, -1, dtype=np.int64)
+        # what each answer cost (USD), NaN where the board was not told: an auto policy
+        # prices its candidates by it (else by each annotator's cost bound)
+        self.cost = {a: np.full(n, np.nan) for a in names}
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def put(self, name: str, positions: np.ndarray, status: np.ndarray,
-            label: np.ndarray | None = None, probs: np.ndarray | None = None) -> None:
+            label: np.ndarray | None = None, probs: np.ndarray | None = None,
+            cost: np.ndarray | None = None) -> None:
         """Answers of ``name`` on items: status codes, and for those with a label its
-        index (classification) and per-label probabilities."""
+        index (classification) and per-label probabilities; what each cost, if known."""
         self.status[name][positions] = status
         self.planned[name][positions] = True
         if label is not None:
             self.label[name][positions] = label
         if probs is not None:
             self.probs[name][positions] = probs
+        if cost is not None:
+            self.cost[name][positions] = cost
 
     def forget(self, name: str, positions: np.ndarray) -> None:
         """Drop an annotator's answers on items (a retrained model is asked again)."""
@@ -66,4 +72,5 @@ class Board:
                            self.status, self.label, self.probs, infos, budget_left, self.tie,
                            aggregator, self.values or None, self.texts,
                            suspicious=self.suspicious, planned=self.planned,
-                           workers=self.workers or None, reference=self.reference)
+                           workers=self.workers or None, reference=self.reference,
+                           cost=self.cost)

@@ -69,6 +69,7 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
     ids = np.asarray(item_ids, dtype=object)
     n, k = len(ids), len(labels)
     answers = np.asarray(answers, dtype=np.int64)
+    cost = np.asarray(cost, dtype=float)
     if answers.shape != (n, len(names)) or np.shape(cost) != answers.shape:
         raise PolicyError(f"answers and cost must be (items, annotators) = ({n}, {len(names)}); "
                           f"got {answers.shape} and {np.shape(cost)}")
@@ -116,7 +117,7 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
             got = answers[positions, j]
             board.put(a, positions, np.where(got >= 0, OK,
                                              np.where(failed[positions, j], FAILED, ABSTAIN)),
-                      got, probs[positions, j])
+                      got, probs[positions, j], cost[positions, j])
             out.cost[positions] += cost[positions, j]
             out.asked[positions, j] = True
     raise PolicyError(f"the policy did not finish within {max_steps} steps")
