@@ -3,7 +3,6 @@
 
 import re
 
-import pytest
 from fastapi.testclient import TestClient
 from helpers import add_users, make_project
 
@@ -20,9 +19,6 @@ def _setup(tmp_path):
     return p, accounts, narrow, theirs, TestClient(create_app(p))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: POST /tokens (the form) accepts an API token and mints a new token of any "
-    "scope the user's role allows, never expiring: a narrow token escalates itself"))
 def test_a_token_cannot_mint_a_token_through_the_tokens_form(tmp_path):
     """An admin's one-day annotate token posted to the tokens page's form: it must not
     come back with a wider, never-expiring admin token."""
@@ -35,9 +31,6 @@ def test_a_token_cannot_mint_a_token_through_the_tokens_form(tmp_path):
     p.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: POST /tokens/revoke ignores the token's scope: an admin's annotate-scoped "
-    "token revokes anyone's tokens"))
 def test_a_narrow_token_of_an_admin_cannot_revoke_other_peoples_tokens(tmp_path):
     """``/api/tokens/ID/revoke`` limits a token that is not admin-scoped to its user's own
     tokens; the form's revoke must too."""
