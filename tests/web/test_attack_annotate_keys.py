@@ -1,7 +1,6 @@
 """Attacks on the annotation page's keys in Chromium (issue #11, item 1): a held key
 (auto-repeat) must not store answers on items the person has not seen."""
 
-import pytest
 import test_browser
 from test_annotate_page import _human
 
@@ -9,9 +8,6 @@ browser, page, served = test_browser.browser, test_browser.page, test_browser.se
 log_in, ready = test_browser.log_in, test_browser.ready
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: the page ignores KeyboardEvent.repeat: holding Enter submits each next item "
-    "as it appears (with its pre-selected suggestion, or an empty multilabel answer)"))
 def test_holding_enter_stores_one_answer_not_a_run_of_suggestions(page, served):
     """With pre-selected suggestions, a person holds Enter a moment too long: the
     keyboard repeats it (``repeat`` true) as each next item appears."""

@@ -479,11 +479,15 @@
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const k = ev.key.toLowerCase();
     if (t && t.id === "comment-text") {
-      if (k === "enter" && !ev.shiftKey) { ev.preventDefault(); comment(); }
+      if (k === "enter" && !ev.shiftKey) { ev.preventDefault(); if (!ev.repeat) comment(); }
       return;
     }
     if (t && (t.tagName === "TEXTAREA" || t.tagName === "SELECT" ||
               (t.tagName === "INPUT" && t.type !== "checkbox"))) return;
+    // a key held down repeats: it must not answer, skip or undo the items that follow
+    if (ev.repeat && (k === "enter" || k === " " || k === "s" || k === "u")) {
+      ev.preventDefault(); return;
+    }
     if (k === "enter" || k === " ") {
       if (isControl(t)) return;  // the focused control's own action, never a submit
       if (k === "enter") { ev.preventDefault(); submit(); }
