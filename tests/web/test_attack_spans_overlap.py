@@ -6,7 +6,6 @@ is where the stored offsets point."""
 
 import json
 
-import pytest
 from helpers import PASSWORD, Session
 from liveserver import LiveServer
 from test_browser import browser, log_in, page, ready  # noqa: F401 - fixtures
@@ -18,10 +17,6 @@ from labelquorum.web.auth import Accounts
 TEXT = "Ann met Bob at Acme today."
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: item.js (and app.js) paint each entity's whole text, so overlapping entities "
-    "repeat words ('Ann m met Bob'): the text shown is not the item's, and a selection "
-    "made on it is stored at the wrong offsets"))
 def test_the_reviewers_span_editor_shows_the_text_of_overlapping_answers(page, tmp_path):  # noqa: F811
     p = spans_project(tmp_path / "p", [TEXT])
     Accounts(p.store).add_user("rev", "reviewer", PASSWORD)
