@@ -419,13 +419,16 @@ class WebConfig(_Strict):
     def _networks(cls, value: list[str]) -> list[str]:
         import ipaddress
 
+        out = []
         for item in value:
             try:
-                ipaddress.ip_network(item, strict=False)
+                network = ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network (e.g. "
                                  "\"127.0.0.1\" or \"10.0.0.0/8\")") from None
-        return value
+            # "10.0.0.1/8" means 10.0.0.0/8: uvicorn reads networks strictly
+            out.append(str(network) if "/" in item else item)
+        return out
 
     @field_validator("public_url")
     @classmethod

@@ -162,6 +162,10 @@ def new_token(request: Request, name: str = Form("script", max_length=100),
               scope: str = Form("", max_length=12), days: str = Form("", max_length=8),
               auth: Auth = SIGNED_IN) -> HTMLResponse:
     _not_paused(auth)
+    if auth.via != "session":
+        raise WebError("an API token cannot create tokens; log in and create one on the "
+                       "tokens page, or use 'labelquorum user token NAME'", status=403,
+                       code="forbidden")
     web = _web(request)
     token = web.accounts.create_token(auth.user.id, name, scope or None, _days(days))
     return _tokens_page(request, auth, token=token)
@@ -172,7 +176,7 @@ def revoke_token(request: Request, token_id: int = Form(...), back: str = Form("
                  auth: Auth = SIGNED_IN):
     """Revoke one of your tokens (an admin: anyone's). Even a paused person may."""
     web = _web(request)
-    mine = not auth.user.can("admin") or auth.user.paused
+    mine = not auth.user.can("admin") or auth.user.paused or auth.scope not in (None, "admin")
     web.accounts.revoke_token(token_id, auth.user.id if mine else None)
     return _redirect("/admin/users" if back == "/admin/users" else "/tokens")
 

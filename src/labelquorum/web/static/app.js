@@ -240,12 +240,16 @@
     let at = 0;
     entities.sort((x, y) => x.start - y.start || x.end - y.end);
     for (const e of entities) {
-      if (e.start > at) parts.push(document.createTextNode(text.slice(at, e.start)));
+      // an entity overlapping the one before shows from where that one ends: the marks
+      // together are the item's text, once, so DOM offsets stay text offsets
+      const start = Math.max(e.start, at);
+      if (start >= e.end) continue;
+      if (start > at) parts.push(document.createTextNode(text.slice(at, start)));
       const mark = document.createElement("mark");
       mark.className = "entity";
       mark.dataset.type = e.type;
       mark.setAttribute("data-testid", "entity-mark");
-      mark.textContent = text.slice(e.start, e.end);
+      mark.textContent = text.slice(start, e.end);
       parts.push(mark);
       at = e.end;
     }
@@ -479,11 +483,15 @@
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const k = ev.key.toLowerCase();
     if (t && t.id === "comment-text") {
-      if (k === "enter" && !ev.shiftKey) { ev.preventDefault(); comment(); }
+      if (k === "enter" && !ev.shiftKey) { ev.preventDefault(); if (!ev.repeat) comment(); }
       return;
     }
     if (t && (t.tagName === "TEXTAREA" || t.tagName === "SELECT" ||
               (t.tagName === "INPUT" && t.type !== "checkbox"))) return;
+    // a key held down repeats: it must not answer, skip or undo the items that follow
+    if (ev.repeat && (k === "enter" || k === " " || k === "s" || k === "u")) {
+      ev.preventDefault(); return;
+    }
     if (k === "enter" || k === " ") {
       if (isControl(t)) return;  // the focused control's own action, never a submit
       if (k === "enter") { ev.preventDefault(); submit(); }

@@ -53,12 +53,16 @@
     const parts = [];
     let at = 0;
     for (const e of entities) {
-      if (e.start > at) parts.push(document.createTextNode(text.slice(at, e.start)));
+      // an entity overlapping the one before shows from where that one ends: the marks
+      // together are the item's text, once, so DOM offsets stay text offsets
+      const start = Math.max(e.start, at);
+      if (start >= e.end) continue;
+      if (start > at) parts.push(document.createTextNode(text.slice(at, start)));
       const mark = document.createElement("mark");
       mark.className = "entity";
       mark.dataset.type = e.type;
       mark.setAttribute("data-testid", "entity-mark");
-      mark.textContent = text.slice(e.start, e.end);
+      mark.textContent = text.slice(start, e.end);
       parts.push(mark);
       at = e.end;
     }
