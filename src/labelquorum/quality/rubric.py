@@ -184,9 +184,11 @@ def _group_schema(gid: str, options: list) -> dict[str, Any]:
             "question": {"type": "string", "minLength": 1},
             "status": {"enum": list(GROUP_STATUS)},
             "notes": {"type": "array", "items": {"type": "string"}},
-            "options": {"type": "array", "items": _OPTION, "minItems": len(ids),
-                        "maxItems": len(ids),
-                        "prefixItems": [{"properties": {"id": {"const": i}}} for i in ids]},
+            # every option in its place (prefixItems), and nothing after them; note that
+            # "items" would apply only past the prefix, so each place carries _OPTION
+            "options": {"type": "array", "minItems": len(ids), "items": False,
+                        "prefixItems": [{"allOf": [_OPTION, {"properties": {"id": {"const": i}}}]}
+                                        for i in ids]},
         },
         "required": ["id", "title", "question", "status", "notes", "options"],
         "additionalProperties": False,
