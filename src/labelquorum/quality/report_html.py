@@ -34,7 +34,8 @@ th { color: #3e4c59; font-weight: 600; } td.num, th.num { text-align: right; }
 .charts { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
 figure { margin: 6px 0; } figcaption { font-size: 13px; color: #616e7c; }
 nav a { margin-right: 10px; font-size: 13px; }
-.evidence { font-size: 13px; color: #3e4c59; } .evidence li { margin: 0; }
+.evidence { font-size: 13px; color: #3e4c59; margin: 0 0 2px; padding-left: 18px; }
+.evidence li { margin: 0; }
 """
 
 SECTIONS = [("rubric", "The dataset's card (DataRubrics)"), ("labels", "Label distribution"),
