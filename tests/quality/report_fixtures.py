@@ -190,8 +190,11 @@ verifiers = ["expert"]
 NER = Path(__file__).parent.parent / "fixtures" / "ner_small.jsonl"
 
 
-def spans_project(root: Path):
-    project = lq.init_project(root, config_text=SPANS_CONFIG)
+def spans_project(root: Path, url: str | None = None):
+    """The eight NER sentences (evaluation gold) through two simulated span annotators and a
+    simulated expert; on PostgreSQL when ``url`` names a database."""
+    store = f'\n[store]\nurl = "{url}"\n' if url else ""
+    project = lq.init_project(root, config_text=SPANS_CONFIG + store)
     project.import_file(NER, id_column="id", gold_role="evaluation")
     project.run()
     return project

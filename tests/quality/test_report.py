@@ -287,6 +287,17 @@ def test_spans_report_scores_entities(tmp_path):
     project.close()
 
 
+@pytest.mark.postgres
+def test_the_report_reads_a_postgresql_store(tmp_path, postgres_db_url):
+    project = spans_project(tmp_path / "ner-pg", url=postgres_db_url)
+    data = strict_json(build_report(project, n_boot=20, label_issues=False).to_json())
+    assert data["evaluation"]["micro_f1"] == pytest.approx(project.status().evaluation_f1)
+    assert data["languages"]["checked"] == 8
+    assert data["provenance"]["judgements_by_status"]["ok"] > 0
+    VALIDATOR.validate(data["rubric"])
+    project.close()
+
+
 def test_an_empty_project_says_why_each_section_is_missing(tmp_path):
     project = lq.init_project(tmp_path / "empty", labels=["a", "b"])
     result = build_report(project)
