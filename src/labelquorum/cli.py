@@ -272,9 +272,14 @@ def report(project: ProjectOpt = Path("."),
                help="Look for likely label errors with cleanlab (the quality extra).")]
            = True):
     """Write the dataset's card: a DataRubrics checklist with evidence, and quality figures."""
+    from .errors import QualityError
     from .quality.report import build_report
 
     json_path = json_path or out.with_suffix(".json")
+    for path in (out, json_path):  # before minutes of work, not after
+        if path.is_dir():
+            raise QualityError(f"{path} is a directory; give a file name for the report, "
+                               "such as report.html or report.json.")
     with _open(project) as p:
         result = build_report(p, judge=judge, n_boot=bootstrap, seed=seed,
                               label_issues=label_issues)
