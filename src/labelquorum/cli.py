@@ -323,6 +323,46 @@ def export(out: Annotated[Path, typer.Argument(help="Output .csv, .jsonl or .par
 
 @app.command()
 @_clean_errors
+def report(project: ProjectOpt = Path("."),
+           out: Annotated[Path, typer.Option(help="The HTML page to write (self-contained: "
+                                                  "no script, nothing fetched).")]
+           = Path("report.html"),
+           json_path: Annotated[Path | None, typer.Option(
+               "--json", help="The JSON file to write (default: --out with .json).")] = None,
+           judge: Annotated[str | None, typer.Option(
+               help="An llm annotator of the project that answers the rubric options the "
+                    "records cannot (its calls are logged and paid).")] = None,
+           bootstrap: Annotated[int, typer.Option(
+               help="Bootstrap resamples for the agreement intervals (0: none).")] = 1000,
+           seed: Annotated[int | None, typer.Option(
+               help="Seed of the bootstrap (default: the project's).")] = None,
+           label_issues: Annotated[bool, typer.Option(
+               help="Look for likely label errors with cleanlab (the quality extra).")]
+           = True):
+    """Write the dataset's card: a DataRubrics checklist with evidence, and quality figures."""
+    from .errors import QualityError
+    from .quality.report import build_report
+
+    json_path = json_path or out.with_suffix(".json")
+    for path in (out, json_path):  # before minutes of work, not after
+        if path.is_dir():
+            raise QualityError(f"{path} is a directory; give a file name for the report, "
+                               "such as report.html or report.json.")
+    with _open(project) as p:
+        result = build_report(p, judge=judge, n_boot=bootstrap, seed=seed,
+                              label_issues=label_issues)
+        result.write(out, json_path)
+    rubric = result.data["rubric"]
+    done = sum(g["status"] == "answered" for g in rubric["groups"].values())
+    console.print(f"Wrote {out} and {json_path}: {done} of {len(rubric['groups'])} rubric "
+                  "groups answered in full.")
+    judged = rubric.get("judge")
+    for failure in (judged or {}).get("failures", []):
+        err.print(f"[yellow]judge: {escape(failure)}[/]", highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_clean_errors
 def aggregate(
     answers: Annotated[Path, typer.Argument(help="Long table of answers: CSV, JSONL or "
                                                  "Parquet.")],

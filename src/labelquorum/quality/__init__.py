@@ -1,4 +1,6 @@
-"""Quality: golden questions, annotator quality and monitoring, label issues, language checks.
+"""Quality: golden questions, annotator quality and monitoring, label issues, language checks,
+and the dataset's card (``labelquorum report``: :func:`build_report`, the DataRubrics
+checklist of :mod:`.rubric`).
 
 The golden questions for people (control gold served through the web app, accuracy with a
 Wilson interval, pausing) live in :mod:`labelquorum.quality.golden`; their public names are
@@ -20,10 +22,13 @@ from .golden import (
 from .label_issues import LabelIssues, cross_val_probs, crowd_label_issues, label_issues
 from .language import detect_languages, language_accuracy, untrusted_languages
 from .monitor import Alert, AlertKind, ThetaMonitor, monitor_table
+from .report import Report, build_report
+from .rubric import RUBRIC_SCHEMA, RecordFacts, fill_rubric
 from .theta import GoldenTheta, ThetaTest, theta_skills, theta_table
 
 __all__ = [
     "REFRESH_SECONDS",
+    "RUBRIC_SCHEMA",
     "Alert",
     "AlertKind",
     "AltTestResult",
@@ -32,13 +37,17 @@ __all__ = [
     "GoldenBank",
     "GoldenTheta",
     "LabelIssues",
+    "RecordFacts",
+    "Report",
     "ThetaMonitor",
     "ThetaTest",
     "alt_test",
+    "build_report",
     "cross_val_probs",
     "crowd_label_issues",
     "detect_languages",
     "estimate_certainty",
+    "fill_rubric",
     "gold_accuracy",
     "label_issues",
     "language_accuracy",
