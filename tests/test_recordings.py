@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labelquorum.errors import AnnotatorError, RecordingError
 from labelquorum.policies import build_policy
@@ -280,3 +282,41 @@ def test_project_over_per_item_recordings_matches_the_offline_driver(per_item, t
     assert df.loc[ids, "label"].tolist() == [rec.labels[i] if i >= 0 else None
                                              for i in offline.label]
     assert report.cost == pytest.approx(offline.total_cost)
+
+
+STANCES = ("Favor", "Against", "None")
+_TEXT = st.lists(st.text(alphabet='ABCDFavor :."', min_size=1, max_size=14), min_size=1,
+                 max_size=4).map("\n".join).filter(lambda t: t.strip() != "")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.permutations(STANCES), _TEXT, st.booleans()), min_size=2,
+                max_size=5))
+def test_each_item_is_read_under_its_own_letters_whatever_its_text_holds(items):
+    """Items quote texts full of option-like lines (``A: Fa``, ``D: ."``) before or after
+    their options, under any order of letters: the task's labels are still the options, and
+    an output naming an item's letter is the option that item showed under it."""
+    import tempfile
+
+    rows, preds = [], []
+    for i, (order, text, text_first) in enumerate(items):
+        options = "\n".join(f"{letter}: {name} (a stance)" for letter, name
+                             in zip("ABC", order))
+        question = "Which stance does the tweet take?"
+        quote = f'Tweet: "{text}"'
+        prompt = (f"{quote}\n\n{question}\n{options}\n" if text_first
+                  else f"{question}\n{options}\n\n{quote}\n")
+        rows.append({"dataset": "t", "item_key": f"i{i}", "text": text, "gold": order[0],
+                     "prompt": prompt})
+        preds.append({"dataset": "t", "item_key": f"i{i}", "row_index": i, "model": "m",
+                      "gold_in_answer_file": order[0], "raw_output": "B"})
+    with tempfile.TemporaryDirectory() as tmp:
+        pd.DataFrame(rows).to_csv(Path(tmp) / "items.csv", index=False)
+        pd.DataFrame(preds).to_csv(Path(tmp) / "predictions.csv", index=False)
+        rec = css.load(tmp)["t"]
+    assert sorted(rec.labels) == sorted(STANCES)
+    assert rec.labels == tuple(items[0][0])
+    said = rec.answers.set_index("item")["label"]
+    for i, (order, _, _) in enumerate(items):
+        assert rec.label_set_of(f"i{i}").letters == dict(zip("ABC", order))
+        assert said[f"i{i}"] == order[1]

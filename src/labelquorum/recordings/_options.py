@@ -14,6 +14,7 @@ from ..errors import RecordingError
 BOOLEAN_LABELS = ("True", "False")
 BOOL_ALIASES = {"true": "True", "yes": "True", "false": "False", "no": "False"}
 _OPTION = re.compile(r"^\s*([A-Z])\s*:\s*(.+?)\s*$", re.MULTILINE)
+_WORD = re.compile(r"\w")
 _FIRST_SEGMENT = re.compile(r"^([^.:!\n]+?)\s*[.:!\n]")
 
 
@@ -33,8 +34,16 @@ class LabelSet:
     aliases: dict[str, str]  # normalised spelling -> label
 
     @classmethod
-    def from_prompt(cls, prompt: str) -> LabelSet:
-        options = [(m.group(1), _option_name(m.group(2))) for m in _OPTION.finditer(prompt)]
+    def from_prompt(cls, prompt: str, quoted: str = "") -> LabelSet:
+        """The options of ``prompt``. With ``quoted`` (the item's own text, which the prompt
+        quotes), an option-like line that is part of that text is not an option: one that
+        starts inside an occurrence of it and runs on past it by no more than punctuation
+        (a closing quote). A line that only begins with the text (``A: F`` at the start of
+        ``A: Favor``) stays an option."""
+        inside = _occurrences(prompt, quoted)
+        options = [(m.group(1), _option_name(m.group(2))) for m in _OPTION.finditer(prompt)
+                   if not any(a <= m.start(1) < b and not _WORD.search(prompt, b, m.end(2))
+                              for a, b in inside)]
         if len(options) >= 2:
             letters = dict(options)
             aliases = {normalise(name): name for _, name in options}
@@ -68,13 +77,13 @@ def parse_output(raw: str, labels: LabelSet) -> tuple[str | None, str | None]:
     return None, f"no label of the task in the output {shown!r}"
 
 
-def options_text(prompt: str, text: str) -> str:
-    """The part of an item's own prompt that can hold its options: where the prompt
-    quotes the item's text and that text has lines of the form ``X: ...`` (a dialogue, a
-    Q/A pair), the quoted text is blanked so those lines are not read as options."""
-    if text and _OPTION.search(text) and text in prompt:
-        return prompt.replace(text, " ")
-    return prompt
+def _occurrences(text: str, part: str) -> list[tuple[int, int]]:
+    """Spans of the non-overlapping occurrences of ``part`` in ``text`` (none for ``""``)."""
+    spans, at = [], text.find(part) if part else -1
+    while at >= 0:
+        spans.append((at, at + len(part)))
+        at = text.find(part, at + len(part))
+    return spans
 
 
 def _shown(labels: LabelSet) -> str:
@@ -86,13 +95,14 @@ def item_label_sets(name: str, items: pd.DataFrame) -> list[LabelSet]:
     prompt of a task must offer the same options (by name, after normalisation); their
     letters, order and descriptions may differ by item. The labels keep the first item's
     order and spelling; an item's letters stay its own."""
-    cache: dict[str, LabelSet] = {}
+    cache: dict[tuple[str, str], LabelSet] = {}
     sets = []
     for prompt, text in zip(items["prompt"], items["text"]):
-        options = options_text(prompt, text)
-        if options not in cache:
-            cache[options] = LabelSet.from_prompt(options)
-        sets.append(cache[options])
+        # the item's text matters only where it has option-like lines the prompt quotes
+        quoted = text if _OPTION.search(text) and text in prompt else ""
+        if (prompt, quoted) not in cache:
+            cache[prompt, quoted] = LabelSet.from_prompt(prompt, quoted)
+        sets.append(cache[prompt, quoted])
     first = sets[0]
     canonical = {normalise(lab): lab for lab in first.labels}
     rebuilt: dict[int, LabelSet] = {id(first): first}
@@ -116,4 +126,4 @@ def item_label_sets(name: str, items: pd.DataFrame) -> list[LabelSet]:
 
 
 __all__ = ["BOOLEAN_LABELS", "BOOL_ALIASES", "LabelSet", "item_label_sets", "normalise",
-           "options_text", "parse_output"]
+           "parse_output"]
