@@ -418,7 +418,7 @@ def print_result(pool: Pool, verifier: Verifier, splits: list[dict], summary: di
     print(f"\nGain over the LLM alone: {100 * g[0]:+.1f} points (95 % t interval "
           f"{100 * g[1]:+.1f} to {100 * g[2]:+.1f}); above it on "
           f"{summary['splits_above_llm_alone']} of {summary['splits']} splits. LLM share "
-          f"{_pct(sh[0])} % ({_pct(sh[1])}-{_pct(sh[2])}); cost "
+          f"{_pct(sh[0])} % ({_pct(sh[1])} to {_pct(sh[2])}); cost "
           f"{summary['cost_ratio'][0]:.2f} x the LLM alone. LLM answers that differ between "
           f"the pipeline and the LLM alone: {summary['llm_answers_mismatched']} (must be 0).")
     print("Targets: " + "; ".join(f"{k} {'met' if v else 'NOT met'}"
@@ -443,10 +443,10 @@ def main() -> None:
     ap.add_argument("--css-verifiers", default="flan-ul2,chatgpt",
                     type=lambda s: [t for t in s.split(",") if t],
                     help="recorded models used as the verifier on css tasks, one at a time")
-    ap.add_argument("--splits", type=int, default=5)
-    ap.add_argument("--batches", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=1000)
-    ap.add_argument("--seed-size", type=int, default=100)
+    ap.add_argument("--splits", type=int, help="random splits (default 5)")
+    ap.add_argument("--batches", type=int, help="batches after the seed (default 5)")
+    ap.add_argument("--batch-size", type=int, help="items per batch at most (default 1000)")
+    ap.add_argument("--seed-size", type=int, help="gold seed items (default 100)")
     ap.add_argument("--seed-split", default=None,
                     help="gold roles of the seed items (default seed=SEED_SIZE), e.g. "
                          "seed=50,calibration=50")
@@ -456,11 +456,15 @@ def main() -> None:
     ap.add_argument("--label", default=None, help="name of these results in --out")
     ap.add_argument("--out", type=Path, default=OUT_JSON)
     ap.add_argument("--quick", action="store_true",
-                    help="2 splits, 2 batches of 200, a 50-item seed, one css task and "
-                         "one recorded verifier: a smoke run")
+                    help="a smoke run: 2 splits, 2 batches of 200, a 50-item seed, one css "
+                         "task and one recorded verifier (flags given explicitly win)")
     args = ap.parse_args()
+    sizes = {"splits": (5, 2), "batches": (5, 2), "batch_size": (1000, 200),
+             "seed_size": (100, 50)}
+    for name, (full, quick) in sizes.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     if args.quick:
-        args.splits, args.batches, args.batch_size, args.seed_size = 2, 2, 200, 50
         args.css_tasks, args.css_verifiers = args.css_tasks[:1], args.css_verifiers[:1]
     snippet = read_policy(args.policy_config)
     label = args.label or (snippet["policy"].get("type", "policy") + f"/{args.difficulty}"
