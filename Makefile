@@ -2,7 +2,7 @@
 PYTHON ?= python
 DATA ?= ../shared/data
 
-.PHONY: test bench bench-run bench-memory bench-import bench-accuracy bench-embedding bench-spans bench-css
+.PHONY: test bench bench-run bench-memory bench-import bench-accuracy bench-embedding bench-spans bench-css bench-autoannotator
 
 test:
 	scripts/test
@@ -32,3 +32,8 @@ bench-spans:
 
 bench-css:
 	$(PYTHON) benchmarks/llms_for_css.py --data $(DATA)
+
+# the AutoAnnotator shape against the LLM alone, 5 splits (about an hour on 2 cores);
+# POLICY=file.toml compares another policy with the same harness
+bench-autoannotator:
+	$(PYTHON) benchmarks/autoannotator.py --data $(DATA) $(if $(POLICY),--policy-config $(POLICY))

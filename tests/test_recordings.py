@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labelquorum.errors import AnnotatorError, RecordingError
 from labelquorum.policies import build_policy
@@ -183,3 +185,138 @@ def test_matrix_marks_failures_and_missing_rows(tasks):
     assert rec.failed_matrix(["big"])[:, 0].tolist() == [False, False, True, True, False]
     cost = rec.cost_matrix(PRICES, ["big"])[:, 0]
     assert cost[4] == pytest.approx(np.mean(cost[:4]))  # the missing row: the mean call
+
+
+# Per-item prompts. tests/fixtures/llms_for_css_per_item holds tasks whose prompt differs
+# by item, as in the source collection's stance and speaker tasks: ``stance`` puts the
+# tweet and its target inside the prompt, offers the same three options with per-item
+# descriptions, and on s4 and s5 under other letters (A: Against, B: None, C: Favor); s5's
+# text itself has lines that look like options (``A: Close it for good.``). ``admin`` asks
+# a True/False question naming a different speaker per item.
+
+PER_ITEM = Path(__file__).parent / "fixtures" / "llms_for_css_per_item"
+
+
+@pytest.fixture(scope="module")
+def per_item():
+    return css.load(PER_ITEM)
+
+
+def test_tasks_with_a_prompt_per_item_read_one_label_set_from_their_options(per_item):
+    stance, admin = per_item["stance"], per_item["admin"]
+    assert stance.labels == ("Favor", "Against", "None")
+    assert stance.items.set_index("item")["gold"].to_dict() == {
+        "s1": "Favor", "s2": "Against", "s3": "None", "s4": "Favor", "s5": "Against"}
+    assert admin.labels == ("True", "False")
+    assert admin.items["gold"].tolist() == ["True", "False", "True"]
+    assert stance.per_item_prompts and admin.per_item_prompts
+    assert not css.load(FIXTURE)["mood"].per_item_prompts
+
+
+def test_each_output_is_read_against_the_options_its_own_item_was_shown(per_item):
+    answers = per_item["stance"].answers.set_index(["item", "model"])
+    # s4 and s5 offered A: Against, B: None, C: Favor
+    assert answers.loc[("s1", "small"), "label"] == "Favor"
+    assert answers.loc[("s4", "small"), "label"] == "Against"
+    assert answers.loc[("s5", "small"), "label"] == "Favor"
+    assert answers.loc[("s4", "big"), "label"] == "Favor"
+    # s5's text has lines "A: ...", "B: ..." inside the prompt: they are not options, so
+    # the item offers no D and "D" is a failed call
+    assert answers.loc[("s5", "big"), "label"] == ""
+    assert answers.loc[("s5", "big"), "error"] != ""
+    assert per_item["stance"].label_set_of("s5").letters == {
+        "A": "Against", "B": "None", "C": "Favor"}
+    admin = per_item["admin"].answers.set_index(["item", "model"])
+    assert admin.loc[("a2", "small"), "label"] == "False"
+    assert admin.loc[("a3", "small"), "error"] != ""
+    assert admin.loc[("a1", "big"), "label"] == "False"
+
+
+def test_an_item_text_inside_its_prompt_is_counted_once_in_the_tokens(per_item):
+    rec = per_item["stance"]
+    prompt = pd.read_csv(PER_ITEM / "items.csv", dtype=str, keep_default_na=False) \
+        .set_index("item_key").loc["s1", "prompt"]
+    row = rec.answers[(rec.answers["item"] == "s1") & (rec.answers["model"] == "big")].iloc[0]
+    assert row["tokens_in"] == -(-len(prompt) // 4)
+
+
+def _per_item_copy(tmp_path, item, edit):
+    items = pd.read_csv(PER_ITEM / "items.csv", dtype=str, keep_default_na=False)
+    at = items["item_key"] == item
+    items.loc[at, "prompt"] = edit(items.loc[at, "prompt"].iloc[0])
+    items.to_csv(tmp_path / "items.csv", index=False)
+    for name in ("predictions.csv", "label_map.csv"):
+        (tmp_path / name).write_bytes((PER_ITEM / name).read_bytes())
+
+
+def test_items_whose_options_differ_are_refused_with_both_option_sets(tmp_path):
+    _per_item_copy(tmp_path, "s3", lambda p: p.replace("C: None", "C: Neutral"))
+    with pytest.raises(RecordingError, match=r"task 'stance'.*item 's1' offers Favor, "
+                       r"Against, None.*item 's3' offers Favor, Against, Neutral"):
+        css.load(tmp_path)
+    # the other task still loads on its own
+    assert css.load(tmp_path, ["admin"])["admin"].labels == ("True", "False")
+
+
+def test_a_yes_no_item_among_lettered_ones_is_refused(tmp_path):
+    _per_item_copy(tmp_path, "s2", lambda p: p.split("\nA:")[0] + ' Answer "True" or "False".')
+    with pytest.raises(RecordingError, match=r"task 'stance'.*item 's2' offers True, False"):
+        css.load(tmp_path, ["stance"])
+
+
+def test_project_over_per_item_recordings_matches_the_offline_driver(per_item, tmp_path):
+    rec = per_item["stance"]
+    models = ["small", "big"]
+    policy = {"type": "cascade", "scope": "cumulative",
+              "tiers": [{"name": "big", "annotators": ["big"]},
+                        {"name": "small", "annotators": ["small"]}]}
+    with css.build_project(rec, tmp_path / "p", models=models, prices=PRICES,
+                           policy=policy) as project:
+        report = project.run()
+        df = project.to_dataframe().set_index("id")
+        offline = _offline(rec, project, models)
+    assert report.failed == {"big": 1}
+    assert report.asked == {"big": 5, "small": 1}
+    ids = rec.items["item"].to_numpy()
+    assert df.loc[ids, "label"].tolist() == ["Favor", "Against", "None", "Favor", "Favor"]
+    assert df.loc[ids, "label"].tolist() == [rec.labels[i] if i >= 0 else None
+                                             for i in offline.label]
+    assert report.cost == pytest.approx(offline.total_cost)
+
+
+STANCES = ("Favor", "Against", "None")
+_TEXT = st.lists(st.text(alphabet='ABCDFavor :."', min_size=1, max_size=14), min_size=1,
+                 max_size=4).map("\n".join).filter(lambda t: t.strip() != "")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.permutations(STANCES), _TEXT, st.booleans()), min_size=2,
+                max_size=5))
+def test_each_item_is_read_under_its_own_letters_whatever_its_text_holds(items):
+    """Items quote texts full of option-like lines (``A: Fa``, ``D: ."``) before or after
+    their options, under any order of letters: the task's labels are still the options, and
+    an output naming an item's letter is the option that item showed under it."""
+    import tempfile
+
+    rows, preds = [], []
+    for i, (order, text, text_first) in enumerate(items):
+        options = "\n".join(f"{letter}: {name} (a stance)" for letter, name
+                             in zip("ABC", order))
+        question = "Which stance does the tweet take?"
+        quote = f'Tweet: "{text}"'
+        prompt = (f"{quote}\n\n{question}\n{options}\n" if text_first
+                  else f"{question}\n{options}\n\n{quote}\n")
+        rows.append({"dataset": "t", "item_key": f"i{i}", "text": text, "gold": order[0],
+                     "prompt": prompt})
+        preds.append({"dataset": "t", "item_key": f"i{i}", "row_index": i, "model": "m",
+                      "gold_in_answer_file": order[0], "raw_output": "B"})
+    with tempfile.TemporaryDirectory() as tmp:
+        pd.DataFrame(rows).to_csv(Path(tmp) / "items.csv", index=False)
+        pd.DataFrame(preds).to_csv(Path(tmp) / "predictions.csv", index=False)
+        rec = css.load(tmp)["t"]
+    assert sorted(rec.labels) == sorted(STANCES)
+    assert rec.labels == tuple(items[0][0])
+    said = rec.answers.set_index("item")["label"]
+    for i, (order, _, _) in enumerate(items):
+        assert rec.label_set_of(f"i{i}").letters == dict(zip("ABC", order))
+        assert said[f"i{i}"] == order[1]

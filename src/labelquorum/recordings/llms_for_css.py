@@ -6,8 +6,9 @@ Social Science?" (Computational Linguistics 50(1), 2024): each task's items and 
 and every model's raw text output. They stay outside the package; point :func:`load` at a
 directory holding
 
-* ``items.csv`` — ``dataset, item_key, text, gold, prompt`` (one prompt per task; options
-  lettered ``A: Name``, or a True/False question);
+* ``items.csv`` — ``dataset, item_key, text, gold, prompt`` (the prompt the models saw:
+  options lettered ``A: Name``, or a True/False question; one prompt per task, or one per
+  item);
 * ``predictions.csv`` — ``dataset, item_key, row_index, model, gold_in_answer_file,
   raw_output`` (the unparsed model text);
 * ``label_map.csv`` — ``dataset, gold_value_lowercase, maps_to`` (gold strings to the
@@ -31,6 +32,16 @@ Usage::
 **Label set.** A task's labels are the option names of its prompt (``A: Fear`` gives
 ``Fear``; a parenthesised description or example after the name is dropped), or
 ``True``/``False`` for the yes/no tasks, whose prompts list no lettered options.
+
+**A prompt per item.** Where the prompt differs by item (the item's text, a stance target
+or a speaker's name inside it), each item's options are read from its own prompt; lines of
+the item's text quoted in the prompt (``A: Close it.`` in a dialogue) are never taken for
+options. The options must name the same labels on every item — their letters, order and
+descriptions may differ, and an item's outputs and letter-valued gold are read under its
+own letters (:meth:`TaskRecording.label_set_of`); the labels keep the first item's order
+and spelling. Items offering other options (another set of names, or a True/False
+question among lettered ones) are a :class:`~labelquorum.errors.RecordingError` that
+names one item of each.
 
 **Gold.** An item's gold is matched, after normalisation, to an option name, an option
 letter, ``true``/``false``/``yes``/``no`` (yes/no tasks), or through ``label_map.csv``
@@ -63,7 +74,8 @@ answer-file gold does not map to the item's gold is dropped and counted as
 ``missing``; the replay annotator abstains on them.
 
 **Cost.** No token counts were recorded, so tokens are estimated from lengths:
-``ceil((len(prompt) + len(text)) / CHARS_PER_TOKEN)`` input tokens and
+``ceil((len(prompt) + len(text)) / CHARS_PER_TOKEN)`` input tokens (the text counted once
+where the item's own prompt already quotes it) and
 ``max(1, ceil(len(raw_output) / CHARS_PER_TOKEN))`` output tokens, with
 ``CHARS_PER_TOKEN = 4`` (the usual rule of thumb for English under BPE tokenizers). A price
 is ``(USD per 1M input tokens, USD per 1M output tokens)``.
@@ -73,8 +85,7 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,64 +93,17 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RecordingError
+from ._options import (
+    BOOL_ALIASES,
+    BOOLEAN_LABELS,
+    LabelSet,
+    item_label_sets,
+    normalise,
+    parse_output,
+)
 
 CHARS_PER_TOKEN = 4.0
-BOOLEAN_LABELS = ("True", "False")
-_BOOL_ALIASES = {"true": "True", "yes": "True", "false": "False", "no": "False"}
-_OPTION = re.compile(r"^\s*([A-Z])\s*:\s*(.+?)\s*$", re.MULTILINE)
-_FIRST_SEGMENT = re.compile(r"^([^.:!\n]+?)\s*[.:!\n]")
 Price = tuple[float, float]
-
-
-def normalise(text: str) -> str:
-    """Lower case; quotes, punctuation and ``&`` dropped; whitespace collapsed."""
-    text = str(text).replace("&", " ").lower()
-    text = re.sub(r"[^\w\s]|_", " ", text)
-    return " ".join(text.split())
-
-
-@dataclass(frozen=True)
-class LabelSet:
-    """A task's labels and every spelling that maps to one of them."""
-
-    labels: tuple[str, ...]
-    letters: dict[str, str]  # option letter -> label ({} for yes/no tasks)
-    aliases: dict[str, str]  # normalised spelling -> label
-
-    @classmethod
-    def from_prompt(cls, prompt: str) -> LabelSet:
-        options = [(m.group(1), _option_name(m.group(2))) for m in _OPTION.finditer(prompt)]
-        if len(options) >= 2:
-            letters = dict(options)
-            aliases = {normalise(name): name for _, name in options}
-            aliases.update({letter.lower(): name for letter, name in options})
-            return cls(tuple(name for _, name in options), letters, aliases)
-        return cls(BOOLEAN_LABELS, {}, dict(_BOOL_ALIASES))
-
-    def match(self, text: str) -> str | None:
-        return self.aliases.get(normalise(text))
-
-
-def _option_name(text: str) -> str:
-    """``Article Omission (e.g., '...')`` -> ``Article Omission``."""
-    return re.sub(r"\s*\(.*$", "", text).strip()
-
-
-def parse_output(raw: str, labels: LabelSet) -> tuple[str | None, str | None]:
-    """One raw output -> ``(label, None)``, or ``(None, error)`` for a failed call."""
-    text = str(raw).replace("&", "").strip()
-    if not text:
-        return None, "empty output"
-    found = labels.match(text)
-    if found is not None:
-        return found, None
-    first = _FIRST_SEGMENT.match(text)
-    if first is not None:
-        found = labels.match(first.group(1))
-        if found is not None:
-            return found, None
-    shown = text if len(text) <= 60 else text[:57] + "..."
-    return None, f"no label of the task in the output {shown!r}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +114,12 @@ class TaskRecording:
     per aligned recorded call — ``item, model, raw, label`` (empty for a failed call),
     ``error`` (empty when parsed), ``tokens_in, tokens_out``. ``misaligned``: rows dropped
     per model because their answer file's gold is not the item's.
+
+    ``prompt`` is the task's prompt, or the first item's where the prompt differs by item;
+    ``prompts`` then holds every item's (empty when one prompt is shared). ``label_set`` is
+    read from ``prompt``; :meth:`label_set_of` gives the one an item's outputs were read
+    with (its own option letters). ``item_label_sets`` lists only the items whose letters
+    differ from ``label_set``'s.
     """
 
     name: str
@@ -158,10 +128,22 @@ class TaskRecording:
     items: pd.DataFrame
     answers: pd.DataFrame
     misaligned: dict[str, int]
+    prompts: dict[str, str] = field(default_factory=dict)
+    item_label_sets: dict[str, LabelSet] = field(default_factory=dict)
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self.label_set.labels
+
+    @property
+    def per_item_prompts(self) -> bool:
+        """True where the prompt differs by item (the item's text or a name inside it)."""
+        return bool(self.prompts)
+
+    def label_set_of(self, item: str) -> LabelSet:
+        """The label set an item's outputs are read with: the task's labels under the
+        option letters of the item's own prompt."""
+        return self.item_label_sets.get(item, self.label_set)
 
     @property
     def models(self) -> list[str]:
@@ -243,36 +225,43 @@ def _map_key(value: str) -> str:
     return " ".join(_unquote(value).lower().split())
 
 
-def _gold_mapper(task: str, labels: LabelSet, label_map: dict[str, str]):
-    def gold(value: str) -> str | None:
+def _gold_mapper(task: str, label_map: dict[str, str]):
+    def gold(value: str, labels: LabelSet) -> str | None:
         value = _unquote(value)
         found = labels.match(value)
         if found is None and _map_key(value) in label_map:
             target = label_map[_map_key(value)]
             found = labels.letters.get(target) or labels.match(target)
         if found is None and not labels.letters:
-            found = _BOOL_ALIASES.get(normalise(value))
+            found = BOOL_ALIASES.get(normalise(value))
         return found
 
     return gold
 
 
-def _with_unoffered_gold(labels: LabelSet, gold: pd.Series,
-                         label_map: dict[str, str]) -> LabelSet:
-    """Gold values that ``label_map.csv`` sends to a letter the prompt never offered (the
-    dialect task's ``None of the Above`` -> ``W``) become extra labels no model can say."""
+def _unoffered_gold(sets: list[LabelSet], gold: pd.Series,
+                    label_map: dict[str, str]) -> dict[str, str]:
+    """Gold values that ``label_map.csv`` sends to a letter their item's prompt never
+    offered (the dialect task's ``None of the Above`` -> ``W``): letter -> gold value. They
+    become extra labels no model can say."""
     extra: dict[str, str] = {}
-    for value in dict.fromkeys(_unquote(g) for g in gold):
+    for labels, value in zip(sets, (_unquote(g) for g in gold)):
         target = label_map.get(_map_key(value))
         if (labels.letters and labels.match(value) is None and target is not None
                 and len(target) == 1 and target not in labels.letters):
             extra.setdefault(target, value)
+    return extra
+
+
+def _with_extra(labels: LabelSet, extra: dict[str, str]) -> LabelSet:
     if not extra:
         return labels
     aliases = dict(labels.aliases)
     aliases.update({normalise(v): v for v in extra.values()})
-    aliases.update({k.lower(): v for k, v in extra.items()})
-    return LabelSet(labels.labels + tuple(extra.values()), labels.letters | extra, aliases)
+    aliases.update({k.lower(): v for k, v in extra.items() if k not in labels.letters})
+    letters = labels.letters | {k: v for k, v in extra.items() if k not in labels.letters}
+    return LabelSet(labels.labels + tuple(v for v in dict.fromkeys(extra.values())
+                                          if v not in labels.labels), letters, aliases)
 
 
 def load(directory: str | Path, tasks: list[str] | None = None) -> dict[str, TaskRecording]:
@@ -302,45 +291,62 @@ def load(directory: str | Path, tasks: list[str] | None = None) -> dict[str, Tas
 
 def _task(name: str, items: pd.DataFrame, preds: pd.DataFrame,
           label_map: dict[str, str]) -> TaskRecording:
-    prompts = items["prompt"].unique()
-    if len(prompts) != 1:
-        raise RecordingError(f"task {name!r} has {len(prompts)} different prompts; the "
-                             "parser expects one prompt (one label set) per task")
-    prompt = prompts[0]
-    labels = _with_unoffered_gold(LabelSet.from_prompt(prompt), items["gold"], label_map)
-    to_gold = _gold_mapper(name, labels, label_map)
-    gold = items["gold"].map(to_gold)
-    if gold.isna().any():
-        bad = items.loc[gold.isna(), ["item_key", "gold"]].iloc[0]
-        raise RecordingError(f"task {name!r}, item {bad.item_key!r}: gold {bad.gold!r} matches "
-                             f"none of the labels ({', '.join(labels.labels)}), their option "
-                             "letters or label_map.csv; add a label_map.csv row for it")
     if items["item_key"].duplicated().any():
         dup = items.loc[items["item_key"].duplicated(), "item_key"].iloc[0]
         raise RecordingError(f"task {name!r}: item_key {dup!r} appears twice in items.csv")
+    sets = item_label_sets(name, items)
+    extra = _unoffered_gold(sets, items["gold"], label_map)
+    extended: dict[int, LabelSet] = {}
+    for labels in sets:
+        extended.setdefault(id(labels), _with_extra(labels, extra))
+    sets = [extended[id(labels)] for labels in sets]
+    to_gold = _gold_mapper(name, label_map)
+    gold = pd.Series([to_gold(v, labels) for v, labels in zip(items["gold"], sets)],
+                     index=items.index, dtype=object)
+    if gold.isna().any():
+        bad = items.loc[gold.isna(), ["item_key", "gold"]].iloc[0]
+        raise RecordingError(f"task {name!r}, item {bad.item_key!r}: gold {bad.gold!r} matches "
+                             f"none of the labels ({', '.join(sets[0].labels)}), their option "
+                             "letters or label_map.csv; add a label_map.csv row for it")
+    keys = items["item_key"].tolist()
+    prompts = dict(zip(keys, items["prompt"]))
+    per_item = len(set(prompts.values())) > 1
+    set_of = dict(zip(keys, sets))
     item_frame = pd.DataFrame({"item": items["item_key"].to_numpy(),
                                "text": items["text"].to_numpy(), "gold": gold.to_numpy()})
     gold_of = dict(zip(item_frame["item"], item_frame["gold"]))
-    text_len = dict(zip(item_frame["item"], item_frame["text"].str.len()))
+    tokens_in = {key: math.ceil(_input_chars(prompts[key], text, per_item) / CHARS_PER_TOKEN)
+                 for key, text in zip(keys, items["text"])}
     preds = preds[preds["item_key"].isin(gold_of)]
-    aligned = preds["gold_in_answer_file"].map(to_gold).to_numpy() == \
-        preds["item_key"].map(gold_of).to_numpy()
+    aligned = np.array([to_gold(g, set_of[k]) == gold_of[k] for g, k
+                        in zip(preds["gold_in_answer_file"], preds["item_key"])], dtype=bool)
     misaligned = preds.loc[~aligned, "model"].value_counts().to_dict()
     preds = preds[aligned].drop_duplicates(subset=["item_key", "model"], keep="last")
-    parsed = [parse_output(raw, labels) for raw in preds["raw_output"]]
+    parsed = [parse_output(raw, set_of[key])
+              for raw, key in zip(preds["raw_output"], preds["item_key"])]
     answers = pd.DataFrame({
         "item": preds["item_key"].to_numpy(),
         "model": preds["model"].to_numpy(),
         "raw": preds["raw_output"].to_numpy(),
         "label": [lab or "" for lab, _ in parsed],
         "error": [err or "" for _, err in parsed],
-        "tokens_in": [math.ceil((len(prompt) + text_len[i]) / CHARS_PER_TOKEN)
-                      for i in preds["item_key"]],
+        "tokens_in": [tokens_in[i] for i in preds["item_key"]],
         "tokens_out": [max(1, math.ceil(len(str(r)) / CHARS_PER_TOKEN))
                        for r in preds["raw_output"]],
     })
-    return TaskRecording(name, prompt, labels, item_frame, answers.reset_index(drop=True),
-                         {str(k): int(v) for k, v in misaligned.items()})
+    own = {key: labels for key, labels in set_of.items() if labels != sets[0]}
+    return TaskRecording(name, items["prompt"].iloc[0], sets[0], item_frame,
+                         answers.reset_index(drop=True),
+                         {str(k): int(v) for k, v in misaligned.items()},
+                         prompts if per_item else {}, own)
+
+
+def _input_chars(prompt: str, text: str, per_item: bool) -> int:
+    """Characters sent for one item: its prompt and its text, the text once where a
+    per-item prompt already quotes it."""
+    if per_item and text and text in prompt:
+        return len(prompt)
+    return len(prompt) + len(text)
 
 
 def failure_rates(tasks: dict[str, TaskRecording]) -> pd.DataFrame:
