@@ -85,11 +85,6 @@ rules = [{ label = "pos", keywords = ["good"] }]
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: golden questions are drawn from every control item, also those a confident "
-    "model tier decided, while real work reaches people only when the models were unsure; "
-    "a suggestion with a confidence above the tier's min_confidence (or an easy item) "
-    "marks a golden question"))
 def test_a_confident_suggestion_does_not_mark_a_golden_question(tmp_path):
     p = make_project(tmp_path / "p", n=80, overlap=1, control=30, gold_rate=0.3, run=False,
                      extra=SURE)
@@ -118,9 +113,11 @@ def test_a_confident_suggestion_does_not_mark_a_golden_question(tmp_path):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "defect: with overlap 1 a real item goes to one person only, but every golden "
-    "question goes to everyone: two colluding annotators who compare the texts they were "
-    "shown know that every shared item is a golden question"))
+    "defect: a control item the run sent to people is also real work, so when it is a "
+    "golden question for one person its real task still goes to another; with overlap 1 "
+    "it is then the only kind of item two people share (web.gold_overlap caps the "
+    "golden views; the real task of a control item must be served as its golden "
+    "question, or held out of the real queue, to close this)"))
 def test_two_colluding_annotators_cannot_tell_golden_questions_by_comparing(tmp_path):
     p = make_project(tmp_path / "p", n=80, overlap=1, control=12, gold_rate=0.2)
     add_users(p, {"ann": "annotator", "bob": "annotator"})
@@ -146,4 +143,25 @@ def test_two_colluding_annotators_cannot_tell_golden_questions_by_comparing(tmp_
     assert not (caught > 0.5 and wrong == 0), (
         f"{len(shared & golden_seen)} of {len(golden_seen)} golden questions were shown to "
         f"both, and no other item was")
+    p.close()
+
+
+def test_each_golden_question_goes_to_at_most_gold_overlap_people(tmp_path):
+    p = make_project(tmp_path / "p", n=40, overlap=1, control=10, gold_rate=0.5)
+    add_users(p, {"ann": "annotator", "bob": "annotator", "cyd": "annotator"})
+    app = create_app(p)
+    people = [Session(app, name) for name in ("ann", "bob", "cyd")]
+    active = set(range(3))
+    while active:
+        for i in sorted(active):
+            item = people[i].next()
+            if item is None:
+                active.discard(i)
+                continue
+            people[i].post("/api/submit", json={"id": item["id"], "label": "pos"})
+    a = schema.assignments
+    with p.store.connect() as conn:
+        golden = Counter(conn.execute(select(a.c.item_id).where(a.c.control)).scalars())
+    assert golden, "no golden question was given"
+    assert max(golden.values()) == 1, golden  # web.gold_overlap defaults to the overlap, 1
     p.close()
