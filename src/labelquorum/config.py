@@ -384,6 +384,10 @@ class WebConfig(_Strict):
     """How long an item stays with the person it was given to before it returns to the queue."""
     gold_rate: float = Field(0.1, ge=0, lt=1)
     """Share of the items given to a person that are golden questions (control gold)."""
+    gold_overlap: int | None = Field(None, ge=1)
+    """How many people at most are given each golden question; unset: the human
+    annotator's ``overlap`` (the largest one), so a golden question is seen by as many
+    people as real work is."""
     gold_min_answers: int = Field(10, ge=1)
     """Golden answers needed before a person's accuracy is judged against the threshold."""
     accuracy_threshold: float = Field(0.7, ge=0, le=1)

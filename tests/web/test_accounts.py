@@ -276,8 +276,8 @@ def test_two_projects_on_one_host_keep_their_sessions_apart(tmp_path):
 
 
 def test_old_tokens_keep_working_after_the_upgrade(tmp_path):
-    """A store made before token scopes: migration 5 adds them, older tokens keep the
-    power they had (their user's role) and never expire."""
+    """A store made before token scopes: migration 7 (``accounts``) adds them, older tokens
+    keep the power they had (their user's role) and never expire."""
     import sqlite3
 
     from labelquorum import open_project
@@ -290,10 +290,16 @@ def test_old_tokens_keep_working_after_the_upgrade(tmp_path):
     db.execute("ALTER TABLE api_tokens DROP COLUMN scope")
     db.execute("ALTER TABLE api_tokens DROP COLUMN expires")
     db.execute("DROP TABLE web_keys")
-    db.execute("DELETE FROM schema_migrations WHERE version = 5")
+    db.execute("DELETE FROM schema_migrations WHERE version = 7")
+    assert {name for (name,) in db.execute("SELECT name FROM schema_migrations")} >= {
+        "refits", "assignment_visibility"}  # only the accounts migration is undone
     db.commit()
     db.close()
     p = open_project(tmp_path / "p")
+    db = sqlite3.connect(tmp_path / "p" / "labelquorum.db")
+    assert db.execute("SELECT name FROM schema_migrations WHERE version = 7").fetchall() == [
+        ("accounts",)]
+    db.close()
     assert bearer(create_app(p), token).get("/api/stats").status_code == 200
     row = Accounts(p.store).tokens()[0]
     assert row["scope"] == "admin" and row["expires"] is None

@@ -6,6 +6,13 @@ same HTML and JSON, and at random places in their sequence, so nothing tells the
 from ordinary items. Their answers are measurements of the person: they stay with the
 assignment (``assignments.correct``) and never vote on a label.
 
+Golden questions are drawn only from the control items the run sent to people (a request
+to a human annotator exists): real work reaches people only where the models were unsure,
+so a control item a confident model tier decided would stand out by its confident
+suggestion and easy text. Each is given to at most ``web.gold_overlap`` people (by default
+the people's ``overlap``), the least-seen first, so people who compare what they were shown
+find golden questions shared no more widely than real work.
+
 Accuracy is estimated per person as correct / answered with a Wilson score interval
 (Liu et al.: maximum likelihood from n golden answers, decided by a test — here, the
 interval). After ``web.gold_min_answers`` golden answers a person whose accuracy is below
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
     from ..project import Project
 
 REFRESH_SECONDS = 30.0
+WINDOW = 500  # eligible control items one pick looks at
 
 
 def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -72,15 +80,25 @@ class GoldQuestions:
         self.rng = rng or random.SystemRandom()
         self._ids: list[str] = []
         self._loaded = -math.inf
+        humans = {n: c for n, c in project.config.annotators.items() if c.type == "human"}
+        self._humans = list(humans)
+        cap = self.web.gold_overlap
+        if cap is None:
+            cap = max((int(c.overlap) for c in humans.values()), default=1)
+        self.cap = int(cap)
         it, a = schema.items, schema.assignments
         seen = exists().where((a.c.project_id == it.c.project_id) & (a.c.item_id == it.c.id)
                               & (a.c.user_id == bindparam("uid")))
-        # the first control item from a random one on, in id order, not given to them yet
+        given = (select(func.count()).select_from(a)
+                 .where((a.c.project_id == it.c.project_id) & (a.c.item_id == it.c.id))
+                 .scalar_subquery())  # people given the item, as real work or golden
+        # of a window of the eligible control items, one not given to them yet and to
+        # fewer than ``cap`` people, the least-seen first, at random among those
         self._q_pick = (select(it.c.id, it.c.fields)
-                        .where((it.c.project_id == self.pid) & (it.c.gold_role == "control")
-                               & it.c.gold.is_not(None) & (it.c.id >= bindparam("start"))
-                               & ~seen)
-                        .order_by(it.c.id).limit(1))
+                        .where((it.c.project_id == self.pid)
+                               & it.c.id.in_(bindparam("ids", expanding=True))
+                               & ~seen & (given < self.cap))
+                        .order_by(given, func.random()).limit(1))
 
     def control_items(self) -> list[str]:
         if time.monotonic() - self._loaded > REFRESH_SECONDS:
@@ -88,11 +106,14 @@ class GoldQuestions:
         return self._ids
 
     def refresh(self) -> None:
-        it = schema.items
+        """The eligible control items: with gold, and sent to people by the run."""
+        it, rq = schema.items, schema.requests
+        asked = it.c.id.in_(select(rq.c.item_id).where(
+            (rq.c.project_id == self.pid) & rq.c.annotator.in_(self._humans)))
         with self.store.connect() as conn:
             self._ids = list(conn.execute(select(it.c.id).where(
                 (it.c.project_id == self.pid) & (it.c.gold_role == "control")
-                & it.c.gold.is_not(None)).order_by(it.c.id)).scalars())
+                & it.c.gold.is_not(None) & asked).order_by(it.c.id)).scalars())
         self._loaded = time.monotonic()
 
     def wanted(self) -> bool:
@@ -100,16 +121,17 @@ class GoldQuestions:
         return self.rate > 0 and self.rng.random() < self.rate and bool(self.control_items())
 
     def pick(self, conn: Connection, user_id: int) -> tuple[str, str] | None:
-        """A random control item this person has not been given, as (id, fields JSON), or
-        None: one statement, like the one real work runs to take its place in a task (a
-        second only when the draw lands past the last item left to them)."""
+        """A control item this person has not been given, given to fewer than ``cap``
+        people and to as few as any other, as (id, fields JSON), or None: one statement,
+        like the one real work runs to take its place in a task. It looks at a window of
+        ``WINDOW`` eligible items from a random one on (all of them, when fewer)."""
         ids = self.control_items()
         if not ids:
             return None
-        start = ids[self.rng.randrange(len(ids))]
-        row = conn.execute(self._q_pick, {"uid": user_id, "start": start}).first()
-        if row is None and start != ids[0]:
-            row = conn.execute(self._q_pick, {"uid": user_id, "start": ids[0]}).first()
+        start = self.rng.randrange(len(ids))
+        window = (ids[start:start + WINDOW] + ids[:max(0, start + WINDOW - len(ids))]
+                  if len(ids) > WINDOW else ids)
+        row = conn.execute(self._q_pick, {"uid": user_id, "ids": window}).first()
         return None if row is None else (row.id, row.fields)
 
     def is_correct(self, conn: Connection, item_id: str, value: Any) -> bool:

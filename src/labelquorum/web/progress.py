@@ -2,11 +2,14 @@
 
 "Left in the queue" counts what is still ahead of the person: the open tasks not given
 to them yet plus the items they hold unanswered (the one on screen and the preloaded
-one), so preloading does not move it. The page counts up and down itself as the person
-answers and asks the server again only on load and every twenty answers
-(``web/static/app.js``), which keeps the open-task count (an index scan) off the hot path
-and keeps the figure from moving with a single item: a golden question, which takes
-nothing from the queue, would otherwise be the one item that left it unchanged.
+one), so preloading does not move it. A golden question counts as a queue item in every
+state: each one the person was given (held, answered or skipped) is taken off the open
+tasks, as a real item's lease takes its task off them, so claiming, answering, skipping,
+undoing and a lease running out move the figure the same way for golden questions and
+real work (the figure runs low by the golden questions answered, never high). The page
+counts up and down itself as the person answers and asks the server again only on load
+and every twenty answers (``web/static/app.js``), which keeps the open-task count (an
+index scan) off the hot path.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Progress:
             mine & (a.c.state == "done")
             & (a.c.submitted >= bindparam("midnight", type_=a.c.submitted.type)))
         self._q_held = select(func.count()).select_from(a).where(mine & (a.c.state == "leased"))
+        self._q_golden = select(func.count()).select_from(a).where(mine & a.c.control)
         self._q_open = select(func.count()).select_from(ht).where(
             (ht.c.project_id == pid) & (ht.c.state == "open"))
         self._q_mine_open = (select(func.count()).select_from(a.join(
@@ -52,6 +56,7 @@ class Progress:
             today = conn.execute(self._q_today, {**uid, "midnight": midnight}).scalar() or 0
             held = conn.execute(self._q_held, uid).scalar() or 0
             mine = conn.execute(self._q_mine_open, uid).scalar() or 0
+            golden = conn.execute(self._q_golden, uid).scalar() or 0
             open_ = conn.execute(self._q_open).scalar() or 0
-        return {"today": int(today), "total": int(total),
-                "remaining": max(0, int(open_) - int(mine)) + int(held)}
+        ahead = max(0, int(open_) - int(mine)) + int(held) - int(golden)
+        return {"today": int(today), "total": int(total), "remaining": max(0, ahead)}
