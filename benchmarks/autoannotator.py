@@ -10,10 +10,12 @@ seed ``s`` and is also the project's seed), in a fresh temporary directory:
 2. ``--seed-size`` items are imported with their gold as the seed (``--seed-split``,
    default ``seed=N``) and the project is run;
 3. ``--batches`` batches of ``--batch-size`` items (fewer where the set is smaller: the
-   items left after the seed, shared equally) are imported one after the other (gold
-   role ``evaluation``: never trained on) and the project is run after each; the
-   trainable specialists retrain at the start of every run on what is verified so far
-   (the seed and every label accepted by earlier runs);
+   items left after the seed, shared equally) are imported one after the other as
+   ordinary items (no gold role: the simulated verifier reads the truth from an item
+   field, ``truth_field``, that nothing else reads) and the project is run after each;
+   the trainable specialists retrain at the start of every run on what is verified so
+   far (the seed, and labels verified by another source: see the policy), and within a
+   run with ``policy.retrain_every``;
 4. a second project asks ``llm`` alone about every batch item (a one-tier cascade): the
    comparison on the same items. Its answers are checked against the pipeline's own
    ``llm`` answers wherever both asked (they must be identical).
@@ -163,7 +165,8 @@ def difficulty(pool: Pool, mode: str) -> np.ndarray | None:
 
 
 def verifiers(pool: Pool, args) -> list[Verifier]:
-    sim = {"type": "simulated", "stands_for": "llm", **SIM}
+    # the truth is an item field only the simulation reads: batch items stay ordinary items
+    sim = {"type": "simulated", "stands_for": "llm", "truth_field": "truth", **SIM}
     if args.difficulty == "model":
         sim["difficulty_field"] = "difficulty"
     out = [Verifier("simulated", sim)]
@@ -279,6 +282,7 @@ def run_split(pool: Pool, verifier: Verifier, snippet: dict, split: int, args,
     frame = pool.frame.copy()
     if diff is not None:
         frame["difficulty"] = diff
+    frame = frame.assign(truth=frame["gold"])
     order = np.random.default_rng(split).permutation(len(frame))
     seed_idx, rest = order[:args.seed_size], order[args.seed_size:]
     size = min(args.batch_size, len(rest) // args.batches)
@@ -293,7 +297,9 @@ def run_split(pool: Pool, verifier: Verifier, snippet: dict, split: int, args,
         project.run()
         walls = []
         for idx in batches:
-            project.import_dataframe(frame.iloc[idx], id_column="id", gold_column="gold")
+            # ordinary items, as a user's new data would be: no gold role, so the labels
+            # verified on them can train the specialists
+            project.import_dataframe(frame.iloc[idx].drop(columns=["gold"]), id_column="id")
             t = time.perf_counter()
             project.run()
             walls.append(time.perf_counter() - t)

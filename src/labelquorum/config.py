@@ -175,6 +175,9 @@ class SimulatedConfig(_AnnotatorBase):
     accuracy_hard: float | None = Field(None, gt=0, le=1)
     """Accuracy on the hardest items; with ``accuracy`` it falls linearly with difficulty."""
     difficulty_field: str | None = None
+    truth_field: str | None = None
+    """Answer from this item field instead of the item's gold: for experiments whose items
+    must stay ordinary (trainable) items, not gold, while a simulation still knows the truth."""
     confusion: dict[str, dict[str, float]] | None = None
     latency: float = Field(0.0, ge=0)
 

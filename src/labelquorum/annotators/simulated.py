@@ -18,7 +18,9 @@ For spans tasks (``accuracy`` only) each gold entity is kept with that probabili
 otherwise it is dropped or (as likely) given another type.
 
 Draws are a hash of (project seed, annotator name, item id), so answers do not depend on
-order, batching or resumption. Items without gold abstain.
+order, batching or resumption. Items without gold abstain. With ``truth_field`` the truth
+is read from that item field instead of the gold, so the items can stay ordinary items
+(trained on once verified) in experiments such as the learning loop's.
 """
 
 from __future__ import annotations
@@ -54,8 +56,11 @@ class SimulatedAnnotator(Annotator):
         return _uniform(self.context.seed, "difficulty", item_id)
 
     def _answer(self, item_id: str, fields: dict) -> tuple[object, float]:
-        gold = self.gold.get(item_id)
-        if gold is None:
+        name = self.config.truth_field
+        gold = self.gold.get(item_id) if name is None else fields.get(name)
+        if name is not None and self.task.spans and isinstance(gold, str) and gold:
+            gold = self.task.parse_label(gold)
+        if gold in (None, ""):
             return None, np.nan
         labels, seed, cfg = self.task.labels, self.context.seed, self.config
         if self.task.spans:

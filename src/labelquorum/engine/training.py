@@ -2,10 +2,10 @@
 
 Seed gold, labels a reviewer decided, and labels a run accepted for good without a flag
 (low confidence, fallback, prompt injection) *that a source other than the trainable
-models confirmed* — never control or calibration items (golden questions must not leak
-into suggestions; calibration gold scores the models, so they must not have seen it),
-never the gold of evaluation items (their decided label counts like any item's), and
-never items left open (stopped by the budget, failed). A label that only trainable models gave (the
+models confirmed* — never control, calibration or evaluation items, not even once a
+reviewer labelled them (golden questions must not leak into suggestions; calibration gold
+scores the models, so they must not have seen it; evaluation gold is for reporting only),
+and never items left open (stopped by the budget, failed). A label that only trainable models gave (the
 specialists' own accepted guesses) would teach them what they already believe; it joins
 the pool only when ``policy.self_training_weight`` is above 0, at that weight.
 """
@@ -23,7 +23,7 @@ from ..policies import DecisionState
 from ..store import Store, schema
 from ..task import Task
 
-HELD_OUT = ("control", "calibration")  # gold roles whose items are never trained on
+HELD_OUT = ("control", "calibration", "evaluation")  # gold roles never trained on
 
 
 @dataclass
