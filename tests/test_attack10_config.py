@@ -32,7 +32,6 @@ verifiers = ["llm"]
 """
 
 
-@pytest.mark.xfail(strict=True, reason="defect: annotator names with commas or named gold/none are accepted, and decided_by then reads them as other sources")
 @pytest.mark.parametrize("name", ['"tf, idf"', '"tfidf,llm"', "gold", "none"])
 def test_an_annotator_name_decided_by_cannot_hold_is_refused(tmp_path, name):
     quoted = name if name.startswith('"') else f'"{name}"'
