@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.resources
 
 import pandas as pd
-import pytest
 
 import labelquorum as lq
 
@@ -37,9 +36,6 @@ budget = 0.05
 """
 
 
-@pytest.mark.xfail(strict=True, reason="defect: when the budget stops the probes of the "
-                   "calibration gold, the run tells the user to add calibration gold (it "
-                   "has 100 items) instead of naming the budget")
 def test_a_budget_spent_on_probes_is_named_as_the_reason(tmp_path):
     project = lq.init_project(tmp_path / "p", labels=[], config_text=CONFIG)
     df = pd.read_csv(SAMPLE).head(400)
