@@ -459,6 +459,9 @@ class WebConfig(_Strict):
     """What the judge scores answers against (default: the task's guidelines)."""
 
 
+RESERVED_NAMES = ("gold", "none")  # what decided_by says when no annotator decided
+
+
 class Config(_Strict):
     project: ProjectSection = Field(default_factory=ProjectSection)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -483,6 +486,14 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Config:
         known = set(self.annotators)
+        for name in self.annotators:
+            if "," in name or name.strip() in RESERVED_NAMES or not name.strip():
+                raise ConfigError(
+                    f"annotator name {name!r} cannot be used: a decision's decided_by lists "
+                    "annotator names joined by commas, and says 'gold' or 'none' where no "
+                    "annotator decided. Rename it without commas (e.g. "
+                    f"{(name.replace(',', '-').replace(' ', '') or 'model') + '_1'!r}).",
+                    key=f"annotators.{name}")
         for key, names in _policy_references(self.policy):
             for name in names:
                 if name not in known:

@@ -24,7 +24,7 @@ from ..policies import DecisionState
 from ..store import Store, schema
 from ..task import Task
 from .lock import now
-from .training import Pool, fit_one, pool, trainable_names
+from .training import Pool, confirmed, fit_one, labelled_by_others, pool, trainable_names
 
 
 class Learner:
@@ -82,12 +82,12 @@ class Learner:
         d = schema.decisions
         with self.store.connect() as conn:
             rows = conn.execute(
-                select(d.c.decided_by, func.count()).where(
+                select(d.c.item_id, d.c.decided_by).where(
                     (d.c.project_id == self.store.project_id) & (d.c.run_id == self.run_id)
                     & (d.c.state == DecisionState.FINAL.value) & (d.c.flags == "")
-                    & d.c.label.is_not(None))
-                .group_by(d.c.decided_by)).all()
-        return sum(n for by, n in rows if {a for a in (by or "").split(",") if a} - self.own)
+                    & d.c.label.is_not(None))).all()
+            labelled = labelled_by_others(conn, self.store, self.own)
+        return sum(confirmed(i, by, self.own, labelled) for i, by in rows)
 
     def due(self) -> bool:
         if not self.active:

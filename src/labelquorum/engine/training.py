@@ -75,6 +75,7 @@ def pool(store: Store, task: Task, before_run: int | None, own: frozenset[str] =
     out = Pool()
     field_name = task.text_field
     with store.connect() as conn:
+        labelled = labelled_by_others(conn, store, own)
         for row in conn.execute(q):
             if row.gold_role in HELD_OUT:
                 continue
@@ -88,8 +89,8 @@ def pool(store: Store, task: Task, before_run: int | None, own: frozenset[str] =
                     and row.run_id is not None
                     and (before_run is None or row.run_id < before_run)):
                 value = row.value if row.value is not None else row.label
-                deciders = {a for a in (row.decided_by or "").split(",") if a}
-                if row.state != DecisionState.REVIEW and deciders and deciders <= own:
+                if row.state != DecisionState.REVIEW and not confirmed(
+                        row.id, row.decided_by, own, labelled):
                     if self_weight <= 0:
                         continue
                     weight = float(self_weight)
@@ -100,6 +101,33 @@ def pool(store: Store, task: Task, before_run: int | None, own: frozenset[str] =
             out.labels.append(tuple(value) if task.multilabel else value)
             out.weights.append(weight)
     return out
+
+
+def labelled_by_others(conn, store: Store, own: frozenset[str]) -> dict[str, set[str]]:
+    """Per item, the annotators besides ``own`` that gave it a label (an abstention or a
+    failed call confirms nothing)."""
+    j = schema.judgements
+    out: dict[str, set[str]] = {}
+    if not own:
+        return out
+    rows = conn.execute(select(j.c.item_id, j.c.annotator).where(
+        (j.c.project_id == store.project_id) & (j.c.status == "ok")
+        & j.c.label.is_not(None) & j.c.annotator.not_in(sorted(own))).distinct())
+    for item_id, annotator in rows:
+        out.setdefault(item_id, set()).add(annotator)
+    return out
+
+
+def confirmed(item_id: str, decided_by: str | None, own: frozenset[str],
+              labelled: dict[str, set[str]]) -> bool:
+    """Whether a decision is more than the trainable models' own guess: one of those that
+    decided it is no trainable model and gave the item a label (``gold`` decides by
+    itself). Being named in ``decided_by`` is not enough: an annotator that abstained is
+    named there too."""
+    if not own:
+        return True
+    others = {a for a in (decided_by or "").split(",") if a} - own
+    return "gold" in others or bool(others & labelled.get(item_id, set()))
 
 
 def trainable_names(annotators: dict[str, Annotator]) -> frozenset[str]:

@@ -164,9 +164,13 @@ class Cascade(Policy):
         cal, gates, final = self._calibrate(state, names, ref)
         if not cal.usable(names):
             few = min(cal.fits[a].n for a in names)
+            unasked = any((state.status[a][ref] == NOT_ASKED).any() for a in names)
+            fix = ("The budget stopped the annotators' answers on the reference items: raise "
+                   "policy.budget, or lower policy.min_reference." if unasked
+                   and state.budget_left is not None else "Add calibration gold.")
             plan.notes.append(f"calibrated gate: an annotator has {few} answers on reference "
                               f"items, needs {self.min_reference} (policy.min_reference); the "
-                              "tiers' thresholds decide. Add calibration gold.")
+                              f"tiers' thresholds decide. {fix}")
             return False
         remaining = state.open.copy()
         seen: list[str] = []
