@@ -152,6 +152,16 @@ class Cascade(Policy):
                               "reviewed labels); the tiers' thresholds decide. Import gold "
                               "with --split calibration=N to calibrate the annotators.")
             return False
+        probes = {a: ref[state.open[ref] & (state.status[a][ref] == NOT_ASKED)
+                         & ~state.was_planned(a)[ref]] for a in names}
+        cost = sum(len(ps) * state.annotators[a].max_cost for a, ps in probes.items())
+        if state.budget_left is not None and cost > state.budget_left:
+            plan.notes.append(
+                f"calibrated gate: asking every annotator about the {len(ref)} reference "
+                f"items could cost up to {cost:.4g} USD, more than the {state.budget_left:.4g} "
+                "USD the budget has left; the tiers' thresholds decide. Raise policy.budget, "
+                "or import fewer calibration items.")
+            return False
         for a in names:
             plan.ask(a, ref[state.open[ref] & (state.status[a][ref] == NOT_ASKED)])
         # wait for the open reference items' answers; a closed one (decided earlier, or a
