@@ -2,7 +2,7 @@
 PYTHON ?= python
 DATA ?= ../shared/data
 
-.PHONY: test bench bench-run bench-memory bench-import bench-accuracy bench-embedding bench-spans bench-css bench-autoannotator
+.PHONY: test bench bench-run bench-memory bench-import bench-accuracy bench-embedding bench-spans bench-css bench-autoannotator bench-auto bench-active bench-quality
 
 test:
 	scripts/test
@@ -37,3 +37,16 @@ bench-css:
 # POLICY=file.toml compares another policy with the same harness
 bench-autoannotator:
 	$(PYTHON) benchmarks/autoannotator.py --data $(DATA) $(if $(POLICY),--policy-config $(POLICY))
+
+# the auto policy on the 13 recorded llms_for_css tasks, 20 splits (about 15 minutes)
+bench-auto:
+	$(PYTHON) benchmarks/auto_llms.py --data $(DATA) --splits 20
+
+# people's labels bought most-uncertain first against random (active learning)
+bench-active:
+	$(PYTHON) benchmarks/active_people.py --data $(DATA)
+
+# golden-question quality (zheng_sentiment) and label issues (sst2 with flipped labels)
+bench-quality:
+	$(PYTHON) benchmarks/golden_theta.py --data $(DATA)
+	$(PYTHON) benchmarks/label_issues.py --data $(DATA)
