@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, exists, func, select, update
 
+from ..calibration import wilson_interval
 from ..spans import canonical
 from ..store import schema
 
@@ -38,17 +39,6 @@ if TYPE_CHECKING:
 
 REFRESH_SECONDS = 30.0
 WINDOW = 500  # eligible control items one pick looks at
-
-
-def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (95 % by default); (0, 1) when n=0."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = correct / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True)
