@@ -313,10 +313,11 @@ class _GateBase(_PolicyBase):
     min_reference: int = Field(30, ge=1)
     """Calibrated gate: reference answers (calibration gold, reviews) each annotator needs
     before its confidence is trusted; below that the thresholds decide."""
-    gate_bound: Literal["estimate", "lower-bound"] = "estimate"
-    """Calibrated gate: accept where the calibrated probability of being right reaches the
-    bar (``estimate``), or only where a 95 % lower bound over the accepted reference items
-    does (``lower-bound``: a guarantee, but it needs hundreds of reference items)."""
+    gate_bound: Literal["estimate", "lower-bound"] = "lower-bound"
+    """Calibrated gate: accept only where a 95 % lower bound over the accepted reference
+    items reaches the bar (``lower-bound``: a guarantee; with few reference items it
+    accepts little), or where the calibrated probability of being right does
+    (``estimate``)."""
     people_order: Literal["least-confident", "margin", "entropy", "random", "import"] = \
         "least-confident"
     """When the budget cannot pay for every task a people's tier is given, which go first."""

@@ -40,7 +40,7 @@ def take(c: Consensus, mask: np.ndarray) -> Consensus:
 class Cascade(Policy):
     def __init__(self, tiers: list[Tier], scope: str = "tier", gate: str = "thresholds",
                  margin: float = 0.02, min_reference: int = 30,
-                 people_order: str = "least-confident", gate_bound: str = "estimate"):
+                 people_order: str = "least-confident", gate_bound: str = "lower-bound"):
         self.tiers = tiers
         self.gate_bound = gate_bound
         self.scope = scope
@@ -330,7 +330,7 @@ class VoteThenVerify(Cascade):
     def __init__(self, specialists: list[str], verifiers: list[str],
                  min_votes: int | None = None, gate: str = "calibrated",
                  margin: float = 0.02, min_reference: int = 30,
-                 people_order: str = "least-confident", gate_bound: str = "estimate"):
+                 people_order: str = "least-confident", gate_bound: str = "lower-bound"):
         votes = len(specialists) if min_votes is None else min(min_votes, len(specialists))
         super().__init__([
             Tier(name="specialists", annotators=specialists, min_agreement=1.0,
