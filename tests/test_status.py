@@ -25,7 +25,8 @@ def status_text(project) -> str:
 
 def test_items_nothing_could_label_are_not_counted_as_decided(tmp_path):
     with ScriptedLlmServer([Rule("film", fault="500")]) as server:
-        project = llm_project(tmp_path, server.base_url, ROWS, llm="max_retries = 0")
+        project = llm_project(tmp_path, server.base_url, ROWS,
+                              llm="max_retries = 0\nmax_outage = 0")  # fail at once
         project.run()
     status = project.status()
     assert status.items == 6 and status.decided == 0
