@@ -60,7 +60,7 @@ class SimulatedAnnotator(Annotator):
         gold = self.gold.get(item_id) if name is None else fields.get(name)
         if name is not None and self.task.spans and isinstance(gold, str) and gold:
             gold = self.task.parse_label(gold)
-        if gold in (None, ""):
+        if gold is None or (name is not None and gold == "" and not self.task.multilabel):
             return None, np.nan
         labels, seed, cfg = self.task.labels, self.context.seed, self.config
         if self.task.spans:
