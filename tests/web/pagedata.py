@@ -57,6 +57,7 @@ annotators = ["people"]
 gold_rate = 0.3
 gold_min_answers = 1
 accuracy_threshold = 0.7
+public_url = "http://127.0.0.1:8000"
 """
 
 LABELS = {"classification": ("pos", "neg", "neutral"),
