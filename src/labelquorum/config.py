@@ -329,9 +329,9 @@ class _GateBase(_PolicyBase):
     it is shown weaker than elsewhere on reference items (:mod:`labelquorum.policies.trust`);
     only acts when items have languages."""
     language_gap: float = Field(0.05, ge=0, le=1)
-    """Per-language trust: how far below its accuracy on the other languages' reference
-    items the upper end of an annotator's 95 % interval on a language must lie for it to
-    be untrusted there."""
+    """Per-language trust: how far below the lower end of an annotator's 95 % interval on
+    the other languages' reference items the upper end of its interval on a language must
+    lie for it to be untrusted there."""
     """When the budget cannot pay for every task a people's tier is given, which go first."""
 
 

@@ -7,11 +7,15 @@ are grouped by an item field — the language, for ``policy.per_language`` — a
 annotator's accuracy on a group is compared with its accuracy on the rest.
 
 The rule: annotator *a* is **not trusted** on group *g* when it labelled at least
-:data:`MIN_ANSWERS` reference items of *g* and as many of the others, and the upper end of
-the 95 % Wilson interval of its accuracy on *g* lies below its accuracy on the other
-reference items minus ``gap``. Being shown weaker than elsewhere (not merely below some
-bar) keeps a cheap model that is equally modest everywhere trusted: its calibration
-already says how far to believe it. Items of an unknown group never make a group.
+:data:`MIN_ANSWERS` reference items of *g* and as many of the others, and the 95 % Wilson
+intervals of its accuracy on *g* and on the other reference items are apart by more than
+``gap``: the upper end on *g* lies below the lower end elsewhere minus ``gap``. Two
+disjoint intervals are a strict test (about 1 % two-sided at these sizes), which matters
+because every annotator is tested on every group: a person right 92 % of the time
+everywhere is not distrusted on the language where chance gave them 79 % of 24 items.
+Being shown weaker than elsewhere (not merely below some bar) keeps a cheap model that is
+equally modest everywhere trusted: its calibration already says how far to believe it.
+Items of an unknown group never make a group.
 
 A policy then treats the annotator's answers on those items as if it had abstained when
 deciding whether a tier accepts them (:func:`trusted_view`), so the items go on to the
@@ -46,6 +50,7 @@ class Distrust:
     low: float  # 95 % Wilson interval of its accuracy there
     high: float
     elsewhere: float  # its accuracy on the other reference items
+    elsewhere_low: float  # the lower end of its 95 % Wilson interval
     gap: float
 
     def note(self, what: str = "language", last_tier: bool = False) -> str:
@@ -56,8 +61,9 @@ class Distrust:
                 f"right on {self.right} of {self.answers} reference items there "
                 f"({100 * self.right / self.answers:.0f} %, 95 % interval "
                 f"{100 * self.low:.0f}–{100 * self.high:.0f} %) against "
-                f"{100 * self.elsewhere:.0f} % on its other reference items (more than "
-                f"{100 * self.gap:.0f} points below, policy.language_gap); {then}.")
+                f"{100 * self.elsewhere:.0f} % on its other reference items (interval from "
+                f"{100 * self.elsewhere_low:.0f} %; the gap between the intervals is more "
+                f"than policy.language_gap, {self.gap:g}); {then}.")
 
 
 def distrust(state: PolicyState, names: list[str], groups: np.ndarray | None, *,
@@ -83,11 +89,11 @@ def distrust(state: PolicyState, names: list[str], groups: np.ndarray | None, *,
             n, m = int(inside.sum()), int(rest.sum())
             if n < min_answers or m < min_answers:
                 continue
-            k = int(right[inside].sum())
-            elsewhere = float(right[rest].mean())
+            k, j = int(right[inside].sum()), int(right[rest].sum())
             low, high = wilson_interval(k, n)
-            if high < elsewhere - gap:
-                out.append(Distrust(a, key, n, k, float(low), float(high), elsewhere, gap))
+            rest_low = wilson_interval(j, m)[0]
+            if high < rest_low - gap:
+                out.append(Distrust(a, key, n, k, low, high, j / m, rest_low, gap))
     return out
 
 
