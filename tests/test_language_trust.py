@@ -167,7 +167,7 @@ def test_the_last_tier_still_decides_an_untrusted_language_with_a_flag(tmp_path,
     french = out[out["lang"] == "fr"]
     assert french["flags"].str.contains(FLAG).all()
     assert not out.loc[out["lang"] != "fr", "flags"].fillna("").str.contains(FLAG).any()
-    assert any("as the last tier" in n for n in report.notes)
+    assert any("it is in the last tier" in n for n in report.notes)
 
 
 def test_language_column_named_in_the_config_and_bad_values(tmp_path, items):
@@ -215,6 +215,27 @@ def test_without_py3langid_the_run_says_so_and_goes_on(tmp_path, items, monkeypa
     assert len(note) == 1 and "labelquorum[quality]" in note[0]
     assert project.status().decided == 200
     assert engine_languages.record_languages(project.store, project.task) == note[0]
+
+
+def test_auto_chooses_with_per_language_trust(tmp_path, items):
+    """``auto`` scores its candidates with per-language trust (the probes carry the
+    languages), and the chosen policy distrusts the LLM on French; here that makes a
+    cheaper policy reach the target."""
+    costs = {}
+    for per_language in (True, False):
+        root = tmp_path / str(per_language)
+        text = CONFIG.format(per_language="true").split("[policy]")[0] + (
+            '[policy]\ntype = "auto"\nannotators = ["cheap", "llm", "people"]\n'
+            f'target_accuracy = 0.8\nper_language = {str(per_language).lower()}\n')
+        project = lq.init_project(root, config_text=text)
+        llm_answers(items).to_csv(root / "llm.csv", index=False)
+        project.import_dataframe(items, id_column="id", split="calibration=100")
+        report = project.run()
+        trust = [n for n in report.notes if n.startswith("per-language trust")]
+        assert bool(trust) == per_language
+        assert all("llm is not trusted on language fr" in n for n in trust)
+        costs[per_language] = report.cost
+    assert costs[True] < costs[False]
 
 
 # -- the rule, offline -------------------------------------------------------------------

@@ -17,10 +17,10 @@ Being shown weaker than elsewhere (not merely below some bar) keeps a cheap mode
 equally modest everywhere trusted: its calibration already says how far to believe it.
 Items of an unknown group never make a group.
 
-A policy then treats the annotator's answers on those items as if it had abstained when
-deciding whether a tier accepts them (:func:`trusted_view`), so the items go on to the
-next tier; the last tier still decides, and its decisions that rest on such an answer are
-flagged :data:`FLAG`.
+A policy then treats the annotator's answers on those items as if it had abstained
+(:func:`trusted_view`): they neither calibrate it nor let a tier accept an item, so the
+items go on to the next tier. The last tier decides them on the other answers where there
+are any, on the untrusted ones where there are none, and flags the decision :data:`FLAG`.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ class Distrust:
     gap: float
 
     def note(self, what: str = "language", last_tier: bool = False) -> str:
-        then = ("as the last tier its answers there still decide, flagged " + FLAG
-                if last_tier else "its answers there do not accept an item, which goes on to "
+        then = ("it is in the last tier, so its items there are decided on the other "
+                "annotators' answers where there are any, on its own where there are none, "
+                "and flagged " + FLAG if last_tier else "its answers there do not accept an item, which goes on to "
                 "the next tier")
         return (f"per-{what} trust: {self.annotator} is not trusted on {what} {self.group}: "
                 f"right on {self.right} of {self.answers} reference items there "
