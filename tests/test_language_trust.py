@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import labelquorum as lq
@@ -267,3 +269,61 @@ def test_an_annotator_equally_modest_everywhere_stays_trusted():
     found = distrust(board.policy_state(info, None, "weighted"), ["flat", "weak"], lang)
     assert [(d.annotator, d.group) for d in found] == [("weak", "fr")]
     assert found[0].answers >= MIN_ANSWERS
+
+
+def _offline(policy, truth, answers, lang, n_ref):
+    n = len(truth)
+    return run_offline(policy, [f"i{i}" for i in range(n)], tuple(LABELS),
+                       ["cheap", "llm", "people"], answers,
+                       np.tile([0.0, 0.001, 0.05], (n, 1)),
+                       reference=np.where(np.arange(n) < n_ref, truth, -1), language=lang)
+
+
+def _answers(rng, truth, lang, llm_fr):
+    def noisy(acc):
+        return np.where(rng.random(len(truth)) < acc, truth, 1 - truth)
+    llm = np.where(rng.random(len(truth)) < np.where(lang == "fr", llm_fr, 0.97), truth,
+                   1 - truth)
+    return np.stack([noisy(0.75), llm, noisy(0.9)], axis=1)
+
+
+def test_vote_then_verify_sends_the_untrusted_language_to_the_verifier():
+    from labelquorum.policies import VoteThenVerify
+
+    rng = np.random.default_rng(11)
+    n = 800
+    truth = rng.integers(0, 2, n)
+    lang = np.array(["en", "fr", "de", "es"] * (n // 4), dtype=object)
+    answers = _answers(rng, truth, lang, 0.45)
+    run = _offline(VoteThenVerify(["cheap", "llm"], ["people"], gate_bound="estimate"),
+                   truth, answers, lang, 200)
+    tier = np.array(run.tier, dtype=object)
+    test = np.arange(n) >= 200
+    assert (tier[test & (lang == "fr")] == "verifiers").all()
+    assert (tier[test & (lang != "fr")] == "specialists").mean() >= 0.8
+    # without it, the calibration pooled over the LLM's French answers sends (nearly)
+    # everything to the verifier: dearer, and no more accurate
+    off = _offline(VoteThenVerify(["cheap", "llm"], ["people"], gate_bound="estimate",
+                                  per_language=False), truth, answers, lang, 200)
+    assert (np.array(off.tier, dtype=object)[test & (lang != "fr")] == "specialists").mean() < 0.5
+    assert off.cost[test].sum() > 2 * run.cost[test].sum()
+    assert (off.label[test] == truth[test]).mean() <= (run.label[test] == truth[test]).mean()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.floats(0.3, 1.0), st.sampled_from([None, "en"]))
+def test_one_language_or_none_changes_nothing(seed, llm_fr, code):
+    """Hypothesis: whatever the annotators, a project whose items all have one language
+    (or none) is decided exactly as without per-language trust."""
+    rng = np.random.default_rng(seed)
+    n = 240
+    truth = rng.integers(0, 2, n)
+    split = np.array(["en", "fr"] * (n // 2), dtype=object)
+    answers = _answers(rng, truth, split, llm_fr)
+    lang = np.array([code] * n, dtype=object)
+    tiers = [lq.config.Tier(annotators=[a]) for a in ("cheap", "llm", "people")]
+    runs = [_offline(Cascade(tiers, gate="calibrated", gate_bound="estimate",
+                             per_language=flag), truth, answers, lang, 120)
+            for flag in (True, False)]
+    assert (runs[0].label == runs[1].label).all()
+    assert runs[0].tier == runs[1].tier
