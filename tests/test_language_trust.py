@@ -203,6 +203,22 @@ def test_old_store_gains_the_language_column(tmp_path, items):
     assert any("llm is not trusted on language fr" in n for n in report.notes)
 
 
+@pytest.mark.postgres
+def test_languages_detected_and_trusted_on_postgresql(tmp_path, items, postgres_db_url):
+    root = tmp_path / "p"
+    text = CONFIG.format(per_language="true").replace(
+        "[task]", f'[store]\nurl = "{postgres_db_url}"\n[task]')
+    project = lq.init_project(root, config_text=text)
+    llm_answers(items).to_csv(root / "llm.csv", index=False)
+    project.import_dataframe(items.drop(columns="language"), id_column="id",
+                             split="calibration=100")
+    report = project.run()
+    out = by_item(project, items)
+    assert (out["language"] == out["lang"]).mean() >= 0.95
+    assert any("llm is not trusted on language fr" in n for n in report.notes)
+    assert (out.loc[out["lang"] == "fr", "tier"] != "llm").all()
+
+
 def test_without_py3langid_the_run_says_so_and_goes_on(tmp_path, items, monkeypatch):
     """Unit test of the missing-extra path: py3langid made unimportable (a monkeypatched
     import), the cached model dropped."""
