@@ -192,6 +192,9 @@ class Cascade(Policy):
             fix = ("The budget stopped the annotators' answers on the reference items: raise "
                    "policy.budget, or lower policy.min_reference." if unasked
                    and state.budget_left is not None else "Add calibration gold.")
+            if masks:
+                fix += (" Answers in a language where their annotator is not trusted do not "
+                        "count (policy.per_language).")
             plan.notes.append(f"calibrated gate: an annotator has {few} answers on reference "
                               f"items, needs {self.min_reference} (policy.min_reference); the "
                               f"tiers' thresholds decide. {fix}")
