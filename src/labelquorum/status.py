@@ -115,8 +115,9 @@ def project_status(project: Project) -> Status:
         n_eval = len(merged)
     else:
         n_eval = 0
-    quality = annotator_quality(project)
-    languages = language_quality(project)
+    answers = gold_answers(project)
+    quality = annotator_quality(project, answers)
+    languages = language_quality(project, answers)
     flags = dec["flags"].fillna("").loc[lambda s: s != ""].value_counts().to_dict()
     return Status(
         items=int(n_items), decided=len(decided),
@@ -137,15 +138,16 @@ def project_status(project: Project) -> Status:
 QUALITY_COLUMNS = ["annotator", "answers", "accuracy", "low", "high", "ece"]
 
 
-def annotator_quality(project: Project) -> pd.DataFrame:
+def annotator_quality(project: Project, answers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each annotator's accuracy on gold it never trained on (roles calibration,
     evaluation and control), with a 95 % Wilson interval, and the expected calibration
     error of the confidence it stated (:mod:`labelquorum.calibration`); each item counts
     once per annotator, with its latest answer. People are one row per person
-    (``people:alice``). Classification tasks; empty otherwise."""
+    (``people:alice``). Classification tasks; empty otherwise. ``answers``: what
+    :func:`gold_answers` returns, when the caller has it already."""
     from .calibration import expected_calibration_error, wilson_interval
 
-    rows = gold_answers(project)
+    rows = gold_answers(project) if answers is None else answers
     if not len(rows):
         return pd.DataFrame(columns=QUALITY_COLUMNS)
     out = []
@@ -158,13 +160,14 @@ def annotator_quality(project: Project) -> pd.DataFrame:
     return pd.DataFrame(out, columns=QUALITY_COLUMNS)
 
 
-def language_quality(project: Project) -> pd.DataFrame | None:
+def language_quality(project: Project,
+                     answers: pd.DataFrame | None = None) -> pd.DataFrame | None:
     """:func:`annotator_quality` per language: rows (annotator, language) with ``n,
     correct, accuracy, low, high`` (95 % Wilson interval). Gold items without a known
     language count under ``und``. None while no gold item has a language."""
     from .calibration import wilson_interval
 
-    rows = gold_answers(project)
+    rows = (gold_answers(project) if answers is None else answers).copy()
     if not len(rows):
         return None
     it = schema.items
