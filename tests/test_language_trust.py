@@ -112,8 +112,10 @@ def test_the_llm_does_not_accept_french_items_but_still_accepts_english(tmp_path
     notes = [n for n in report.notes if n.startswith("per-language trust")]
     assert len(notes) == 1 and "llm is not trusted on language fr" in notes[0]
     assert "next tier" in notes[0]
-    # the export says where each item went, and in which language
+    # the export says where each item went, and in which language; the people's
+    # decisions did not rest on the LLM's French answers, so they carry no flag
     assert (out["language"] == out["lang"]).all()
+    assert not out["flags"].fillna("").str.contains(FLAG).any()
     # what the user gets: French labelled as well as the people label, not at chance
     assert (french["label"] == french["gold"]).mean() >= 0.8
 

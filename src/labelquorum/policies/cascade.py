@@ -235,10 +235,10 @@ class Cascade(Policy):
                 c, held = self._untrusted_last(full, cal, list(seen), pos, c, held)
             before = len(plan.decisions)
             self._decide_last(full, plan, pos, c, held, list(seen), t)
-            if masks:  # decided where an answer of an untrusted annotator was given
+            if masks:  # the last tier's own answer there is not trusted: set aside or used
                 flagged = np.zeros(len(state.item_ids), dtype=bool)
                 for a, mask in masks.items():
-                    if a in seen:
+                    if a in tier.annotators:
                         flagged |= mask & (full.label[a] >= 0)
                 plan.decisions[before:] = flag_decisions(plan.decisions[before:], flagged)
             remaining = np.zeros_like(remaining)

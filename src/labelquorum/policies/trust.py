@@ -19,8 +19,9 @@ Items of an unknown group never make a group.
 
 A policy then treats the annotator's answers on those items as if it had abstained
 (:func:`trusted_view`): they neither calibrate it nor let a tier accept an item, so the
-items go on to the next tier. The last tier decides them on the other answers where there
-are any, on the untrusted ones where there are none, and flags the decision :data:`FLAG`.
+items go on to the next tier. When the annotator is in the last tier, that tier decides
+its items on the other answers where there are any, on the untrusted ones where there are
+none, and flags the decision :data:`FLAG`.
 """
 
 from __future__ import annotations
