@@ -50,7 +50,8 @@ rules = [{ label = "positive", keywords = ["good", "great"] },
         lq("export", tmp_path / f"labels.{suffix}", "-p", tmp_path / "proj")
     csv = pd.read_csv(tmp_path / "labels.csv")
     assert list(csv.columns) == ["id", "label", "confidence", "decided_by", "tier", "flags",
-                                 "annotators", "cost", "simulated", "gold", "gold_role"]
+                                 "annotators", "cost", "simulated", "gold", "gold_role",
+                                 "language"]
     assert len(csv) == 13
     by_id = csv.set_index("id")
     assert by_id.loc["g0", "label"] == "positive"

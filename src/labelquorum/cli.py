@@ -86,6 +86,9 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet fil
                                gold_role=gold_role, split=split, allow_duplicates=allow_duplicates)
     roles = ", ".join(f"{k} {v}" for k, v in sorted(result.roles.items())) or "none"
     console.print(f"Imported {result.items:,} items ({result.with_gold:,} with gold: {roles}).")
+    if result.languages:
+        console.print("Languages (from the input): " + ", ".join(
+            f"{k} {v:,}" for k, v in sorted(result.languages.items())), highlight=False)
 
 
 FAILED_ITEMS_EXIT = 3
@@ -245,15 +248,19 @@ def print_tuning(t) -> None:
 
 @app.command()
 @_clean_errors
-def status(project: ProjectOpt = Path(".")):
+def status(project: ProjectOpt = Path("."),
+           by_language: Annotated[bool, typer.Option(
+               "--by-language", help="Each annotator's accuracy on gold per language (shown "
+                                     "anyway when the gold holds two languages or more).")]
+           = False):
     """Progress, cost per annotator, share decided per tier, accuracy on evaluation gold."""
     with _open(project) as p:
         s = p.status()
         name = p.config.project.name
-    print_status(s, name)
+    print_status(s, name, by_language=by_language)
 
 
-def print_status(s, name: str) -> None:
+def print_status(s, name: str, by_language: bool = False) -> None:
     pct = 100 * s.decided / s.items if s.items else 0.0
     unlabelled = (f"{s.unlabelled:,} unlabelled (closed: no annotator gave a label), "
                   if s.unlabelled else "")
@@ -303,12 +310,32 @@ def print_status(s, name: str) -> None:
             quality.add_row(row.annotator, f"{row.answers:,}", f"{100 * row.accuracy:.1f} %",
                             f"{100 * row.low:.1f}–{100 * row.high:.1f} %", ece)
         console.print(quality)
+    _print_languages(s.languages, by_language)
     if s.evaluation_accuracy is not None:
         console.print(f"Accuracy on evaluation gold: [bold]{100 * s.evaluation_accuracy:.2f} %"
                       f"[/] ({s.evaluation_items:,} items)")
     if s.evaluation_f1 is not None:
         console.print(f"Entity F1 on evaluation gold (exact spans, micro): "
                       f"[bold]{s.evaluation_f1:.4f}[/]")
+
+
+def _print_languages(table, asked: bool) -> None:
+    """The per-language table: when asked for, or when the gold holds several languages."""
+    if table is None or not len(table):
+        if asked:
+            console.print("No gold item has a language yet: import a language column "
+                          "(task.language_field), or run a policy with per-language trust "
+                          "to detect them (py3langid, the quality extra).")
+        return
+    found = {lang for lang in table.index.get_level_values("language") if lang != "und"}
+    if not asked and len(found) < 2:
+        return
+    out = Table("annotator", "language", "answers", "accuracy", "95 % interval",
+                title="Annotators on gold, per language")
+    for (who, lang), row in table.iterrows():
+        out.add_row(str(who), str(lang), f"{int(row['n']):,}", f"{100 * row['accuracy']:.1f} %",
+                    f"{100 * row['low']:.1f}–{100 * row['high']:.1f} %")
+    console.print(out)
 
 
 @app.command()

@@ -40,6 +40,10 @@ class TaskConfig(_Strict):
     guidelines: str = ""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     text_field: str = "text"
+    language_field: str | None = None
+    """The input column that gives each item's language (an ISO 639-1 code such as
+    ``en``); default: a column named ``language`` when the input has one. Items without
+    one get theirs from py3langid at the first run that uses per-language trust."""
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -320,6 +324,14 @@ class _GateBase(_PolicyBase):
     (``estimate``)."""
     people_order: Literal["least-confident", "margin", "entropy", "random", "import"] = \
         "least-confident"
+    per_language: bool = True
+    """Calibrated gate: do not let an annotator's answers accept items in a language where
+    it is shown weaker than elsewhere on reference items (:mod:`labelquorum.policies.trust`);
+    only acts when items have languages."""
+    language_gap: float = Field(0.05, ge=0, le=1)
+    """Per-language trust: how far below the lower end of an annotator's 95 % interval on
+    the other languages' reference items the upper end of its interval on a language must
+    lie for it to be untrusted there."""
     """When the budget cannot pay for every task a people's tier is given, which go first."""
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .project import Project
 
 COLUMNS = ["id", "label", "confidence", "decided_by", "tier", "flags", "annotators", "cost",
-           "simulated", "gold", "gold_role"]
+           "simulated", "gold", "gold_role", "language"]
 WRITERS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
@@ -26,12 +26,13 @@ def export_frame(project: Project) -> pd.DataFrame:
     """Every item in import order: id, label, confidence, decided_by, tier, flags,
     annotators consulted (those that answered or abstained; failed calls are
     left out), total cost, whether a simulated annotator
-    took part, and gold with its role when known. Undecided items have an empty label.
+    took part, gold with its role when known, and the item's language (from the input, or
+    detected by a run with per-language trust; ``und``: undetermined). Undecided items have an empty label.
     Spans tasks: label and gold are spans as JSON, ``[[start,end,"TYPE"],...]``."""
     it, d, j = schema.items, schema.decisions, schema.judgements
     pid = project.store.project_id
     with project.store.connect() as conn:
-        items = pd.read_sql(select(it.c.id, it.c.gold, it.c.gold_role)
+        items = pd.read_sql(select(it.c.id, it.c.gold, it.c.gold_role, it.c.language)
                             .where(it.c.project_id == pid).order_by(it.c.seq), conn)
         dec = pd.read_sql(select(d.c.item_id.label("id"), d.c.label, d.c.confidence,
                                  d.c.decided_by, d.c.tier, d.c.flags)

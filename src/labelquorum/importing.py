@@ -37,6 +37,7 @@ class ImportResult:
     items: int
     with_gold: int
     roles: dict[str, int]
+    languages: dict[str, int] | None = None  # items per language the input gave, if any
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -284,9 +285,37 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
                 roles[i] = role
             start += count
 
+    languages = _languages(df, task, columns, source)
     # object columns: pandas' default string dtype would copy every string into Arrow
-    return pd.DataFrame({"id": ids, "fields": fields_json, "gold": golds, "gold_role": roles},
-                        dtype=object)
+    return pd.DataFrame({"id": ids, "fields": fields_json, "gold": golds, "gold_role": roles,
+                         "language": languages}, dtype=object)
+
+
+MAX_LANGUAGE = 16  # characters of items.language
+
+
+def _languages(df: pd.DataFrame, task: Task, columns: list[str],
+               source: str) -> list[str | None]:
+    """Each row's language from ``task.language_field`` (default: a ``language`` column
+    when there is one), lower-cased; None where the input gives none."""
+    name = task.language_field
+    if name is None:
+        name = "language" if "language" in columns else None
+        if name is None:
+            return [None] * len(df)
+    elif name not in columns:
+        raise ImportDataError(f"no language column {name!r} (task.language_field); columns "
+                              f"found: {', '.join(columns)}. Rename the column or change "
+                              "task.language_field", path=source, field=name)
+    blank = _is_blank(df[name])
+    values = df[name].astype(str).str.strip().str.lower()
+    too_long = (values.str.len() > MAX_LANGUAGE).to_numpy() & ~blank
+    if too_long.any():
+        row = int(np.argmax(too_long))
+        raise ImportDataError(f"language {values[row][:40]!r} is longer than {MAX_LANGUAGE} "
+                              "characters; give a language code such as 'en' or 'fr'",
+                              path=source, row=row + 1, field=name)
+    return [None if b else v for v, b in zip(values.tolist(), blank.tolist())]
 
 
 def _span_golds(df: pd.DataFrame, task: Task, gold_column: str, source: str) -> list[str | None]:
@@ -322,16 +351,20 @@ def store_items(store: Store, prepared: pd.DataFrame, source: str) -> ImportResu
                                       "nothing was imported", path=source, row=row + 1)
         start = conn.execute(select(func.coalesce(func.max(t.c.seq), -1))
                              .where(t.c.project_id == pid)).scalar() + 1
-        columns = ("project_id", "id", "seq", "fields", "gold", "gold_role", "source")
-        data = [prepared[c].tolist() for c in ("id", "fields", "gold", "gold_role")]
+        columns = ("project_id", "id", "seq", "fields", "gold", "gold_role", "source",
+                   "language")
+        data = [prepared[c].tolist() for c in ("id", "fields", "gold", "gold_role",
+                                               "language")]
         with _sqlite_cache(conn, store):
             for begin in range(0, len(prepared), INSERT_CHUNK):
                 part = zip(*(col[begin:begin + INSERT_CHUNK] for col in data))
-                insert_rows(conn, t, columns, [(pid, i, start + begin + n, f, g, r, source)
-                                                for n, (i, f, g, r) in enumerate(part)])
+                insert_rows(conn, t, columns, [(pid, i, start + begin + n, f, g, r, source, lang)
+                                                for n, (i, f, g, r, lang) in enumerate(part)])
     roles = prepared["gold_role"].value_counts().to_dict()
+    langs = prepared["language"].value_counts().to_dict()
     return ImportResult(items=len(prepared), with_gold=int(prepared["gold"].notna().sum()),
-                        roles={str(k): int(v) for k, v in roles.items()})
+                        roles={str(k): int(v) for k, v in roles.items()},
+                        languages={str(k): int(v) for k, v in langs.items()} or None)
 
 
 @contextmanager

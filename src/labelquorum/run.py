@@ -32,6 +32,7 @@ from .aggregation import Consensus
 from .annotators import Annotator
 from .annotators.cache import CallCache
 from .engine.executor import Executor, short_error
+from .engine.languages import record_languages
 from .engine.learning import Learner
 from .engine.ledger import REQUEST_STATE, Budget, Ledger, instant, request_key
 from .engine.lock import RunLock
@@ -121,6 +122,10 @@ class Runner:
         self.learner = Learner(store, self.task, self.annotators, lock.run_id,
                                cfg.retrain_every, cfg.self_training_weight)
         self.learner.resume()  # a killed run's promoted refits, on exactly their items
+        language_note = None
+        if getattr(self.policy, "uses_language", False) and not (
+                self.task.multilabel or self.task.spans):
+            language_note = record_languages(store, self.task)
         st = self.state = RunState.load(store, self.task, self.annotators, lock.run_id,
                                         lock.seed)
         for ann in self.annotators.values():
@@ -134,6 +139,8 @@ class Runner:
         r = self.report = RunReport(lock.run_id, lock.resumed, len(st), 0, 0, 0)
         r.notes += [f"{a.name}: {a.note}" for a in self.annotators.values() if a.note]
         r.notes += self.learner.notes
+        if language_note:
+            r.notes.append(language_note)
         if lock.config_changed:
             r.notes.append("the config changed since this run started; the resumed run uses "
                            "the new one")

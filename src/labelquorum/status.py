@@ -48,6 +48,9 @@ class Status:
     # per annotator on gold it never trained on (calibration, evaluation, control): answers,
     # accuracy with its 95 % Wilson interval, expected calibration error of its confidence
     quality: pd.DataFrame | None = None
+    # the same per language, indexed (annotator, language): n, correct, accuracy, low, high
+    # (95 % Wilson interval); None while no gold item has a language
+    languages: pd.DataFrame | None = None
 
 
 def project_status(project: Project) -> Status:
@@ -112,7 +115,9 @@ def project_status(project: Project) -> Status:
         n_eval = len(merged)
     else:
         n_eval = 0
-    quality = annotator_quality(project)
+    answers = gold_answers(project)
+    quality = annotator_quality(project, answers)
+    languages = language_quality(project, answers)
     flags = dec["flags"].fillna("").loc[lambda s: s != ""].value_counts().to_dict()
     return Status(
         items=int(n_items), decided=len(decided),
@@ -126,21 +131,23 @@ def project_status(project: Project) -> Status:
         flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1,
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
-        failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality)
+        failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
+        languages=languages)
 
 
 QUALITY_COLUMNS = ["annotator", "answers", "accuracy", "low", "high", "ece"]
 
 
-def annotator_quality(project: Project) -> pd.DataFrame:
+def annotator_quality(project: Project, answers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each annotator's accuracy on gold it never trained on (roles calibration,
     evaluation and control), with a 95 % Wilson interval, and the expected calibration
     error of the confidence it stated (:mod:`labelquorum.calibration`); each item counts
     once per annotator, with its latest answer. People are one row per person
-    (``people:alice``). Classification tasks; empty otherwise."""
+    (``people:alice``). Classification tasks; empty otherwise. ``answers``: what
+    :func:`gold_answers` returns, when the caller has it already."""
     from .calibration import expected_calibration_error, wilson_interval
 
-    rows = gold_answers(project)
+    rows = gold_answers(project) if answers is None else answers
     if not len(rows):
         return pd.DataFrame(columns=QUALITY_COLUMNS)
     out = []
@@ -151,6 +158,33 @@ def annotator_quality(project: Project) -> pd.DataFrame:
                     expected_calibration_error(g["confidence"].to_numpy(dtype=float),
                                                g["right"].to_numpy())))
     return pd.DataFrame(out, columns=QUALITY_COLUMNS)
+
+
+def language_quality(project: Project,
+                     answers: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """:func:`annotator_quality` per language: rows (annotator, language) with ``n,
+    correct, accuracy, low, high`` (95 % Wilson interval). Gold items without a known
+    language count under ``und``. None while no gold item has a language."""
+    from .calibration import wilson_interval
+
+    rows = (gold_answers(project) if answers is None else answers).copy()
+    if not len(rows):
+        return None
+    it = schema.items
+    with project.store.connect() as conn:
+        langs = dict(conn.execute(select(it.c.id, it.c.language).where(
+            (it.c.project_id == project.store.project_id) & it.c.gold.is_not(None)
+            & it.c.language.is_not(None))).all())
+    if not langs:
+        return None
+    rows["language"] = rows["item_id"].map(langs).fillna("und")
+    out = []
+    for (who, lang), g in rows.groupby(["annotator", "language"], sort=True):
+        n, hits = len(g), int(g["right"].sum())
+        low, high = wilson_interval(hits, n)
+        out.append((who, lang, n, hits, hits / n, low, high))
+    return pd.DataFrame(out, columns=["annotator", "language", "n", "correct", "accuracy",
+                                      "low", "high"]).set_index(["annotator", "language"])
 
 
 def gold_answers(project: Project) -> pd.DataFrame:

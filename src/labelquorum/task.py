@@ -19,11 +19,12 @@ class Task:
     guidelines: str
     fields: tuple[str, ...]
     text_field: str
+    language_field: str | None = None  # the input column with each item's language
 
     @classmethod
     def from_config(cls, cfg: TaskConfig) -> Task:
         return cls(cfg.kind, tuple(cfg.label_names), tuple(lab.description for lab in cfg.labels),
-                   cfg.guidelines, tuple(cfg.fields), cfg.text_field)
+                   cfg.guidelines, tuple(cfg.fields), cfg.text_field, cfg.language_field)
 
     @property
     def multilabel(self) -> bool:

@@ -36,6 +36,7 @@ from ..policies.board import Board
 from ..spans import canonical, to_text
 from ..store import Store, schema
 from ..task import Task
+from .languages import UNDETERMINED
 
 STATUS_CODE = {"ok": OK, "abstain": ABSTAIN, "failed": FAILED}
 FETCH = 4096  # items whose fields are read from the store at a time
@@ -110,16 +111,17 @@ class RunState(Board):
         pid = store.project_id
         with store.connect() as conn:
             conn = conn.execution_options(yield_per=10_000)  # PostgreSQL: a server cursor
-            ids, seqs, gold, control, seeds = [], [], {}, set(), []
+            ids, seqs, gold, control, seeds, langs = [], [], {}, set(), [], []
             # calibration gold: the right label's index (classification tasks)
             classes = not task.multilabel and not task.spans
             reference: dict[int, int] = {}
             # streamed, and without the items' fields (read a chunk at a time when asked)
-            for i, (item_id, seq, item_gold, role) in enumerate(conn.execute(
-                    select(it.c.id, it.c.seq, it.c.gold, it.c.gold_role)
+            for i, (item_id, seq, item_gold, role, lang) in enumerate(conn.execute(
+                    select(it.c.id, it.c.seq, it.c.gold, it.c.gold_role, it.c.language)
                     .where(it.c.project_id == pid).order_by(it.c.seq))):
                 ids.append(item_id)
                 seqs.append(seq)
+                langs.append(None if lang in (None, UNDETERMINED) else lang)
                 if role == "seed" and item_gold is not None:
                     seeds.append(i)
                     gold[item_id] = json.loads(item_gold)
@@ -129,6 +131,9 @@ class RunState(Board):
                     reference[i] = task.index.get(json.loads(item_gold), -1)
             state = cls(store, task, annotators, ids, seqs, seed)
             state.gold, state.control, state.seeds = gold, control, seeds
+            if any(lang is not None for lang in langs):
+                state.language = np.array(langs, dtype=object)
+            del langs
             for i, lab in reference.items() if classes else ():
                 state.reference[i] = lab
             del ids, seqs

@@ -44,15 +44,17 @@ def probe_of(state: PolicyState, names: list[str]) -> Probe:
     for j, a in enumerate(names):
         known = state.cost[a][pos] if state.cost is not None else np.full(len(pos), np.nan)
         cost[:, j] = np.where(np.isfinite(known), known, state.annotators[a].max_cost)
+    language = None if state.language is None else state.language[pos]
     return Probe(list(names), tuple(state.labels), answers, state.reference[pos], cost,
-                 failed=failed, probs=probs, ids=state.item_ids[pos])
+                 failed=failed, probs=probs, ids=state.item_ids[pos], language=language)
 
 
 class Auto(Policy):
     def __init__(self, annotators: list[str], target_accuracy: float | None = None,
                  budget_per_item: float | None = None, budget: float | None = None,
                  folds: int = 5, confidence_level: float = 0.95, margin: float = 0.02,
-                 min_reference: int = 30):
+                 min_reference: int = 30, per_language: bool = True,
+                 language_gap: float = 0.05):
         self.candidates = annotators
         self.target_accuracy = target_accuracy
         self.budget_per_item = budget_per_item
@@ -61,11 +63,20 @@ class Auto(Policy):
         self.confidence_level = confidence_level
         self.margin = margin
         self.min_reference = min_reference
+        self.per_language = per_language
+        self.language_gap = language_gap
+
+    @property
+    def uses_language(self) -> bool:
+        """Candidates with a calibrated gate use per-language trust: the run records the
+        items' languages first."""
+        return self.per_language
 
     @classmethod
     def from_config(cls, cfg) -> Auto:
         return cls(list(cfg.annotators or []), cfg.target_accuracy, cfg.budget_per_item,
-                   cfg.budget, cfg.folds, cfg.confidence_level, cfg.margin, cfg.min_reference)
+                   cfg.budget, cfg.folds, cfg.confidence_level, cfg.margin, cfg.min_reference,
+                   cfg.per_language, cfg.language_gap)
 
     def annotators(self) -> list[str]:
         return list(self.candidates)
@@ -110,17 +121,21 @@ class Auto(Policy):
         digest = hashlib.sha1(repr((self.candidates, self.target_accuracy,
                                     self.per_item_budget(state), self.folds,
                                     self.confidence_level, self.margin,
-                                    self.min_reference)).encode())
+                                    self.min_reference, self.per_language,
+                                    self.language_gap)).encode())
         for part in (probe.ids.astype(str), probe.truth, probe.answers, probe.failed,
                      np.nan_to_num(probe.probs, nan=-1.0), probe.cost):
             digest.update(np.ascontiguousarray(part).tobytes())
+        if probe.language is not None:
+            digest.update(repr(probe.language.tolist()).encode())
         key = digest.hexdigest()
         memo = self.__dict__.get("_memo")
         if memo is None or memo[0] != key:
             result = search(probe, target=self.target_accuracy,
                             budget=self.per_item_budget(state), folds=self.folds,
                             level=self.confidence_level, margin=self.margin,
-                            min_reference=self.min_reference)
+                            min_reference=self.min_reference,
+                            per_language=self.per_language, language_gap=self.language_gap)
             memo = self.__dict__["_memo"] = (key, make_policy(result.chosen.config), result)
         return memo[2]
 

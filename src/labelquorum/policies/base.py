@@ -79,6 +79,9 @@ class PolicyState:
     reference: np.ndarray | None = None
     # float (n,) per annotator: what its answer cost (USD), NaN where unknown
     cost: dict[str, np.ndarray] | None = None
+    # object (n,): each item's language (an ISO 639-1 code), None where unknown; what
+    # per-language trust groups the reference items by (labelquorum.policies.trust)
+    language: np.ndarray | None = None
 
     def was_planned(self, name: str) -> np.ndarray:
         """Items the annotator was asked about, or was to be asked about, at any time."""

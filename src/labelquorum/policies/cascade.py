@@ -27,6 +27,7 @@ import numpy as np
 from ..aggregation import Consensus
 from ..config import CascadeConfig, Tier, VoteThenVerifyConfig
 from .base import FAILED, NOT_ASKED, OK, Decision, DecisionState, Plan, Policy, PolicyState
+from .trust import distrust, flag_decisions, trusted_view, untrusted_items
 
 HELD = "injection,needs-review"  # flagged text, only LLMs gave the label: for a person
 
@@ -40,8 +41,11 @@ def take(c: Consensus, mask: np.ndarray) -> Consensus:
 class Cascade(Policy):
     def __init__(self, tiers: list[Tier], scope: str = "tier", gate: str = "thresholds",
                  margin: float = 0.02, min_reference: int = 30,
-                 people_order: str = "least-confident", gate_bound: str = "lower-bound"):
+                 people_order: str = "least-confident", gate_bound: str = "lower-bound",
+                 per_language: bool = True, language_gap: float = 0.05):
         self.tiers = tiers
+        self.per_language = per_language
+        self.language_gap = language_gap
         self.gate_bound = gate_bound
         self.scope = scope
         self.gate = gate
@@ -52,7 +56,7 @@ class Cascade(Policy):
     @classmethod
     def from_config(cls, cfg: CascadeConfig) -> Cascade:
         return cls(cfg.tiers, cfg.scope, cfg.gate, cfg.margin, cfg.min_reference,
-                   cfg.people_order, cfg.gate_bound)
+                   cfg.people_order, cfg.gate_bound, cfg.per_language, cfg.language_gap)
 
     def _ask_tier(self, state: PolicyState, plan: Plan, names: list[str], wanted: np.ndarray,
                   so_far: np.ndarray | None) -> None:
@@ -74,6 +78,12 @@ class Cascade(Policy):
     def _remember(so_far: np.ndarray | None, pos: np.ndarray, c: Consensus) -> None:
         if so_far is not None and c.posterior.shape[1] == so_far.shape[1]:
             so_far[pos] = c.posterior
+
+    @property
+    def uses_language(self) -> bool:
+        """Whether the items' languages change what this policy does (per-language trust
+        in the calibrated gate): the run records them first."""
+        return self.per_language and self.gate == "calibrated"
 
     def tier_name(self, t: int) -> str:
         return self.tiers[t].name or f"tier {t + 1}"
@@ -171,6 +181,10 @@ class Cascade(Policy):
             for a in first:  # the first tier works meanwhile; nothing is decided yet
                 plan.ask(a, np.flatnonzero(state.open & (state.status[a] == NOT_ASKED)))
             return True
+        # per-language trust: every later step sees the untrusted answers as abstentions
+        # (calibration and gates included); ``full`` keeps them for the last tier
+        masks = self._untrusted(state, plan, names)
+        full, state = state, trusted_view(state, masks)
         cal, gates, final = self._calibrate(state, names, ref)
         if not cal.usable(names):
             few = min(cal.fits[a].n for a in names)
@@ -178,6 +192,9 @@ class Cascade(Policy):
             fix = ("The budget stopped the annotators' answers on the reference items: raise "
                    "policy.budget, or lower policy.min_reference." if unasked
                    and state.budget_left is not None else "Add calibration gold.")
+            if masks:
+                fix += (" Answers in a language where their annotator is not trusted do not "
+                        "count (policy.per_language).")
             plan.notes.append(f"calibrated gate: an annotator has {few} answers on reference "
                               f"items, needs {self.min_reference} (policy.min_reference); the "
                               f"tiers' thresholds decide. {fix}")
@@ -201,6 +218,8 @@ class Cascade(Policy):
             held = state.unconfirmed(list(seen), pos, c) & (c.votes > 0)
             if t < last:
                 ok = (c.votes >= tier.min_votes) & gates[t].accept(c.confidence) & ~held
+                if masks:  # accepted only on a trusted answer of this tier
+                    ok &= np.any([state.label[a][pos] >= 0 for a in tier.annotators], axis=0)
                 plan.decide(Decision(pos[ok], take(c, ok), list(seen), self.tier_name(t)))
                 remaining = np.zeros_like(remaining)
                 remaining[pos[~ok]] = True
@@ -212,9 +231,46 @@ class Cascade(Policy):
                               np.where(mine, own.label, c.label),
                               np.where(mine, own.confidence, c.confidence),
                               np.where(mine, own.agreement, c.agreement), c.votes)
-            self._decide_last(state, plan, pos, c, held, list(seen), t)
+            if masks:
+                c, held = self._untrusted_last(full, cal, list(seen), pos, c, held)
+            before = len(plan.decisions)
+            self._decide_last(full, plan, pos, c, held, list(seen), t)
+            if masks:  # the last tier's own answer there is not trusted: set aside or used
+                flagged = np.zeros(len(state.item_ids), dtype=bool)
+                for a, mask in masks.items():
+                    if a in tier.annotators:
+                        flagged |= mask & (full.label[a] >= 0)
+                plan.decisions[before:] = flag_decisions(plan.decisions[before:], flagged)
             remaining = np.zeros_like(remaining)
         return True
+
+    @staticmethod
+    def _untrusted_last(full, cal, seen, pos, c, held):
+        """The last tier, where only untrusted answers were given: nothing else can decide
+        the item, so they do (the decision is flagged)."""
+        none = c.votes == 0
+        if not none.any():
+            return c, held
+        every = full.calibrated_consensus(cal, seen, pos)
+        use = none & (every.votes > 0)
+        c = Consensus(np.where(use[:, None], every.posterior, c.posterior),
+                      np.where(use, every.label, c.label),
+                      np.where(use, every.confidence, c.confidence),
+                      np.where(use, every.agreement, c.agreement),
+                      np.where(use, every.votes, c.votes))
+        held = held | (use & full.unconfirmed(seen, pos, c))
+        return c, held
+
+    def _untrusted(self, state: PolicyState, plan: Plan, names: list[str]):
+        """Per annotator not trusted on a language (:mod:`labelquorum.policies.trust`), the
+        items of that language; a note for each, once."""
+        if not self.per_language or state.language is None:
+            return {}
+        found = distrust(state, names, state.language, gap=self.language_gap)
+        last = set(self.tiers[-1].annotators)
+        for d in found:
+            plan.notes.append(d.note("language", last_tier=d.annotator in last))
+        return untrusted_items(state, found, state.language)
 
     def _calibrate(self, state: PolicyState, names: list[str], ref: np.ndarray):
         """The calibration, gates and final deciders for the reference answers as they are:
@@ -338,16 +394,19 @@ class VoteThenVerify(Cascade):
     def __init__(self, specialists: list[str], verifiers: list[str],
                  min_votes: int | None = None, gate: str = "calibrated",
                  margin: float = 0.02, min_reference: int = 30,
-                 people_order: str = "least-confident", gate_bound: str = "lower-bound"):
+                 people_order: str = "least-confident", gate_bound: str = "lower-bound",
+                 per_language: bool = True, language_gap: float = 0.05):
         votes = len(specialists) if min_votes is None else min(min_votes, len(specialists))
         super().__init__([
             Tier(name="specialists", annotators=specialists, min_agreement=1.0,
                  min_votes=votes),
             Tier(name="verifiers", annotators=verifiers),
         ], gate="thresholds" if gate == "unanimous" else gate, margin=margin,
-            min_reference=min_reference, people_order=people_order, gate_bound=gate_bound)
+            min_reference=min_reference, people_order=people_order, gate_bound=gate_bound,
+            per_language=per_language, language_gap=language_gap)
 
     @classmethod
     def from_config(cls, cfg: VoteThenVerifyConfig) -> VoteThenVerify:
         return cls(cfg.specialists, cfg.verifiers, cfg.min_votes, cfg.gate, cfg.margin,
-                   cfg.min_reference, cfg.people_order, cfg.gate_bound)
+                   cfg.min_reference, cfg.people_order, cfg.gate_bound, cfg.per_language,
+                   cfg.language_gap)

@@ -52,7 +52,7 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
                 probs: np.ndarray | None = None, seed: int = 0,
                 aggregator: str = "weighted", kind: str = "llm",
                 texts: Sequence[str] | None = None, reference: np.ndarray | None = None,
-                max_steps: int = 10_000) -> OfflineRun:
+                language: Sequence[str | None] | None = None, max_steps: int = 10_000) -> OfflineRun:
     """Run ``policy`` over recorded answers.
 
     ``answers`` is (items, annotators) of label indices into ``labels``, -1 where the
@@ -64,7 +64,8 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
     when the annotators are LLMs (``kind="llm"``): flagged items are never decided by LLM
     answers alone. ``reference`` (label index per item, -1 elsewhere) marks the items whose
     right label is known, as calibration gold does in a project (calibrated gates fit on
-    them). Classification tasks only.
+    them). ``language`` (each item's language, None where unknown) is what per-language
+    trust groups the reference items by. Classification tasks only.
     """
     ids = np.asarray(item_ids, dtype=object)
     n, k = len(ids), len(labels)
@@ -90,6 +91,11 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
             for a in names}
     if reference is not None:
         board.reference[:] = np.asarray(reference, dtype=np.int64)
+    if language is not None:
+        if len(language) != n:
+            raise PolicyError(f"language must give one language per item; got "
+                              f"{len(language)} for {n} items")
+        board.language = np.array(list(language), dtype=object)
     if texts is not None and kind == "llm":
         board.suspicious = flag_injections(list(texts))
     out = OfflineRun(np.full(n, -1, dtype=np.int64), [""] * n, [""] * n, np.zeros(n),

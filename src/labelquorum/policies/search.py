@@ -59,6 +59,7 @@ class Probe:
     failed: np.ndarray | None = None
     probs: np.ndarray | None = None
     ids: np.ndarray | None = None
+    language: np.ndarray | None = None  # each item's language (None: unknown), if known
 
     def __post_init__(self):
         self.answers = np.asarray(self.answers, dtype=np.int64)
@@ -165,7 +166,8 @@ def _uses_reference(cfg: dict) -> bool:
 
 # -- candidates --------------------------------------------------------------------
 def recipes(probe: Probe, *, margin: float = 0.02, min_reference: int = 30,
-            budget: float | None = None) -> list[Recipe]:
+            budget: float | None = None, per_language: bool = True,
+            language_gap: float = 0.05) -> list[Recipe]:
     """The candidates for this probe's annotators and prices (see the module docstring).
 
     Paid tiers are chosen at each *price step*: a price at which the most accurate
@@ -189,7 +191,10 @@ def recipes(probe: Probe, *, margin: float = 0.02, min_reference: int = 30,
         return [j for j in by_price if price[j] < price[v] - EPS]
 
     def cal(extra: dict) -> dict:
-        return {**extra, "margin": margin, "min_reference": min_reference}
+        out = {**extra, "margin": margin, "min_reference": min_reference}
+        if not per_language or language_gap != 0.05:  # else the defaults say it
+            out.update(per_language=per_language, language_gap=language_gap)
+        return out
 
     acc_all = probe.accuracy()
     steps, seen = [], None
@@ -316,7 +321,7 @@ def _evaluate(probe, candidates, folds, seed, level) -> list[Scored]:
         if (key, fold) not in runs:
             r = run_offline(make_policy(cfg), probe.ids, probe.labels, probe.names,
                             probe.answers, probe.cost, failed=probe.failed, probs=probe.probs,
-                            reference=ref, seed=seed)
+                            reference=ref, language=probe.language, seed=seed)
             runs[key, fold] = (r.label == probe.truth, r.cost)
         return runs[key, fold]
 
@@ -423,14 +428,16 @@ class SearchResult:
 
 def search(probe: Probe, *, target: float | None = None, budget: float | None = None,
            folds: int = 5, level: float = 0.95, margin: float = 0.02,
-           min_reference: int = 30, seed: int = 0) -> SearchResult:
+           min_reference: int = 30, seed: int = 0, per_language: bool = True,
+           language_gap: float = 0.05) -> SearchResult:
     """Score every candidate on the probe and choose (see :func:`choose`)."""
     m = len(probe.truth)
     if m < MIN_ITEMS:
         raise PolicyError(f"choosing a policy needs at least {MIN_ITEMS} calibration gold "
                           f"items answered by every candidate annotator; there are {m}. "
                           "Import more with labelquorum import --split calibration=N")
-    cands = recipes(probe, margin=margin, min_reference=min_reference, budget=budget)
+    cands = recipes(probe, margin=margin, min_reference=min_reference, budget=budget,
+                    per_language=per_language, language_gap=language_gap)
     if not cands:  # nothing fits the budget: score the single annotators, to say so
         cands = recipes(probe)[:len(probe.names)]
     scored = evaluate(probe, cands, folds=folds, seed=seed, level=level)

@@ -87,6 +87,14 @@ def _m0007_accounts(conn: Connection) -> None:
     schema.web_keys.create(conn, checkfirst=True)
 
 
+def _m0009_item_language(conn: Connection) -> None:
+    """items.language: each item's language (from the input, or detected), NULL until
+    known. Independent of migration 8: either may be applied first."""
+    columns = {c["name"] for c in inspect(conn).get_columns("items")}
+    if "language" not in columns:
+        conn.execute(text("ALTER TABLE items ADD COLUMN language VARCHAR(16)"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
     (2, "confidence_method", _m0002_confidence_method),
@@ -95,9 +103,10 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "refits", _m0005_refits),
     (6, "assignment_visibility", _m0006_assignment_visibility),
     (7, "accounts", _m0007_accounts),
+    (9, "item_language", _m0009_item_language),
 ]
 
-LATEST = MIGRATIONS[-1][0]
+LATEST = max(version for version, _, _ in MIGRATIONS)
 
 
 def migrate(conn: Connection) -> list[str]:
@@ -106,7 +115,7 @@ def migrate(conn: Connection) -> list[str]:
         schema.schema_migrations.create(conn)
     done = set(conn.execute(select(schema.schema_migrations.c.version)).scalars())
     applied = []
-    for version, name, fn in MIGRATIONS:
+    for version, name, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
         if version in done:
             continue
         fn(conn)

@@ -45,6 +45,9 @@ items = Table(
     Column("gold", Text),  # JSON: a label, or a list of labels for multilabel
     Column("gold_role", String(16)),  # seed | calibration | control | evaluation
     Column("source", Text),
+    # ISO 639-1 code from the input's language column or py3langid; 'und' where it could
+    # not be told; NULL until known (labelquorum.languages)
+    Column("language", String(16)),
     # no index on seq: only whole-project reads order by it, and sorting is cheaper than
     # maintaining an index on every import (about 15 % of a 1M-item import)
 )
