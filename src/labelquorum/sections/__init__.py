@@ -1,0 +1,4 @@
+"""The models of ``labelquorum.toml``'s sections, one module per area.
+
+:mod:`labelquorum.config` loads a file and validates it against them.
+"""

@@ -1,0 +1,75 @@
+"""The ``[task]`` section: what is labelled, with which labels."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Strict
+
+TASK_KINDS = ("classification", "multilabel", "spans")
+# keys the annotation page keeps for itself (label hotkeys may not take them)
+RESERVED_KEYS = {"u": "undo", "s": "skip"}
+
+
+class LabelConfig(Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    hotkey: str | None = None
+
+
+class TaskConfig(Strict):
+    kind: Literal["classification", "multilabel", "spans"] = "classification"
+    labels: list[LabelConfig] = Field(min_length=2)
+    guidelines: str = ""
+    fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
+    text_field: str = "text"
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_from_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> TaskConfig:
+        names = [label.name for label in self.labels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"label names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _hotkeys(self) -> TaskConfig:
+        """Every label must be reachable by its key on the annotation page: a hotkey is one
+        character, not one the page keeps for itself, and no two labels share one (labels
+        without a hotkey take 1-9 by position)."""
+        taken: dict[str, list[str]] = {}
+        for i, label in enumerate(self.labels):
+            key = label.hotkey
+            if key is None:
+                if i < 9:
+                    taken.setdefault(str(i + 1), []).append(label.name)
+                continue
+            if len(key) != 1 or not key.isprintable() or key.isspace():
+                raise ValueError(
+                    f"label {label.name!r} has hotkey {key!r}; a hotkey is one printable "
+                    "character such as 'p' or '7' (Enter, Space and Tab belong to the page)")
+            if key.lower() in RESERVED_KEYS:
+                raise ValueError(
+                    f"label {label.name!r} has hotkey {key!r}, which the annotation page "
+                    f"keeps for {RESERVED_KEYS[key.lower()]}; choose another key")
+            taken.setdefault(key.lower(), []).append(label.name)
+        for key, names in taken.items():
+            if len(names) > 1:
+                raise ValueError(
+                    f"labels {', '.join(repr(n) for n in names)} share the hotkey {key!r} "
+                    "(labels without a hotkey take 1-9 by their position); give each its "
+                    "own key")
+        return self
+
+    @property
+    def label_names(self) -> list[str]:
+        return [label.name for label in self.labels]
