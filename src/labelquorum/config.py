@@ -9,20 +9,18 @@ name; a policy that names a missing annotator fails here, before any work starts
 from __future__ import annotations
 
 import tomllib
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, create_model, model_validator
 
+from . import plugins
 from .errors import ConfigError
 from .sections.annotators import (
     ANNOTATOR_KINDS,
-    ANNOTATOR_TYPES,
-    NOT_FOR_SPANS,
     SPACY_TYPE_MAP,
-    SPANS_ONLY,
     AnnotatorBase,
-    AnnotatorConfig,
     EmbeddingConfig,
     FewShotConfig,
     HumanConfig,
@@ -37,19 +35,17 @@ from .sections.annotators import (
 )
 from .sections.base import Strict, did_you_mean
 from .sections.policies import (
-    AGGREGATOR_NAMES,
-    POLICY_TYPES,
     AutoConfig,
     CascadeConfig,
     ChainConfig,
     GateBase,
     PolicyBase,
-    PolicyConfig,
     Tier,
     VoteThenVerifyConfig,
+    aggregator_names,
 )
 from .sections.project import ProjectSection, StoreConfig
-from .sections.task import RESERVED_KEYS, TASK_KINDS, LabelConfig, TaskConfig
+from .sections.task import RESERVED_KEYS, LabelConfig, TaskConfig
 from .sections.web import WebConfig
 
 CONFIG_NAME = "labelquorum.toml"
@@ -57,19 +53,12 @@ CONFIG_NAME = "labelquorum.toml"
 
 # the section models are re-exported here: ``from labelquorum.config import TfidfConfig``
 __all__ = [
-    "AGGREGATOR_NAMES",
     "ANNOTATOR_KINDS",
-    "ANNOTATOR_TYPES",
     "CONFIG_NAME",
-    "NOT_FOR_SPANS",
-    "POLICY_TYPES",
     "RESERVED_KEYS",
     "RESERVED_NAMES",
     "SPACY_TYPE_MAP",
-    "SPANS_ONLY",
-    "TASK_KINDS",
     "AnnotatorBase",
-    "AnnotatorConfig",
     "AutoConfig",
     "CascadeConfig",
     "ChainConfig",
@@ -81,7 +70,6 @@ __all__ = [
     "LabelConfig",
     "LlmConfig",
     "PolicyBase",
-    "PolicyConfig",
     "ProjectSection",
     "ReplayConfig",
     "Rule",
@@ -96,9 +84,13 @@ __all__ = [
     "VaderConfig",
     "VoteThenVerifyConfig",
     "WebConfig",
+    "aggregator_names",
+    "annotator_models",
+    "config_model",
     "did_you_mean",
     "load_config",
     "parse_config",
+    "policy_models",
 ]
 
 
@@ -110,8 +102,10 @@ class Config(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     task: TaskConfig
-    annotators: dict[str, AnnotatorConfig] = Field(min_length=1)
-    policy: PolicyConfig
+    annotators: dict[str, AnnotatorBase] = Field(min_length=1)
+    """Each a registered annotator type's model (see :func:`config_model`)."""
+    policy: PolicyBase
+    """A registered policy type's model."""
 
     @model_validator(mode="before")
     @classmethod
@@ -137,12 +131,13 @@ class Config(Strict):
                     "annotator decided. Rename it without commas (e.g. "
                     f"{(name.replace(',', '-').replace(' ', '') or 'model') + '_1'!r}).",
                     key=f"annotators.{name}")
-        for key, names in _policy_references(self.policy):
+        for key, names in self.policy.references():
             for name in names:
                 if name not in known:
                     raise ConfigError(
                         f"names annotator {name!r}, which is not declared under [annotators]. "
-                        f"Declared annotators: {', '.join(sorted(known))}.{did_you_mean(name, known)}",
+                        f"Declared annotators: {', '.join(sorted(known))}."
+                        f"{did_you_mean(name, known)}",
                         key=key,
                     )
         labels = set(self.task.label_names)
@@ -154,7 +149,7 @@ class Config(Strict):
             targets: list[tuple[str, str]] = []
             if isinstance(ann, VaderConfig):
                 targets = [(f"annotators.{name}.ranges.{lab}", lab) for lab in ann.ranges]
-                if self.task.kind != "classification":
+                if self.task.value_type != "class":
                     raise ConfigError("vader labels classification tasks only; "
                                       f"the task kind is {self.task.kind!r}",
                                       key=f"annotators.{name}.type")
@@ -172,16 +167,22 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _annotators_fit_task(self) -> Config:
-        spans = self.task.kind == "spans"
+        value_type = self.task.value_type
+        spans = value_type == "spans"
         for name, ann in self.annotators.items():
             key = f"annotators.{name}.type"
-            if spans and ann.type in NOT_FOR_SPANS:
-                usable = [t for t in ANNOTATOR_TYPES if t not in NOT_FOR_SPANS]
+            fits = plugins.annotators.get(ann.type).value_types
+            if spans and "spans" not in fits:
+                usable = [t.name for t in plugins.annotators.items() if "spans" in t.value_types]
                 raise ConfigError(f"a {ann.type} annotator labels whole items, not spans; for "
                                   f"a spans task use one of: {', '.join(usable)}", key=key)
-            if not spans and ann.type in SPANS_ONLY:
+            if not spans and fits == ("spans",):
                 raise ConfigError(f"a {ann.type} annotator labels spans; set task.kind = "
                                   f"\"spans\" or use another annotator type", key=key)
+            if value_type not in fits:
+                usable = [t.name for t in plugins.annotators.items() if value_type in t.value_types]
+                raise ConfigError(f"a {ann.type} annotator cannot label a {self.task.kind} task; "
+                                  f"use one of: {', '.join(usable)}", key=key)
             if spans and isinstance(ann, SimulatedConfig) and ann.confusion is not None:
                 raise ConfigError("a simulated annotator on a spans task takes 'accuracy' "
                                   "(the chance of keeping each gold entity), not 'confusion'",
@@ -212,7 +213,7 @@ class Config(Strict):
     @model_validator(mode="after")
     def _auto_fits_task(self) -> Config:
         if isinstance(self.policy, AutoConfig):
-            if self.task.kind != "classification":
+            if self.task.value_type != "class":
                 raise ConfigError("an auto policy is chosen on calibration gold of a "
                                   f"classification task; the task kind is {self.task.kind!r}. "
                                   "Use a cascade, vote-then-verify or chain policy",
@@ -228,30 +229,54 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _aggregator_fits_task(self) -> Config:
-        if self.task.kind != "classification" and self.policy.aggregator not in (
-                "majority", "weighted"):
-            raise ConfigError(f"aggregator {self.policy.aggregator!r} works on classification "
-                              "tasks; use 'majority' or 'weighted' for multilabel and spans",
-                              key="policy.aggregator")
+        from .aggregation.voting import METHODS as VOTES
+
+        name = self.policy.aggregator
+        if name in VOTES:  # the per-item votes take every kind
+            return self
+        method = plugins.aggregators.get(name)
+        kind = plugins.task_kinds.get(self.task.kind)
+        if not method.supports(kind):
+            serves = sorted({k.name for k in plugins.task_kinds.items() if method.supports(k)})
+            raise ConfigError(f"aggregator {name!r} works on {' and '.join(serves) or 'no'} "
+                              f"tasks, not on {kind.name}; use 'majority' or 'weighted' for "
+                              f"{kind.name} tasks", key="policy.aggregator")
         return self
 
     @property
     def policy_annotators(self) -> list[str]:
         seen: list[str] = []
-        for _, names in _policy_references(self.policy):
+        for _, names in self.policy.references():
             seen += [n for n in names if n not in seen]
         return seen
 
 
-def _policy_references(policy: Any) -> list[tuple[str, list[str]]]:
-    if isinstance(policy, CascadeConfig):
-        return [(f"policy.tiers[{i}].annotators", t.annotators) for i, t in enumerate(policy.tiers)]
-    if isinstance(policy, VoteThenVerifyConfig):
-        return [("policy.specialists", policy.specialists), ("policy.verifiers", policy.verifiers)]
-    if isinstance(policy, AutoConfig):
-        return [("policy.annotators", list(policy.annotators or []))]
-    return [("policy.links", [a for link in policy.links
-                              for a in ([link] if isinstance(link, str) else link)])]
+def annotator_models() -> list[type[AnnotatorBase]]:
+    """The ``[annotators.NAME]`` models of every registered annotator type."""
+    return [t.config for t in plugins.annotators.items()]
+
+
+def policy_models() -> list[type[PolicyBase]]:
+    """The ``[policy]`` models of every registered policy type."""
+    return [t.config for t in plugins.policies.items()]
+
+
+def config_model() -> type[Config]:
+    """The :class:`Config` model whose ``annotators`` and ``policy`` take exactly the
+    registered types (built-ins and plugins), each under its own strict model."""
+    return _config_model(plugins.annotators.names(), plugins.policies.names(),
+                         plugins.annotators.version, plugins.policies.version)
+
+
+@cache
+def _config_model(annotator_types: tuple[str, ...], policy_types: tuple[str, ...],
+                  *versions: int) -> type[Config]:
+    def tagged(models: list) -> Any:
+        return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
+
+    return create_model("Config", __base__=Config, __module__=__name__,
+                        annotators=(dict[str, tagged(annotator_models())], Field(min_length=1)),
+                        policy=(tagged(policy_models()), ...))
 
 
 def _unknown_label(label: str, labels: set[str]) -> str:
@@ -262,9 +287,9 @@ def _unknown_label(label: str, labels: set[str]) -> str:
 def _format_error(err: dict[str, Any], data: dict[str, Any]) -> ConfigError:
     loc = list(err["loc"])
     # drop the discriminator tags pydantic puts in the path of tagged unions
-    if len(loc) > 1 and loc[0] == "policy" and loc[1] in POLICY_TYPES:
+    if len(loc) > 1 and loc[0] == "policy" and loc[1] in plugins.policies.names():
         del loc[1]
-    if len(loc) > 2 and loc[0] == "annotators" and loc[2] in ANNOTATOR_TYPES:
+    if len(loc) > 2 and loc[0] == "annotators" and loc[2] in plugins.annotators.names():
         del loc[2]
     key = ""
     for part in loc:
@@ -279,8 +304,11 @@ def _format_error(err: dict[str, Any], data: dict[str, Any]) -> ConfigError:
     kind = err["type"]
     if kind == "union_tag_invalid":
         tag = err.get("ctx", {}).get("tag")
-        section = "policy" if loc and loc[0] == "policy" else "annotators"
-        choices = POLICY_TYPES if section == "policy" else ANNOTATOR_TYPES
+        registry = plugins.policies if loc and loc[0] == "policy" else plugins.annotators
+        broken = registry.broken(str(tag))
+        if broken is not None:
+            return type(broken)(str(broken), key=f"{key}.type")
+        choices = registry.names()
         return ConfigError(f"unknown type {tag!r}; valid types: {', '.join(choices)}."
                            f"{did_you_mean(str(tag), list(choices))}", key=f"{key}.type")
     if kind == "union_tag_not_found":
@@ -302,7 +330,7 @@ def _format_error(err: dict[str, Any], data: dict[str, Any]) -> ConfigError:
 def parse_config(data: dict[str, Any]) -> Config:
     """Validate a config mapping; raise :class:`ConfigError` naming the first bad key."""
     try:
-        return Config.model_validate(data)
+        return config_model().model_validate(data)
     except ConfigError:
         raise
     except ValidationError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -169,13 +169,3 @@ class LlmConfig(AnnotatorBase):
     batch_size: int = Field(64, ge=1)
     """Items per call of the synchronous Python API (``annotate``); runs ask item by item."""
 
-
-AnnotatorConfig = Annotated[
-    TfidfConfig | EmbeddingConfig | VaderConfig | RulesConfig | ReplayConfig | SimulatedConfig
-    | HumanConfig | SpacyConfig | LlmConfig,
-    Field(discriminator="type"),
-]
-ANNOTATOR_TYPES = ("tfidf", "embedding", "vader", "rules", "replay", "simulated", "human",
-                   "spacy", "llm")
-SPANS_ONLY = ("spacy",)
-NOT_FOR_SPANS = ("tfidf", "embedding", "vader", "rules")

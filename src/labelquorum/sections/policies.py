@@ -17,10 +17,6 @@ class Tier(Strict):
     min_votes: int = Field(1, ge=1)
 
 
-AGGREGATOR_NAMES = ("majority", "weighted", "majority-vote", "wawa", "dawid-skene",
-                    "one-coin-dawid-skene", "glad", "mace")
-
-
 class PolicyBase(Strict):
     aggregator: str = "weighted"
     """How a tier's answers become a consensus: ``majority`` or ``weighted`` (probability-
@@ -38,10 +34,30 @@ class PolicyBase(Strict):
     @field_validator("aggregator")
     @classmethod
     def _known_aggregator(cls, value: str) -> str:
-        if value not in AGGREGATOR_NAMES:
+        names = aggregator_names()
+        if value not in names:
+            from ..plugins import aggregators
+
+            broken = aggregators.broken(value)
+            if broken is not None:
+                raise broken
             raise ValueError(f"unknown aggregator {value!r}; valid: "
-                             f"{', '.join(AGGREGATOR_NAMES)}.{did_you_mean(value, AGGREGATOR_NAMES)}")
+                             f"{', '.join(names)}.{did_you_mean(value, names)}")
         return value
+
+    def references(self) -> list[tuple[str, list[str]]]:
+        """The annotators this policy names, by config key (checked against
+        ``[annotators]``); a policy type that names annotators returns them here."""
+        return []
+
+
+def aggregator_names() -> tuple[str, ...]:
+    """What ``policy.aggregator`` takes: the per-item votes, then every registered
+    truth-inference method."""
+    from ..aggregation.voting import METHODS
+    from ..plugins import aggregators
+
+    return (*METHODS, *aggregators.names())
 
 
 class GateBase(PolicyBase):
@@ -67,6 +83,10 @@ class CascadeConfig(GateBase):
     scope: Literal["tier", "cumulative"] = "tier"
     gate: Literal["thresholds", "calibrated"] = "thresholds"
 
+    def references(self) -> list[tuple[str, list[str]]]:
+        return [(f"policy.tiers[{i}].annotators", t.annotators)
+                for i, t in enumerate(self.tiers)]
+
 
 class VoteThenVerifyConfig(GateBase):
     type: Literal["vote-then-verify"]
@@ -75,6 +95,9 @@ class VoteThenVerifyConfig(GateBase):
     min_votes: int | None = Field(None, ge=1)
     """Specialist votes needed for unanimity to count; default: every specialist."""
     gate: Literal["unanimous", "calibrated"] = "calibrated"
+
+    def references(self) -> list[tuple[str, list[str]]]:
+        return [("policy.specialists", self.specialists), ("policy.verifiers", self.verifiers)]
 
 
 class ChainConfig(PolicyBase):
@@ -85,6 +108,10 @@ class ChainConfig(PolicyBase):
     """How a link ranks its answers: its own confidence, or agreement with the chain so far."""
     label_from: Literal["most-confident-link", "keeping-link"] = "most-confident-link"
     """Which link labels a kept item: the one where it ranked highest, or the keeping one."""
+
+    def references(self) -> list[tuple[str, list[str]]]:
+        return [("policy.links", [a for link in self.links
+                                  for a in ([link] if isinstance(link, str) else link)])]
 
 
 class AutoConfig(GateBase):
@@ -112,8 +139,6 @@ class AutoConfig(GateBase):
                              "policy within it)")
         return self
 
+    def references(self) -> list[tuple[str, list[str]]]:
+        return [("policy.annotators", list(self.annotators or []))]
 
-PolicyConfig = Annotated[
-    CascadeConfig | VoteThenVerifyConfig | ChainConfig | AutoConfig, Field(discriminator="type")
-]
-POLICY_TYPES = ("cascade", "vote-then-verify", "chain", "auto")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from ..errors import ConfigError
 from .base import Strict
 
-TASK_KINDS = ("classification", "multilabel", "spans")
 # keys the annotation page keeps for itself (label hotkeys may not take them)
 RESERVED_KEYS = {"u": "undo", "s": "skip"}
 
@@ -20,11 +20,46 @@ class LabelConfig(Strict):
 
 
 class TaskConfig(Strict):
-    kind: Literal["classification", "multilabel", "spans"] = "classification"
+    kind: str = "classification"
+    """A registered task kind (:mod:`labelquorum.plugins`)."""
     labels: list[LabelConfig] = Field(min_length=2)
     guidelines: str = ""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     text_field: str = "text"
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from ..plugins import task_kinds
+
+        names = task_kinds.names()
+        if value not in names:
+            broken = task_kinds.broken(value)
+            if broken is not None:
+                raise broken
+            quoted = [repr(n) for n in names]
+            raise ValueError(f"expected one of {', '.join(quoted[:-1])} or {quoted[-1]}")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_check(self) -> TaskConfig:
+        """The task kind's own check of the section (a plugin's kind may have one)."""
+        from ..plugins import task_kinds
+
+        check = task_kinds.get(self.kind).check
+        if check is not None:
+            try:
+                check(self)
+            except ValueError as exc:
+                raise ConfigError(str(exc), key="task") from None
+        return self
+
+    @property
+    def value_type(self) -> str:
+        """What the kind labels with: ``class``, ``labelset`` or ``spans``."""
+        from ..plugins import task_kinds
+
+        return task_kinds.get(self.kind).value_type
 
     @field_validator("labels", mode="before")
     @classmethod
