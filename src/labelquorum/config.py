@@ -214,9 +214,10 @@ class Config(Strict):
     def _auto_fits_task(self) -> Config:
         if isinstance(self.policy, AutoConfig):
             if self.task.value_type != "class":
+                others = [n for n in plugins.policies.names() if n != "auto"]
                 raise ConfigError("an auto policy is chosen on calibration gold of a "
                                   f"classification task; the task kind is {self.task.kind!r}. "
-                                  "Use a cascade, vote-then-verify or chain policy",
+                                  f"Use a {', '.join(others[:-1])} or {others[-1]} policy",
                                   key="policy.type")
             people = [n for n in self.policy.annotators or []
                       if n in self.annotators and self.annotators[n].type == "human"]
