@@ -2,3 +2,7 @@
 
 :mod:`labelquorum.config` loads a file and validates it against them.
 """
+
+from . import annotators, base, policies, project, task, web
+
+__all__ = ["annotators", "base", "policies", "project", "task", "web"]
