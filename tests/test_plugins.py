@@ -98,6 +98,8 @@ def make_project(tmp_path: Path, path: Path | None, config: str = CONFIG) -> Pat
 def test_a_plugin_package_adds_all_four_kinds_by_entry_point(tmp_path, plugin_path):
     proj, items = make_project(tmp_path, plugin_path)
     lq("import", items, "--project", proj, "--id-column", "id", path=plugin_path)
+    plan = lq("plan", "--project", proj, path=plugin_path).stdout
+    assert "length" in plan and "words" in plan, plan  # the plan shows whom it asks
     lq("run", "--project", proj, path=plugin_path)
     out = tmp_path / "labels.csv"
     lq("export", out, "--project", proj, path=plugin_path)
