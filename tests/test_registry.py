@@ -1,6 +1,9 @@
 """The registries behind the config schema: what Python and entry points add is what the
 config takes, and whatever a plugin gets wrong comes back as a sentence naming it."""
 
+import os
+import subprocess
+import sys
 from typing import Literal
 
 import pytest
@@ -139,3 +142,15 @@ def test_entry_points_that_are_wrong_are_set_aside_with_their_package_named(
     assert any("AttributeError" in f and "pip uninstall lq-wrong" in f for f in failures)
     with pytest.raises(PluginError, match="missing = lq_wrong:NOWHERE"):
         registry.get("missing")
+
+
+def test_importing_labelquorum_and_its_cli_reads_no_entry_point(tmp_path):
+    install(tmp_path, "lq-broken", "1.0", {"labelquorum.annotators": {"x": "nowhere:X"}})
+    code = ("import labelquorum, labelquorum.cli, labelquorum.annotators, labelquorum.policies\n"
+            "from labelquorum import plugins\n"
+            "print([name for name, r in plugins.REGISTRIES.items() if r.loaded])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              [str(tmp_path), os.environ.get("PYTHONPATH", "")])}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -213,6 +213,11 @@ class Registry(Generic[T]):
             return
         self._entries[item.name] = _Entry(item, where, dist)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the group's entry points have been read (on first use, never on import)."""
+        return self._entries is not None
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._load())
 
