@@ -96,8 +96,9 @@ def test_an_aggregator_serves_only_the_kinds_it_names():
     try:
         cfg = config(type="rules", rules=[{"label": "a", "keywords": ["x"]}])
         cfg["policy"]["aggregator"] = "first"
-        with pytest.raises(ConfigError, match="aggregator 'first' works on multilabel tasks, "
-                                              "not on classification"):
+        with pytest.raises(ConfigError, match="aggregator 'first' works on multilabel tasks; "
+                                              "use 'majority' or 'weighted' for classification "
+                                              "and spans"):
             parse_config(cfg)
         cfg["policy"]["aggregator"] = "firts"
         with pytest.raises(ConfigError, match="Did you mean 'first'"):

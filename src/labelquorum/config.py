@@ -238,10 +238,13 @@ class Config(Strict):
         method = plugins.aggregators.get(name)
         kind = plugins.task_kinds.get(self.task.kind)
         if not method.supports(kind):
-            serves = sorted({k.name for k in plugins.task_kinds.items() if method.supports(k)})
+            kinds = plugins.task_kinds.items()
+            serves = [k.name for k in kinds if method.supports(k)]
+            others = [k.name for k in kinds if not method.supports(k)]
             raise ConfigError(f"aggregator {name!r} works on {' and '.join(serves) or 'no'} "
-                              f"tasks, not on {kind.name}; use 'majority' or 'weighted' for "
-                              f"{kind.name} tasks", key="policy.aggregator")
+                              f"tasks; use 'majority' or 'weighted' for "
+                              f"{', '.join(others[:-1])}{' and ' if len(others) > 1 else ''}"
+                              f"{others[-1]}", key="policy.aggregator")
         return self
 
     @property
@@ -273,6 +276,8 @@ def config_model() -> type[Config]:
 def _config_model(annotator_types: tuple[str, ...], policy_types: tuple[str, ...],
                   *versions: int) -> type[Config]:
     def tagged(models: list) -> Any:
+        if len(models) == 1:  # a union of one is that model
+            return models[0]
         return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
 
     return create_model("Config", __base__=Config, __module__=__name__,
