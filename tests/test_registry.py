@@ -155,3 +155,18 @@ def test_importing_labelquorum_and_its_cli_reads_no_entry_point(tmp_path):
                               [str(tmp_path), os.environ.get("PYTHONPATH", "")])}, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_task_kind_whose_check_breaks_is_named_with_its_origin():
+    def check(task):
+        return task.labels[5]  # a plugin's bug: IndexError
+
+    plugins.register(plugins.TaskKind("buggy", "class", check=check))
+    try:
+        cfg = config(type="rules", rules=[{"label": "a", "keywords": ["x"]}])
+        cfg["task"]["kind"] = "buggy"
+        with pytest.raises(PluginError, match="the check of task kind 'buggy' .from python. "
+                                              "failed: IndexError"):
+            parse_config(cfg)
+    finally:
+        plugins.task_kinds.unregister("buggy")

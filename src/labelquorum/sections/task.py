@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, PluginError
 from .base import Strict
 
 # keys the annotation page keeps for itself (label hotkeys may not take them)
@@ -52,6 +52,10 @@ class TaskConfig(Strict):
                 check(self)
             except ValueError as exc:
                 raise ConfigError(str(exc), key="task") from None
+            except Exception as exc:  # noqa: BLE001 - a plugin's bug, not the user's config
+                raise PluginError(f"the check of task kind {self.kind!r} (from "
+                                  f"{task_kinds.origin(self.kind)}) failed: "
+                                  f"{type(exc).__name__}: {exc}", key="task") from None
         return self
 
     @property
