@@ -12,6 +12,9 @@ ANNOTATOR_KINDS = ("model", "llm", "human", "rules", "replay", "simulated")
 
 
 class AnnotatorBase(Strict):
+    """The keys every ``[annotators.NAME]`` section has. A backend's model subclasses it
+    and adds ``type: Literal["name"]`` (a plugin's too: :mod:`labelquorum.plugins`)."""
+
     cost_per_call: float = Field(0.0, ge=0)
     batch_size: int = Field(256, ge=1)
     concurrency: int = Field(8, ge=1)

@@ -18,6 +18,10 @@ class Tier(Strict):
 
 
 class PolicyBase(Strict):
+    """The keys every ``[policy]`` section has. A policy's model subclasses it, adds
+    ``type: Literal["name"]`` and returns the annotators it names from
+    :meth:`references`."""
+
     aggregator: str = "weighted"
     """How a tier's answers become a consensus: ``majority`` or ``weighted`` (probability-
     weighted vote, per item), or a truth-inference method that estimates every
