@@ -9,7 +9,7 @@ import pytest
 from labelquorum.aggregation.base import Aggregator, Encoded
 from labelquorum.aggregation.mace import MACE
 from labelquorum.aggregation.majority_vote import MajorityVote, normalise
-from labelquorum.aggregation.registry import AGGREGATORS, make_aggregator
+from labelquorum.aggregation.registry import available, make_aggregator
 from labelquorum.aggregation.weighted_vote import WeightedVote
 from labelquorum.testing import (
     ConformanceError,
@@ -27,7 +27,7 @@ from labelquorum.testing import (
 EM = {"dawid-skene", "one-coin-dawid-skene", "glad", "mace"}
 
 
-@pytest.mark.parametrize("name", sorted(AGGREGATORS))
+@pytest.mark.parametrize("name", sorted(available()))
 def test_every_registered_aggregator_conforms(name):
     check_aggregator(lambda: make_aggregator(name, seed=0), em=name in EM)
 

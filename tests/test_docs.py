@@ -32,10 +32,12 @@ def all_keys() -> set[str]:
                            ("task", config.TaskConfig),
                            ("web", config.WebConfig)]:
         keys |= _keys(model, section)
-    for model in typing.get_args(typing.get_args(config.AnnotatorConfig)[0]):
-        keys |= _keys(model, "annotators.NAME")
-    for model in typing.get_args(typing.get_args(config.PolicyConfig)[0]):
-        keys |= _keys(model, "policy")
+    for model in config.annotator_models():
+        if model.__module__.startswith("labelquorum."):  # a plugin documents its own
+            keys |= _keys(model, "annotators.NAME")
+    for model in config.policy_models():
+        if model.__module__.startswith("labelquorum."):
+            keys |= _keys(model, "policy")
     return keys
 
 

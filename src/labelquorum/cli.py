@@ -41,6 +41,14 @@ def _clean_errors(fn):
     return wrapper
 
 
+def _names(group: str) -> str:
+    """The built-in names of an extension kind, for help texts (no plugin is loaded)."""
+    from .plugins import REGISTRIES
+
+    return (", ".join(REGISTRIES[group].builtin_names())
+            + " or one a plugin adds (see 'labelquorum plugins')")
+
+
 def _open(path: Path):
     from .project import open_project
 
@@ -51,7 +59,7 @@ def _open(path: Path):
 @_clean_errors
 def init(directory: Annotated[Path, typer.Argument(help="Project directory to create.")],
          labels: Annotated[str, typer.Option(help="Comma-separated label names.")],
-         kind: Annotated[str, typer.Option(help="classification, multilabel or spans.")] =
+         kind: Annotated[str, typer.Option(help=f"{_names('task_kinds')}.")] =
          "classification",
          name: Annotated[str | None, typer.Option(help="Project name in the store.")] = None):
     """Create a project directory with a starter labelquorum.toml."""
@@ -393,9 +401,7 @@ def report(project: ProjectOpt = Path("."),
 def aggregate(
     answers: Annotated[Path, typer.Argument(help="Long table of answers: CSV, JSONL or "
                                                  "Parquet.")],
-    method: Annotated[str, typer.Option(help="majority-vote, wawa, dawid-skene, "
-                                             "one-coin-dawid-skene, glad or mace.")]
-    = "dawid-skene",
+    method: Annotated[str, typer.Option(help=f"{_names('aggregators')}.")] = "dawid-skene",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write item,label,"
                                                 "confidence here (.csv).")] = None,
     item: Annotated[str | None, typer.Option(help="Item column (default: detected).")] = None,
@@ -435,6 +441,24 @@ def demo(directory: Annotated[Path, typer.Option(
     run_demo(directory, fresh=fresh, console=console, progress_runner=_run_with_progress,
              print_status=print_status, llm_url=llm, llm_model=llm_model,
              llm_key_env=llm_key_env)
+
+
+@app.command()
+@_clean_errors
+def plugins():
+    """List the annotator types, policy types, aggregation methods and task kinds, and the
+    package each comes from (built-in, or a plugin's entry point)."""
+    from .plugins import REGISTRIES
+
+    width = max(len(n) for r in REGISTRIES.values() for n in r.names())
+    for group, registry in REGISTRIES.items():
+        for name in registry.names():
+            console.print(f"{group:<12} {name:<{width}} {registry.package(name)}",
+                          highlight=False, soft_wrap=True)
+    for registry in REGISTRIES.values():
+        for failure in registry.failures():
+            err.print(f"[yellow]not loaded: {escape(str(failure))}[/]", highlight=False,
+                      soft_wrap=True)
 
 
 def _register_web() -> None:

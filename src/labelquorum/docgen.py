@@ -85,8 +85,9 @@ def _sections() -> list[tuple[str, str, list[type[BaseModel]]]]:
     from . import config
 
     out = []
-    for name, field in config.Config.model_fields.items():
-        models = _models(field.annotation)
+    for name, field in config.config_model().model_fields.items():
+        models = [m for m in _models(field.annotation)
+                  if m.__module__.startswith("labelquorum.")]  # a plugin documents its own
         prefix = "annotators.NAME" if name == "annotators" else name
         out.append((name, prefix, models))
     return out
@@ -141,9 +142,8 @@ def cli_reference() -> str:
     import click
     from typer.main import get_command
 
-    from .cli import _register_web, app
+    from .cli import app
 
-    _register_web()
     root = get_command(app)
     lines = ["# Command-line reference", "",
              "Generated from the `labelquorum` command itself: every command, its arguments",

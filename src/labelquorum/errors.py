@@ -9,6 +9,7 @@ fix it.
 
     LabelquorumError
     ├── ConfigError            the project's TOML config is invalid
+    │   └── PluginError        an installed plugin (entry point) cannot be loaded
     ├── ProjectError           no project here, or it cannot be created / opened
     ├── ImportDataError        a data file cannot be imported (names row and field)
     ├── StoreError             the database cannot be reached or migrated
@@ -48,6 +49,11 @@ class ConfigError(LabelquorumError):
     def __init__(self, message: str, key: str | None = None):
         self.key = key
         super().__init__(f"{key}: {message}" if key else message)
+
+
+class PluginError(ConfigError):
+    """An installed plugin's entry point could not be loaded, or registers a name twice;
+    the message names the package and the entry point."""
 
 
 class ProjectError(LabelquorumError):

@@ -54,7 +54,7 @@ def export_frame(project: Project) -> pd.DataFrame:
     out["cost"] = out["cost"].fillna(0.0).round(10)
     out["simulated"] = out["simulated"].astype("boolean").fillna(False).astype(bool)
     out["annotators"] = out["annotators"].fillna("")
-    out["gold"] = out["gold"].map(lambda g: _gold_text(g, project.task.spans),
+    out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task.spans),
                                   na_action="ignore")
     return out[COLUMNS].reset_index(drop=True)
 
@@ -74,7 +74,7 @@ def _annotator_lists(answered: pd.DataFrame, rank: dict[str, int]) -> pd.Series:
     return pd.Series(text, index=ids, name="annotators")
 
 
-def _gold_text(raw: str, spans: bool = False) -> str:
+def gold_text(raw: str, spans: bool = False) -> str:
     value = json.loads(raw)
     if spans:
         return to_text(value)  # in the label column's form

@@ -61,7 +61,8 @@ def _tiers(policy) -> list[tuple[str, list[str]]]:
                 for i, link in enumerate(policy.links)]
     if isinstance(policy, AutoConfig):
         return [("probes (calibration gold)", list(policy.annotators or []))]
-    return []
+    # another policy type (a plugin's): the annotators it names, by config key
+    return [(key.removeprefix("policy."), list(names)) for key, names in policy.references()]
 
 
 def _open_items(project: Project) -> tuple[list[str], list[str]]:

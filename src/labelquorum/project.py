@@ -22,8 +22,9 @@ from typing import Any, Self
 import pandas as pd
 from sqlalchemy import select
 
+from . import plugins
 from .annotators import Annotator, Context, build_annotator
-from .config import CONFIG_NAME, TASK_KINDS, Config, load_config, parse_config
+from .config import CONFIG_NAME, Config, load_config, parse_config
 from .errors import AnnotatorError, ConfigError, LabelquorumError, ProjectError
 from .importing import ImportResult, prepare_items, read_table, store_items
 from .policies import build_policy
@@ -40,7 +41,7 @@ def _toml_str(value: str) -> str:
 
 
 def config_template(name: str, labels: list[str], kind: str) -> str:
-    if kind == "spans":
+    if plugins.task_kind(kind).value_type == "spans":
         annotators = """# Annotators. spacy is spaCy's entity recogniser (the `spacy` extra); its types are
 # mapped to the task's by type_map (see the README).
 [annotators.spacy]
@@ -355,8 +356,9 @@ def init_project(path: str | os.PathLike[str], labels: list[str] | None = None,
     """Create a project directory with a starter config (from ``labels`` and ``kind``), or
     with ``config_text`` as its whole config, and an empty store. The config is validated
     before anything is written."""
-    if kind not in TASK_KINDS:
-        raise ProjectError(f"unknown task kind {kind!r}; valid kinds: {', '.join(TASK_KINDS)}")
+    kinds = plugins.task_kinds.names()
+    if kind not in kinds:
+        raise ProjectError(f"unknown task kind {kind!r}; valid kinds: {', '.join(kinds)}")
     labels = [lab.strip() for lab in labels or [] if lab.strip()]
     if len(labels) < 2 and config_text is None:
         raise ProjectError("a task needs at least two labels, like --labels negative,positive")

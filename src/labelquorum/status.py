@@ -98,10 +98,10 @@ def project_status(project: Project) -> Status:
     if len(gold):
         merged = gold.merge(dec, on="item_id", how="inner")
         if len(merged):
-            from .export import _gold_text
+            from .export import gold_text
 
             # spans: the share of items whose span set is exactly right
-            truth = merged["gold"].map(lambda g: _gold_text(g, project.task.spans))
+            truth = merged["gold"].map(lambda g: gold_text(g, project.task.spans))
             accuracy = float((truth == merged["label"]).mean())
             if project.task.spans:
                 from .spans import entity_scores, parse_spans

@@ -7,6 +7,7 @@ from typing import Any
 
 from .config import TaskConfig
 from .errors import LabelquorumError
+from .plugins import task_kind
 
 MULTI_SEP = "|"
 
@@ -28,11 +29,11 @@ class Task:
 
     @property
     def multilabel(self) -> bool:
-        return self.kind == "multilabel"
+        return self.value_type == "labelset"
 
     @property
     def spans(self) -> bool:
-        return self.kind == "spans"
+        return self.value_type == "spans"
 
     @property
     def index(self) -> dict[str, int]:
@@ -40,7 +41,8 @@ class Task:
 
     @property
     def value_type(self) -> str:
-        return "labelset" if self.multilabel else ("spans" if self.spans else "class")
+        """What the task kind labels with: ``class``, ``labelset`` or ``spans``."""
+        return task_kind(self.kind).value_type
 
     def parse_label(self, raw: Any, text: str | None = None) -> str | tuple:
         """A task value from its text form ('a', 'a|b' for multilabel, a JSON list of

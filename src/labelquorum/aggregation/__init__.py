@@ -16,14 +16,13 @@ from .mace import MACE
 from .majority_vote import MajorityVote
 from .multilabel import BinaryRelevance
 from .ratings import MeanRating, MedianRating, WeightedMeanRating
-from .registry import AGGREGATORS, make_aggregator
+from .registry import available, make_aggregator
 from .token_vote import TokenVoteSpans
 from .voting import METHODS, Consensus, tie_keys, vote
 from .wawa import Wawa
 from .weighted_vote import WeightedVote
 
 __all__ = [
-           "AGGREGATORS",
            "GLAD",
            "MACE",
            "METHODS",
@@ -40,6 +39,7 @@ __all__ = [
            "Wawa",
            "WeightedMeanRating",
            "WeightedVote",
+           "available",
            "encode",
            "make_aggregator",
            "tie_keys",

@@ -290,7 +290,6 @@ def label_text(value) -> str:
     return str(value).strip()
 
 
-_label_text = label_text  # the name other packages import
 
 
 def _natural(text: str):

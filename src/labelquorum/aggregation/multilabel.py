@@ -29,7 +29,7 @@ class BinaryRelevance(BaseEstimator):
     ----------
     method : str
         The classification method each label's yes/no question is aggregated with (a name
-        from ``labelquorum.aggregation.AGGREGATORS``).
+        from ``labelquorum.plugins.aggregators``).
     sep : str
         What joins the labels of an answer given as text.
     seed : int

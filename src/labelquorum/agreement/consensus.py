@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..aggregation.base import _label_text
+from ..aggregation.base import label_text
 from ..errors import AgreementError
 from ._common import encode_for_agreement
 
@@ -40,7 +40,7 @@ def annotator_agreement(judgements: pd.DataFrame, consensus: pd.Series) -> pd.Se
                              f"labels indexed by item (an aggregator's labels_); got "
                              f"{type(consensus).__name__}")
     consensus = consensus[consensus.notna()]
-    truth = pd.Series(consensus.map(_label_text).to_numpy(),
+    truth = pd.Series(consensus.map(label_text).to_numpy(),
                       index=consensus.index.map(str)).groupby(level=0).last()
     per_item = truth.reindex(enc.items).to_numpy(dtype=object)
     covered = pd.notna(per_item)

@@ -98,9 +98,9 @@ def _numeric(labels: list[str], level: str) -> np.ndarray:
 
 
 def _reorder(labels: list[str], order: Sequence) -> np.ndarray:
-    from ..aggregation.base import _label_text
+    from ..aggregation.base import label_text
 
-    order = [_label_text(v) for v in order]
+    order = [label_text(v) for v in order]
     if len(set(order)) != len(order):
         raise AgreementError(f"order= lists a label twice: {order}")
     missing = [lab for lab in labels if lab not in order]

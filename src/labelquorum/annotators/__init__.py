@@ -2,8 +2,10 @@
 people.
 
 ``build_annotator`` turns one ``[annotators.NAME]`` config section into a backend. A new
-backend is a subclass of :class:`Annotator` registered in ``BACKENDS`` (as a
-``module:Class`` path, imported only when used, so heavy libraries load on demand).
+backend is a subclass of :class:`Annotator` with a config model, registered as a
+:class:`labelquorum.plugins.AnnotatorType` (the built-ins in :mod:`labelquorum.builtins`,
+by ``module:Class`` paths imported only when used, so heavy libraries load on demand; a
+plugin's through the ``labelquorum.annotators`` entry-point group).
 """
 
 from __future__ import annotations
@@ -14,35 +16,27 @@ from typing import Any
 from ..task import Task
 from .base import Annotator, Answers, Context, Items
 
-BACKENDS: dict[str, str] = {
-    "tfidf": "labelquorum.annotators.tfidf:TfidfAnnotator",
-    "embedding": "labelquorum.annotators.embedding:EmbeddingAnnotator",
-    "vader": "labelquorum.annotators.vader:VaderAnnotator",
-    "rules": "labelquorum.annotators.rules:RulesAnnotator",
-    "replay": "labelquorum.annotators.replay:ReplayAnnotator",
-    "simulated": "labelquorum.annotators.simulated:SimulatedAnnotator",
-    "spacy": "labelquorum.annotators.spacy_ner:SpacyAnnotator",
-    "human": "labelquorum.annotators.human:HumanAnnotator",
-    "llm": "labelquorum.annotators.llm:LlmAnnotator",
-}
-
 
 def backend_class(type_name: str) -> type[Annotator]:
-    module, _, cls = BACKENDS[type_name].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    """The class a registered annotator type builds (imported now)."""
+    from ..plugins import annotators
+
+    factory = annotators.get(type_name).factory
+    if isinstance(factory, str):
+        module, _, cls = factory.partition(":")
+        return getattr(importlib.import_module(module), cls)
+    return factory
 
 
 def build_annotator(name: str, config: Any, task: Task, context: Context,
                     gold: dict[str, Any] | None = None) -> Annotator:
     """Build the backend for one annotator config; simulated ones get the gold they need."""
-    cls = backend_class(config.type)
-    if config.type == "simulated":
-        return cls(name, config, task, context, gold=gold)
-    return cls(name, config, task, context)
+    from ..plugins import annotators
+
+    return annotators.get(config.type).build(name, config, task, context, gold=gold)
 
 
 __all__ = [
-    "BACKENDS",
     "Annotator",
     "Answers",
     "Context",

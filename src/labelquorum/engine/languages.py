@@ -38,9 +38,9 @@ def record_languages(store: Store, task: Task) -> str | None:
     if not any_missing:
         return None
     try:
-        from ..quality.language import _identifier
+        from ..quality.language import identifier
 
-        _identifier()
+        identifier()
     except MissingExtraError:
         return ("per-language trust: items without a language in the input cannot have it "
                 "detected because py3langid is not installed; they count as one language. "

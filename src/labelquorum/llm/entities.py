@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from ..task import Task
-from .prompt import InvalidAnswer, _json_object
+from .prompt import InvalidAnswer, json_object
 
 
 def entities_schema(task: Task, verbalized: bool) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def parse_entities(content: str | None) -> tuple[list[Any], float | None]:
     if not raw.strip():
         raise InvalidAnswer("The answer was empty.", raw)
     try:
-        data = _json_object(raw)
+        data = json_object(raw)
     except ValueError:
         raise InvalidAnswer("The answer is not JSON.", raw) from None
     confidence = None

@@ -48,7 +48,7 @@ def answer_schema(task: Task, verbalized: bool) -> dict[str, Any]:
             "additionalProperties": False}
 
 
-def _defuse(text: str) -> str:
+def defuse(text: str) -> str:
     return re.sub(r"<(/?)item>", r"<\1item_>", text, flags=re.IGNORECASE)
 
 
@@ -78,7 +78,7 @@ def system_message(task: Task, verbalized: bool) -> str:
 
 
 def item_content(text: str, image_part: dict[str, Any] | None = None) -> Any:
-    body = f"<item>\n{_defuse(text)}\n</item>"
+    body = f"<item>\n{defuse(text)}\n</item>"
     if image_part is None:
         return body
     return [{"type": "text", "text": body}, image_part]
@@ -130,7 +130,7 @@ def _match(task: Task, value: Any, raw: str) -> str:
     return label
 
 
-def _json_object(content: str) -> Any:
+def json_object(content: str) -> Any:
     text = content.strip()
     fenced = re.search(r"```(?:json)?\s*(.*?)```", text, flags=re.DOTALL)
     if fenced:
@@ -157,7 +157,7 @@ def parse_answer(task: Task, content: str | None) -> tuple[Any, float | None, st
     if not raw.strip():
         raise InvalidAnswer("The answer was empty.", raw)
     try:
-        data = _json_object(raw)
+        data = json_object(raw)
     except ValueError:
         data = None
     confidence = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..config import AutoConfig, CascadeConfig, ChainConfig, VoteThenVerifyConfig
 from .auto import Auto
 from .base import (
     ABSTAIN,
@@ -24,15 +23,10 @@ from .offline import OfflineRun, run_offline
 
 
 def build_policy(cfg) -> Policy:
-    if isinstance(cfg, CascadeConfig):
-        return Cascade.from_config(cfg)
-    if isinstance(cfg, VoteThenVerifyConfig):
-        return VoteThenVerify.from_config(cfg)
-    if isinstance(cfg, ChainConfig):
-        return Chain.from_config(cfg)
-    if isinstance(cfg, AutoConfig):
-        return Auto.from_config(cfg)
-    raise TypeError(f"no policy for {type(cfg).__name__}")
+    """The policy a ``[policy]`` config describes, by its registered type."""
+    from ..plugins import policies
+
+    return policies.get(cfg.type).build(cfg)
 
 
 __all__ = [

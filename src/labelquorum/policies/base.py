@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..aggregation import Consensus, vote
+from ..aggregation.voting import METHODS as VOTES
 from ..calibration import Calibration
 
 NOT_ASKED, PENDING, OK, ABSTAIN, FAILED = 0, 1, 2, 3, 4
@@ -251,8 +252,6 @@ class PolicyState:
         agree = ((labels == best[:, None]) & have).sum(axis=1) / np.maximum(votes, 1)
         return Consensus(post, best, conf, np.where(votes > 0, agree, 0.0), votes)
 
-
-VOTES = ("majority", "weighted")
 
 
 @dataclass

@@ -152,12 +152,10 @@ def describe(cfg: dict) -> str:
 
 def make_policy(cfg: dict):
     """The policy a candidate config describes (validated like a ``[policy]`` section)."""
-    from ..config import CascadeConfig, ChainConfig, VoteThenVerifyConfig
-    from . import build_policy
+    from ..plugins import policies
 
-    model = {"cascade": CascadeConfig, "vote-then-verify": VoteThenVerifyConfig,
-             "chain": ChainConfig}[cfg["type"]]
-    return build_policy(model(**cfg))
+    kind = policies.get(cfg["type"])
+    return kind.build(kind.config(**cfg))
 
 
 def _uses_reference(cfg: dict) -> bool:

@@ -28,7 +28,7 @@ _IDENTIFIER = None
 _LOCK = threading.Lock()
 
 
-def _identifier():
+def identifier():
     global _IDENTIFIER
     with _LOCK:
         if _IDENTIFIER is None:
@@ -42,7 +42,7 @@ def _identifier():
 
 def known_languages() -> list[str]:
     """The ISO 639-1 codes py3langid can tell apart."""
-    return sorted(_identifier().labels)
+    return sorted(identifier().labels)
 
 
 def detect_languages(texts: Sequence[str], *, ids: Sequence[Any] | None = None,
@@ -60,7 +60,7 @@ def detect_languages(texts: Sequence[str], *, ids: Sequence[Any] | None = None,
     if ids is not None and len(ids) != len(texts):
         raise QualityError(f"ids must give one id per text; got {len(ids)} ids for "
                            f"{len(texts)} texts.")
-    ident = _identifier()
+    ident = identifier()
     allowed = None
     if languages is not None:
         allowed = {str(code) for code in languages}

@@ -3,3 +3,7 @@
 One module per recording set: :mod:`labelquorum.recordings.llms_for_css` (13 LLMs on 13
 computational-social-science tasks, Ziems et al. 2024).
 """
+
+from . import llms_for_css
+
+__all__ = ["llms_for_css"]

@@ -83,9 +83,9 @@ class Answers:
                judge: Any = None) -> bool:
         """Store a person's answer to a leased item; returns whether it was a golden
         question. ``seconds`` (the browser's figure) can only lower the server's."""
-        from .assign import _not_paused
+        from .assign import not_paused
 
-        _not_paused(user)
+        not_paused(user)
         try:
             value = self.task.parse_label(label, self._text_of(user, public_id)
                                           if self.task.spans else None)
@@ -160,10 +160,10 @@ class Answers:
     def undo(self, user: User) -> str:
         """Take back the person's last answer or skip (see the module's rules); the item
         is theirs again. Returns its public id."""
-        from .assign import _not_paused
+        from .assign import not_paused
 
         a, d = schema.assignments, schema.decisions
-        _not_paused(user)
+        not_paused(user)
         now = _now()
         with self._tx() as conn:
             row = conn.execute(select(a).where((a.c.project_id == self.pid)

@@ -271,7 +271,7 @@ class Assigner(Answers):
     def next(self, user: User, after: str | None = None) -> Lease | None:
         """The person's current item, or the one after ``after`` (preloading); claims a new
         task when they hold fewer than two. None when there is nothing for them."""
-        _not_paused(user)
+        not_paused(user)
         held = self.open_leases(user)
         rest = [lease for lease in held if lease.public_id != after]
         if rest:
@@ -373,7 +373,7 @@ class Assigner(Answers):
             return self._lease(conn, row.public_id, row.item_id, row.suggestion)
 
 
-def _not_paused(user: User) -> None:
+def not_paused(user: User) -> None:
     """A paused person (low accuracy on gold) gets no item and stores no answer."""
     if user.paused:
         raise WebError("your account is paused; an admin can resume it", status=403,

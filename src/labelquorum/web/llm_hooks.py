@@ -27,7 +27,7 @@ from ..annotators.llm import LlmAnnotator
 from ..errors import LlmAnswerError
 from ..llm.client import Completion, EndpointClient
 from ..llm.pricing import estimate_message_tokens, estimate_text_tokens
-from ..llm.prompt import InvalidAnswer, _defuse, _json_object, item_content, parse_answer
+from ..llm.prompt import InvalidAnswer, defuse, item_content, json_object, parse_answer
 from ..task import Task
 from .assist import Advice, Verdict
 
@@ -133,7 +133,7 @@ def build_assistant(project, name: str):
             return Advice(label=None, rationale=f"No suggestion: the model's answer names no "
                           f"label of this task ({bad.reason})", **usage)
         try:
-            data = _json_object(completion.content or "")
+            data = json_object(completion.content or "")
         except ValueError:
             data = {}
         rationale = data.get("rationale", "") if isinstance(data, dict) else ""
@@ -176,7 +176,7 @@ def _entity_advice(model: _Model, fields: dict[str, Any], task: Task) -> Advice:
                       f"entities ({bad.reason})", **usage)
     spans, rejected = align_typed_entities(text, entities, task.labels)
     try:
-        data = _json_object(completion.content or "")
+        data = json_object(completion.content or "")
     except ValueError:
         data = {}
     rationale = str(data.get("rationale", "") if isinstance(data, dict) else "")
@@ -202,12 +202,12 @@ def build_judge(project, name: str, rubric: str = ""):
             ("Score how well the answer follows the rubric, from 1 (wrong) to 5 (exactly "
             'right). Answer with JSON only: {"score": <1-5>, "reason": "<one sentence>"}')])
         user = (item_content(_item_text(task, fields))
-                + f"\n<answer>\n{_defuse(label).replace('answer>', 'answer_>')}\n</answer>")
+                + f"\n<answer>\n{defuse(label).replace('answer>', 'answer_>')}\n</answer>")
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         completion, t_in, t_out, cost = model.ask(messages, JUDGE_SCHEMA)
         raw = completion.content or ""
         try:
-            data = _json_object(raw)
+            data = json_object(raw)
         except ValueError:
             data = None
         score = data.get("score") if isinstance(data, dict) else None

@@ -1,0 +1,156 @@
+"""The ``[policy]`` section of the built-in policies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Strict, did_you_mean
+
+
+class Tier(Strict):
+    name: str | None = None
+    annotators: list[str] = Field(min_length=1)
+    min_confidence: float = Field(0.0, ge=0, le=1)
+    min_agreement: float = Field(0.0, ge=0, le=1)
+    min_votes: int = Field(1, ge=1)
+
+
+class PolicyBase(Strict):
+    """The keys every ``[policy]`` section has. A policy's model subclasses it, adds
+    ``type: Literal["name"]`` and returns the annotators it names from
+    :meth:`references`."""
+
+    aggregator: str = "weighted"
+    """How a tier's answers become a consensus: ``majority`` or ``weighted`` (probability-
+    weighted vote, per item), or a truth-inference method that estimates every
+    annotator's skill from all answers so far (``dawid-skene``, ``glad``, ...)."""
+    budget: float | None = Field(None, ge=0)
+    """Money budget in USD; escalation stops when the next call would exceed it."""
+    retrain_every: int | None = Field(None, ge=1)
+    """Retrain the trainable annotators within a run each time this many more labels are
+    verified by another source; None: only at the start of each run."""
+    self_training_weight: float = Field(0.0, ge=0, le=1)
+    """Weight of the trainable annotators' own accepted guesses in their training data;
+    0: never trained on."""
+
+    @field_validator("aggregator")
+    @classmethod
+    def _known_aggregator(cls, value: str) -> str:
+        names = aggregator_names()
+        if value not in names:
+            from ..plugins import aggregators
+
+            broken = aggregators.broken(value)
+            if broken is not None:
+                raise broken
+            raise ValueError(f"unknown aggregator {value!r}; valid: "
+                             f"{', '.join(names)}.{did_you_mean(value, names)}")
+        return value
+
+    def references(self) -> list[tuple[str, list[str]]]:
+        """The annotators this policy names, by config key (checked against
+        ``[annotators]``); a policy type that names annotators returns them here."""
+        return []
+
+
+def aggregator_names() -> tuple[str, ...]:
+    """What ``policy.aggregator`` takes: the per-item votes, then every registered
+    truth-inference method."""
+    from ..aggregation.voting import METHODS
+    from ..plugins import aggregators
+
+    return (*METHODS, *aggregators.names())
+
+
+class GateBase(PolicyBase):
+    margin: float = Field(0.02, ge=0, le=1)
+    """Calibrated gate: how far above the next tiers' estimated accuracy an item's
+    calibrated probability of being right must be for a tier to accept it."""
+    min_reference: int = Field(30, ge=1)
+    """Calibrated gate: reference answers (calibration gold, reviews) each annotator needs
+    before its confidence is trusted; below that the thresholds decide."""
+    gate_bound: Literal["estimate", "lower-bound"] = "lower-bound"
+    """Calibrated gate: accept only where a 95 % lower bound over the accepted reference
+    items reaches the bar (``lower-bound``: a guarantee; with few reference items it
+    accepts little), or where the calibrated probability of being right does
+    (``estimate``)."""
+    people_order: Literal["least-confident", "margin", "entropy", "random", "import"] = \
+        "least-confident"
+    """When the budget cannot pay for every task a people's tier is given, which go first."""
+    per_language: bool = True
+    """Calibrated gate: do not let an annotator's answers accept items in a language where
+    it is shown weaker than elsewhere on reference items (:mod:`labelquorum.policies.trust`);
+    only acts when items have languages."""
+    language_gap: float = Field(0.05, ge=0, le=1)
+    """Per-language trust: how far below the lower end of an annotator's 95 % interval on
+    the other languages' reference items the upper end of its interval on a language must
+    lie for it to be untrusted there."""
+
+
+class CascadeConfig(GateBase):
+    type: Literal["cascade"]
+    tiers: list[Tier] = Field(min_length=1)
+    scope: Literal["tier", "cumulative"] = "tier"
+    gate: Literal["thresholds", "calibrated"] = "thresholds"
+
+    def references(self) -> list[tuple[str, list[str]]]:
+        return [(f"policy.tiers[{i}].annotators", t.annotators)
+                for i, t in enumerate(self.tiers)]
+
+
+class VoteThenVerifyConfig(GateBase):
+    type: Literal["vote-then-verify"]
+    specialists: list[str] = Field(min_length=1)
+    verifiers: list[str] = Field(min_length=1)
+    min_votes: int | None = Field(None, ge=1)
+    """Specialist votes needed for unanimity to count; default: every specialist."""
+    gate: Literal["unanimous", "calibrated"] = "calibrated"
+
+    def references(self) -> list[tuple[str, list[str]]]:
+        return [("policy.specialists", self.specialists), ("policy.verifiers", self.verifiers)]
+
+
+class ChainConfig(PolicyBase):
+    type: Literal["chain"]
+    links: list[str | Annotated[list[str], Field(min_length=1)]] = Field(min_length=1)
+    """Annotators in order; a link may be a group of annotators (a list)."""
+    confidence: Literal["own", "agreement"] = "own"
+    """How a link ranks its answers: its own confidence, or agreement with the chain so far."""
+    label_from: Literal["most-confident-link", "keeping-link"] = "most-confident-link"
+    """Which link labels a kept item: the one where it ranked highest, or the keeping one."""
+
+    def references(self) -> list[tuple[str, list[str]]]:
+        return [("policy.links", [a for link in self.links
+                                  for a in ([link] if isinstance(link, str) else link)])]
+
+
+class AutoConfig(GateBase):
+    """A policy chosen on calibration gold (:mod:`labelquorum.policies.auto`)."""
+
+    type: Literal["auto"]
+    annotators: list[str] | None = Field(None, min_length=1)
+    """The candidates; default: every annotator of the project that is not a person."""
+    target_accuracy: float | None = Field(None, gt=0, lt=1)
+    """Choose the cheapest policy whose accuracy's lower confidence bound reaches this."""
+    budget_per_item: float | None = Field(None, ge=0)
+    """Choose the most accurate policy whose cost per item (USD) is at most this."""
+    folds: int = Field(5, ge=2, le=20)
+    """Cross-validation folds inside the calibration gold."""
+    confidence_level: float = Field(0.95, gt=0.5, lt=1)
+    """Level of the (one-sided) lower confidence bound compared with ``target_accuracy``."""
+
+    @model_validator(mode="after")
+    def _one_goal(self) -> AutoConfig:
+        if self.target_accuracy is not None and self.budget_per_item is not None:
+            raise ValueError("give target_accuracy or budget_per_item, not both")
+        if self.target_accuracy is None and self.budget_per_item is None and self.budget is None:
+            raise ValueError("an auto policy needs a goal: target_accuracy (the cheapest policy "
+                             "that reaches it), budget_per_item or budget (the most accurate "
+                             "policy within it)")
+        return self
+
+    def references(self) -> list[tuple[str, list[str]]]:
+        return [("policy.annotators", list(self.annotators or []))]
+
