@@ -460,6 +460,41 @@ class WebConfig(_Strict):
     """What the judge scores answers against (default: the task's guidelines)."""
 
 
+class MonitorConfig(_Strict):
+    """The CUSUM watch over each annotator's golden answers (``quality.monitor``)."""
+
+    theta_good: float = Field(0.9, ge=0, le=1)
+    """The golden-question quality θ expected of a working annotator."""
+    theta_bad: float = Field(0.5, ge=0, le=1)
+    """The quality that should raise an alert; also the θ₀ of the one-sided test that
+    ``labelquorum status`` shows (H0: θ ≤ theta_bad, at the 5 % level)."""
+    threshold: float = Field(6.0, gt=0)
+    """The CUSUM level (log-likelihood-ratio units) that raises an alert: higher means
+    fewer false alarms and later alerts."""
+    window: int = Field(20, ge=1)
+    """How many recent golden answers an alert's θ̂ is computed on."""
+
+    @model_validator(mode="after")
+    def _a_drop(self) -> MonitorConfig:
+        if self.theta_bad >= self.theta_good:
+            raise ValueError(f"theta_bad ({self.theta_bad:g}) must be below theta_good "
+                             f"({self.theta_good:g}): the monitor looks for a drop")
+        return self
+
+
+class QualityConfig(_Strict):
+    """Golden questions for every annotator (``[quality]``)."""
+
+    control_rate: float = Field(0.05, ge=0, le=1)
+    """Golden probes per real item asked: each step, an annotator asked about n real items
+    is also asked about ⌈control_rate · n⌉ control items it has not answered (0: none)."""
+    min_certainty: float = Field(0.9, ge=0, le=1)
+    """Only control items whose certainty is at least this serve as golden questions."""
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    weight_by_theta: bool = False
+    """Weigh each annotator's vote by its golden-question quality θ̂."""
+
+
 RESERVED_NAMES = ("gold", "none")  # what decided_by says when no annotator decided
 
 
@@ -467,6 +502,7 @@ class Config(_Strict):
     project: ProjectSection = Field(default_factory=ProjectSection)
     store: StoreConfig = Field(default_factory=StoreConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     task: TaskConfig
     annotators: dict[str, AnnotatorConfig] = Field(min_length=1)
     policy: PolicyConfig
