@@ -48,6 +48,10 @@ class Status:
     # per annotator on gold it never trained on (calibration, evaluation, control): answers,
     # accuracy with its 95 % Wilson interval, expected calibration error of its confidence
     quality: pd.DataFrame | None = None
+    # per annotator on its golden probes (labelquorum.quality.watch.golden_quality): θ̂, its
+    # interval, the one-sided test of θ ≤ quality.monitor.theta_bad, alerts
+    golden: pd.DataFrame | None = None
+    alerts: pd.DataFrame | None = None  # every alert the golden monitor stored, oldest first
 
 
 def project_status(project: Project) -> Status:
@@ -113,6 +117,10 @@ def project_status(project: Project) -> Status:
     else:
         n_eval = 0
     quality = annotator_quality(project)
+    from .quality.watch import golden_quality, stored_alerts
+
+    golden = golden_quality(project.store, project.task, project.config.quality)
+    alerts = stored_alerts(project.store)
     flags = dec["flags"].fillna("").loc[lambda s: s != ""].value_counts().to_dict()
     return Status(
         items=int(n_items), decided=len(decided),
@@ -126,7 +134,8 @@ def project_status(project: Project) -> Status:
         flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1,
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
-        failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality)
+        failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
+        golden=golden, alerts=alerts)
 
 
 QUALITY_COLUMNS = ["annotator", "answers", "accuracy", "low", "high", "ece"]
