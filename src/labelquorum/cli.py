@@ -326,7 +326,8 @@ def _print_golden(s) -> None:
                        f"{row.weight:.2f}", drops)
     console.print(golden)
     drops = s.alerts[s.alerts["kind"] == "quality_drop"] if s.alerts is not None else []
-    for row in drops.tail(3).itertuples() if len(drops) else ():
+    latest = drops.drop_duplicates("annotator", keep="last") if len(drops) else drops
+    for row in latest.itertuples() if len(latest) else ():  # each annotator's latest
         console.print(f"[yellow]Alert (run {row.run_id}): {row.message}[/]", highlight=False)
 
 

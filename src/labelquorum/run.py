@@ -147,6 +147,7 @@ class Runner:
         self.control_gold = control_gold
         self.probes = Probes(store, st, self.annotators, bank, quality.control_rate)
         self.watch = GoldenWatch(store, self.task, control_gold, certainty, quality.monitor)
+        self.noted: set[tuple] = set()
         if lock.config_changed:
             r.notes.append("the config changed since this run started; the resumed run uses "
                            "the new one")
@@ -314,7 +315,10 @@ class Runner:
         r = self.report
         for alert in self.watch.catch_up(self.lock.run_id):
             r.alerts.append(alert.message)
-            r.notes.append(alert.message)
+            key = (alert.annotator, alert.kind)
+            if key not in self.noted:  # a lasting drop alerts again: noted once a run
+                self.noted.add(key)
+                r.notes.append(alert.message)
         r.probes = dict(self.probes.asked)
         if self.project.config.quality.weight_by_theta and self.watch.answers is not None:
             fits = theta_of(self.watch.answers, self.watch.monitor.chance)
