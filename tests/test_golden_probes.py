@@ -420,3 +420,29 @@ def test_with_weight_by_theta_a_drifted_annotator_loses_its_vote(tmp_path):
         project.close()
     assert accuracy[False] < 0.3 and accuracy[True] > 0.9, accuracy
     assert weights[True]["drifty"] < 0.1 * weights[True]["steady"]
+
+
+def test_a_store_from_before_migration_8_is_upgraded_and_keeps_its_items(tmp_path):
+    """A project written before golden probes (no items.gold_certainty, no quality_alerts)
+    opens, is migrated, and runs its control gold as probes."""
+    import sqlite3
+
+    cfg = config(rules_annotator() + simulated_annotator("sim", 0.0),
+                 cascade([("sim", ["sim"], 0.0)])) + quality(1.0)
+    project = make_project(tmp_path / "p", cfg, reviews(20), split="control=5")
+    project.close()
+    con = sqlite3.connect(tmp_path / "p" / "labelquorum.db")
+    con.execute("DROP TABLE quality_alerts")
+    con.execute("ALTER TABLE items DROP COLUMN gold_certainty")
+    con.execute("DELETE FROM schema_migrations WHERE version = 8")
+    con.commit()
+    con.close()
+    project = open_project(tmp_path / "p")
+    project.run()
+    assert len(probes_of(project)) == 5
+    con = sqlite3.connect(tmp_path / "p" / "labelquorum.db")
+    columns = {r[1] for r in con.execute("PRAGMA table_info(items)")}
+    assert "gold_certainty" in columns
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 8
+    con.close()
+    project.close()
