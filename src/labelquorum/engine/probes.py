@@ -37,11 +37,13 @@ class Probes:
         self.state, self.annotators, self.bank, self.rate = state, annotators, bank, rate
         self.given: dict[str, set[str]] = {n: set() for n in annotators}
         self.served: dict[str, int] = {}
-        rq = schema.requests
+        rq, it = schema.requests, schema.items
         with store.connect() as conn:
             for name, item in conn.execute(
                     select(rq.c.annotator, rq.c.item_id)
-                    .where((rq.c.project_id == store.project_id) & rq.c.state.in_(GIVEN))):
+                    .join(it, (it.c.project_id == rq.c.project_id) & (it.c.id == rq.c.item_id))
+                    .where((rq.c.project_id == store.project_id) & rq.c.state.in_(GIVEN)
+                           & (it.c.gold_role == "control"))):
                 if item in state.control and name in self.given and item not in self.given[name]:
                     self.given[name].add(item)
                     self.served[item] = self.served.get(item, 0) + 1

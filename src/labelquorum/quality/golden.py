@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 REFRESH_SECONDS = 30.0
 WINDOW = 500  # eligible control items one pick looks at
+REAL_SAMPLE = 2000  # real tasks whose suggestions golden questions are matched against
 
 
 @dataclass(frozen=True)
@@ -176,9 +177,11 @@ def looks_like_real_work(conn: Connection, pid: int, ids: list[str],
     if not ids:
         return []
     ht, rq = schema.human_tasks, schema.requests
-    real = list(conn.execute(select(ht.c.item_id).where(ht.c.project_id == pid)).scalars())
+    real = list(conn.execute(select(ht.c.item_id).where(ht.c.project_id == pid)
+                             .order_by(ht.c.seq)).scalars())
     if not real:
         return ids
+    real = real[::max(1, len(real) // REAL_SAMPLE)]  # a spread sample of a long queue
     finished = ("done", "abstained")
     before: set[str] = set()  # the annotators that answered real work before people
     for start in range(0, len(real), 900):
