@@ -313,6 +313,8 @@ class Runner:
         """Feed the monitor the golden answers stored since it last looked; with
         ``quality.weight_by_theta``, weigh each annotator's vote by its θ̂ from now on."""
         r = self.report
+        if not self.control_gold:  # no golden items: nothing to watch
+            return
         for alert in self.watch.catch_up(self.lock.run_id):
             r.alerts.append(alert.message)
             key = (alert.annotator, alert.kind)
