@@ -446,3 +446,29 @@ def test_a_store_from_before_migration_8_is_upgraded_and_keeps_its_items(tmp_pat
     assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 8
     con.close()
     project.close()
+
+
+def test_an_item_is_never_probed_twice_per_annotator_version(tmp_path):
+    """The bank never gives a version of an annotator the same golden item twice, across
+    runs; a new version (reconfigured, or a model retrained) is a new annotator to probe."""
+    def cfg(accuracy):
+        return config(simulated_annotator("sim", 0.0, accuracy=accuracy),
+                      cascade([("sim", ["sim"], 0.0)])) + quality(1.0)
+
+    project = make_project(tmp_path / "p", cfg(0.9), reviews(14), split="control=4")
+    project.run()
+    assert len(probes_of(project)) == 4
+    new = pd.DataFrame(reviews(6, prefix="a"), columns=["id", "text", "gold"])
+    project.import_dataframe(new, id_column="id")
+    assert project.run().probes == {}  # the bank is spent for this version
+    assert len(probes_of(project)) == 4
+    (project.path / "labelquorum.toml").write_text(cfg(0.8))
+    project.close()
+    project = open_project(project.path)
+    new = pd.DataFrame(reviews(6, prefix="b"), columns=["id", "text", "gold"])
+    project.import_dataframe(new, id_column="id")
+    assert project.run().probes == {"sim": 4}
+    rq = probes_of(project)
+    assert len(rq) == 8 and rq["annotator_version"].nunique() == 2
+    assert not rq.duplicated(["annotator", "annotator_version", "item_id"]).any()
+    project.close()

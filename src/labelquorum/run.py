@@ -219,7 +219,7 @@ class Runner:
                                   f"{st.ids[positions[bad][0]]!r}, which is decided or was "
                                   "already asked")
         asks, stopped = self._admit_people(plan.asks, plan.priority)
-        for name, positions in self.probes.pick(asks).items():  # golden probes, mixed in
+        for name, positions in self.probes.pick(asks, self.ledger.versions).items():  # golden probes, mixed in
             asks[name] = np.union1d(asks[name], positions)
         asks = self.ledger.write_plan(plan.decisions, asks)
         self.report.decided_now += sum(len(d.positions) for d in plan.decisions)

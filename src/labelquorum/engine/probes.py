@@ -5,7 +5,8 @@ and at every step each model, LLM, rules, replay or simulated annotator that the
 about ``n`` real items is also asked about ⌈``quality.control_rate`` · n⌉ control items it
 has not been given yet (one at least, while the bank has any left for it), picked by
 :meth:`labelquorum.quality.GoldenBank.next_items`: never an item twice to the same
-annotator, the least-probed first, only items whose certainty reaches
+annotator version (a retrained model, or an annotator whose config changed, is a new one
+and is watched afresh), the least-probed first, only items whose certainty reaches
 ``quality.min_certainty``. People get control items as golden questions from the web app.
 
 Probes go through the same ledger as real asks: requests written before the call, the
@@ -35,17 +36,21 @@ class Probes:
     def __init__(self, store: Store, state: RunState, annotators: dict[str, Annotator],
                  bank, rate: float):
         self.state, self.annotators, self.bank, self.rate = state, annotators, bank, rate
-        self.given: dict[str, set[str]] = {n: set() for n in annotators}
+        # (annotator, version) -> control items it has a request for
+        self.given: dict[tuple[str, str], set[str]] = {}
         self.served: dict[str, int] = {}
         rq, it = schema.requests, schema.items
         with store.connect() as conn:
-            for name, item in conn.execute(
-                    select(rq.c.annotator, rq.c.item_id)
+            for name, version, item in conn.execute(
+                    select(rq.c.annotator, rq.c.annotator_version, rq.c.item_id)
                     .join(it, (it.c.project_id == rq.c.project_id) & (it.c.id == rq.c.item_id))
                     .where((rq.c.project_id == store.project_id) & rq.c.state.in_(GIVEN)
                            & (it.c.gold_role == "control"))):
-                if item in state.control and name in self.given and item not in self.given[name]:
-                    self.given[name].add(item)
+                if name not in annotators or item not in state.control:
+                    continue
+                given = self.given.setdefault((name, version), set())
+                if item not in given:
+                    given.add(item)
                     self.served[item] = self.served.get(item, 0) + 1
         self.asked: dict[str, int] = {}
 
@@ -53,8 +58,10 @@ class Probes:
         ann = self.annotators[name]
         return not ann.deferred  # people get golden questions from the web app
 
-    def pick(self, asks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The probes to add to a step's real asks: positions per annotator."""
+    def pick(self, asks: dict[str, np.ndarray],
+             versions: dict[str, str]) -> dict[str, np.ndarray]:
+        """The probes to add to a step's real asks (positions per annotator), for the
+        annotators' current ``versions``."""
         out: dict[str, np.ndarray] = {}
         if self.rate <= 0 or not len(self.bank):
             return out
@@ -62,11 +69,12 @@ class Probes:
             if not len(positions) or not self.probed(name):
                 continue
             n = max(1, math.ceil(self.rate * len(positions) - 1e-9))
-            items = self.bank.next_items(name, self.given[name], n, self.served)
+            given = self.given.setdefault((name, versions[name]), set())
+            items = self.bank.next_items(name, given, n, self.served)
             if not items:
                 continue
             for item in items:
-                self.given[name].add(item)
+                given.add(item)
                 self.served[item] = self.served.get(item, 0) + 1
             out[name] = np.sort(np.array([self.state.pos[i] for i in items], dtype=np.int64))
             self.asked[name] = self.asked.get(name, 0) + len(items)
