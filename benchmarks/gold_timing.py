@@ -65,6 +65,9 @@ min_confidence = 0.99
 [[policy.tiers]]
 annotators = ["people"]
 
+[quality]
+control_rate = 0.2  # every control item probed by the rules, so every one can be golden
+
 [web]
 gold_rate = 0.2
 """

@@ -30,7 +30,7 @@ def all_keys() -> set[str]:
     keys = set()
     for section, model in [("project", config.ProjectSection), ("store", config.StoreConfig),
                            ("task", config.TaskConfig),
-                           ("web", config.WebConfig)]:
+                           ("web", config.WebConfig), ("quality", config.QualityConfig)]:
         keys |= _keys(model, section)
     for model in config.annotator_models():
         if model.__module__.startswith("labelquorum."):  # a plugin documents its own

@@ -111,12 +111,14 @@ def test_the_cache_keeps_few_completions_in_memory_and_reads_older_ones_back(
 def test_the_cache_outlives_the_run_and_skips_control_gold(server, tmp_path):
     rows = [("c1", "an uneven film, great cast", "positive"),
             ("c2", "an uneven film, great cast", "positive"),
-            ("e1", "an uneven film, awful plot", None)]
+            ("e1", "an uneven film, awful plot", None), ("e0", "a dull film, poor plot", None)]
+    # control items are golden probes, one per real item asked here: both are probed
     project = llm_project(tmp_path, server.base_url, rows, allow_duplicates=True,
-                          gold_role="control", llm="concurrency = 1")
+                          gold_role="control", llm="concurrency = 1",
+                          extra="[quality]\ncontrol_rate = 1.0")
     assert set(project.gold_labels(["control"])) == {"c1", "c2"}
     project.run()
-    assert server.count() == 3  # golden questions are always asked afresh
+    assert server.count() == 4  # golden questions are always asked afresh
     log = calls(project)
     assert log.set_index("request_key")["cache_key"].isna().sum() == 2
     # a new project item identical to a cached one, in a later run: served from the store
@@ -124,7 +126,7 @@ def test_the_cache_outlives_the_run_and_skips_control_gold(server, tmp_path):
                                           columns=["id", "text"]), id_column="id",
                              allow_duplicates=True)
     project.run()
-    assert server.count() == 3
+    assert server.count() == 4
     assert judgements(project).loc["e2", "cost"] == 0.0
 
 

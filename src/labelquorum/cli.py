@@ -319,6 +319,7 @@ def print_status(s, name: str, by_language: bool = False) -> None:
                             f"{100 * row.low:.1f}–{100 * row.high:.1f} %", ece)
         console.print(quality)
     _print_languages(s.languages, by_language)
+    _print_golden(s)
     if s.evaluation_accuracy is not None:
         console.print(f"Accuracy on evaluation gold: [bold]{100 * s.evaluation_accuracy:.2f} %"
                       f"[/] ({s.evaluation_items:,} items)")
@@ -344,6 +345,23 @@ def _print_languages(table, asked: bool) -> None:
         out.add_row(str(who), str(lang), f"{int(row['n']):,}", f"{100 * row['accuracy']:.1f} %",
                     f"{100 * row['low']:.1f}–{100 * row['high']:.1f} %")
     console.print(out)
+def _print_golden(s) -> None:
+    """The golden-probe table (θ̂, interval, test, alerts) and the latest quality alerts."""
+    if s.golden is None or not len(s.golden):
+        return
+    golden = Table("annotator", "right", "θ̂ [95 %]", "p(θ≤θ₀)", "weight", "drops",
+                   title="Golden probes (current version; θ₀ = quality.monitor.theta_bad)")
+    for row in s.golden.itertuples():
+        test = f"{row.p_value:.3f}" + (" ✓" if row.passes else "")
+        drops = f"[yellow]{row.drops}[/]" if row.drops else "0"
+        golden.add_row(row.annotator, f"{row.correct:,}/{row.golden:,}",
+                       f"{row.theta:.2f} [{row.low:.2f}, {row.high:.2f}]", test,
+                       f"{row.weight:.2f}", drops)
+    console.print(golden)
+    drops = s.alerts[s.alerts["kind"] == "quality_drop"] if s.alerts is not None else []
+    latest = drops.drop_duplicates("annotator", keep="last") if len(drops) else drops
+    for row in latest.itertuples() if len(latest) else ():  # each annotator's latest
+        console.print(f"[yellow]Alert (run {row.run_id}): {row.message}[/]", highlight=False)
 
 
 @app.command()

@@ -45,6 +45,7 @@ from .sections.policies import (
     aggregator_names,
 )
 from .sections.project import ProjectSection, StoreConfig
+from .sections.quality import MonitorConfig, QualityConfig
 from .sections.task import RESERVED_KEYS, LabelConfig, TaskConfig
 from .sections.web import WebConfig
 
@@ -69,8 +70,10 @@ __all__ = [
     "HumanConfig",
     "LabelConfig",
     "LlmConfig",
+    "MonitorConfig",
     "PolicyBase",
     "ProjectSection",
+    "QualityConfig",
     "ReplayConfig",
     "Rule",
     "RulesConfig",
@@ -101,6 +104,7 @@ class Config(Strict):
     project: ProjectSection = Field(default_factory=ProjectSection)
     store: StoreConfig = Field(default_factory=StoreConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     task: TaskConfig
     annotators: dict[str, AnnotatorBase] = Field(min_length=1)
     """Each a registered annotator type's model (see :func:`config_model`)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -26,6 +27,7 @@ from .store import Store, insert_rows, schema
 from .task import Task
 
 GOLD_ROLES = ("seed", "calibration", "control", "evaluation")
+CERTAINTY_COLUMN = "certainty"  # a golden item's certainty, read beside its gold
 INSERT_CHUNK = 50_000
 IMPORT_CACHE_KIB = 256 * 1024  # SQLite page cache while importing (shrinks back after)
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
@@ -215,7 +217,10 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
         raise ImportDataError(f"no gold column {gold_column!r}; columns found: "
                               f"{', '.join(columns)}", path=source, field=gold_column)
 
-    field_cols = [c for c in columns if c not in (id_column, gold_column)]
+    # a golden item's certainty (expert agreement) travels beside its gold, never shown
+    certainty_column = CERTAINTY_COLUMN if gold_column is not None and \
+        CERTAINTY_COLUMN in columns and CERTAINTY_COLUMN not in task.fields else None
+    field_cols = [c for c in columns if c not in (id_column, gold_column, certainty_column)]
     fields_json = json_records(df, field_cols)
 
     if id_column is not None:
@@ -273,6 +278,8 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
                 parsed_json[key] = gold
             golds[row] = gold
 
+    certainty = (_certainties(df[certainty_column], golds, source) if certainty_column
+                 else [None] * len(df))
     roles: list[str | None] = [gold_role if g is not None else None for g in golds]
     gold_rows = [i for i, g in enumerate(golds) if g is not None]
     plan = parse_split(split, len(gold_rows))
@@ -288,7 +295,7 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
     languages = _languages(df, task, columns, source)
     # object columns: pandas' default string dtype would copy every string into Arrow
     return pd.DataFrame({"id": ids, "fields": fields_json, "gold": golds, "gold_role": roles,
-                         "language": languages}, dtype=object)
+                         "language": languages, "certainty": certainty}, dtype=object)
 
 
 MAX_LANGUAGE = 16  # characters of items.language
@@ -316,6 +323,31 @@ def _languages(df: pd.DataFrame, task: Task, columns: list[str],
                               "characters; give a language code such as 'en' or 'fr'",
                               path=source, row=row + 1, field=name)
     return [None if b else v for v, b in zip(values.tolist(), blank.tolist())]
+
+
+def _certainties(column: pd.Series, golds: list[str | None], source: str) -> list[float | None]:
+    """The ``certainty`` column: a probability in [0, 1] on rows with gold, blank elsewhere."""
+    out: list[float | None] = [None] * len(column)
+    blank = _is_blank(column)
+    for row, raw in enumerate(column.tolist()):
+        if blank[row]:
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not 0.0 <= value <= 1.0:  # NaN fails too
+            raise ImportDataError(
+                f"certainty {raw!r} is not a probability; give a number from 0 to 1 (the "
+                "share of experts who agree with the gold label), or leave it blank",
+                path=source, row=row + 1, field=CERTAINTY_COLUMN)
+        if golds[row] is None:
+            raise ImportDataError(
+                "a certainty is given but the row has no gold label; a certainty belongs to "
+                "a golden item's gold: add the gold or leave the certainty blank",
+                path=source, row=row + 1, field=CERTAINTY_COLUMN)
+        out[row] = value
+    return out
 
 
 def _span_golds(df: pd.DataFrame, task: Task, gold_column: str, source: str) -> list[str | None]:
@@ -352,14 +384,17 @@ def store_items(store: Store, prepared: pd.DataFrame, source: str) -> ImportResu
         start = conn.execute(select(func.coalesce(func.max(t.c.seq), -1))
                              .where(t.c.project_id == pid)).scalar() + 1
         columns = ("project_id", "id", "seq", "fields", "gold", "gold_role", "source",
-                   "language")
+                   "language", "gold_certainty")
+        if "certainty" not in prepared.columns:
+            prepared = prepared.assign(certainty=None)
         data = [prepared[c].tolist() for c in ("id", "fields", "gold", "gold_role",
-                                               "language")]
+                                               "language", "certainty")]
         with _sqlite_cache(conn, store):
             for begin in range(0, len(prepared), INSERT_CHUNK):
                 part = zip(*(col[begin:begin + INSERT_CHUNK] for col in data))
-                insert_rows(conn, t, columns, [(pid, i, start + begin + n, f, g, r, source, lang)
-                                                for n, (i, f, g, r, lang) in enumerate(part)])
+                insert_rows(conn, t, columns,
+                            [(pid, i, start + begin + n, f, g, r, source, lang, c)
+                             for n, (i, f, g, r, lang, c) in enumerate(part)])
     roles = prepared["gold_role"].value_counts().to_dict()
     langs = prepared["language"].value_counts().to_dict()
     return ImportResult(items=len(prepared), with_gold=int(prepared["gold"].notna().sum()),

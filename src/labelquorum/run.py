@@ -8,10 +8,14 @@ The story, with each job in its own module of :mod:`labelquorum.engine`:
    (``engine.training``);
 3. rebuild everything the policy sees from the store (``engine.state``), so a resumed
    run makes the choices an uninterrupted one would;
-4. decide seed gold; ask what the killed run left outstanding;
+4. decide seed gold and control gold by their gold (control items are never real work);
+   ask what the killed run left outstanding;
 5. step the policy until it has nothing left to do: each plan's decisions and requests are
    committed to the ledger (``engine.ledger``) before anything is asked, then the executor
-   (``engine.executor``) asks, within the budget, and stores each answer as it exists;
+   (``engine.executor``) asks, within the budget, and stores each answer as it exists.
+   Every annotator the plan asks (people aside) is also asked golden probes, control items
+   it has not answered (``engine.probes``), and the monitor is fed the golden answers
+   that arrived (:class:`labelquorum.quality.watch.GoldenWatch`);
 6. items the budget stopped keep their best label so far, decided ``budget``: the next run
    reopens them, as it reopens items whose deciding calls failed.
 
@@ -36,11 +40,13 @@ from .engine.languages import record_languages
 from .engine.learning import Learner
 from .engine.ledger import REQUEST_STATE, Budget, Ledger, instant, request_key
 from .engine.lock import RunLock
+from .engine.probes import Probes
 from .engine.state import RunState
 from .engine.training import train
 from .errors import PolicyError, StoreError
 from .policies import NOT_ASKED, OK, PENDING, Decision, DecisionState, Plan
 from .policies.cascade import HELD, take
+from .quality.watch import GoldenWatch, control_bank, theta_of, theta_weights
 from .spans import canonical
 
 if TYPE_CHECKING:
@@ -61,7 +67,9 @@ class RunReport:
     decided_now: int
     open: int
     waiting_human: int
-    asked: dict[str, int] = field(default_factory=dict)
+    asked: dict[str, int] = field(default_factory=dict)  # golden probes included
+    probes: dict[str, int] = field(default_factory=dict)  # golden probes asked this run
+    alerts: list[str] = field(default_factory=list)  # the golden monitor's, raised this run
     failed: dict[str, int] = field(default_factory=dict)
     cost: float = 0.0
     repeated_calls: int = 0
@@ -141,15 +149,25 @@ class Runner:
         r.notes += self.learner.notes
         if language_note:
             r.notes.append(language_note)
+        quality = self.project.config.quality
+        control_gold, certainty, bank = control_bank(store, quality.min_certainty, self.seed)
+        self.control_gold = control_gold
+        self.probes = Probes(store, st, self.annotators, bank, quality.control_rate)
+        self.watch = GoldenWatch(store, self.task, control_gold, certainty, quality.monitor)
+        self.noted: set[tuple] = set()
         if lock.config_changed:
             r.notes.append("the config changed since this run started; the resumed run uses "
                            "the new one")
         self.total_open = int(st.open.sum())
         self.executor = Executor(st, self.ledger, self.budget, r, self._progress)
-        self._decide_seed_gold()
+        self._decide_by_gold([p for p in st.seeds if st.open[p]], st.gold)
+        self._decide_by_gold([st.pos[i] for i in sorted(control_gold, key=st.pos.get)
+                              if i in st.pos and st.open[st.pos[i]]], control_gold)
+        self._watch()  # the golden answers stored before: the statistic continues
         if st.outstanding:  # in the policy's annotator order, as an uninterrupted run asks
             self._ask({n: np.array(sorted(st.outstanding[n]), dtype=np.int64)
                        for n in self.annotators if n in st.outstanding})
+            self._watch()
         idle = 0
         while True:
             if self.learner.due():
@@ -159,6 +177,7 @@ class Runner:
                 break
             open_before = int(st.open.sum())
             asked = self._apply(plan)
+            self._watch()
             idle = idle + 1 if int(st.open.sum()) == open_before and not asked else 0
             if idle > 100:
                 raise PolicyError("the policy planned 100 steps in a row that neither asked "
@@ -207,6 +226,8 @@ class Runner:
                                   f"{st.ids[positions[bad][0]]!r}, which is decided or was "
                                   "already asked")
         asks, stopped = self._admit_people(plan.asks, plan.priority)
+        for name, positions in self.probes.pick(asks, self.ledger.versions).items():  # golden probes, mixed in
+            asks[name] = np.union1d(asks[name], positions)
         asks = self.ledger.write_plan(plan.decisions, asks)
         self.report.decided_now += sum(len(d.positions) for d in plan.decisions)
         for name, positions in asks.items():
@@ -295,21 +316,39 @@ class Runner:
                 st.forget(name, closed)
             self._ask({name: closed for name in promoted})
 
-    def _decide_seed_gold(self) -> None:
+    def _watch(self) -> None:
+        """Feed the monitor the golden answers stored since it last looked; with
+        ``quality.weight_by_theta``, weigh each annotator's vote by its θ̂ from now on."""
+        r = self.report
+        if not self.control_gold:  # no golden items: nothing to watch
+            return
+        for alert in self.watch.catch_up(self.lock.run_id):
+            r.alerts.append(alert.message)
+            key = (alert.annotator, alert.kind)
+            if key not in self.noted:  # a lasting drop alerts again: noted once a run
+                self.noted.add(key)
+                r.notes.append(alert.message)
+        r.probes = dict(self.probes.asked)
+        if self.project.config.quality.weight_by_theta and self.watch.answers is not None:
+            fits = theta_of(self.watch.answers, self.watch.monitor.chance)
+            self.state.skills = theta_weights(fits, self.task)
+
+    def _decide_by_gold(self, positions, gold: dict) -> None:
+        """Close seed or control items with their gold label, decided ``gold``."""
         st = self.state
-        positions = np.array([p for p in st.seeds if st.open[p]], dtype=np.int64)
+        positions = np.array(positions, dtype=np.int64)
         if not len(positions):
             return
         ones = np.ones(len(positions))
         if self.task.spans:
-            values = [canonical(st.gold[st.ids[p]]) for p in positions]
+            values = [canonical(gold[st.ids[p]]) for p in positions]
             consensus = Consensus(np.zeros((len(positions), 0)), np.full(len(positions), -1),
                                   ones, ones, ones, values)
         else:
             post = np.zeros((len(positions), len(self.task.labels)))
             for i, p in enumerate(positions):
-                gold = st.gold[st.ids[p]]
-                for lab in (gold if self.task.multilabel else [gold]):
+                value = gold[st.ids[p]]
+                for lab in (value if self.task.multilabel else [value]):
                     post[i, self.task.index[lab]] = 1.0
             label = post.astype(bool) if self.task.multilabel else post.argmax(axis=1)
             consensus = Consensus(post, label, ones, ones, ones)

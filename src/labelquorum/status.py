@@ -51,6 +51,10 @@ class Status:
     # the same per language, indexed (annotator, language): n, correct, accuracy, low, high
     # (95 % Wilson interval); None while no gold item has a language
     languages: pd.DataFrame | None = None
+    # per annotator on its golden probes (labelquorum.quality.watch.golden_quality): θ̂, its
+    # interval, the one-sided test of θ ≤ quality.monitor.theta_bad, alerts
+    golden: pd.DataFrame | None = None
+    alerts: pd.DataFrame | None = None  # every alert the golden monitor stored, oldest first
 
 
 def project_status(project: Project) -> Status:
@@ -118,6 +122,10 @@ def project_status(project: Project) -> Status:
     answers = gold_answers(project)
     quality = annotator_quality(project, answers)
     languages = language_quality(project, answers)
+    from .quality.watch import golden_quality, stored_alerts
+
+    golden = golden_quality(project.store, project.task, project.config.quality)
+    alerts = stored_alerts(project.store)
     flags = dec["flags"].fillna("").loc[lambda s: s != ""].value_counts().to_dict()
     return Status(
         items=int(n_items), decided=len(decided),
@@ -132,7 +140,7 @@ def project_status(project: Project) -> Status:
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
         failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
-        languages=languages)
+        languages=languages, golden=golden, alerts=alerts)
 
 
 QUALITY_COLUMNS = ["annotator", "answers", "accuracy", "low", "high", "ece"]

@@ -52,6 +52,11 @@ min_votes = 2
 name = "people"
 annotators = ["people"]
 
+# golden questions for people are control items the models answered as golden probes, as
+# real work is answered before it reaches people: here every control item is probed
+[quality]
+control_rate = 1.0
+
 [web]
 gold_rate = {gold_rate}
 lease_seconds = {lease}

@@ -6,7 +6,6 @@ API offers and tries to tell golden questions from real work.
 
 from collections import Counter
 
-import pytest
 from helpers import Session, add_users, make_project
 from sqlalchemy import select
 
@@ -112,12 +111,6 @@ def test_a_confident_suggestion_does_not_mark_a_golden_question(tmp_path):
     p.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: a control item the run sent to people is also real work, so when it is a "
-    "golden question for one person its real task still goes to another; with overlap 1 "
-    "it is then the only kind of item two people share (web.gold_overlap caps the "
-    "golden views; the real task of a control item must be served as its golden "
-    "question, or held out of the real queue, to close this)"))
 def test_two_colluding_annotators_cannot_tell_golden_questions_by_comparing(tmp_path):
     p = make_project(tmp_path / "p", n=80, overlap=1, control=12, gold_rate=0.2)
     add_users(p, {"ann": "annotator", "bob": "annotator"})

@@ -68,6 +68,8 @@ class RunState(Board):
         self.sent_keys: set[str] = set()  # of those, the ones that had gone out
         self.stale: list[str] = []  # pending requests no longer wanted: superseded
         self.held_by_people = 0.0  # reservations of people's open tasks
+        # vote weights that replace the configured ones (quality.weight_by_theta)
+        self.skills: dict[str, float] = {}
 
     def items(self, positions) -> Items:
         """The items at these positions, their fields read from the store."""
@@ -175,8 +177,10 @@ class RunState(Board):
                 # annotator as it is now (people's open tasks stand)
                 self.stale.append(r.key)
                 continue
-            if self.final[p]:
-                self.stale.append(r.key)  # the item was decided for good since (a review)
+            if self.final[p] and (ann.deferred or r.item_id not in self.control):
+                # the item was decided for good since (a review); a golden probe of a
+                # control item (closed by its gold) is still asked
+                self.stale.append(r.key)
                 continue
             self.status[r.annotator][p] = PENDING
             if ann.deferred:
@@ -266,7 +270,8 @@ class RunState(Board):
 
     # -- views -------------------------------------------------------------------------
     def policy_state(self, budget_left: float | None, aggregator: str) -> PolicyState:
-        infos = {n: AnnotatorInfo(n, a.kind, a.max_cost, float(a.config.weight), a.deferred)
+        infos = {n: AnnotatorInfo(n, a.kind, a.max_cost,
+                                  float(self.skills.get(n, a.config.weight)), a.deferred)
                  for n, a in self.annotators.items()}
         return super().policy_state(infos, budget_left, aggregator)
 

@@ -5,6 +5,8 @@ checklist of :mod:`.rubric`).
 The golden questions for people (control gold served through the web app, accuracy with a
 Wilson interval, pausing) live in :mod:`labelquorum.quality.golden`; their public names are
 re-exported here so ``from labelquorum.quality import gold_accuracy`` keeps working.
+Golden probes for every other annotator kind, in the run, and the monitor fed from the
+store are in :mod:`labelquorum.quality.watch` (and :mod:`labelquorum.engine.probes`).
 """
 
 from .alt_test import AltTestResult, alt_test
@@ -25,6 +27,7 @@ from .monitor import Alert, AlertKind, ThetaMonitor, monitor_table
 from .report import Report, build_report
 from .rubric import RUBRIC_SCHEMA, RecordFacts, fill_rubric
 from .theta import GoldenTheta, ThetaTest, theta_skills, theta_table
+from .watch import GoldenWatch, control_bank, golden_quality, stored_alerts
 
 __all__ = [
     "REFRESH_SECONDS",
@@ -36,6 +39,7 @@ __all__ = [
     "GoldQuestions",
     "GoldenBank",
     "GoldenTheta",
+    "GoldenWatch",
     "LabelIssues",
     "RecordFacts",
     "Report",
@@ -43,18 +47,21 @@ __all__ = [
     "ThetaTest",
     "alt_test",
     "build_report",
+    "control_bank",
     "cross_val_probs",
     "crowd_label_issues",
     "detect_languages",
     "estimate_certainty",
     "fill_rubric",
     "gold_accuracy",
+    "golden_quality",
     "label_issues",
     "language_accuracy",
     "mark_gold",
     "monitor_table",
     "pause_flagged",
     "pause_if_flagged",
+    "stored_alerts",
     "theta_skills",
     "theta_table",
     "untrusted_languages",

@@ -6,10 +6,12 @@ same HTML and JSON, and at random places in their sequence, so nothing tells the
 from ordinary items. Their answers are measurements of the person: they stay with the
 assignment (``assignments.correct``) and never vote on a label.
 
-Golden questions are drawn only from the control items the run sent to people (a request
-to a human annotator exists): real work reaches people only where the models were unsure,
-so a control item a confident model tier decided would stand out by its confident
-suggestion and easy text. Each is given to at most ``web.gold_overlap`` people (by default
+Golden questions are drawn from every control item whose certainty reaches
+``quality.min_certainty`` (see :mod:`labelquorum.quality.watch`). Control items are never
+real work: the run closes them with their gold and never sends them to people as tasks, so
+a control item reaches a person only as a golden question. The models answer control items
+as golden probes, so a golden question gets a suggestion by the same rule as real work.
+Each is given to at most ``web.gold_overlap`` people (by default
 the people's ``overlap``), the least-seen first, so people who compare what they were shown
 find golden questions shared no more widely than real work.
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 REFRESH_SECONDS = 30.0
 WINDOW = 500  # eligible control items one pick looks at
+REAL_SAMPLE = 2000  # real tasks whose suggestions golden questions are matched against
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,13 @@ class GoldQuestions:
         self.pid = project.store.project_id
         self.task = project.task
         self.web = project.config.web
+        self.min_certainty = project.config.quality.min_certainty
         self.rate = float(self.web.gold_rate)
         self.rng = rng or random.SystemRandom()
         self._ids: list[str] = []
         self._loaded = -math.inf
         humans = {n: c for n, c in project.config.annotators.items() if c.type == "human"}
-        self._humans = list(humans)
+        self._humans = sorted(humans)
         cap = self.web.gold_overlap
         if cap is None:
             cap = max((int(c.overlap) for c in humans.values()), default=1)
@@ -96,14 +100,14 @@ class GoldQuestions:
         return self._ids
 
     def refresh(self) -> None:
-        """The eligible control items: with gold, and sent to people by the run."""
-        it, rq = schema.items, schema.requests
-        asked = it.c.id.in_(select(rq.c.item_id).where(
-            (rq.c.project_id == self.pid) & rq.c.annotator.in_(self._humans)))
+        """The eligible control items: with gold, certainty at least ``min_certainty``, and
+        a suggestion that looks like real work's (see :func:`looks_like_real_work`)."""
+        from .watch import control_bank
+
+        _, _, bank = control_bank(self.store, self.min_certainty)
         with self.store.connect() as conn:
-            self._ids = list(conn.execute(select(it.c.id).where(
-                (it.c.project_id == self.pid) & (it.c.gold_role == "control")
-                & it.c.gold.is_not(None) & asked).order_by(it.c.id)).scalars())
+            self._ids = looks_like_real_work(conn, self.pid, sorted(bank.serving),
+                                             self._humans)
         self._loaded = time.monotonic()
 
     def wanted(self) -> bool:
@@ -136,6 +140,75 @@ class GoldQuestions:
         if isinstance(expected, list):
             return set(expected) == set(value if isinstance(value, tuple) else [value])
         return expected == value
+
+
+def suggestion_confidence(conn: Connection, pid: int, ids: list[str]) -> dict[str, float]:
+    """Per item, the confidence of the suggestion the web app would show on it (the rule of
+    :meth:`labelquorum.web.assign.Assigner._suggestion`: the most confident answer of an
+    annotator that is neither a person nor simulated); items without one are left out."""
+    j = schema.judgements
+    out: dict[str, tuple] = {}
+    for start in range(0, len(ids), 900):
+        for item, jid, conf, probs in conn.execute(
+                select(j.c.item_id, j.c.id, j.c.confidence, j.c.probs)
+                .where((j.c.project_id == pid) & j.c.item_id.in_(ids[start:start + 900])
+                       & (j.c.status == "ok") & (j.c.annotator_kind != "human")
+                       & j.c.simulated.is_(False) & j.c.label.is_not(None))):
+            key = (conf is not None, conf if conf is not None else 0.0, jid)
+            if item not in out or key > out[item][0]:
+                if conf is None and probs:
+                    probs = json.loads(probs) if isinstance(probs, str) else probs
+                    conf = max(probs.values())
+                out[item] = (key, 0.0 if conf is None else float(conf))
+    return {item: conf for item, (_, conf) in out.items()}
+
+
+def looks_like_real_work(conn: Connection, pid: int, ids: list[str],
+                         people: list[str]) -> list[str]:
+    """Of these control items, those whose suggestion could be real work's.
+
+    ``people`` are the human annotators' names. Real work reaches people after the
+    earlier tiers answered it, where they were unsure;
+    control items reach the models as golden probes (a share of them each step). Kept:
+    items that every annotator which answered real work has answered as a probe (so a
+    golden question has a suggestion as often as real work), whose suggestion's confidence
+    is no higher than the most confident suggestion on real work, and — when every real
+    task has a suggestion, or none has — items that have one, or have none, alike."""
+    if not ids:
+        return []
+    ht, rq = schema.human_tasks, schema.requests
+    real = list(conn.execute(select(ht.c.item_id).where(ht.c.project_id == pid)
+                             .order_by(ht.c.seq)).scalars())
+    if not real:
+        return ids
+    real = real[::max(1, len(real) // REAL_SAMPLE)]  # a spread sample of a long queue
+    finished = ("done", "abstained")
+    before: set[str] = set()  # the annotators that answered real work before people
+    for start in range(0, len(real), 900):
+        before.update(conn.execute(select(rq.c.annotator).distinct().where(
+            (rq.c.project_id == pid) & rq.c.item_id.in_(real[start:start + 900])
+            & rq.c.state.in_(finished) & rq.c.annotator.not_in(people))).scalars())
+    if before:
+        probed: dict[str, set[str]] = {}
+        for start in range(0, len(ids), 900):
+            for item, who in conn.execute(select(rq.c.item_id, rq.c.annotator).where(
+                    (rq.c.project_id == pid) & rq.c.item_id.in_(ids[start:start + 900])
+                    & rq.c.state.in_(finished) & rq.c.annotator.in_(sorted(before)))):
+                probed.setdefault(item, set()).add(who)
+        ids = [i for i in ids if probed.get(i, set()) >= before]
+    real_conf = suggestion_confidence(conn, pid, real)
+    gold_conf = suggestion_confidence(conn, pid, ids)
+    cap = max(real_conf.values(), default=None)
+    every, none = len(real_conf) == len(set(real)), not real_conf
+    out = []
+    for i in ids:
+        has = i in gold_conf
+        if (every and not has) or (none and has):
+            continue
+        if has and cap is not None and gold_conf[i] > cap + 1e-9:
+            continue
+        out.append(i)
+    return out
 
 
 def gold_accuracy(project: Project) -> list[GoldAccuracy]:

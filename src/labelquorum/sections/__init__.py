@@ -3,6 +3,6 @@
 :mod:`labelquorum.config` loads a file and validates it against them.
 """
 
-from . import annotators, base, policies, project, task, web
+from . import annotators, base, policies, project, quality, task, web
 
-__all__ = ["annotators", "base", "policies", "project", "task", "web"]
+__all__ = ["annotators", "base", "policies", "project", "quality", "task", "web"]

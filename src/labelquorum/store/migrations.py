@@ -87,6 +87,13 @@ def _m0007_accounts(conn: Connection) -> None:
     schema.web_keys.create(conn, checkfirst=True)
 
 
+def _m0008_golden_quality(conn: Connection) -> None:
+    """items.gold_certainty: a golden item's certainty; the quality_alerts table of the
+    golden-question monitor."""
+    columns = {c["name"] for c in inspect(conn).get_columns("items")}
+    if "gold_certainty" not in columns:
+        conn.execute(text("ALTER TABLE items ADD COLUMN gold_certainty FLOAT"))
+    schema.quality_alerts.create(conn, checkfirst=True)
 def _m0009_item_language(conn: Connection) -> None:
     """items.language: each item's language (from the input, or detected), NULL until
     known. Independent of migration 8: either may be applied first."""
@@ -103,6 +110,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "refits", _m0005_refits),
     (6, "assignment_visibility", _m0006_assignment_visibility),
     (7, "accounts", _m0007_accounts),
+    (8, "golden_quality", _m0008_golden_quality),
     (9, "item_language", _m0009_item_language),
 ]
 

@@ -45,6 +45,9 @@ items = Table(
     Column("gold", Text),  # JSON: a label, or a list of labels for multilabel
     Column("gold_role", String(16)),  # seed | calibration | control | evaluation
     Column("source", Text),
+    # a golden item's certainty in [0, 1] (expert agreement), imported from a ``certainty``
+    # column; NULL: not given (see labelquorum.quality.probes for what stands in)
+    Column("gold_certainty", Float),
     # ISO 639-1 code from the input's language column or py3langid; 'und' where it could
     # not be told; NULL until known (labelquorum.languages)
     Column("language", String(16)),
@@ -295,6 +298,26 @@ reviews = Table(
     Column("label", Text, nullable=False),
     Column("note", Text),
     Column("created", DateTime(timezone=True), nullable=False),
+)
+
+# What the golden-question monitor raised (labelquorum.quality.monitor): an annotator's
+# quality dropped on its golden answers, or its version changed. ``position`` is the index
+# of the annotator's golden answer that raised it, so replaying the history finds the
+# same alerts and stores none twice.
+quality_alerts = Table(
+    "quality_alerts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("run_id", Integer),
+    Column("annotator", Text, nullable=False),
+    Column("kind", String(16), nullable=False),  # quality_drop | version_change
+    Column("position", Integer, nullable=False),
+    Column("version", Text),
+    Column("statistic", Float),
+    Column("theta_window", Float),
+    Column("message", Text, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ux_quality_alerts", "project_id", "annotator", "kind", "position", unique=True),
 )
 
 WEB_TABLES = (users, web_sessions, api_tokens, human_tasks, assignments, comments, reviews)

@@ -93,6 +93,7 @@ def stats(project: Project) -> dict[str, Any]:
                            "gold": None if g is None else g.to_json()})
     return {
         "calibration": _calibration(project),
+        "golden": _golden(project),
         "items": int(items), "decided": int(decided), "reviewed": int(reviewed),
         "tasks": {"open": tasks.get("open", 0), "full": tasks.get("full", 0),
                   "closed": tasks.get("closed", 0)},
@@ -127,6 +128,24 @@ def _calibration(project: Project) -> list[dict[str, Any]]:
                     "bins": [(float(b.confidence), float(b.accuracy), int(b.answers))
                              for b in bins.itertuples()]})
     return out
+
+
+def _golden(project: Project) -> dict[str, Any]:
+    """Models, LLMs and the other non-people annotators on their golden probes (θ̂, its
+    interval, the one-sided test, the vote weight θ̂ gives) and the monitor's alerts."""
+    from ..quality.watch import golden_quality, stored_alerts
+
+    table = golden_quality(project.store, project.task, project.config.quality)
+    alerts = stored_alerts(project.store)
+    rows = [{"annotator": r.annotator, "kind": r.kind, "golden": int(r.golden),
+             "correct": int(r.correct), "theta": float(r.theta), "low": float(r.low),
+             "high": float(r.high), "p_value": float(r.p_value), "passes": bool(r.passes),
+             "weight": _finite(float(r.weight)), "drops": int(r.drops),
+             "version_changes": int(r.version_changes)} for r in table.itertuples()]
+    recent = [{"annotator": r.annotator, "kind": r.kind, "run_id": r.run_id,
+               "message": r.message} for r in alerts.tail(10).itertuples()]
+    return {"annotators": rows, "alerts": recent,
+            "theta0": project.config.quality.monitor.theta_bad}
 
 
 def _by_kind(cost: list[dict[str, Any]]) -> dict[str, float]:
