@@ -296,6 +296,10 @@ class _PolicyBase(_Strict):
     self_training_weight: float = Field(0.0, ge=0, le=1)
     """Weight of the trainable annotators' own accepted guesses in their training data;
     0: never trained on."""
+    group_by: str | None = Field(None, min_length=1)
+    """An item field (e.g. ``attribute``): the policy runs on each group of items sharing
+    its value on its own, calibrated, gated and ranked on that group alone
+    (:mod:`labelquorum.policies.grouped`)."""
 
     @field_validator("aggregator")
     @classmethod
@@ -328,6 +332,10 @@ class CascadeConfig(_GateBase):
     tiers: list[Tier] = Field(min_length=1)
     scope: Literal["tier", "cumulative"] = "tier"
     gate: Literal["thresholds", "calibrated"] = "thresholds"
+    target_accuracy: float | None = Field(None, gt=0, le=1)
+    """Calibrated gate: the accuracy a tier's accepted items must be shown to reach, in
+    place of the later tiers' estimated accuracy plus ``margin`` (for a last tier whose
+    answers are the reference itself, such as people whose labels are reviewed)."""
 
 
 class VoteThenVerifyConfig(_GateBase):

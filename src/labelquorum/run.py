@@ -122,7 +122,7 @@ class Runner:
                                cfg.retrain_every, cfg.self_training_weight)
         self.learner.resume()  # a killed run's promoted refits, on exactly their items
         st = self.state = RunState.load(store, self.task, self.annotators, lock.run_id,
-                                        lock.seed)
+                                        lock.seed, self.policy.item_fields())
         for ann in self.annotators.values():
             if ann.uses_cache:  # paid model calls: never for control gold
                 ann.cache = CallCache(store, store.project_id, exclude=st.control)

@@ -20,10 +20,14 @@ from .base import (
 )
 from .cascade import Cascade, VoteThenVerify
 from .chain import Chain
+from .grouped import Grouped
 from .offline import OfflineRun, run_offline
 
 
 def build_policy(cfg) -> Policy:
+    if getattr(cfg, "group_by", None):
+        inner = cfg.model_copy(update={"group_by": None})
+        return Grouped(cfg.group_by, lambda: build_policy(inner))
     if isinstance(cfg, CascadeConfig):
         return Cascade.from_config(cfg)
     if isinstance(cfg, VoteThenVerifyConfig):
@@ -48,6 +52,7 @@ __all__ = [
     "Chain",
     "Decision",
     "DecisionState",
+    "Grouped",
     "OfflineRun",
     "Plan",
     "Policy",

@@ -79,6 +79,9 @@ class PolicyState:
     reference: np.ndarray | None = None
     # float (n,) per annotator: what its answer cost (USD), NaN where unknown
     cost: dict[str, np.ndarray] | None = None
+    # item fields the policy asked for (:meth:`Policy.item_fields`), name -> each item's
+    # value as text ("" where the item lacks it)
+    fields: dict[str, np.ndarray] | None = None
 
     def was_planned(self, name: str) -> np.ndarray:
         """Items the annotator was asked about, or was to be asked about, at any time."""
@@ -293,6 +296,11 @@ class Policy:
 
     def annotators(self) -> list[str]:
         raise NotImplementedError
+
+    def item_fields(self) -> list[str]:
+        """Item fields the policy reads from :attr:`PolicyState.fields` (none by default:
+        the run reads no item fields for the policy)."""
+        return []
 
     def step(self, state: PolicyState) -> Plan:
         raise NotImplementedError

@@ -40,6 +40,8 @@ class Board:
         # what each answer cost (USD), NaN where the board was not told: an auto policy
         # prices its candidates by it (else by each annotator's cost bound)
         self.cost = {a: np.full(n, np.nan) for a in names}
+        # item fields a policy reads (``Policy.item_fields``): name -> each item's value
+        self.fields: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -73,4 +75,4 @@ class Board:
                            aggregator, self.values or None, self.texts,
                            suspicious=self.suspicious, planned=self.planned,
                            workers=self.workers or None, reference=self.reference,
-                           cost=self.cost)
+                           cost=self.cost, fields=self.fields or None)

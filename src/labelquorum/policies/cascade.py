@@ -40,8 +40,10 @@ def take(c: Consensus, mask: np.ndarray) -> Consensus:
 class Cascade(Policy):
     def __init__(self, tiers: list[Tier], scope: str = "tier", gate: str = "thresholds",
                  margin: float = 0.02, min_reference: int = 30,
-                 people_order: str = "least-confident", gate_bound: str = "lower-bound"):
+                 people_order: str = "least-confident", gate_bound: str = "lower-bound",
+                 target_accuracy: float | None = None):
         self.tiers = tiers
+        self.target_accuracy = target_accuracy
         self.gate_bound = gate_bound
         self.scope = scope
         self.gate = gate
@@ -52,7 +54,7 @@ class Cascade(Policy):
     @classmethod
     def from_config(cls, cfg: CascadeConfig) -> Cascade:
         return cls(cfg.tiers, cfg.scope, cfg.gate, cfg.margin, cfg.min_reference,
-                   cfg.people_order, cfg.gate_bound)
+                   cfg.people_order, cfg.gate_bound, cfg.target_accuracy)
 
     def _ask_tier(self, state: PolicyState, plan: Plan, names: list[str], wanted: np.ndarray,
                   so_far: np.ndarray | None) -> None:
@@ -223,7 +225,7 @@ class Cascade(Policy):
         import hashlib
 
         digest = hashlib.sha1(repr((names, self.margin, self.min_reference,
-                                    self.gate_bound)).encode())
+                                    self.gate_bound, self.target_accuracy)).encode())
         digest.update(state.reference[ref].tobytes())
         for a in names:
             digest.update(state.status[a][ref].tobytes())
@@ -273,7 +275,8 @@ class Cascade(Policy):
         losses = int((oof[tuple(names)][1] < oof[last][1]).sum())
         better = wins > losses and (wins - losses) ** 2 >= 4.0 * (wins + losses)
         final = list(names) if better else list(last)
-        bar = float(max(together, alone)) + self.margin
+        bar = (float(max(together, alone)) + self.margin if self.target_accuracy is None
+               else self.target_accuracy)
         if self.gate_bound == "lower-bound":
             return [selective_threshold(*oof[s], bar) for s in sets], final
         k = len(state.labels)
