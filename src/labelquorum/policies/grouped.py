@@ -79,6 +79,9 @@ class Grouped(Policy):
                               "of that item field; the run reads the fields "
                               "Policy.item_fields() names (run_offline takes them as fields=)")
         values = np.asarray(state.fields[self.field], dtype=object)
+        if len(values) and (values == "").all():
+            raise PolicyError(f"no item has a field {self.field!r} (policy.group_by); set "
+                              "policy.group_by to a column of the imported items, or remove it")
         plan = Plan()
         n = len(state.item_ids)
         for value in sorted(set(values.tolist())):

@@ -174,15 +174,14 @@ def review_backlog(project, cells: pd.DataFrame, reviewer: str = REVIEWER) -> in
     user = User(uid, reviewer, "reviewer")
     review = Review(project)
     answer = dict(zip(cells["id"], cells["reannotation"]))
-    done = 0
+    labels = {}
     for item_id, _ in review.backlog():
-        label = answer.get(item_id, "")
-        if not label:
+        labels[item_id] = answer.get(item_id, "")
+        if not labels[item_id]:
             raise RecordingError(f"cell {item_id!r} is in the review backlog but the recording "
                                  "has no re-annotation for it")
-        review.adjudicate(user, item_id, label, note="re-annotation (Lu & Zhong 2024)")
-        done += 1
-    return done
+    review.adjudicate_many(user, labels, note="re-annotation (Lu & Zhong 2024)")
+    return len(labels)
 
 
 @dataclass
