@@ -96,3 +96,29 @@ def test_group_by_in_the_config():
     with pytest.raises(ConfigError, match="policy.target_accuracy"):
         parse_config({**base, "policy": {"type": "cascade", "target_accuracy": 1.5,
                                          "tiers": [{"annotators": ["small"]}]}})
+
+
+def test_with_a_target_the_last_tier_is_not_overruled_by_the_combination():
+    """Reference items where ``a`` says yes wrongly 14 times in 20 and ``b`` 8 in 20, and
+    "yes" is rare (12 of 60): a calibrated combination that takes them for independent
+    witnesses reads their agreeing "yes" as "no". With ``target_accuracy`` the last tier
+    is the reference, so its own answer stands on the items that reach it."""
+    from labelquorum.config import Tier
+    from labelquorum.policies import Cascade
+
+    #            truth, a, b, count
+    design = [(1, 1, 1, 6), (0, 1, 0, 14), (1, 0, 1, 6), (0, 0, 1, 8), (0, 0, 0, 26)]
+    rows = [(t, a, b) for t, a, b, k in design for _ in range(k)] + [(-1, 1, 1)] * 10
+    truth = np.array([r[0] for r in rows])
+    ans = np.array([[r[1], r[2]] for r in rows], dtype=np.int64)
+    cost = np.ones_like(ans, dtype=float)
+    ids = [f"i{i:02d}" for i in range(len(rows))]
+
+    def run(target):
+        policy = Cascade([Tier(annotators=["a"]), Tier(annotators=["b"])], gate="calibrated",
+                         min_reference=10, target_accuracy=target)
+        return run_offline(policy, ids, LABELS, ["a", "b"], ans, cost, reference=truth,
+                           kind="model")
+
+    assert run(0.99).label[60:].tolist() == [1] * 10
+    assert run(None).label[60:].tolist() == [0] * 10  # the combination overrules both

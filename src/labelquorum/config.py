@@ -334,8 +334,9 @@ class CascadeConfig(_GateBase):
     gate: Literal["thresholds", "calibrated"] = "thresholds"
     target_accuracy: float | None = Field(None, gt=0, le=1)
     """Calibrated gate: the accuracy a tier's accepted items must be shown to reach, in
-    place of the later tiers' estimated accuracy plus ``margin`` (for a last tier whose
-    answers are the reference itself, such as people whose labels are reviewed)."""
+    place of the later tiers' estimated accuracy plus ``margin``; the last tier's answers
+    are then taken as the reference itself (such as people whose disagreements are
+    reviewed) and its own vote decides what reaches it."""
 
 
 class VoteThenVerifyConfig(_GateBase):

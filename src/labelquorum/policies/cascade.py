@@ -207,8 +207,13 @@ class Cascade(Policy):
                 remaining = np.zeros_like(remaining)
                 remaining[pos[~ok]] = True
                 continue
-            if final != list(seen):  # the last tier's own answers, where it gave one
-                own = state.calibrated_consensus(cal, final, pos)
+            if self.target_accuracy is not None or final != list(seen):
+                # the last tier's own answers, where it gave one; with a target accuracy
+                # they are the reference itself, and its plain vote decides: a combination
+                # that takes correlated annotators for independent ones could overrule them
+                own = (state.consensus(list(tier.annotators), pos)
+                       if self.target_accuracy is not None
+                       else state.calibrated_consensus(cal, final, pos))
                 mine = own.votes > 0
                 c = Consensus(np.where(mine[:, None], own.posterior, c.posterior),
                               np.where(mine, own.label, c.label),
