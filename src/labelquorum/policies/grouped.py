@@ -73,6 +73,17 @@ class Grouped(Policy):
             self._policies[value] = self.make()
         return self._policies[value]
 
+    def _groups(self, values: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """(value, positions) per group in sorted order of the values; remembered while
+        the run hands over the same array (the board's, which never changes)."""
+        memo = self.__dict__.get("_index")
+        if memo is None or memo[0] is not values:
+            uniq, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+            order = np.argsort(inverse, kind="stable")
+            parts = np.split(order, np.cumsum(np.bincount(inverse, minlength=len(uniq)))[:-1])
+            memo = self.__dict__["_index"] = (values, list(zip(uniq.tolist(), parts)))
+        return memo[1]
+
     def step(self, state: PolicyState) -> Plan:
         if state.fields is None or self.field not in state.fields:
             raise PolicyError(f"policy.group_by = {self.field!r}, but the state has no values "
@@ -84,8 +95,7 @@ class Grouped(Policy):
                               "policy.group_by to a column of the imported items, or remove it")
         plan = Plan()
         n = len(state.item_ids)
-        for value in sorted(set(values.tolist())):
-            pos = np.flatnonzero(values == value)
+        for value, pos in self._groups(state.fields[self.field]):
             if not state.open[pos].any():
                 continue
             part = self.policy_of(value).step(restrict(state, pos))
