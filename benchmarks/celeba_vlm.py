@@ -131,8 +131,8 @@ def report(rows: list[dict], share: float, target: float) -> None:
     print(f"\n## Per-attribute trust: calibration {share:.0%} of each attribute's cells, "
           f"target_accuracy {target}\n")
     print("| split | reviews | saved vs 8,193 | final accuracy (test cells, 95 % CI) | errors "
-          "| random share saves at same accuracy | cells by VLM alone | attributes trusted "
-          "| seconds |")
+          "| random share saves at same accuracy | cells by VLM alone "
+          "| attributes with cells by the VLM alone | seconds |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['seed']} | {r['reviews']:,} | {r['saved']:,} | {r['accuracy']:.4f} "
