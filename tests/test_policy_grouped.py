@@ -95,6 +95,10 @@ def test_group_by_in_the_config():
                                          "group_by": ""}})
     with pytest.raises(ConfigError, match="policy.target_accuracy"):
         parse_config({**base, "policy": {"type": "cascade", "target_accuracy": 1.5,
+                                         "gate": "calibrated",
+                                         "tiers": [{"annotators": ["small"]}]}})
+    with pytest.raises(ConfigError, match='set gate = "calibrated"'):
+        parse_config({**base, "policy": {"type": "cascade", "target_accuracy": 0.9,
                                          "tiers": [{"annotators": ["small"]}]}})
 
 

@@ -338,6 +338,13 @@ class CascadeConfig(_GateBase):
     are then taken as the reference itself (such as people whose disagreements are
     reviewed) and its own vote decides what reaches it."""
 
+    @model_validator(mode="after")
+    def _target_needs_calibration(self) -> CascadeConfig:
+        if self.target_accuracy is not None and self.gate != "calibrated":
+            raise ValueError("target_accuracy is the calibrated gate's bar; set "
+                             "gate = \"calibrated\" (and import calibration gold), or remove it")
+        return self
+
 
 class VoteThenVerifyConfig(_GateBase):
     type: Literal["vote-then-verify"]
