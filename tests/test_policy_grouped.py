@@ -97,7 +97,7 @@ def test_group_by_in_the_config():
         parse_config({**base, "policy": {"type": "cascade", "target_accuracy": 1.5,
                                          "gate": "calibrated",
                                          "tiers": [{"annotators": ["small"]}]}})
-    with pytest.raises(ConfigError, match='set gate = "calibrated"'):
+    with pytest.raises(ConfigError, match='policy.target_accuracy: is the calibrated gate.s bar; set policy.gate = "calibrated"'):
         parse_config({**base, "policy": {"type": "cascade", "target_accuracy": 0.9,
                                          "tiers": [{"annotators": ["small"]}]}})
 

@@ -341,8 +341,9 @@ class CascadeConfig(_GateBase):
     @model_validator(mode="after")
     def _target_needs_calibration(self) -> CascadeConfig:
         if self.target_accuracy is not None and self.gate != "calibrated":
-            raise ValueError("target_accuracy is the calibrated gate's bar; set "
-                             "gate = \"calibrated\" (and import calibration gold), or remove it")
+            raise ConfigError("is the calibrated gate's bar; set policy.gate = "
+                              "\"calibrated\" (and import calibration gold), or remove it",
+                              key="policy.target_accuracy")
         return self
 
 
