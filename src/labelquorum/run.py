@@ -135,7 +135,7 @@ class Runner:
                 self.task.multilabel or self.task.spans):
             language_note = record_languages(store, self.task)
         st = self.state = RunState.load(store, self.task, self.annotators, lock.run_id,
-                                        lock.seed)
+                                        lock.seed, self.policy.item_fields())
         for ann in self.annotators.values():
             if ann.uses_cache:  # paid model calls: never for control gold
                 ann.cache = CallCache(store, store.project_id, exclude=st.control)

@@ -108,7 +108,7 @@ class RunState(Board):
     # -- loading -----------------------------------------------------------------------
     @classmethod
     def load(cls, store: Store, task: Task, annotators: dict[str, Annotator], run_id: int,
-             seed: int) -> RunState:
+             seed: int, fields: list[str] | tuple[str, ...] = ()) -> RunState:
         it, d, rq, j = schema.items, schema.decisions, schema.requests, schema.judgements
         pid = store.project_id
         with store.connect() as conn:
@@ -153,12 +153,31 @@ class RunState(Board):
                     state.final[p] = True
             state._load_requests(conn, rq, pid)
             state._load_judgements(conn, j, pid, run_id)
+        if fields:
+            state.load_fields(list(fields))
         if any(a.kind == "llm" for a in annotators.values()):
             todo = np.flatnonzero(state.open)
             for start in range(0, len(todo), FETCH):
                 part = todo[start:start + FETCH]
                 state.suspicious[part] = flag_injections(state.items(part).texts)
         return state
+
+    def load_fields(self, names: list[str]) -> None:
+        """Each item's value of the named fields, as text ("" where an item lacks one), for
+        a policy that reads them (``Policy.item_fields``); read a chunk at a time, and only
+        these fields kept."""
+        n = len(self)
+        out = {name: np.full(n, "", dtype=object) for name in names}
+        for start in range(0, n, FETCH):
+            part = np.arange(start, min(start + FETCH, n))
+            rows = self._fields(self.seqs[part])
+            for p, q in zip(part.tolist(), self.seqs[part].tolist()):
+                record = json.loads(rows[q])
+                for name in names:
+                    value = record.get(name)
+                    if value is not None:
+                        out[name][p] = str(value)
+        self.fields = out
 
     def _load_requests(self, conn, rq, pid: int) -> None:
         versions = {a: ann.version for a, ann in self.annotators.items()}

@@ -19,11 +19,16 @@ from .base import (
 )
 from .cascade import Cascade, VoteThenVerify
 from .chain import Chain
+from .grouped import Grouped
 from .offline import OfflineRun, run_offline
 
 
 def build_policy(cfg) -> Policy:
-    """The policy a ``[policy]`` config describes, by its registered type."""
+    """The policy a ``[policy]`` config describes, by its registered type; with
+    ``group_by``, that policy once per group of the field's values."""
+    if getattr(cfg, "group_by", None):
+        inner = cfg.model_copy(update={"group_by": None})
+        return Grouped(cfg.group_by, lambda: build_policy(inner))
     from ..plugins import policies
 
     return policies.get(cfg.type).build(cfg)
@@ -42,6 +47,7 @@ __all__ = [
     "Chain",
     "Decision",
     "DecisionState",
+    "Grouped",
     "OfflineRun",
     "Plan",
     "Policy",

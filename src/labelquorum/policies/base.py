@@ -83,6 +83,9 @@ class PolicyState:
     # object (n,): each item's language (an ISO 639-1 code), None where unknown; what
     # per-language trust groups the reference items by (labelquorum.policies.trust)
     language: np.ndarray | None = None
+    # item fields the policy asked for (:meth:`Policy.item_fields`), name -> each item's
+    # value as text ("" where the item lacks it)
+    fields: dict[str, np.ndarray] | None = None
 
     def was_planned(self, name: str) -> np.ndarray:
         """Items the annotator was asked about, or was to be asked about, at any time."""
@@ -295,6 +298,11 @@ class Policy:
 
     def annotators(self) -> list[str]:
         raise NotImplementedError
+
+    def item_fields(self) -> list[str]:
+        """Item fields the policy reads from :attr:`PolicyState.fields` (none by default:
+        the run reads no item fields for the policy)."""
+        return []
 
     def step(self, state: PolicyState) -> Plan:
         raise NotImplementedError

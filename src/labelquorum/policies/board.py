@@ -42,6 +42,8 @@ class Board:
         self.cost = {a: np.full(n, np.nan) for a in names}
         # each item's language (None: unknown), when any item has one
         self.language: np.ndarray | None = None
+        # item fields a policy reads (``Policy.item_fields``): name -> each item's value
+        self.fields: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,4 +77,5 @@ class Board:
                            aggregator, self.values or None, self.texts,
                            suspicious=self.suspicious, planned=self.planned,
                            workers=self.workers or None, reference=self.reference,
-                           cost=self.cost, language=self.language)
+                           cost=self.cost, language=self.language,
+                           fields=self.fields or None)

@@ -42,10 +42,12 @@ class Cascade(Policy):
     def __init__(self, tiers: list[Tier], scope: str = "tier", gate: str = "thresholds",
                  margin: float = 0.02, min_reference: int = 30,
                  people_order: str = "least-confident", gate_bound: str = "lower-bound",
-                 per_language: bool = True, language_gap: float = 0.05):
+                 per_language: bool = True, language_gap: float = 0.05,
+                 target_accuracy: float | None = None):
         self.tiers = tiers
         self.per_language = per_language
         self.language_gap = language_gap
+        self.target_accuracy = target_accuracy
         self.gate_bound = gate_bound
         self.scope = scope
         self.gate = gate
@@ -56,7 +58,8 @@ class Cascade(Policy):
     @classmethod
     def from_config(cls, cfg: CascadeConfig) -> Cascade:
         return cls(cfg.tiers, cfg.scope, cfg.gate, cfg.margin, cfg.min_reference,
-                   cfg.people_order, cfg.gate_bound, cfg.per_language, cfg.language_gap)
+                   cfg.people_order, cfg.gate_bound, cfg.per_language, cfg.language_gap,
+                   cfg.target_accuracy)
 
     def _ask_tier(self, state: PolicyState, plan: Plan, names: list[str], wanted: np.ndarray,
                   so_far: np.ndarray | None) -> None:
@@ -224,8 +227,13 @@ class Cascade(Policy):
                 remaining = np.zeros_like(remaining)
                 remaining[pos[~ok]] = True
                 continue
-            if final != list(seen):  # the last tier's own answers, where it gave one
-                own = state.calibrated_consensus(cal, final, pos)
+            if self.target_accuracy is not None or final != list(seen):
+                # the last tier's own answers, where it gave one; with a target accuracy
+                # they are the reference itself, and its plain vote decides: a combination
+                # that takes correlated annotators for independent ones could overrule them
+                own = (state.consensus(list(tier.annotators), pos)
+                       if self.target_accuracy is not None
+                       else state.calibrated_consensus(cal, final, pos))
                 mine = own.votes > 0
                 c = Consensus(np.where(mine[:, None], own.posterior, c.posterior),
                               np.where(mine, own.label, c.label),
@@ -279,7 +287,7 @@ class Cascade(Policy):
         import hashlib
 
         digest = hashlib.sha1(repr((names, self.margin, self.min_reference,
-                                    self.gate_bound)).encode())
+                                    self.gate_bound, self.target_accuracy)).encode())
         digest.update(state.reference[ref].tobytes())
         for a in names:
             digest.update(state.status[a][ref].tobytes())
@@ -329,7 +337,8 @@ class Cascade(Policy):
         losses = int((oof[tuple(names)][1] < oof[last][1]).sum())
         better = wins > losses and (wins - losses) ** 2 >= 4.0 * (wins + losses)
         final = list(names) if better else list(last)
-        bar = float(max(together, alone)) + self.margin
+        bar = (float(max(together, alone)) + self.margin if self.target_accuracy is None
+               else self.target_accuracy)
         if self.gate_bound == "lower-bound":
             return [selective_threshold(*oof[s], bar) for s in sets], final
         k = len(state.labels)

@@ -52,7 +52,8 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
                 probs: np.ndarray | None = None, seed: int = 0,
                 aggregator: str = "weighted", kind: str = "llm",
                 texts: Sequence[str] | None = None, reference: np.ndarray | None = None,
-                language: Sequence[str | None] | None = None, max_steps: int = 10_000) -> OfflineRun:
+                language: Sequence[str | None] | None = None,
+                fields: dict[str, Sequence] | None = None, max_steps: int = 10_000) -> OfflineRun:
     """Run ``policy`` over recorded answers.
 
     ``answers`` is (items, annotators) of label indices into ``labels``, -1 where the
@@ -65,7 +66,9 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
     answers alone. ``reference`` (label index per item, -1 elsewhere) marks the items whose
     right label is known, as calibration gold does in a project (calibrated gates fit on
     them). ``language`` (each item's language, None where unknown) is what per-language
-    trust groups the reference items by. Classification tasks only.
+    trust groups the reference items by. ``fields`` (name -> each item's value) are the item
+    fields a policy reads (:meth:`~labelquorum.policies.Policy.item_fields`, e.g.
+    ``policy.group_by``). Classification tasks only.
     """
     ids = np.asarray(item_ids, dtype=object)
     n, k = len(ids), len(labels)
@@ -96,6 +99,15 @@ def run_offline(policy: Policy, item_ids, labels: tuple[str, ...], names: list[s
             raise PolicyError(f"language must give one language per item; got "
                               f"{len(language)} for {n} items")
         board.language = np.array(list(language), dtype=object)
+    missing = [f for f in policy.item_fields() if f not in (fields or {})]
+    if missing:
+        raise PolicyError(f"the policy reads item field(s) {', '.join(missing)}; pass them as "
+                          "fields={name: values}")
+    for name, values in (fields or {}).items():
+        values = np.array(["" if v is None else str(v) for v in values], dtype=object)
+        if len(values) != n:
+            raise PolicyError(f"field {name!r} has {len(values)} values for {n} items")
+        board.fields[name] = values
     if texts is not None and kind == "llm":
         board.suspicious = flag_injections(list(texts))
     out = OfflineRun(np.full(n, -1, dtype=np.int64), [""] * n, [""] * n, np.zeros(n),

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..errors import ConfigError
 from .base import Strict, did_you_mean
 
 
@@ -34,6 +35,10 @@ class PolicyBase(Strict):
     self_training_weight: float = Field(0.0, ge=0, le=1)
     """Weight of the trainable annotators' own accepted guesses in their training data;
     0: never trained on."""
+    group_by: str | None = Field(None, min_length=1)
+    """An item field (e.g. ``attribute``): the policy runs on each group of items sharing
+    its value on its own, calibrated, gated and ranked on that group alone
+    (:mod:`labelquorum.policies.grouped`)."""
 
     @field_validator("aggregator")
     @classmethod
@@ -94,6 +99,19 @@ class CascadeConfig(GateBase):
     tiers: list[Tier] = Field(min_length=1)
     scope: Literal["tier", "cumulative"] = "tier"
     gate: Literal["thresholds", "calibrated"] = "thresholds"
+    target_accuracy: float | None = Field(None, gt=0, le=1)
+    """Calibrated gate: the accuracy a tier's accepted items must be shown to reach, in
+    place of the later tiers' estimated accuracy plus ``margin``; the last tier's answers
+    are then taken as the reference itself (such as people whose disagreements are
+    reviewed) and its own vote decides what reaches it."""
+
+    @model_validator(mode="after")
+    def _target_needs_calibration(self) -> CascadeConfig:
+        if self.target_accuracy is not None and self.gate != "calibrated":
+            raise ConfigError("is the calibrated gate's bar; set policy.gate = "
+                              "\"calibrated\" (and import calibration gold), or remove it",
+                              key="policy.target_accuracy")
+        return self
 
     def references(self) -> list[tuple[str, list[str]]]:
         return [(f"policy.tiers[{i}].annotators", t.annotators)

@@ -247,46 +247,80 @@ class Review:
 
     def adjudicate(self, reviewer: User, item_id: str, label: Any, note: str = "") -> str:
         """Write the item's final label, decided by ``reviewer``; returns it as text."""
-        view = self.item(item_id)
-        value = self.parse(view, label)
-        text = self.task.format_label(value)
+        return self.adjudicate_many(reviewer, {item_id: label}, note)[0]
+
+    def adjudicate_many(self, reviewer: User, labels: dict[str, Any],
+                        note: str = "") -> list[str]:
+        """Write the final labels of many items (item id -> label) in one transaction, as
+        :meth:`adjudicate` writes one; returns them as text, in the given order. An unknown
+        item (404) or an invalid label (422) stores nothing."""
+        ids = [str(i) for i in labels]
+        it = schema.items
+        fields: dict[str, str] = {}
+        answers: dict[str, dict[str, list]] = {}
+        with self.store.connect() as conn:
+            for start in range(0, len(ids), CHUNK):
+                part = ids[start:start + CHUNK]
+                fields.update(conn.execute(select(it.c.id, it.c.fields).where(
+                    (it.c.project_id == self.pid) & it.c.id.in_(part))).all())
+                answers.update(self._answers(conn, part))
+        missing = [i for i in ids if i not in fields]
+        if missing:
+            raise WebError(f"no item {missing[0]!r} in this project", status=404,
+                           code="not_found")
+        values = {i: self._parse(json.loads(fields[i]), label) for i, label in labels.items()}
+        texts = [self.task.format_label(values[i]) for i in ids]
         now = datetime.now(UTC)
-        provenance = {"people": [{"person": p["person"], "label": p["label"]}
-                                 for p in view.people],
-                      "models": {m["annotator"]: m["label"] for m in view.models},
-                      "reviewer": reviewer.name, "note": note[:2000]}
         d, rv, ht, rq = schema.decisions, schema.reviews, schema.human_tasks, schema.requests
         with self.store.begin_write() as conn:
-            # a reviewer's label is final: it replaces whatever a run decided, and no run
-            # writes over it (the run skips items closed while it planned); the flag that
-            # the text read like a prompt injection stays as a trace
-            before = conn.execute(select(d.c.flags).where(
-                (d.c.project_id == self.pid) & (d.c.item_id == item_id))).scalar()
-            flags = "injection" if "injection" in (before or "").split(",") else ""
-            upsert_rows(conn, d, DECISION_COLUMNS, [(
-                self.pid, item_id, text,
-                json_text(list(value)) if isinstance(value, tuple) else None, 1.0,
-                f"review:{reviewer.name}", "review", flags, DecisionState.REVIEW.value,
-                json_text(provenance), None, self.store.timestamp(now))],
-                ("project_id", "item_id"), DECISION_COLUMNS[2:])
-            conn.execute(rv.insert().values(project_id=self.pid, item_id=item_id,
-                                            user_id=reviewer.id, label=text, note=note[:2000],
-                                            created=now))
-            # every open request of the item is withdrawn: a run that planned a call for
-            # it does not send it (people's tasks close below)
-            conn.execute(update(rq).where((rq.c.project_id == self.pid)
-                                          & (rq.c.item_id == item_id)
-                                          & rq.c.state.in_(("pending", "sent")))
-                         .values(state="superseded", updated=now))
-            conn.execute(update(ht).where((ht.c.project_id == self.pid)
-                                          & (ht.c.item_id == item_id))
-                         .values(state="closed"))
-        return text
+            for start in range(0, len(ids), CHUNK):
+                part = ids[start:start + CHUNK]
+                # a reviewer's label is final: it replaces whatever a run decided, and no
+                # run writes over it (the run skips items closed while it planned); the
+                # flag that the text read like a prompt injection stays as a trace
+                before = dict(conn.execute(select(d.c.item_id, d.c.flags).where(
+                    (d.c.project_id == self.pid) & d.c.item_id.in_(part))).all())
+                rows = []
+                for item_id, text in zip(part, texts[start:start + CHUNK]):
+                    value = values[item_id]
+                    ans = answers.get(item_id, {"people": [], "models": []})
+                    provenance = {"people": [{"person": p["person"], "label": p["label"]}
+                                             for p in ans["people"]],
+                                  "models": {m["annotator"]: m["label"] for m in ans["models"]},
+                                  "reviewer": reviewer.name, "note": note[:2000]}
+                    flags = ("injection" if "injection" in (before.get(item_id) or "").split(",")
+                             else "")
+                    rows.append((self.pid, item_id, text,
+                                 json_text(list(value)) if isinstance(value, tuple) else None,
+                                 1.0, f"review:{reviewer.name}", "review", flags,
+                                 DecisionState.REVIEW.value, json_text(provenance), None,
+                                 self.store.timestamp(now)))
+                upsert_rows(conn, d, DECISION_COLUMNS, rows, ("project_id", "item_id"),
+                            DECISION_COLUMNS[2:])
+                conn.execute(rv.insert(), [
+                    {"project_id": self.pid, "item_id": item_id, "user_id": reviewer.id,
+                     "label": text, "note": note[:2000], "created": now}
+                    for item_id, text in zip(part, texts[start:start + CHUNK])])
+                # every open request of the items is withdrawn: a run that planned a call
+                # for one does not send it (people's tasks close below)
+                conn.execute(update(rq).where((rq.c.project_id == self.pid)
+                                              & rq.c.item_id.in_(part)
+                                              & rq.c.state.in_(("pending", "sent")))
+                             .values(state="superseded", updated=now))
+                conn.execute(update(ht).where((ht.c.project_id == self.pid)
+                                              & ht.c.item_id.in_(part))
+                             .values(state="closed"))
+        return texts
 
     def parse(self, view: ItemView, label: Any) -> Any:
         """A reviewer's label for an item (spans checked against its text), or a 422."""
+        return self._parse(view.fields, label)
+
+    def _parse(self, fields: dict[str, Any], label: Any) -> Any:
+        text = fields.get(self.task.text_field)
         try:
-            return self.task.parse_label(label, self.text_of(view) if self.task.spans else None)
+            return self.task.parse_label(label, ("" if text is None else str(text))
+                                         if self.task.spans else None)
         except LabelquorumError as exc:
             raise WebError(str(exc), status=422, code="invalid_label") from None
 
