@@ -68,7 +68,8 @@ def init(directory: Annotated[Path, typer.Argument(help="Project directory to cr
 def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
             project: ProjectOpt = Path("."),
             id_column: Annotated[str | None, typer.Option(
-                help="Column with item ids (default: ids derived from content).")] = None,
+                help="Column with item ids (default: 'id' if present, else ids derived from "
+                     "content).")] = None,
             gold_column: Annotated[str | None, typer.Option(
                 help="Column with gold labels (default: 'gold' if present, else 'label'; "
                      "spans tasks: 'entities' first).")]
@@ -85,7 +86,10 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet fil
         result = p.import_file(file, id_column=id_column, gold_column=gold_column,
                                gold_role=gold_role, split=split, allow_duplicates=allow_duplicates)
     roles = ", ".join(f"{k} {v}" for k, v in sorted(result.roles.items())) or "none"
-    console.print(f"Imported {result.items:,} items ({result.with_gold:,} with gold: {roles}).")
+    ids = (f"ids from column {result.id_column!r}" if result.id_column is not None
+           else "ids derived from content")
+    console.print(f"Imported {result.items:,} items ({result.with_gold:,} with gold: {roles}); "
+                  f"{ids}.", highlight=False)
 
 
 FAILED_ITEMS_EXIT = 3

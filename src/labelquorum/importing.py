@@ -1,8 +1,8 @@
 """Import items from CSV, JSONL or Parquet (or a DataFrame), all or nothing.
 
 Every problem is reported with the file, the 1-based data row and the field; nothing is
-stored unless the whole file is valid. Ids are given (``id_column``) or derived from the
-item's content (a hash of its shown fields); gold labels are validated against the label
+stored unless the whole file is valid. Ids are given (``id_column``, by default the ``id``
+column when there is one) or derived from the item's content (a hash of its shown fields); gold labels are validated against the label
 set and given roles (seed, calibration, control, evaluation). Gold spans (spans tasks, by
 default from an ``entities`` column) are also checked against the row's text.
 """
@@ -25,6 +25,7 @@ from .errors import ImportDataError, LabelquorumError
 from .store import Store, insert_rows, schema
 from .task import Task
 
+ID_COLUMN = "id"  # taken as the item id when present (--id-column names another)
 GOLD_ROLES = ("seed", "calibration", "control", "evaluation")
 INSERT_CHUNK = 50_000
 IMPORT_CACHE_KIB = 256 * 1024  # SQLite page cache while importing (shrinks back after)
@@ -37,6 +38,8 @@ class ImportResult:
     items: int
     with_gold: int
     roles: dict[str, int]
+    id_column: str | None = None  # the column the ids came from; None: derived from content
+    gold_column: str | None = None  # the column gold came from; None: no gold column
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -204,7 +207,9 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
         row = int(np.argmax(blank)) + 1
         raise ImportDataError("empty value", path=source, row=row, field=task.text_field)
 
-    if id_column is not None and id_column not in columns:
+    if id_column is None and ID_COLUMN in columns:
+        id_column = ID_COLUMN
+    elif id_column is not None and id_column not in columns:
         raise ImportDataError(f"no id column {id_column!r}; columns found: {', '.join(columns)}",
                               path=source, field=id_column)
     if gold_column is None:
@@ -227,8 +232,9 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
         if dup.any():
             row = int(np.argmax(dup))
             first = int(np.argmax((ids == ids[row]).to_numpy()))
-            raise ImportDataError(f"duplicate id {ids[row]!r} (first seen in row {first + 1})",
-                                  path=source, row=row + 1, field=id_column)
+            raise ImportDataError(f"duplicate id {ids[row]!r} (first seen in row {first + 1}); "
+                                  "ids must be unique: fix the data, or name another column "
+                                  "with --id-column", path=source, row=row + 1, field=id_column)
         ids = ids.tolist()
     else:
         shown_cols = list(dict.fromkeys(task.fields))
@@ -285,8 +291,10 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
             start += count
 
     # object columns: pandas' default string dtype would copy every string into Arrow
-    return pd.DataFrame({"id": ids, "fields": fields_json, "gold": golds, "gold_role": roles},
-                        dtype=object)
+    out = pd.DataFrame({"id": ids, "fields": fields_json, "gold": golds, "gold_role": roles},
+                       dtype=object)
+    out.attrs.update(id_column=id_column, gold_column=gold_column)
+    return out
 
 
 def _span_golds(df: pd.DataFrame, task: Task, gold_column: str, source: str) -> list[str | None]:
@@ -331,7 +339,9 @@ def store_items(store: Store, prepared: pd.DataFrame, source: str) -> ImportResu
                                                 for n, (i, f, g, r) in enumerate(part)])
     roles = prepared["gold_role"].value_counts().to_dict()
     return ImportResult(items=len(prepared), with_gold=int(prepared["gold"].notna().sum()),
-                        roles={str(k): int(v) for k, v in roles.items()})
+                        roles={str(k): int(v) for k, v in roles.items()},
+                        id_column=prepared.attrs.get("id_column"),
+                        gold_column=prepared.attrs.get("gold_column"))
 
 
 @contextmanager
