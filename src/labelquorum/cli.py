@@ -317,12 +317,23 @@ def print_status(s, name: str) -> None:
 
 @app.command()
 @_clean_errors
-def export(out: Annotated[Path, typer.Argument(help="Output .csv, .jsonl or .parquet file.")],
-           project: ProjectOpt = Path(".")):
-    """Write one row per item: label, confidence, provenance, cost and gold."""
+def export(out: Annotated[Path, typer.Argument(
+               help="Output file: .csv, .jsonl, .parquet, .json (Label Studio), .conll or "
+                    ".spacy (spans tasks); a directory with --format hf.")],
+           project: ProjectOpt = Path("."),
+           fields: Annotated[str, typer.Option(
+               help="Item fields to carry: all, none, or a comma-separated list.")] = "all",
+           format: Annotated[str | None, typer.Option(
+               "--format", help="csv, jsonl, parquet, labelstudio, hf, conll or docbin "
+                                "(default: from the suffix).")] = None,
+           judgements: Annotated[bool, typer.Option(
+               help="Write the long judgement table (task, worker, label, annotator_kind, "
+                    "score, cost, created) instead of one row per item.")] = False):
+    """Write one row per item: label, confidence, provenance, cost, gold and the fields."""
     with _open(project) as p:
-        n = p.export(out)
-    console.print(f"Wrote {n:,} items to {out}.")
+        n = p.export(out, fields=fields, format=format, judgements=judgements)
+    what = "judgements" if judgements else "items"
+    console.print(f"Wrote {n:,} {what} to {out}.", highlight=False)
 
 
 @app.command()

@@ -317,15 +317,23 @@ class Project:
         order.insert(order.index("annotator_name") + 1, "worker")
         return df[order]
 
-    def to_dataframe(self) -> pd.DataFrame:
+    def to_dataframe(self, fields: str | list[str] | None = "none") -> pd.DataFrame:
+        """The export as a DataFrame; ``fields`` as for :meth:`export` (default none)."""
         from .export import export_frame
 
-        return export_frame(self)
+        return export_frame(self, fields)
 
-    def export(self, path: str | os.PathLike[str]) -> int:
+    def export(self, path: str | os.PathLike[str], *, fields: str | list[str] | None = "all",
+               format: str | None = None, judgements: bool = False) -> int:
+        """Write one row per item (the label, its provenance and the item's ``fields``:
+        ``"all"``, ``"none"``, ``"a,b"`` or a list) as CSV, JSONL or Parquet, or in
+        ``format`` (default: from the suffix): ``labelstudio`` (.json), ``hf`` (a
+        ``save_to_disk`` directory), ``conll`` (.conll) or ``docbin`` (.spacy). With
+        ``judgements``, the long judgement table instead. Returns rows or items written."""
         from .export import write_export
 
-        return write_export(self, Path(path))
+        return write_export(self, Path(path), fields=fields, format=format,
+                            judgements=judgements)
 
     def status(self):
         from .status import project_status
