@@ -65,8 +65,13 @@ def init(directory: Annotated[Path, typer.Argument(help="Project directory to cr
 
 @app.command("import")
 @_clean_errors
-def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
+def import_(file: Annotated[Path, typer.Argument(
+                help="CSV, JSONL, Parquet, Label Studio JSON (.json), CoNLL (.conll), spaCy "
+                     "DocBin (.spacy) file, or a Hugging Face save_to_disk directory.")],
             project: ProjectOpt = Path("."),
+            format: Annotated[str | None, typer.Option(
+                "--format", help="csv, jsonl, parquet, labelstudio, hf, conll or docbin "
+                                 "(default: from the suffix; a directory is hf).")] = None,
             id_column: Annotated[str | None, typer.Option(
                 help="Column with item ids (default: 'id' if present, else ids derived from "
                      "content).")] = None,
@@ -83,13 +88,14 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet fil
                 help="Keep items with duplicate content (numbered).")] = False):
     """Import items, all or nothing."""
     with _open(project) as p:
-        result = p.import_file(file, id_column=id_column, gold_column=gold_column,
+        result = p.import_file(file, format=format, id_column=id_column, gold_column=gold_column,
                                gold_role=gold_role, split=split, allow_duplicates=allow_duplicates)
     roles = ", ".join(f"{k} {v}" for k, v in sorted(result.roles.items())) or "none"
     ids = (f"ids from column {result.id_column!r}" if result.id_column is not None
            else "ids derived from content")
+    answers = f"; {result.judgements:,} judgements" if result.judgements else ""
     console.print(f"Imported {result.items:,} items ({result.with_gold:,} with gold: {roles}); "
-                  f"{ids}.", highlight=False)
+                  f"{ids}{answers}.", highlight=False, soft_wrap=True)
 
 
 FAILED_ITEMS_EXIT = 3

@@ -26,6 +26,9 @@ from .store import Store, insert_rows, schema
 from .task import Task
 
 ID_COLUMN = "id"  # taken as the item id when present (--id-column names another)
+JUDGEMENT_COLUMNS = ("project_id", "item_id", "annotator", "worker", "annotator_kind",
+                     "value_type", "label", "value", "confidence", "cost", "status",
+                     "simulated", "created")
 GOLD_ROLES = ("seed", "calibration", "control", "evaluation")
 INSERT_CHUNK = 50_000
 IMPORT_CACHE_KIB = 256 * 1024  # SQLite page cache while importing (shrinks back after)
@@ -40,6 +43,7 @@ class ImportResult:
     roles: dict[str, int]
     id_column: str | None = None  # the column the ids came from; None: derived from content
     gold_column: str | None = None  # the column gold came from; None: no gold column
+    judgements: int = 0  # answers imported with the items (Label Studio)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -316,8 +320,12 @@ def _span_golds(df: pd.DataFrame, task: Task, gold_column: str, source: str) -> 
     return golds
 
 
-def store_items(store: Store, prepared: pd.DataFrame, source: str) -> ImportResult:
-    """Insert prepared items in one transaction; refuse ids the project already has."""
+def store_items(store: Store, prepared: pd.DataFrame, source: str,
+                judgements: list[tuple] | None = None) -> ImportResult:
+    """Insert prepared items in one transaction; refuse ids the project already has.
+
+    ``judgements`` are answers that came with the items, as rows of
+    :data:`JUDGEMENT_COLUMNS` (driver-ready), written in the same transaction."""
     t = schema.items
     pid = store.project_id
     with store.begin() as conn:
@@ -337,11 +345,15 @@ def store_items(store: Store, prepared: pd.DataFrame, source: str) -> ImportResu
                 part = zip(*(col[begin:begin + INSERT_CHUNK] for col in data))
                 insert_rows(conn, t, columns, [(pid, i, start + begin + n, f, g, r, source)
                                                 for n, (i, f, g, r) in enumerate(part)])
+        if judgements:
+            insert_rows(conn, schema.judgements, JUDGEMENT_COLUMNS,
+                        [(pid, *row) for row in judgements])
     roles = prepared["gold_role"].value_counts().to_dict()
     return ImportResult(items=len(prepared), with_gold=int(prepared["gold"].notna().sum()),
                         roles={str(k): int(v) for k, v in roles.items()},
                         id_column=prepared.attrs.get("id_column"),
-                        gold_column=prepared.attrs.get("gold_column"))
+                        gold_column=prepared.attrs.get("gold_column"),
+                        judgements=len(judgements or ()))
 
 
 @contextmanager

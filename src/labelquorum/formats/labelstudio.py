@@ -1,0 +1,220 @@
+"""Label Studio JSON: a list of tasks, each with ``data`` (the item's fields) and
+optionally ``annotations`` and ``predictions``.
+
+Import: ``data`` becomes the item (its ``id``, else the task's ``id``, gives the item id;
+a ``gold`` key the gold label). Each annotation is one person's answer: the worker is
+its ``completed_by`` (a user id, or the user's email when Label Studio gives an object);
+cancelled annotations are skipped. Each prediction is a model's answer: the annotator is
+its ``model_version`` (``labelstudio`` when it has none) and the confidence its
+``score``. Results of type ``choices`` give classes and label sets, results of type
+``labels`` give spans (``start``, ``end``, ``labels``); other result types are refused.
+
+Export: one task per item: ``data`` holds the item's fields, ``id`` and ``gold``; the
+final label is an annotation marked ``"ground_truth": true, "labelquorum_final": true``
+(skipped when the file is imported again: it is a decision, not an answer), each
+person's answer an annotation with ``completed_by`` (the worker), and each model and LLM
+answer a prediction with ``model_version`` (the annotator) and ``score`` (its
+confidence). Results name ``from_name = "label"`` and ``to_name`` = the task's text
+field, so a labelling config with ``<Choices name="label" toName="text">`` (or
+``<Labels name="label" toName="text">`` for spans) shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..errors import ExportError, ImportDataError, LabelquorumError
+from . import Source
+
+if TYPE_CHECKING:
+    from ..project import Project
+    from ..task import Task
+
+FINAL_KEY = "labelquorum_final"
+FROM_NAME = "label"
+NO_MODEL = "labelstudio"
+JUDGEMENT_COLUMNS = ["row", "kind", "who", "label", "value", "confidence"]
+
+
+# -- import --------------------------------------------------------------------------------
+def read(path: Path, task: Task) -> Source:
+    where = str(path)
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise ImportDataError(f"cannot read the file: {exc.strerror}", path=where) from None
+    except UnicodeDecodeError:
+        raise ImportDataError("bytes that are not UTF-8; re-save the file as UTF-8",
+                              path=where) from None
+    except json.JSONDecodeError as exc:
+        raise ImportDataError(f"malformed JSON: {exc.msg} at line {exc.lineno}, column "
+                              f"{exc.colno}", path=where) from None
+    if not isinstance(tasks, list):
+        raise ImportDataError("a Label Studio file is a JSON list of tasks (each an object "
+                              f"with 'data'); found a JSON {type(tasks).__name__}", path=where)
+    items: list[dict[str, Any]] = []
+    answers: list[tuple] = []
+    for n, t in enumerate(tasks, start=1):
+        if not isinstance(t, dict) or not isinstance(t.get("data"), dict):
+            raise ImportDataError(f"task {n} has no 'data' object (the item's fields)",
+                                  path=where, row=n)
+        data = dict(t["data"])
+        if "id" not in data and t.get("id") is not None:
+            data["id"] = t["id"]
+        items.append(data)
+        text = data.get(task.text_field)
+        for k, ann in enumerate(t.get("annotations") or [], start=1):
+            if not isinstance(ann, dict) or ann.get("was_cancelled") or ann.get(FINAL_KEY):
+                continue
+            value = _value(ann.get("result"), task, text, where, n, f"annotation {k}")
+            if value is not None:
+                answers.append((n - 1, "human", _worker(ann.get("completed_by")), *value,
+                                _score(ann.get("score"), where, n, f"annotation {k}")))
+        for k, pred in enumerate(t.get("predictions") or [], start=1):
+            if not isinstance(pred, dict):
+                continue
+            value = _value(pred.get("result"), task, text, where, n, f"prediction {k}")
+            if value is not None:
+                who = str(pred.get("model_version") or NO_MODEL)
+                answers.append((n - 1, "model", who, *value,
+                                _score(pred.get("score"), where, n, f"prediction {k}")))
+    if not items:
+        raise ImportDataError("the file has no tasks", path=where)
+    return Source(pd.DataFrame(items), where,
+                  pd.DataFrame(answers, columns=JUDGEMENT_COLUMNS))
+
+
+def _worker(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        raw = raw.get("email") or raw.get("username") or raw.get("id")
+    return None if raw is None or str(raw).strip() == "" else str(raw).strip()
+
+
+def _score(raw: Any, where: str, n: int, what: str) -> float | None:
+    if raw is None:
+        return None
+    try:
+        score = float(raw)
+    except (TypeError, ValueError):
+        score = -1.0
+    if not 0.0 <= score <= 1.0:
+        raise ImportDataError(f"task {n}, {what}: score {raw!r} is not a confidence between "
+                              "0 and 1", path=where, row=n)
+    return score
+
+
+def _value(result: Any, task: Task, text: Any, where: str, n: int,
+           what: str) -> tuple[str, list | None] | None:
+    """(label text, structured value) of one annotation's or prediction's result; None
+    when it gives no answer (an empty result outside spans tasks)."""
+    if not isinstance(result, list):
+        raise ImportDataError(f"task {n}, {what}: 'result' must be a list of regions",
+                              path=where, row=n)
+    choices: list[Any] = []
+    spans: list[dict[str, Any]] = []
+    for region in result:
+        kind = region.get("type") if isinstance(region, dict) else None
+        value = region.get("value") if isinstance(region, dict) else None
+        if kind == "choices" and isinstance(value, dict):
+            choices.extend(value.get("choices") or [])
+        elif kind == "labels" and isinstance(value, dict):
+            for label in value.get("labels") or []:
+                spans.append({"start": value.get("start"), "end": value.get("end"),
+                              "label": label})
+        else:
+            raise ImportDataError(f"task {n}, {what}: result type {kind!r} cannot be "
+                                  "imported; choices and labels (spans) can", path=where, row=n)
+    try:
+        if task.spans:
+            if choices:
+                raise LabelquorumError("choices in a spans task; give labels regions")
+            parsed = task.parse_label(spans, text=None if text is None else str(text))
+        elif spans:
+            raise LabelquorumError(f"labels regions (spans) in a {task.kind} task; give "
+                                   "choices")
+        elif not choices:
+            return None
+        elif not task.multilabel and len(choices) != 1:
+            raise LabelquorumError(f"{len(choices)} choices ({', '.join(map(str, choices))}) "
+                                   "where a classification task takes one label")
+        else:
+            parsed = task.parse_label(list(choices) if task.multilabel else choices[0])
+    except LabelquorumError as exc:
+        raise ImportDataError(f"task {n}, {what}: {exc}", path=where, row=n) from None
+    return task.format_label(parsed), list(parsed) if isinstance(parsed, tuple) else None
+
+
+# -- export --------------------------------------------------------------------------------
+def _result(task: Task, label: Any, text: str) -> list[dict[str, Any]]:
+    to_name = task.text_field
+    if task.spans:
+        spans = task.parse_label(label)
+        return [{"from_name": FROM_NAME, "to_name": to_name, "type": "labels",
+                 "value": {"start": s, "end": e, "text": text[s:e], "labels": [t]}}
+                for s, e, t in spans]
+    choices = list(task.parse_label(label)) if task.multilabel else [label]
+    return [{"from_name": FROM_NAME, "to_name": to_name, "type": "choices",
+             "value": {"choices": choices}}]
+
+
+def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
+    from ..export import FIELD_PREFIX, choose_fields, export_frame, item_fields
+
+    task = project.task
+    frame = export_frame(project, "none").set_index("id")
+    values = item_fields(project)
+    chosen = choose_fields([str(c) for c in values.columns], fields)
+    shown = [f for f in dict.fromkeys([task.text_field, *task.fields]) if f in values.columns]
+    keep = list(dict.fromkeys([*shown, *chosen]))
+    j = project.judgements()
+    j = j[j["status"] == "ok"]
+    by_item = {item: g for item, g in j.groupby("item", sort=False)}
+    out = []
+    for n, (item, row) in enumerate(values[keep].iterrows(), start=1):
+        data = {(FIELD_PREFIX + k if k in ("id", "gold") else k): _plain(v)
+                for k, v in row.items() if not _missing(v)}
+        data["id"] = item
+        dec = frame.loc[item]
+        if not _missing(dec["gold"]):
+            data["gold"] = json.loads(dec["gold"]) if task.spans else dec["gold"]
+        text = str(data.get(task.text_field, ""))
+        annotations, predictions = [], []
+        if not _missing(dec["label"]) and dec["label"] != "":
+            annotations.append({"result": _result(task, dec["label"], text),
+                                "ground_truth": True, FINAL_KEY: True,
+                                "confidence": _plain(dec["confidence"]),
+                                "decided_by": dec["decided_by"]})
+        for r in (by_item[item].itertuples() if item in by_item else ()):
+            score = None if _missing(r.confidence) else float(r.confidence)
+            if r.annotator_kind == "human":
+                ann = {"result": _result(task, r.label, text),
+                       "completed_by": None if _missing(r.worker) else r.worker}
+                if score is not None:
+                    ann["score"] = score
+                annotations.append(ann)
+            else:
+                pred = {"model_version": r.annotator, "result": _result(task, r.label, text)}
+                if score is not None:
+                    pred["score"] = score
+                predictions.append(pred)
+        out.append({"id": n, "data": data, "annotations": annotations,
+                    "predictions": predictions})
+    try:
+        path.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror}") from None
+    return len(out)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars as Python values, for json.dumps."""
+    return v.item() if hasattr(v, "item") and not isinstance(v, (list, dict, str)) else v
