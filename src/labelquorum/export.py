@@ -32,16 +32,31 @@ WRITERS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 FIELD_PREFIX = "field_"
 
 
-def item_fields(project: Project) -> pd.DataFrame:
-    """The items' fields, one column per field (in order of first appearance), indexed
-    by item id in import order; values keep their JSON types."""
+def item_records(project: Project) -> list[tuple[str, dict]]:
+    """(item id, its fields) in import order; values keep their JSON types."""
     it = schema.items
     with project.store.connect() as conn:
         rows = conn.execute(select(it.c.id, it.c.fields).where(
             it.c.project_id == project.store.project_id).order_by(it.c.seq)).all()
     loads = json.loads
-    return pd.DataFrame([loads(r.fields or "{}") for r in rows],
-                        index=pd.Index([r.id for r in rows], name="id"))
+    return [(r.id, loads(r.fields or "{}")) for r in rows]
+
+
+def item_fields(project: Project) -> pd.DataFrame:
+    """The items' fields, one column per field (in order of first appearance), indexed
+    by item id in import order; values keep their JSON types."""
+    records = item_records(project)
+    return pd.DataFrame([f for _, f in records],
+                        index=pd.Index([i for i, _ in records], name="id"))
+
+
+def field_names(records: list[tuple[str, dict]]) -> list[str]:
+    """Every field name of ``records``, in order of first appearance."""
+    names: dict[str, None] = {}
+    for _, fields in records:
+        if len(fields) != len(names) or any(k not in names for k in fields):
+            names.update(dict.fromkeys(fields))
+    return list(names)
 
 
 def choose_fields(available: list[str], fields: str | list[str] | None) -> list[str]:

@@ -124,22 +124,29 @@ def token_offsets(fields: dict[str, Any], text: str) -> tuple[list[str], list[tu
     return [text[s:e] for s, e in offsets], offsets
 
 
-def write(project: Project, path: Path) -> int:
-    from ..export import export_frame, item_fields
+def labelled_items(project: Project) -> list[tuple[str, dict, tuple]]:
+    """(item id, fields, label spans) of every item with a label, in import order."""
+    from ..export import export_frame, item_records
 
-    task = project.task
-    labels = export_frame(project, "none").set_index("id")["label"]
-    fields = item_fields(project)
-    chunks: list[str] = []
-    written = 0
-    for item, row in fields.iterrows():
+    frame = export_frame(project, "none")
+    labels = dict(zip(frame["id"], frame["label"].tolist()))
+    parse = project.task.parse_label
+    out = []
+    for item, fields in item_records(project):
         label = labels.get(item)
-        if not isinstance(label, str) or label == "":
-            continue
-        values = {k: v for k, v in row.items() if not _missing(v)}
-        text = str(values.get(task.text_field, ""))
+        if isinstance(label, str) and label != "":
+            out.append((item, fields, parse(json.loads(label))))
+    return out
+
+
+def write(project: Project, path: Path) -> int:
+    text_field = project.task.text_field
+    chunks: list[str] = []
+    items = labelled_items(project)
+    for _, values, spans in items:
+        text = str(values.get(text_field, ""))
         tokens, offsets = token_offsets(values, text)
-        tags = spans_to_tags(offsets, task.parse_label(json.loads(label)))
+        tags = spans_to_tags(offsets, spans)
         middle = values.get("columns")
         if not (isinstance(middle, list) and len(middle) == len(tokens)):
             middle = [[] for _ in tokens]
@@ -147,9 +154,8 @@ def write(project: Project, path: Path) -> int:
             chunks.append(values["docstart"] + "\n\n")
         chunks.append("".join(" ".join([tok, *map(str, mid), tag]) + "\n"
                               for tok, mid, tag in zip(tokens, middle, tags)) + "\n")
-        written += 1
     path.write_text("".join(chunks), encoding="utf-8")
-    return written
+    return len(items)
 
 
 def _missing(v: Any) -> bool:

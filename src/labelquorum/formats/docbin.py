@@ -12,7 +12,6 @@ text and its entities the gold spans.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,18 +35,24 @@ def _spacy():
 def read(path: Path, task: Task) -> pd.DataFrame:
     spacy = _spacy()
     from spacy.tokens import DocBin
+    from srsly.msgpack import unpackb
 
     try:
-        docs = list(DocBin().from_disk(path).get_docs(spacy.blank("xx").vocab))
+        docbin = DocBin().from_disk(path)
     except (OSError, ValueError) as exc:
         raise ImportDataError(f"not a spaCy DocBin file ({exc})", path=str(path)) from None
+    # user data unpacked here with a plain hook: get_docs would look up srsly's decoder
+    # registry once per Doc (slow); only the id is read from it
+    packed, docbin.user_data = docbin.user_data, []
     rows = []
-    for doc in docs:
+    for n, doc in enumerate(docbin.get_docs(spacy.blank("xx").vocab)):
         row: dict[str, Any] = {"text": doc.text,
                                "entities": [[e.start_char, e.end_char, e.label_]
                                             for e in doc.ents]}
-        if doc.user_data.get("id") is not None:
-            row["id"] = str(doc.user_data["id"])
+        data = unpackb(packed[n], raw=False, object_pairs_hook=dict) if n < len(packed) and \
+            packed[n] else {}
+        if isinstance(data, dict) and data.get("id") is not None:
+            row["id"] = str(data["id"])
         rows.append(row)
     if not rows:
         raise ImportDataError("the file has no documents", path=str(path))
@@ -58,37 +63,35 @@ def write(project: Project, path: Path) -> int:
     spacy = _spacy()
     from spacy.tokens import Doc, DocBin
     from spacy.util import filter_spans
+    from srsly.msgpack import Packer
 
-    from ..export import export_frame, item_fields
-    from .conll import token_offsets
+    from .conll import labelled_items, token_offsets
 
-    task = project.task
+    text_field = project.task.text_field
     nlp = spacy.blank("en")
-    labels = export_frame(project, "none").set_index("id")["label"]
-    out = DocBin(store_user_data=True)
-    written = 0
-    for item, row in item_fields(project).iterrows():
-        label = labels.get(item)
-        if not isinstance(label, str) or label == "":
-            continue
-        fields = {k: v for k, v in row.items() if isinstance(v, (str, list))}
-        text = str(fields.get(task.text_field, ""))
+    out = DocBin(store_user_data=False)
+    ids = []
+    for item, fields, spans in labelled_items(project):
+        text = str(fields.get(text_field, ""))
+        doc = None
         if isinstance(fields.get("tokens"), list):
             words, offsets = token_offsets(fields, text)
             spaces = [offsets[i][1] < offsets[i + 1][0] for i in range(len(offsets) - 1)]
-            doc = Doc(nlp.vocab, words=words, spaces=[*spaces, False]) \
-                if words and "".join(w + " " * s for w, s in zip(words, [*spaces, False])) \
-                == text else nlp.make_doc(text)
-        else:
+            if words and "".join(w + " " * s for w, s in zip(words, [*spaces, False])) == text:
+                doc = Doc(nlp.vocab, words=words, spaces=[*spaces, False])
+        if doc is None:
             doc = nlp.make_doc(text)
-        ents = [doc.char_span(s, e, label=t, alignment_mode="expand")
-                for s, e, t in task.parse_label(json.loads(label))]
+        ents = [doc.char_span(s, e, label=t, alignment_mode="expand") for s, e, t in spans]
         doc.ents = filter_spans([e for e in ents if e is not None])
-        doc.user_data["id"] = item
         out.add(doc)
-        written += 1
+        ids.append(item)
+    # the ids as each Doc's user_data, packed with one Packer: DocBin.add packs user data
+    # with a new one per Doc, which looks up srsly's encoder registry every time (slow)
+    packer = Packer(use_bin_type=True)
+    out.store_user_data = True
+    out.user_data = [packer.pack({"id": item}) for item in ids]
     try:
         out.to_disk(path)
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror}") from None
-    return written
+    return len(ids)

@@ -163,45 +163,46 @@ def _result(task: Task, label: Any, text: str) -> list[dict[str, Any]]:
 
 
 def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
-    from ..export import FIELD_PREFIX, choose_fields, export_frame, item_fields
+    from ..export import FIELD_PREFIX, choose_fields, export_frame, field_names, item_records
 
     task = project.task
-    frame = export_frame(project, "none").set_index("id")
-    values = item_fields(project)
-    chosen = choose_fields([str(c) for c in values.columns], fields)
-    shown = [f for f in dict.fromkeys([task.text_field, *task.fields]) if f in values.columns]
-    keep = list(dict.fromkeys([*shown, *chosen]))
+    records = item_records(project)
+    chosen = choose_fields(field_names(records), fields)
+    keep = set(chosen) | {task.text_field, *task.fields}
+    frame = export_frame(project, "none")
+    decisions = dict(zip(frame["id"], zip(frame["label"].tolist(), frame["confidence"].tolist(),
+                                          frame["decided_by"].tolist(), frame["gold"].tolist())))
     j = project.judgements()
     j = j[j["status"] == "ok"]
-    by_item = {item: g for item, g in j.groupby("item", sort=False)}
+    by_item: dict[str, list[tuple]] = {}
+    for row in zip(j["item"].tolist(), j["annotator"].tolist(), j["annotator_kind"].tolist(),
+                   j["worker"].tolist(), j["label"].tolist(), j["confidence"].tolist()):
+        by_item.setdefault(row[0], []).append(row)
     out = []
-    for n, (item, row) in enumerate(values[keep].iterrows(), start=1):
-        data = {(FIELD_PREFIX + k if k in ("id", "gold") else k): _plain(v)
-                for k, v in row.items() if not _missing(v)}
+    for n, (item, values) in enumerate(records, start=1):
+        data = {(FIELD_PREFIX + k if k in ("id", "gold") else k): v
+                for k, v in values.items() if k in keep}
         data["id"] = item
-        dec = frame.loc[item]
-        if not _missing(dec["gold"]):
-            data["gold"] = json.loads(dec["gold"]) if task.spans else dec["gold"]
+        label, confidence, decided_by, gold = decisions[item]
+        if not _missing(gold):
+            data["gold"] = json.loads(gold) if task.spans else gold
         text = str(data.get(task.text_field, ""))
         annotations, predictions = [], []
-        if not _missing(dec["label"]) and dec["label"] != "":
-            annotations.append({"result": _result(task, dec["label"], text),
-                                "ground_truth": True, FINAL_KEY: True,
-                                "confidence": _plain(dec["confidence"]),
-                                "decided_by": dec["decided_by"]})
-        for r in (by_item[item].itertuples() if item in by_item else ()):
-            score = None if _missing(r.confidence) else float(r.confidence)
-            if r.annotator_kind == "human":
-                ann = {"result": _result(task, r.label, text),
-                       "completed_by": None if _missing(r.worker) else r.worker}
-                if score is not None:
-                    ann["score"] = score
-                annotations.append(ann)
+        if isinstance(label, str) and label != "":
+            annotations.append({"result": _result(task, label, text), "ground_truth": True,
+                                FINAL_KEY: True, "confidence": _number(confidence),
+                                "decided_by": decided_by})
+        for _, who, kind, worker, answer, score in by_item.get(item, ()):
+            if kind == "human":
+                entry: dict[str, Any] = {"result": _result(task, answer, text),
+                                         "completed_by": None if _missing(worker) else worker}
+                target = annotations
             else:
-                pred = {"model_version": r.annotator, "result": _result(task, r.label, text)}
-                if score is not None:
-                    pred["score"] = score
-                predictions.append(pred)
+                entry = {"model_version": who, "result": _result(task, answer, text)}
+                target = predictions
+            if not _missing(score):
+                entry["score"] = float(score)
+            target.append(entry)
         out.append({"id": n, "data": data, "annotations": annotations,
                     "predictions": predictions})
     try:
@@ -211,10 +212,9 @@ def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
     return len(out)
 
 
+def _number(v: Any) -> float | None:
+    return None if _missing(v) else float(v)
+
+
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _plain(v: Any) -> Any:
-    """numpy scalars as Python values, for json.dumps."""
-    return v.item() if hasattr(v, "item") and not isinstance(v, (list, dict, str)) else v
