@@ -338,8 +338,12 @@ def export(out: Annotated[Path, typer.Argument(
     """Write one row per item: label, confidence, provenance, cost, gold and the fields."""
     with _open(project) as p:
         n = p.export(out, fields=fields, format=format, judgements=judgements)
+    from .formats import SPAN_FORMATS, export_format
+
     what = "judgements" if judgements else "items"
-    console.print(f"Wrote {n:,} {what} to {out}.", highlight=False)
+    note = (" (items without a label are left out of CoNLL and DocBin files)"
+            if not judgements and export_format(out, format) in SPAN_FORMATS else "")
+    console.print(f"Wrote {n:,} {what} to {out}{note}.", highlight=False)
 
 
 @app.command()

@@ -1,5 +1,8 @@
 """Import items from CSV, JSONL or Parquet (or a DataFrame), all or nothing.
 
+Other formats (Label Studio, Hugging Face ``datasets``, CoNLL, spaCy DocBin) are read into
+a table by :mod:`labelquorum.formats` and validated here like any other.
+
 Every problem is reported with the file, the 1-based data row and the field; nothing is
 stored unless the whole file is valid. Ids are given (``id_column``, by default the ``id``
 column when there is one) or derived from the item's content (a hash of its shown fields); gold labels are validated against the label

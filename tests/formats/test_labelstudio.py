@@ -108,7 +108,7 @@ def test_spans_come_from_labels_results(tmp_path):
 
 @pytest.mark.parametrize("tasks, message", [
     ({"data": {}}, "a JSON list of tasks"),
-    ([{"text": "no data key"}], "task 1 has no 'data'"),
+    ([{"text": "no data key"}], "task 1 has no 'data'.*save plain records as JSONL"),
     ([{"data": {"text": "x"}, "annotations": [{"completed_by": 1, "result": [
         {"type": "choices", "value": {"choices": ["neutral"]}}]}]}],
      "task 1, annotation 1.*'neutral' is not in the task's label set"),

@@ -61,8 +61,9 @@ def read(path: Path, task: Task) -> Source:
     answers: list[tuple] = []
     for n, t in enumerate(tasks, start=1):
         if not isinstance(t, dict) or not isinstance(t.get("data"), dict):
-            raise ImportDataError(f"task {n} has no 'data' object (the item's fields)",
-                                  path=where, row=n)
+            raise ImportDataError(f"task {n} has no 'data' object (the item's fields); a "
+                                  ".json file is read as Label Studio tasks: save plain "
+                                  "records as JSONL (.jsonl) instead", path=where, row=n)
         data = dict(t["data"])
         if "id" not in data and t.get("id") is not None:
             data["id"] = t["id"]
