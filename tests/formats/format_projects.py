@@ -23,11 +23,14 @@ RECORDED = pd.DataFrame([
 ], columns=["item", "annotator", "label", "confidence"])
 
 
-def classification_config(labels=("negative", "positive"), kind="classification") -> str:
+def classification_config(labels=("negative", "positive"), kind="classification",
+                          store_url: str | None = None) -> str:
     lines = "\n".join(f'[[task.labels]]\nname = "{lab}"\n' for lab in labels)
+    store = f'[store]\nurl = "{store_url}"' if store_url else ""
     return f"""
 [project]
 name = "formats"
+{store}
 [task]
 kind = "{kind}"
 {lines}

@@ -24,10 +24,10 @@ def answers(project):
                   for row in j.itertuples(index=False))
 
 
-def fresh(root: Path, kind="classification", labels=("negative", "positive")):
+def fresh(root: Path, kind="classification", labels=("negative", "positive"), store_url=None):
     root.mkdir(parents=True)
     (root / "recorded.csv").write_text("item,annotator,label\n")
-    return lq.init_project(root, config_text=classification_config(labels, kind))
+    return lq.init_project(root, config_text=classification_config(labels, kind, store_url))
 
 
 def test_round_trip_gives_the_same_judgements_fields_and_gold(tmp_path):
@@ -84,6 +84,19 @@ def test_label_studio_export_becomes_items_and_judgements(tmp_path):
         ("101", "bert-v2", "bert-v2", None, "model", "positive", 0.81),
         ("102", "bert-v2", "bert-v2", None, "model", "negative", 0.66),
         ("102", "rules", "rules", None, "model", "negative", None)])
+
+
+@pytest.mark.postgres
+def test_label_studio_import_into_postgresql_stores_the_same_judgements(tmp_path,
+                                                                       postgres_db_url):
+    path = tmp_path / "ls.json"
+    path.write_text(json.dumps(LS_EXPORT))
+    on_sqlite = fresh(tmp_path / "s")
+    on_sqlite.import_file(path)
+    on_pg = fresh(tmp_path / "pg", store_url=postgres_db_url)
+    assert on_pg.import_file(path).judgements == 5
+    assert answers(on_pg) == answers(on_sqlite)
+    on_pg.close()
 
 
 def test_spans_come_from_labels_results(tmp_path):
