@@ -93,6 +93,8 @@ def import_(file: Annotated[Path, typer.Argument(
     roles = ", ".join(f"{k} {v}" for k, v in sorted(result.roles.items())) or "none"
     ids = (f"ids from column {result.id_column!r}" if result.id_column is not None
            else "ids derived from content")
+    if result.gold_column is not None:
+        ids += f", gold from column {result.gold_column!r}"
     answers = f"; {result.judgements:,} judgements" if result.judgements else ""
     console.print(f"Imported {result.items:,} items ({result.with_gold:,} with gold: {roles}); "
                   f"{ids}{answers}.", highlight=False, soft_wrap=True)

@@ -56,6 +56,10 @@ def test_cli_prints_the_id_column(tmp_path):
     out = CliRunner().invoke(app, ["import", str(tmp_path / "a.csv"), "-p", str(tmp_path / "p")])
     assert out.exit_code == 0, out.output
     assert "ids from column 'id'" in out.output
+    assert "gold from column" not in out.output  # there is none
     (tmp_path / "b.csv").write_text("text\nfine\n")
     out = CliRunner().invoke(app, ["import", str(tmp_path / "b.csv"), "-p", str(tmp_path / "p")])
     assert "ids derived from content" in out.output
+    (tmp_path / "c.csv").write_text("id,text,label\nx3,good,positive\n")
+    out = CliRunner().invoke(app, ["import", str(tmp_path / "c.csv"), "-p", str(tmp_path / "p")])
+    assert "ids from column 'id', gold from column 'label'" in " ".join(out.output.split())
