@@ -49,10 +49,11 @@ class ImportResult:
     judgements: int = 0  # answers imported with the items (Label Studio)
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV, JSONL or Parquet file into string columns, with clear errors."""
+def read_table(path: Path, fmt: str | None = None) -> pd.DataFrame:
+    """Read a CSV, JSONL or Parquet file into string columns, with clear errors; ``fmt``
+    (``csv``, ``jsonl`` or ``parquet``) overrides the guess from the suffix."""
     path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
+    fmt = fmt or FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImportDataError(f"unknown file type {path.suffix!r}; use one of "
                               f"{', '.join(sorted(FORMATS))}", path=str(path))

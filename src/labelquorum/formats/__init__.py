@@ -98,7 +98,7 @@ def read_source(source: Any, task: Task, format: str | None = None) -> Source:
     if fmt in TABLES:
         from ..importing import read_table
 
-        return Source(read_table(path), str(path))
+        return Source(read_table(path, fmt), str(path))
     if fmt in SPAN_FORMATS and not task.spans:
         raise ImportDataError(f"{fmt} files hold entities: import them into a spans task "
                               "(init --kind spans)", path=str(path))
