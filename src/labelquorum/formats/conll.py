@@ -64,11 +64,12 @@ def read(path: Path, task: Task) -> pd.DataFrame:
         row: dict[str, Any] = {"id": f"{path.stem}:{len(rows) + 1}", "text": text,
                                "tokens": list(tokens)}
         if any(middle):
-            row["columns"] = [list(m) for m in middle]
+            row["columns"] = middle.copy()  # each token's list is its own (parts[1:-1])
         if docstart is not None:
             row["docstart"] = docstart
             docstart = None
-        row["entities"] = [list(s) for s in tags_to_spans(offsets, tags)]
+        row["entities"] = ([list(s) for s in tags_to_spans(offsets, tags)]
+                           if tags.count("O") != len(tags) else [])
         rows.append(row)
         tokens.clear()
         tags.clear()
