@@ -207,7 +207,10 @@ def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
         out.append({"id": n, "data": data, "annotations": annotations,
                     "predictions": predictions})
     try:
-        path.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+        # one task a line: readable, and json's C encoder (indent= falls back to Python)
+        dumps = json.dumps
+        path.write_text("[\n" + ",\n".join(dumps(t, ensure_ascii=False) for t in out) + "\n]\n",
+                        encoding="utf-8")
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror}") from None
     return len(out)
