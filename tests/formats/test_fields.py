@@ -76,3 +76,17 @@ def test_cli_fields_option(project, tmp_path):
     result = CliRunner().invoke(app, ["export", str(out), "-p", str(project.path),
                                       "--fields", "nope"])
     assert result.exit_code == 1 and "nope" in result.output
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_an_export_imports_back_with_the_same_ids_gold_and_fields(project, tmp_path, suffix):
+    project.export(tmp_path / f"out{suffix}")
+    again = lq.init_project(tmp_path / "q", labels=["negative", "positive"])
+    result = again.import_file(tmp_path / f"out{suffix}")
+    assert (result.id_column, result.gold_column) == ("id", "gold")
+    assert again.gold_labels() == project.gold_labels()
+    back = again.to_dataframe(fields="all").set_index("id")
+    first = project.to_dataframe(fields="all").set_index("id")
+    for name in ("text", "year", "score"):
+        assert back[name].tolist() == first[name].tolist()
+    assert [list(v) for v in back["tags"]] == [list(v) for v in first["tags"]]
