@@ -51,7 +51,7 @@ rules = [{ label = "positive", keywords = ["good", "great"] },
     csv = pd.read_csv(tmp_path / "labels.csv")
     assert list(csv.columns) == ["id", "label", "confidence", "decided_by", "tier", "flags",
                                  "annotators", "cost", "simulated", "gold", "gold_role",
-                                 "language"]
+                                 "language", "text"]  # then the item's fields
     assert len(csv) == 13
     by_id = csv.set_index("id")
     assert by_id.loc["g0", "label"] == "positive"
@@ -81,7 +81,7 @@ def test_config_error_stops_before_any_work(tmp_path, items_csv):
 def test_export_to_unknown_format_is_refused(tmp_path, items_csv):
     lq("init", tmp_path / "proj", "--labels", "negative,positive")
     proc = lq("export", tmp_path / "labels.xlsx", "-p", tmp_path / "proj", check=False)
-    assert proc.returncode == 1 and "use a .csv, .jsonl or .parquet file" in proc.stderr
+    assert proc.returncode == 1 and "use a .csv, .jsonl, .parquet" in proc.stderr
 
 
 @pytest.mark.slow

@@ -73,10 +73,16 @@ def init(directory: Annotated[Path, typer.Argument(help="Project directory to cr
 
 @app.command("import")
 @_clean_errors
-def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file.")],
+def import_(file: Annotated[Path, typer.Argument(
+                help="CSV, JSONL, Parquet, Label Studio JSON (.json), CoNLL (.conll), spaCy "
+                     "DocBin (.spacy) file, or a Hugging Face save_to_disk directory.")],
             project: ProjectOpt = Path("."),
+            format: Annotated[str | None, typer.Option(
+                "--format", help="csv, jsonl, parquet, labelstudio, hf, conll or docbin "
+                                 "(default: from the suffix; a directory is hf).")] = None,
             id_column: Annotated[str | None, typer.Option(
-                help="Column with item ids (default: ids derived from content).")] = None,
+                help="Column with item ids (default: 'id' if present, else ids derived from "
+                     "content).")] = None,
             gold_column: Annotated[str | None, typer.Option(
                 help="Column with gold labels (default: 'gold' if present, else 'label'; "
                      "spans tasks: 'entities' first).")]
@@ -90,10 +96,16 @@ def import_(file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet fil
                 help="Keep items with duplicate content (numbered).")] = False):
     """Import items, all or nothing."""
     with _open(project) as p:
-        result = p.import_file(file, id_column=id_column, gold_column=gold_column,
+        result = p.import_file(file, format=format, id_column=id_column, gold_column=gold_column,
                                gold_role=gold_role, split=split, allow_duplicates=allow_duplicates)
     roles = ", ".join(f"{k} {v}" for k, v in sorted(result.roles.items())) or "none"
-    console.print(f"Imported {result.items:,} items ({result.with_gold:,} with gold: {roles}).")
+    ids = (f"ids from column {result.id_column!r}" if result.id_column is not None
+           else "ids derived from content")
+    if result.gold_column is not None:
+        ids += f", gold from column {result.gold_column!r}"
+    answers = f"; {result.judgements:,} judgements" if result.judgements else ""
+    console.print(f"Imported {result.items:,} items ({result.with_gold:,} with gold: {roles}); "
+                  f"{ids}{answers}.", highlight=False, soft_wrap=True)
     if result.languages:
         console.print("Languages (from the input): " + ", ".join(
             f"{k} {v:,}" for k, v in sorted(result.languages.items())), highlight=False)
@@ -345,6 +357,8 @@ def _print_languages(table, asked: bool) -> None:
         out.add_row(str(who), str(lang), f"{int(row['n']):,}", f"{100 * row['accuracy']:.1f} %",
                     f"{100 * row['low']:.1f}–{100 * row['high']:.1f} %")
     console.print(out)
+
+
 def _print_golden(s) -> None:
     """The golden-probe table (θ̂, interval, test, alerts) and the latest quality alerts."""
     if s.golden is None or not len(s.golden):
@@ -366,12 +380,27 @@ def _print_golden(s) -> None:
 
 @app.command()
 @_clean_errors
-def export(out: Annotated[Path, typer.Argument(help="Output .csv, .jsonl or .parquet file.")],
-           project: ProjectOpt = Path(".")):
-    """Write one row per item: label, confidence, provenance, cost and gold."""
+def export(out: Annotated[Path, typer.Argument(
+               help="Output file: .csv, .jsonl, .parquet, .json (Label Studio), .conll or "
+                    ".spacy (spans tasks); a directory with --format hf.")],
+           project: ProjectOpt = Path("."),
+           fields: Annotated[str, typer.Option(
+               help="Item fields to carry: all, none, or a comma-separated list.")] = "all",
+           format: Annotated[str | None, typer.Option(
+               "--format", help="csv, jsonl, parquet, labelstudio, hf, conll or docbin "
+                                "(default: from the suffix).")] = None,
+           judgements: Annotated[bool, typer.Option(
+               help="Write the long judgement table (task, worker, label, annotator_kind, "
+                    "score, cost, created) instead of one row per item.")] = False):
+    """Write one row per item: label, confidence, provenance, cost, gold and the fields."""
     with _open(project) as p:
-        n = p.export(out)
-    console.print(f"Wrote {n:,} items to {out}.")
+        n = p.export(out, fields=fields, format=format, judgements=judgements)
+    from .formats import SPAN_FORMATS, export_format
+
+    what = "judgements" if judgements else "items"
+    note = (" (items without a label are left out of CoNLL and DocBin files)"
+            if not judgements and export_format(out, format) in SPAN_FORMATS else "")
+    console.print(f"Wrote {n:,} {what} to {out}{note}.", highlight=False)
 
 
 @app.command()

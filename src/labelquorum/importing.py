@@ -1,8 +1,11 @@
 """Import items from CSV, JSONL or Parquet (or a DataFrame), all or nothing.
 
+Other formats (Label Studio, Hugging Face ``datasets``, CoNLL, spaCy DocBin) are read into
+a table by :mod:`labelquorum.formats` and validated here like any other.
+
 Every problem is reported with the file, the 1-based data row and the field; nothing is
-stored unless the whole file is valid. Ids are given (``id_column``) or derived from the
-item's content (a hash of its shown fields); gold labels are validated against the label
+stored unless the whole file is valid. Ids are given (``id_column``, by default the ``id``
+column when there is one) or derived from the item's content (a hash of its shown fields); gold labels are validated against the label
 set and given roles (seed, calibration, control, evaluation). Gold spans (spans tasks, by
 default from an ``entities`` column) are also checked against the row's text.
 """
@@ -26,6 +29,10 @@ from .errors import ImportDataError, LabelquorumError
 from .store import Store, insert_rows, schema
 from .task import Task
 
+ID_COLUMN = "id"  # taken as the item id when present (--id-column names another)
+JUDGEMENT_COLUMNS = ("project_id", "item_id", "annotator", "worker", "annotator_kind",
+                     "value_type", "label", "value", "confidence", "cost", "status",
+                     "simulated", "created")
 GOLD_ROLES = ("seed", "calibration", "control", "evaluation")
 CERTAINTY_COLUMN = "certainty"  # a golden item's certainty, read beside its gold
 INSERT_CHUNK = 50_000
@@ -40,12 +47,16 @@ class ImportResult:
     with_gold: int
     roles: dict[str, int]
     languages: dict[str, int] | None = None  # items per language the input gave, if any
+    id_column: str | None = None  # the column the ids came from; None: derived from content
+    gold_column: str | None = None  # the column gold came from; None: no gold column
+    judgements: int = 0  # answers imported with the items (Label Studio)
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV, JSONL or Parquet file into string columns, with clear errors."""
+def read_table(path: Path, fmt: str | None = None) -> pd.DataFrame:
+    """Read a CSV, JSONL or Parquet file into string columns, with clear errors; ``fmt``
+    (``csv``, ``jsonl`` or ``parquet``) overrides the guess from the suffix."""
     path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
+    fmt = fmt or FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImportDataError(f"unknown file type {path.suffix!r}; use one of "
                               f"{', '.join(sorted(FORMATS))}", path=str(path))
@@ -207,7 +218,9 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
         row = int(np.argmax(blank)) + 1
         raise ImportDataError("empty value", path=source, row=row, field=task.text_field)
 
-    if id_column is not None and id_column not in columns:
+    if id_column is None and ID_COLUMN in columns:
+        id_column = ID_COLUMN
+    elif id_column is not None and id_column not in columns:
         raise ImportDataError(f"no id column {id_column!r}; columns found: {', '.join(columns)}",
                               path=source, field=id_column)
     if gold_column is None:
@@ -233,8 +246,9 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
         if dup.any():
             row = int(np.argmax(dup))
             first = int(np.argmax((ids == ids[row]).to_numpy()))
-            raise ImportDataError(f"duplicate id {ids[row]!r} (first seen in row {first + 1})",
-                                  path=source, row=row + 1, field=id_column)
+            raise ImportDataError(f"duplicate id {ids[row]!r} (first seen in row {first + 1}); "
+                                  "ids must be unique: fix the data, or name another column "
+                                  "with --id-column", path=source, row=row + 1, field=id_column)
         ids = ids.tolist()
     else:
         shown_cols = list(dict.fromkeys(task.fields))
@@ -294,8 +308,10 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
 
     languages = _languages(df, task, columns, source)
     # object columns: pandas' default string dtype would copy every string into Arrow
-    return pd.DataFrame({"id": ids, "fields": fields_json, "gold": golds, "gold_role": roles,
-                         "language": languages, "certainty": certainty}, dtype=object)
+    out = pd.DataFrame({"id": ids, "fields": fields_json, "gold": golds, "gold_role": roles,
+                        "language": languages, "certainty": certainty}, dtype=object)
+    out.attrs.update(id_column=id_column, gold_column=gold_column)
+    return out
 
 
 MAX_LANGUAGE = 16  # characters of items.language
@@ -369,8 +385,12 @@ def _span_golds(df: pd.DataFrame, task: Task, gold_column: str, source: str) -> 
     return golds
 
 
-def store_items(store: Store, prepared: pd.DataFrame, source: str) -> ImportResult:
-    """Insert prepared items in one transaction; refuse ids the project already has."""
+def store_items(store: Store, prepared: pd.DataFrame, source: str,
+                judgements: list[tuple] | None = None) -> ImportResult:
+    """Insert prepared items in one transaction; refuse ids the project already has.
+
+    ``judgements`` are answers that came with the items, as rows of
+    :data:`JUDGEMENT_COLUMNS` (driver-ready), written in the same transaction."""
     t = schema.items
     pid = store.project_id
     with store.begin() as conn:
@@ -395,11 +415,17 @@ def store_items(store: Store, prepared: pd.DataFrame, source: str) -> ImportResu
                 insert_rows(conn, t, columns,
                             [(pid, i, start + begin + n, f, g, r, source, lang, c)
                              for n, (i, f, g, r, lang, c) in enumerate(part)])
+        if judgements:
+            insert_rows(conn, schema.judgements, JUDGEMENT_COLUMNS,
+                        [(pid, *row) for row in judgements])
     roles = prepared["gold_role"].value_counts().to_dict()
     langs = prepared["language"].value_counts().to_dict()
     return ImportResult(items=len(prepared), with_gold=int(prepared["gold"].notna().sum()),
                         roles={str(k): int(v) for k, v in roles.items()},
-                        languages={str(k): int(v) for k, v in langs.items()} or None)
+                        languages={str(k): int(v) for k, v in langs.items()} or None,
+                        id_column=prepared.attrs.get("id_column"),
+                        gold_column=prepared.attrs.get("gold_column"),
+                        judgements=len(judgements or ()))
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from . import plugins
 from .annotators import Annotator, Context, build_annotator
 from .config import CONFIG_NAME, Config, load_config, parse_config
 from .errors import AnnotatorError, ConfigError, LabelquorumError, ProjectError
-from .importing import ImportResult, prepare_items, read_table, store_items
+from .importing import ImportResult, prepare_items, store_items
 from .policies import build_policy
 from .run import Runner, RunReport, request_key
 from .store import Store, schema
@@ -121,9 +121,50 @@ class Project:
 
     # -- items -------------------------------------------------------------------------
     def import_file(self, path: str | os.PathLike[str], **options: Any) -> ImportResult:
-        """Import a CSV, JSONL or Parquet file; see :func:`import_dataframe` for options."""
-        df = read_table(Path(path))
-        return self.import_dataframe(df, source=str(path), **options)
+        """Import a file (or a ``save_to_disk`` directory); see :meth:`import_items`."""
+        return self.import_items(Path(path), **options)
+
+    def import_items(self, source: Any, *, format: str | None = None, id_column: str | None = None,
+                     gold_column: str | None = None, gold_role: str = "evaluation",
+                     split: str | None = None, allow_duplicates: bool = False) -> ImportResult:
+        """Import items, all or nothing, from a path (CSV, JSONL, Parquet, Label Studio
+        JSON, CoNLL, spaCy DocBin, a Hugging Face ``save_to_disk`` directory; ``format``
+        overrides the guess from the suffix), a DataFrame, or a Hugging Face
+        Dataset/DatasetDict. Label Studio annotations and predictions are stored as
+        judgements with the items (see :mod:`labelquorum.formats.labelstudio`); other
+        options as for :meth:`import_dataframe`."""
+        from .formats import read_source
+
+        src = read_source(source, self.task, format)
+        prepared = prepare_items(src.items, self.task, source=src.name, id_column=id_column,
+                                 gold_column=gold_column, gold_role=gold_role, split=split,
+                                 allow_duplicates=allow_duplicates, seed=self.config.project.seed)
+        rows = None
+        if src.judgements is not None and len(src.judgements):
+            rows = self._imported_judgements(src.judgements, prepared["id"].tolist())
+        return store_items(self.store, prepared, src.name, rows)
+
+    def _imported_judgements(self, answers: pd.DataFrame, ids: list[str]) -> list[tuple]:
+        """Rows for the judgements table from a format's answers: people under the
+        config's human annotator (``people`` unless the config has exactly one other), each
+        model under its own name, with the kind the config gives it when it has one."""
+        from datetime import UTC, datetime
+
+        humans = [n for n, a in self.config.annotators.items() if a.type == "human"]
+        people = humans[0] if len(humans) == 1 else "people"
+        now = self.store.timestamp(datetime.now(UTC))
+        vtype = self.task.value_type
+        rows = []
+        for r in answers.itertuples(index=False):
+            if r.kind == "human":
+                name, worker, kind = people, r.who, "human"
+            else:
+                name, worker, kind = r.who, None, _config_kind(self.config.annotators.get(r.who))
+            conf = None if pd.isna(r.confidence) else float(r.confidence)
+            rows.append((ids[r.row], name, worker, kind, vtype, r.label,
+                         None if r.value is None else json.dumps(r.value), conf, 0.0, "ok",
+                         False, now))
+        return rows
 
     def import_dataframe(self, df: pd.DataFrame, *, source: str = "<dataframe>",
                          id_column: str | None = None, gold_column: str | None = None,
@@ -318,20 +359,37 @@ class Project:
         order.insert(order.index("annotator_name") + 1, "worker")
         return df[order]
 
-    def to_dataframe(self) -> pd.DataFrame:
+    def to_dataframe(self, fields: str | list[str] | None = "none") -> pd.DataFrame:
+        """The export as a DataFrame; ``fields`` as for :meth:`export` (default none)."""
         from .export import export_frame
 
-        return export_frame(self)
+        return export_frame(self, fields)
 
-    def export(self, path: str | os.PathLike[str]) -> int:
+    def export(self, path: str | os.PathLike[str], *, fields: str | list[str] | None = "all",
+               format: str | None = None, judgements: bool = False) -> int:
+        """Write one row per item (the label, its provenance and the item's ``fields``:
+        ``"all"``, ``"none"``, ``"a,b"`` or a list) as CSV, JSONL or Parquet, or in
+        ``format`` (default: from the suffix): ``labelstudio`` (.json), ``hf`` (a
+        ``save_to_disk`` directory), ``conll`` (.conll) or ``docbin`` (.spacy). With
+        ``judgements``, the long judgement table instead. Returns rows or items written."""
         from .export import write_export
 
-        return write_export(self, Path(path))
+        return write_export(self, Path(path), fields=fields, format=format,
+                            judgements=judgements)
 
     def status(self):
         from .status import project_status
 
         return project_status(self)
+
+
+def _config_kind(cfg: Any) -> str:
+    """The judgement kind of a configured annotator (``model`` for unknown names)."""
+    if cfg is None:
+        return "model"
+    if cfg.type in ("llm", "rules", "human"):
+        return cfg.type
+    return str(getattr(cfg, "kind", None) or getattr(cfg, "stands_for", None) or "model")
 
 
 def _seconds_or_usd(n: int, item: str, row: dict[str, Any], key: str) -> float | None:
