@@ -95,6 +95,16 @@ class StoreConfig(_Strict):
     """SQLAlchemy URL; default: SQLite file ``labelquorum.db`` in the project directory."""
 
 
+class RunSection(_Strict):
+    executor: Literal["local", "ray"] = "local"
+    """Where annotators run: ``local`` (the run's own process) or ``ray`` (a Ray cluster)."""
+    address: str | None = None
+    """The Ray cluster to join (``HOST:PORT`` of its head, or ``auto``); unset: a private
+    single-node cluster started for the run."""
+    actors: int = Field(2, ge=1, le=1024)
+    """Ray worker processes (actors) per annotator that runs on Ray."""
+
+
 class ProjectSection(_Strict):
     name: str = "labelquorum-project"
     seed: int = 0
@@ -106,6 +116,8 @@ class _AnnotatorBase(_Strict):
     batch_size: int = Field(256, ge=1)
     concurrency: int = Field(8, ge=1)
     weight: float = Field(1.0, gt=0)
+    gpus: float = Field(0.0, ge=0)
+    """GPUs each of the annotator's Ray workers requests (``[run] executor = "ray"``)."""
     label_map: dict[str, str] = Field(default_factory=dict)
     """Native output name -> task label, for annotators whose outputs are not task labels."""
 
@@ -467,6 +479,7 @@ class Config(_Strict):
     project: ProjectSection = Field(default_factory=ProjectSection)
     store: StoreConfig = Field(default_factory=StoreConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    run: RunSection = Field(default_factory=RunSection)
     task: TaskConfig
     annotators: dict[str, AnnotatorConfig] = Field(min_length=1)
     policy: PolicyConfig
