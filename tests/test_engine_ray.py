@@ -30,7 +30,7 @@ import labelquorum as lq
 from labelquorum.errors import ConfigError
 from labelquorum.testing_server import Rule, ScriptedLlmServer
 
-N_LLM = 40
+N_LLM = 24
 RULES = [Rule("great", "positive", confidence=0.9), Rule("awful", "negative", confidence=0.7)]
 
 
@@ -58,7 +58,7 @@ def test_without_ray_installed_a_ray_run_says_how_to_install_it(tmp_path):
         main()
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "pip install 'labelquorum[ray]'" in done.stderr
     assert "Traceback" not in done.stderr
@@ -84,7 +84,9 @@ def test_a_worker_killed_mid_run_has_its_calls_sent_again_and_the_export_is_unch
     answered once, and only the calls lost with the worker were made twice."""
     import ray
 
-    with ScriptedLlmServer(RULES, latency=0.1) as server:
+    # calls spend most of their time at the server (0.5 s), so the worker has calls in
+    # flight whenever it is killed
+    with ScriptedLlmServer(RULES, latency=0.5) as server:
         make_project(tmp_path / "reference", _config(server.base_url), _rows()).close()
         with lq.open_project(tmp_path / "reference") as reference:
             report = reference.run()
@@ -95,7 +97,8 @@ def test_a_worker_killed_mid_run_has_its_calls_sent_again_and_the_export_is_unch
         killed: list[int] = []
 
         def kill_a_worker(done: int, total: int, stage: str) -> None:
-            if killed or not stage.startswith("llm ") or int(stage.split()[1].split("/")[0]) < 8:
+            answered = int(stage.split()[1].split("/")[0]) if stage.startswith("llm ") else 0
+            if killed or answered < 8:
                 return
             names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
                      if a["namespace"] == "labelquorum" and a["name"].endswith("-llm-io-0")]
@@ -111,7 +114,7 @@ def test_a_worker_killed_mid_run_has_its_calls_sent_again_and_the_export_is_unch
             report = project.run(progress=kill_a_worker)
             got = project.to_dataframe()
             jt = project.judgements()
-        ray_calls = server.count()
+        ray_calls = server.count() - reference_calls
 
     assert killed, "no worker was killed: the run never reached 8 LLM answers"
     assert report.status == "done" and not report.failed and report.repeated_calls == 0

@@ -75,6 +75,7 @@ def connect(address: str | None):
                 urlsplit(address).hostname
             if host in {"127.0.0.1", "localhost"}:
                 options["_node_ip_address"] = "127.0.0.1"
+            _token_auth()
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterError(
@@ -84,6 +85,22 @@ def connect(address: str | None):
             "for a private cluster on this machine.") from None
     _joined["address"] = address
     return ray
+
+
+def _token_auth() -> None:
+    """A cluster started with ``ray start`` authenticates with the token in
+    ``~/.ray/auth_token`` (Ray's default since 2.5x); a driver joining it must say so
+    (``RAY_AUTH_MODE=token``), or it waits on refusals. Unless the user set the mode, use
+    the token when there is one, as ``ray start`` does."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 class RayExecutor(Executor):

@@ -1,0 +1,121 @@
+"""LLM calls/s of a run on Ray against the local executor, on the scripted server.
+
+The scripted OpenAI-compatible server (``labelquorum.testing_server``) runs in a
+subprocess with 200 ms latency per call; a project with one ``llm`` tier runs over N items
+with ``Project.run()`` (the ledger, the judgements and the call log written per answer in
+SQLite by the run's process), at concurrency 32 and 128:
+
+* with the local executor (one process: the client shares its core with the writer);
+* with the Ray executor and 1, 2 and 4 actor processes (``[run] actors``), on a private
+  single-node cluster this script's first Ray run starts (127.0.0.1, 100 MB object store).
+
+Two rates per scenario: *whole run* (items over the run's wall time, Ray's worker start
+included) and *steady* (the answers between the 10th and the 90th percentile of the run,
+over the time between them: the rate once the workers are up). The ideal is
+concurrency ÷ latency. The load average is printed before and after.
+
+Run by hand from the repository root (needs the ``ray`` extra)::
+
+    python benchmarks/ray_throughput.py [--latency 0.2] [--seconds 8] [--actors 1,2,4]
+
+It writes only to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import openai  # noqa: F401 - imported before timing, as in llm_client_throughput.py
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from labelquorum.project import init_project
+from labelquorum.testing_server import SpawnedLlmServer
+
+CONFIG = """
+[project]
+name = "ray-throughput"
+[run]
+executor = "{executor}"
+actors = {actors}
+[task]
+labels = ["negative", "positive"]
+guidelines = "Is the film review positive or negative?"
+[annotators.llm]
+type = "llm"
+base_url = "{url}"
+model = "gpt-4o-mini"
+concurrency = {concurrency}
+max_retries = 8
+[policy]
+type = "cascade"
+[[policy.tiers]]
+annotators = ["llm"]
+"""
+
+
+def scenario(server, executor: str, actors: int, concurrency: int, items: int,
+             latency: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        project = init_project(Path(tmp) / "p", config_text=CONFIG.format(
+            executor=executor, actors=actors, url=server.base_url, concurrency=concurrency))
+        texts = [f"review number {i}: a film with a cast and a plot" for i in range(items)]
+        project.import_dataframe(pd.DataFrame({"id": [f"i{i}" for i in range(items)],
+                                               "text": texts}), id_column="id")
+        stamps: list[float] = []
+
+        def progress(done: int, total: int, stage: str) -> None:
+            if stage.startswith("llm "):
+                stamps.append(time.perf_counter())
+
+        t0 = time.perf_counter()
+        report = project.run(progress=progress)
+        wall = time.perf_counter() - t0
+        ok = int(project.judgements()["status"].eq("ok").sum())
+        project.close()
+    lo, hi = int(0.1 * len(stamps)), int(0.9 * len(stamps))
+    steady = (hi - lo) / (stamps[hi] - stamps[lo]) if hi > lo else float("nan")
+    ideal = concurrency / latency
+    return {"executor": executor, "actors": actors if executor == "ray" else 1,
+            "concurrency": concurrency, "items": items, "ok": ok,
+            "failed": sum(report.failed.values()), "wall_s": wall, "run_per_s": ok / wall,
+            "steady_per_s": steady, "ideal_per_s": ideal, "run_share": ok / wall / ideal,
+            "steady_share": steady / ideal}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--seconds", type=float, default=8.0,
+                        help="Target length of each scenario at the ideal rate.")
+    parser.add_argument("--actors", default="1,2,4")
+    parser.add_argument("--concurrency", default="32,128")
+    args = parser.parse_args()
+    print(f"cores: {os.cpu_count()}, load average before: "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+    rows = []
+    with SpawnedLlmServer(latency=args.latency) as server:
+        for concurrency in [int(c) for c in args.concurrency.split(",")]:
+            items = int(args.seconds * concurrency / args.latency)
+            plan = [("local", 1)] + [("ray", int(a)) for a in args.actors.split(",")]
+            for executor, actors in plan:
+                r = scenario(server, executor, actors, concurrency, items, args.latency)
+                rows.append(r)
+                print(f"{executor:>5} actors {r['actors']}, concurrency {concurrency:>3}: "
+                      f"steady {r['steady_per_s']:.1f} calls/s ({100 * r['steady_share']:.1f} "
+                      f"% of {r['ideal_per_s']:.0f}), whole run {r['run_per_s']:.1f} "
+                      f"({100 * r['run_share']:.1f} %), {r['ok']} answers, {r['failed']} "
+                      f"failed, load {os.getloadavg()[0]:.2f}", flush=True)
+    print()
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
