@@ -9,9 +9,11 @@ SQLite by the run's process), at concurrency 32 and 128:
 * with the Ray executor and 1, 2 and 4 actor processes (``[run] actors``), on a private
   single-node cluster this script's first Ray run starts (127.0.0.1, 100 MB object store).
 
-Two rates per scenario: *whole run* (items over the run's wall time, Ray's worker start
-included) and *steady* (the answers between the 10th and the 90th percentile of the run,
-over the time between them: the rate once the workers are up). The ideal is
+CPU per call: of the run's process (the driver: ledger, writer, dispatch) and of the LLM
+workers together (their whole life, start included), which is what a larger machine
+divides among its cores. Two rates per scenario: *whole run* (items over the run's wall time, Ray's worker start
+included) and *steady* (the answers stored between 10 % and 90 % of the items, over the
+time between them: the rate once the workers are up). The ideal is
 concurrency ÷ latency. The load average is printed before and after.
 
 Run by hand from the repository root (needs the ``ray`` extra)::
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -60,6 +63,26 @@ annotators = ["llm"]
 """
 
 
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def worker_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of each live LLM worker process of the run, from
+    /proc (the workers run on this machine)."""
+    import ray
+
+    out = {}
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        if entry["namespace"] != "labelquorum" or "-llm-io-" not in entry["name"]:
+            continue
+        pid = ray.get(ray.get_actor(entry["name"], namespace="labelquorum").pid.remote())
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[entry["name"]] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def scenario(server, executor: str, actors: int, concurrency: int, items: int,
              latency: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,25 +91,32 @@ def scenario(server, executor: str, actors: int, concurrency: int, items: int,
         texts = [f"review number {i}: a film with a cast and a plot" for i in range(items)]
         project.import_dataframe(pd.DataFrame({"id": [f"i{i}" for i in range(items)],
                                                "text": texts}), id_column="id")
-        stamps: list[float] = []
+        stamps: list[tuple[float, int]] = []  # (time, answers stored)
+        workers: dict[str, float] = {}
 
         def progress(done: int, total: int, stage: str) -> None:
             if stage.startswith("llm "):
-                stamps.append(time.perf_counter())
+                answered = int(stage.split()[1].split("/")[0].replace(",", ""))
+                stamps.append((time.perf_counter(), answered))
+                if executor == "ray" and answered == items:  # the last answer
+                    workers.update(worker_cpu())
 
-        t0 = time.perf_counter()
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
         report = project.run(progress=progress)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         ok = int(project.judgements()["status"].eq("ok").sum())
         project.close()
-    lo, hi = int(0.1 * len(stamps)), int(0.9 * len(stamps))
-    steady = (hi - lo) / (stamps[hi] - stamps[lo]) if hi > lo else float("nan")
+    lo = next(st for st in stamps if st[1] >= 0.1 * items)
+    hi = next(st for st in stamps if st[1] >= 0.9 * items)
+    steady = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] > lo[0] else float("nan")
     ideal = concurrency / latency
     return {"executor": executor, "actors": actors if executor == "ray" else 1,
             "concurrency": concurrency, "items": items, "ok": ok,
             "failed": sum(report.failed.values()), "wall_s": wall, "run_per_s": ok / wall,
             "steady_per_s": steady, "ideal_per_s": ideal, "run_share": ok / wall / ideal,
-            "steady_share": steady / ideal}
+            "steady_share": steady / ideal,
+            "run_cpu_ms_per_call": 1000 * cpu / max(ok, 1),
+            "worker_cpu_ms_per_call": 1000 * sum(workers.values()) / max(ok, 1)}
 
 
 def main() -> None:
@@ -111,7 +141,9 @@ def main() -> None:
                       f"steady {r['steady_per_s']:.1f} calls/s ({100 * r['steady_share']:.1f} "
                       f"% of {r['ideal_per_s']:.0f}), whole run {r['run_per_s']:.1f} "
                       f"({100 * r['run_share']:.1f} %), {r['ok']} answers, {r['failed']} "
-                      f"failed, load {os.getloadavg()[0]:.2f}", flush=True)
+                      f"failed; CPU ms/call: run {r['run_cpu_ms_per_call']:.2f}, workers "
+                      f"{r['worker_cpu_ms_per_call']:.2f}; load {os.getloadavg()[0]:.2f}",
+                      flush=True)
     print()
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
