@@ -124,3 +124,28 @@ def test_a_worker_killed_mid_run_has_its_calls_sent_again_and_the_export_is_unch
     # the calls in flight on the killed worker were sent again (at most its share of the
     # concurrency), and no other call was
     assert 0 < ray_calls - reference_calls <= 4
+
+
+@pytest.mark.ray
+def test_a_dead_server_stops_every_worker_through_the_shared_breaker(tmp_path, ray_address):
+    """Two workers, one breaker: once the endpoint failed ``breaker_failures`` times in
+    a row (whichever worker made the calls), the others stop calling too, every item is
+    a failed call asked again by the next run, and the report says why, as a local run's
+    does."""
+    rows = [(f"u{i:02d}", f"an uneven film #{i}") for i in range(20)]
+    with ScriptedLlmServer([Rule("film", fault="500")], latency=0.05) as server:
+        annotators = rules_annotator() + llm_annotator(
+            "llm", server.base_url, concurrency=2, max_retries=0,
+            extra="max_outage = 0\nbreaker_cooldown = 600").replace(
+            "breaker_failures = 1000", "breaker_failures = 2")
+        text = config(annotators, cascade([("rules", ["kw"], 0.7), ("llm", ["llm"], 0.0)]),
+                      executor=("ray", ray_address))
+        make_project(tmp_path / "p", text, rows).close()
+        with lq.open_project(tmp_path / "p") as project:
+            report = project.run()
+            status = project.status()
+        calls = server.count()
+    assert report.failed == {"llm": 20} and status.failed_calls == 20
+    assert any("are stopped" in note for note in report.notes), report.notes
+    # the breaker opened after 2 failed calls; the other worker saw it within 0.2 s
+    assert 2 <= calls < 20

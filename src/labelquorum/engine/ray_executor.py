@@ -152,10 +152,14 @@ class RayExecutor(Executor):
 
     def run(self, asks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = super().run(asks)
-        for name, guard in self.guards.items():  # the outages the shared breaker saw
-            client = getattr(self.annotators[name], "client", None)
+        for name, guard in self.guards.items():  # what the shared breaker saw, for the
+            ann = self.annotators[name]  # run's report (as the local breaker tells it)
+            client = getattr(ann, "client", None)
             if isinstance(client, EndpointClient):
                 client.breaker.outages = self.ray.get(guard.outages.remote())
+                is_open, _ = self.ray.get(guard.state.remote())
+                if is_open:
+                    ann.run_note = self.ray.get(guard.message.remote(client.max_outage))
         return out
 
     def close(self) -> None:
