@@ -12,11 +12,11 @@ keeps everything :class:`~labelquorum.engine.executor.Executor` guarantees, beca
   pool of ``[run] actors`` :class:`~.ray_actors.ModelWorker` actors per annotator version,
   each holding the loaded model (weights load once per actor; ``gpus`` requested per
   actor as the annotator's config says), a chunk split across the pool;
-- I/O-bound annotators (LLM endpoints) run in a pool of :class:`~.ray_actors.IoWorker`
-  actors, each with its own HTTP client and event loop, sharing one rate limit and
-  circuit breaker (:class:`~.ray_actors.EndpointGuard`), so calls/s grow with processes
-  rather than with the one core of the run's event loop;
-- free rules, replays and simulated annotators answer in the run's process (a function
+- I/O-bound annotators (LLM endpoints, simulated annotators with a latency) run in a pool
+  of :class:`~.ray_actors.IoWorker` actors, each with its own HTTP client and event loop,
+  sharing one rate limit and circuit breaker (:class:`~.ray_actors.EndpointGuard`), so
+  calls/s grow with processes rather than with the one core of the run's event loop;
+- rules, replays and batched simulated annotators answer in the run's process (a function
   call is cheaper than a trip to a worker).
 
 A worker that dies (its process killed, its node lost) is restarted by Ray and its
