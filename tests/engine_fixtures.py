@@ -77,14 +77,22 @@ def cascade(tiers: list[tuple[str, list[str], float]], budget: float | None = No
     return out
 
 
+def run_section(executor: tuple[str, str | None] | None) -> str:
+    """The ``[run]`` section for the ``executor`` fixture's ``(name, address)``."""
+    if executor is None:
+        return ""
+    name, address = executor
+    return f'\n[run]\nexecutor = "{name}"\n' + (f'address = "{address}"\n' if address else "")
+
+
 def config(annotators: str, policy: str, *, name: str = "engine-attack", seed: int = 5,
-           store_url: str | None = None) -> str:
+           store_url: str | None = None, executor: tuple[str, str | None] | None = None) -> str:
     store = f'\n[store]\nurl = "{store_url}"\n' if store_url else ""
     return f"""
 [project]
 name = "{name}"
 seed = {seed}
-{store}
+{store}{run_section(executor)}
 [task]
 kind = "classification"
 guidelines = "Is the film review positive or negative?"

@@ -29,6 +29,7 @@ def _keys(model: type[BaseModel], prefix: str) -> set[str]:
 def all_keys() -> set[str]:
     keys = set()
     for section, model in [("project", config.ProjectSection), ("store", config.StoreConfig),
+                           ("run", config.RunSection),
                            ("task", config.TaskConfig),
                            ("web", config.WebConfig), ("quality", config.QualityConfig)]:
         keys |= _keys(model, section)

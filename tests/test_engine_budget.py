@@ -250,7 +250,7 @@ def llm_cases(draw, adversarial: bool):
             "concurrency": draw(st.integers(1, 3))}
 
 
-def _llm_check(case) -> None:
+def _llm_check(case, executor=None) -> None:
     rules = [*case["rules"], Rule("film", "positive", confidence=0.9)]
     # retries back off for milliseconds, not half a second: the same calls, sooner
     with mock.patch.object(client, "BACKOFF_BASE", 0.005), \
@@ -260,8 +260,8 @@ def _llm_check(case) -> None:
             "llm", server.base_url, price_input=case["price_input"],
             price_output=case["price_output"], concurrency=case["concurrency"],
             max_retries=1, extra="breaker_cooldown = 0.0")
-        project = make_project(Path(tmp) / "p", config(annotators, cascade(LLM_POLICY)),
-                               case["rows"])
+        project = make_project(Path(tmp) / "p", config(annotators, cascade(LLM_POLICY),
+                                                       executor=executor), case["rows"])
         # the budget is counted in calls: ``budget_calls`` times what one call reserves
         reserve = project.build_annotators(["llm"])["llm"].max_cost
         budget = case["budget_calls"] * reserve
@@ -388,3 +388,21 @@ def test_a_chain_link_keeps_its_share_once_across_budget_stops(tmp_path, budget)
     assert judged(project, "second") == forwarded
     assert spent(project) == pytest.approx(5.0)
     project.close()
+
+
+FAULTS_AND_KILLS = {
+    "rows": [(f"i{i}", f"{'a ' + KEYWORD if i == 0 else 'an uneven'} film item{i}x")
+             for i in range(5)],
+    "rules": [Rule("item1x", fault="500", times=2, retry_after=0.01),
+              Rule("item2x", fault="429", times=1, retry_after=0.01)],
+    "price_input": 1000.0, "price_output": 2000.0, "budget_calls": 2.5, "kills": [2, 4],
+    "concurrency": 2}
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("case", [FAULTS_AND_KILLS, LONG_ITEM, REASKED],
+                         ids=["faults-and-kills", "long-item", "re-asked"])
+def test_llm_spend_on_ray_never_exceeds_the_budget(case, ray_address):
+    """The same hard cap with the calls made by Ray workers: the run's process admits
+    each call's reservation before handing it to a worker and settles it on the answer."""
+    _llm_check(case, executor=("ray", ray_address))

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from engine_fixtures import KEYWORD, cascade, config, llm_annotator, make_project, rules_annotator
+from engine_fixtures import (
+    KEYWORD,
+    cascade,
+    config,
+    llm_annotator,
+    make_project,
+    rules_annotator,
+)
 
 import labelquorum as lq
 from labelquorum.testing_server import Rule, ScriptedLlmServer
@@ -57,11 +64,12 @@ def _rows_and_rules() -> tuple[list[tuple], list[Rule]]:
     return rows, rules
 
 
-def _project(root: Path, base_url: str, rows) -> None:
+def _project(root: Path, base_url: str, rows, executor=None) -> None:
     annotators = rules_annotator() + llm_annotator(
         "llm", base_url, concurrency=CONCURRENCY, max_retries=2)
     policy = cascade([("rules", ["kw"], 0.7), ("llm", ["llm"], 0.0)])
-    make_project(root, config(annotators, policy, name="kill-test"), rows).close()
+    make_project(root, config(annotators, policy, name="kill-test", executor=executor),
+                 rows).close()
 
 
 class Db:
@@ -119,9 +127,11 @@ def _kill_at(directory: Path, answered: int) -> int:
         db.close()
 
 
-def test_kill_9_at_random_points_resumes_to_the_uninterrupted_result(tmp_path):
+def test_kill_9_at_random_points_resumes_to_the_uninterrupted_result(tmp_path, executor):
     """Three kills, then a run to the end: the export equals the uninterrupted run's, no
-    answer is stored twice, and every extra HTTP call is a reported repeated call.
+    answer is stored twice, and every extra HTTP call is a reported repeated call. The
+    killed project runs with each executor (on Ray: its calls made by worker processes
+    of a two-node cluster); the uninterrupted one runs locally.
 
     The bound on HTTP calls. Each fault is scripted for one item and served ``times``
     (<= ``max_retries``) times by its server, whoever asks: the uninterrupted run's call
@@ -150,7 +160,7 @@ def test_kill_9_at_random_points_resumes_to_the_uninterrupted_result(tmp_path):
     rng = random.Random(SEED)
     points = sorted(rng.sample(range(2, N_LLM - 12), 3))
     with ScriptedLlmServer(rules, latency=0.03) as server:
-        _project(killed_dir, server.base_url, rows)
+        _project(killed_dir, server.base_url, rows, executor)
         stored = 0
         for point in points:
             stored = _kill_at(killed_dir, max(point, stored + 1))

@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
+from engine_fixtures import run_section
 from llm_fixtures import llm_project
 from sqlalchemy import select
 
@@ -361,15 +362,17 @@ links = [["kw", "kw2"], "llm"]
     assert tiers["kw"] == tiers["kw2"] == "link 1" and tiers["llm"] == "link 2"
 
 
-def test_a_short_outage_mid_run_fails_no_item(tmp_path):
+def test_a_short_outage_mid_run_fails_no_item(tmp_path, executor):
     # breaker_failures = 1: the first call whose retries run out opens the breaker (with
-    # more, the calls that run out before it opens fail as they always did)
+    # more, the calls that run out before it opens fail as they always did). On Ray the
+    # calls are made by two worker processes that share one breaker (a small actor).
     rows = [(f"u{i}", f"an uneven film number {i}, great cast") for i in range(40)]
     with ScriptedLlmServer([Rule("great", "positive")], latency=0.01, outage_after=8,
                            outage_seconds=1.5) as server:
         project = llm_project(tmp_path, server.base_url, rows,
                               llm="max_retries = 1\nbreaker_failures = 1\n"
-                                  "breaker_cooldown = 0.2\nconcurrency = 4")
+                                  "breaker_cooldown = 0.2\nconcurrency = 4",
+                              extra=run_section(executor))
         report = project.run()
         assert server.count() > 40  # the outage was met: 503s were answered
     assert report.failed == {}

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from engine_fixtures import run_section
 from typer.testing import CliRunner
 
 import labelquorum as lq
@@ -114,9 +115,10 @@ def write_items(path: Path, n: int = N_ITEMS) -> None:
 
 
 def make_project(directory: Path, data: Path, store_url: str | None = None,
-                 latency: bool = True) -> None:
+                 latency: bool = True, executor=None) -> None:
     config = CONFIG if latency else re.sub(r"latency = [0-9.]+", "latency = 0.0", CONFIG)
     config += f'\n[store]\nurl = "{store_url}"\n' if store_url else ""
+    config += run_section(executor)
     project = lq.init_project(directory, labels=[], config_text=config)
     project.import_file(data, id_column="id", split="seed=60")
     project.close()
@@ -182,13 +184,16 @@ def kill_when(directory: Path, ready, what: str) -> int:
         store.close()
 
 
-def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
+def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path, executor):
+    """The killed project runs with each executor (on Ray: tfidf in a pool of model
+    workers, the simulated LLM and people in pools of I/O workers); the uninterrupted
+    one runs locally, so on Ray this also checks the export is the local executor's."""
     data = tmp_path / "items.csv"
     write_items(data)
 
     reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
     make_project(reference_dir, data)
-    make_project(killed_dir, data)
+    make_project(killed_dir, data, executor=executor)
 
     with lq.open_project(reference_dir) as reference:
         report = reference.run()

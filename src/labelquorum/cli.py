@@ -7,6 +7,7 @@ items without a label, so scripts and CI can tell (see its ``--help``).
 
 from __future__ import annotations
 
+import enum
 import functools
 import sys
 from pathlib import Path
@@ -25,6 +26,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                        "people.")
 console = Console()
 err = Console(stderr=True)
+
+class Executor(str, enum.Enum):
+    local = "local"
+    ray = "ray"
+
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p",
                                           help="Project directory (default: current).")]
@@ -124,11 +130,19 @@ RUN_HELP = ("Run the policy over open items (resumes an interrupted run).\n\n"
 @app.command(help=RUN_HELP)
 @_clean_errors
 def run(project: ProjectOpt = Path("."),
-        seed: Annotated[int | None, typer.Option(help="Override the project seed.")] = None):
+        seed: Annotated[int | None, typer.Option(help="Override the project seed.")] = None,
+        executor: Annotated[Executor | None, typer.Option(
+            help="Where annotators run: local (this process) or ray (a Ray cluster); "
+                 "overrides run.executor in the config.")] = None,
+        address: Annotated[str | None, typer.Option(
+            help="The Ray cluster to join (HOST:PORT of its head); overrides run.address "
+                 "in the config.")] = None):
     from .status import items_failed_in_run
 
+    if address is not None and executor is None:
+        executor = Executor.ray  # --address names a Ray cluster
     with _open(project) as p:
-        report = _run_with_progress(p, seed)
+        report = _run_with_progress(p, seed, executor and executor.value, address)
         failed_items = items_failed_in_run(p, report.run_id) if report.failed else 0
     _print_report(report)
     if failed_items:
@@ -141,7 +155,7 @@ def run(project: ProjectOpt = Path("."),
         raise typer.Exit(FAILED_ITEMS_EXIT)
 
 
-def _run_with_progress(p, seed=None):
+def _run_with_progress(p, seed=None, executor=None, address=None):
     with Progress(TextColumn("[bold]decided"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True, disable=not err.is_terminal) as bar:
@@ -150,7 +164,7 @@ def _run_with_progress(p, seed=None):
         def progress(done: int, total: int, stage: str) -> None:
             bar.update(task, completed=done, total=total, description=escape(stage))
 
-        return p.run(seed=seed, progress=progress)
+        return p.run(seed=seed, progress=progress, executor=executor, address=address)
 
 
 def _print_report(r) -> None:

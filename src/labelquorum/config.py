@@ -44,7 +44,7 @@ from .sections.policies import (
     VoteThenVerifyConfig,
     aggregator_names,
 )
-from .sections.project import ProjectSection, StoreConfig
+from .sections.project import ProjectSection, RunSection, StoreConfig
 from .sections.quality import MonitorConfig, QualityConfig
 from .sections.task import RESERVED_KEYS, LabelConfig, TaskConfig
 from .sections.web import WebConfig
@@ -77,6 +77,7 @@ __all__ = [
     "ReplayConfig",
     "Rule",
     "RulesConfig",
+    "RunSection",
     "SimulatedConfig",
     "SpacyConfig",
     "StoreConfig",
@@ -105,6 +106,7 @@ class Config(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    run: RunSection = Field(default_factory=RunSection)
     task: TaskConfig
     annotators: dict[str, AnnotatorBase] = Field(min_length=1)
     """Each a registered annotator type's model (see :func:`config_model`)."""

@@ -29,6 +29,7 @@ fix it.
     ├── AgreementError         an agreement statistic is undefined for the table given
     ├── QualityError           a quality check (golden θ, label issues, language) got bad input
     ├── RecordingError         recorded model outputs cannot be read or mapped to labels
+    ├── ClusterError           the Ray cluster cannot be joined, or its workers failed
     └── WebError               a request to the web app cannot be served (``status`` is
                                its HTTP status, ``code`` a short machine-readable name)
 """
@@ -174,6 +175,11 @@ class RetrievalError(AnnotatorError):
 class RecordingError(LabelquorumError):
     """Recorded model outputs (``labelquorum.recordings``) cannot be read, or a gold value
     cannot be mapped to the task's label set."""
+
+
+class ClusterError(LabelquorumError):
+    """The Ray cluster of ``[run] executor = "ray"`` cannot be joined, or a batch of work
+    failed on its workers after Ray's retries."""
 
 
 class WebError(LabelquorumError):

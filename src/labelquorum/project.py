@@ -200,17 +200,20 @@ class Project:
 
     def run(self, *, seed: int | None = None, policy=None,
             annotators: dict[str, Annotator] | None = None,
-            progress: Callable[[int, int, str], None] | None = None) -> RunReport:
+            progress: Callable[[int, int, str], None] | None = None,
+            executor: str | None = None, address: str | None = None) -> RunReport:
         """Run the policy over open items; resumes an unfinished run.
 
-        ``policy`` and ``annotators`` override the config's (for experiments and tests).
+        ``policy`` and ``annotators`` override the config's (for experiments and tests);
+        ``executor`` (``"local"`` or ``"ray"``) and ``address`` override ``[run]``.
         ``progress(decided, total, stage)`` is called as items are decided and answers
         arrive.
         """
         policy = policy or build_policy(self.config.policy)
         if annotators is None:
             annotators = self.build_annotators(policy.annotators())
-        return Runner(self, annotators, policy, progress=progress, seed=seed).run()
+        return Runner(self, annotators, policy, progress=progress, seed=seed,
+                      executor=executor, address=address).run()
 
     def plan(self, sample: int = 20):
         """Estimate the tokens and cost of running the policy over the open items, from the

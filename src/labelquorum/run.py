@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .aggregation import Consensus
 from .annotators import Annotator
 from .annotators.cache import CallCache
-from .engine.executor import Executor, short_error
+from .engine.executor import make_executor, short_error
 from .engine.languages import record_languages
 from .engine.learning import Learner
 from .engine.ledger import REQUEST_STATE, Budget, Ledger, instant, request_key
@@ -86,7 +86,8 @@ class Runner:
 
     def __init__(self, project: Project, annotators: dict[str, Annotator], policy,
                  progress: Callable[[int, int, str], None] | None = None,
-                 seed: int | None = None):
+                 seed: int | None = None, executor: str | None = None,
+                 address: str | None = None):
         self.project = project
         self.store = project.store
         self.task = project.task
@@ -95,6 +96,7 @@ class Runner:
         self.on_progress = progress or (lambda done, total, stage: None)
         self.seed = project.config.project.seed if seed is None else seed
         self.aggregator = project.config.policy.aggregator
+        self.executor_kind, self.address = executor, address  # override [run]
 
     def run(self) -> RunReport:
         self.lock = RunLock(self.store, self.seed, self.project.config_hash).acquire()
@@ -114,6 +116,9 @@ class Runner:
                     "the repeats). Check that the database is writable (disk space, "
                     "permissions, a server that is up), then run again.") from None
             raise
+        finally:
+            if getattr(self, "executor", None) is not None:
+                self.executor.close()  # Ray workers end with the run
         if report.unstored:
             raise StoreError(
                 f"{len(report.unstored)} answers could not be stored after retries (first: "
@@ -159,7 +164,11 @@ class Runner:
             r.notes.append("the config changed since this run started; the resumed run uses "
                            "the new one")
         self.total_open = int(st.open.sum())
-        self.executor = Executor(st, self.ledger, self.budget, r, self._progress)
+        where = self.project.config.run
+        self.executor = make_executor(self.executor_kind or where.executor, st, self.ledger,
+                                      self.budget, r, self._progress,
+                                      address=self.address or where.address,
+                                      actors=where.actors)
         self._decide_by_gold([p for p in st.seeds if st.open[p]], st.gold)
         self._decide_by_gold([st.pos[i] for i in sorted(control_gold, key=st.pos.get)
                               if i in st.pos and st.open[st.pos[i]]], control_gold)

@@ -162,7 +162,9 @@ class Annotator:
     @property
     def version(self) -> str:
         """Hash of everything that changes this annotator's answers."""
-        payload = json.dumps({"config": self.config.model_dump(mode="json"),
+        # where it runs (gpus) changes no answer
+        config = self.config.model_dump(mode="json", exclude={"gpus"})
+        payload = json.dumps({"config": config,
                               "labels": self.task.labels, "kind": self.task.kind,
                               "training": self.training_fingerprint}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:16]

@@ -15,6 +15,9 @@
   down (a full disk): no further call is paid for, and the run ends with a ``StoreError``.
 
 What the budget stopped is returned, for the run to decide those items ``budget``.
+Where annotators run is three methods (:meth:`Executor.annotate`,
+:meth:`Executor.aannotate_one`, :meth:`Executor.close`): here in this process, or on a Ray
+cluster (:mod:`labelquorum.engine.ray_executor`), the ledger and the budget staying here.
 """
 
 from __future__ import annotations
@@ -49,6 +52,19 @@ class Executor:
         self.down: Exception | None = None  # writes fail every retry: stop asking
         self.failing = 0  # answers in a row the store refused every retry
 
+    # -- where annotators run (the Ray executor overrides these three) ---------------
+    def annotate(self, ann: Annotator, items) -> Answers:
+        """Answer a batch of a local model, here in this process."""
+        return ann.annotate(items)
+
+    async def aannotate_one(self, ann: Annotator, items, reserve: float) -> Answers:
+        """Answer one item of an I/O-bound annotator (``reserve``: what the budget holds
+        for it), here on this process's event loop."""
+        return await ann.aannotate_one(items)
+
+    def close(self) -> None:
+        """Release what the executor holds once the run ends."""
+
     def run(self, asks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ask, store, remember; return the positions the budget stopped, per annotator."""
         stopped: dict[str, list[int]] = {}
@@ -76,7 +92,7 @@ class Executor:
                     break
                 items = self.state.items(chunk)
                 for ann in group:
-                    self._store(ann, chunk, ann.annotate(items))
+                    self._store(ann, chunk, self.annotate(ann, items))
         if io:
             asyncio.run(self._io(io, stopped))
         out = {n: np.array(sorted(ps), dtype=np.int64) for n, ps in stopped.items() if ps}
@@ -124,7 +140,7 @@ class Executor:
                 return
 
     def _ask_batch(self, ann: Annotator, chunk: np.ndarray, items, reserves) -> None:
-        answers = ann.annotate(items)
+        answers = self.annotate(ann, items)
         cost = np.asarray(answers.cost, dtype=float)
         for r, c in zip(reserves, cost):
             self.budget.settle(float(r), float(c))
@@ -254,7 +270,7 @@ class Executor:
                     if key in withdrawn:
                         self._withdraw(ann.name, np.array([p]))
                         continue
-                    answers = await ann.aannotate_one(items)
+                    answers = await self.aannotate_one(ann, items, reserve)
                     cost = float(np.sum(answers.cost))
                     await records.submit((ann.name, p, answers))
                 finally:
@@ -300,6 +316,18 @@ class Executor:
             positions = np.array([p for p, _ in group], dtype=np.int64)
             answers = group[0][1] if len(group) == 1 else Answers.concat([a for _, a in group], k)
             self._store(self.annotators[name], positions, answers)
+
+
+def make_executor(kind: str, state: RunState, ledger: Ledger, budget: Budget, report,
+                  progress: Callable[[str], None], *, address: str | None = None,
+                  actors: int = 2) -> Executor:
+    """The executor named by ``[run] executor``: ``local`` (this process) or ``ray``."""
+    if kind == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(state, ledger, budget, report, progress, address=address,
+                           actors=actors)
+    return Executor(state, ledger, budget, report, progress)
 
 
 def short_error(error: Exception) -> str:

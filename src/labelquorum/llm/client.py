@@ -115,26 +115,41 @@ class CircuitBreaker:
         self.outages: list[float] = []  # seconds down, of each outage that ended
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:  # sent to a Ray worker: a fresh lock there
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     async def acquire(self, max_outage: float = 0.0) -> bool:
         """Let a call through: False for an ordinary call, True for the probe. While the
         breaker is open the call waits, until ``max_outage`` seconds after it opened at
         most; past that, or when it opened on a refusal, raises
         :class:`LlmUnavailableError`."""
         while True:
-            with self._lock:
-                if self.open_until is None:
-                    return False
-                now = time.monotonic()
-                if now >= self.open_until and not self.probing:
-                    self.probing = True  # half-open: this call probes the server
-                    return True
-                if not self._may_wait(now, max_outage):
-                    raise LlmUnavailableError(self.message(max_outage))
-                deadline = self.down_since + max_outage
-                wake = now + min(max(self.cooldown, 0.05), 1.0) if self.probing \
-                    else self.open_until
-                pause = max(min(wake, deadline) - now, 0.001)
+            go, pause = self.poll(max_outage)
+            if go is not None:
+                return go
             await _sleep(pause)
+
+    def poll(self, max_outage: float = 0.0) -> tuple[bool | None, float]:
+        """:meth:`acquire` without the wait: ``(False, 0)`` for an ordinary call, ``(True,
+        0)`` for the probe, ``(None, seconds)`` to wait that long and poll again; raises
+        :class:`LlmUnavailableError` as :meth:`acquire` does."""
+        with self._lock:
+            if self.open_until is None:
+                return False, 0.0
+            now = time.monotonic()
+            if now >= self.open_until and not self.probing:
+                self.probing = True  # half-open: this call probes the server
+                return True, 0.0
+            if not self._may_wait(now, max_outage):
+                raise LlmUnavailableError(self.message(max_outage))
+            deadline = self.down_since + max_outage
+            wake = now + min(max(self.cooldown, 0.05), 1.0) if self.probing \
+                else self.open_until
+            return None, max(min(wake, deadline) - now, 0.001)
 
     def may_wait(self, max_outage: float) -> bool:
         """Whether a call that just failed should wait for the breaker and try again."""
@@ -344,6 +359,11 @@ class EndpointClient:
         self.http_calls = 0
         self._client = None
         self._loop = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to another process (a Ray worker): the SDK client, which belongs to this
+        process's event loop, stays behind; the worker makes its own."""
+        return {**self.__dict__, "_client": None, "_loop": None}
 
     def _sdk(self):
         loop = asyncio.get_running_loop()

@@ -19,6 +19,8 @@ class AnnotatorBase(Strict):
     batch_size: int = Field(256, ge=1)
     concurrency: int = Field(8, ge=1)
     weight: float = Field(1.0, gt=0)
+    gpus: float = Field(0.0, ge=0)
+    """GPUs each of the annotator's Ray workers requests (``[run] executor = "ray"``)."""
     label_map: dict[str, str] = Field(default_factory=dict)
     """Native output name -> task label, for annotators whose outputs are not task labels."""
 

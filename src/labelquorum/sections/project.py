@@ -1,6 +1,10 @@
-"""The ``[project]`` and ``[store]`` sections."""
+"""The ``[project]``, ``[store]`` and ``[run]`` sections."""
 
 from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
 
 from .base import Strict
 
@@ -14,3 +18,15 @@ class ProjectSection(Strict):
     name: str = "labelquorum-project"
     seed: int = 0
     media_root: str = "media"
+
+
+class RunSection(Strict):
+    """``[run]``: where the run's annotators do their work."""
+
+    executor: Literal["local", "ray"] = "local"
+    """Where annotators run: ``local`` (the run's own process) or ``ray`` (a Ray cluster)."""
+    address: str | None = None
+    """The Ray cluster to join (``HOST:PORT`` of its head, or ``auto``); unset: a private
+    single-node cluster started for the run."""
+    actors: int = Field(2, ge=1, le=1024)
+    """Ray worker processes (actors) per annotator that runs on Ray."""
