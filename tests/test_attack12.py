@@ -56,3 +56,30 @@ def test_an_item_made_golden_after_it_was_decided_exports_its_gold(tmp_path):
     assert out.loc[item, "gold_role"] == "control"
     assert out.loc[item, "label"] == wrong
     assert out.loc[item, "decided_by"] == "gold"
+
+
+def test_making_answered_items_golden_does_not_store_the_same_alerts_again(tmp_path):
+    """The watch keys a stored alert by the index of the golden answer that raised it, and
+    replays every answer on today's control items: items made golden later (a reviewer's
+    'make a golden question') bring their old answers into the history, the indices
+    shift, and a run that asks nothing new stores every earlier alert a second time."""
+    from test_golden_probes import drift_config, set_accuracy
+
+    from labelquorum.quality import stored_alerts
+
+    project = make_project(tmp_path / "p", drift_config(0.95), reviews(80), split="control=40")
+    project.run()
+    project = set_accuracy(project, 0.1)
+    project.import_dataframe(pd.DataFrame(reviews(80, prefix="n"),
+                                          columns=["id", "text", "gold"]), id_column="id")
+    project.run()
+    before = stored_alerts(project.store)
+    assert len(before)
+    out = project.to_dataframe().set_index("id")
+    for item in out.index[out["gold_role"] != "control"][:10]:
+        mark_gold(project, item, out.loc[item, "gold"])
+    third = project.run()
+    after = stored_alerts(project.store)
+    assert not third.alerts
+    assert len(after) == len(before)
+    project.close()
