@@ -68,6 +68,11 @@ class Grouped(Policy):
     def item_fields(self) -> list[str]:
         return list(dict.fromkeys([self.field, *self._template.item_fields()]))
 
+    @property
+    def uses_language(self) -> bool:
+        """The configured policy's: the run records the items' languages for it."""
+        return bool(getattr(self._template, "uses_language", False))
+
     def policy_of(self, value: str) -> Policy:
         """The group's own policy (made on first use, then kept: its memos are its own)."""
         if value not in self._policies:

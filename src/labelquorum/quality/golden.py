@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, exists, func, select, update
 
 from ..calibration import wilson_interval
-from ..spans import canonical
-from ..store import schema
+from ..spans import canonical, to_text
+from ..store import json_text, schema
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -279,7 +279,21 @@ def mark_gold(project: Project, item_id: str, label: Any) -> None:
     value = project.task.parse_label(label)
     it = schema.items
     gold = json.dumps(list(value) if isinstance(value, tuple) else value)
+    task, d = project.task, schema.decisions
+    if task.spans:
+        spans = [list(x) for x in value]
+        label, stored = to_text(spans), json_text(spans)
+    elif task.multilabel:
+        label, stored = "|".join(value), json_text(list(value))
+    else:
+        label, stored = value, None
     with project.store.begin() as conn:
         conn.execute(update(it).where((it.c.project_id == project.store.project_id)
                                       & (it.c.id == item_id))
                      .values(gold=gold, gold_role="control"))
+        # a control item is decided by its gold: a decision made before it became one
+        # (a run's, a reviewer's) gives way to it, as the run would decide it now
+        conn.execute(update(d).where((d.c.project_id == project.store.project_id)
+                                     & (d.c.item_id == item_id))
+                     .values(label=label, value=stored, confidence=1.0, decided_by="gold",
+                             tier="gold", flags="", state="final"))
