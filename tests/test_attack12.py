@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import test_language_trust as lang
 from engine_fixtures import (
     cascade,
@@ -59,14 +58,11 @@ def test_an_item_made_golden_after_it_was_decided_exports_its_gold(tmp_path):
     assert out.loc[item, "decided_by"] == "gold"
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: stored alerts are keyed by the answer's "
-                   "position among the annotator's golden answers, which shifts when answered "
-                   "items become golden; needs a key that does not move (the judgement's id)")
 def test_making_answered_items_golden_does_not_store_the_same_alerts_again(tmp_path):
-    """The watch keys a stored alert by the index of the golden answer that raised it, and
-    replays every answer on today's control items: items made golden later (a reviewer's
-    'make a golden question') bring their old answers into the history, the indices
-    shift, and a run that asks nothing new stores every earlier alert a second time."""
+    """The watch replays every answer on today's control items: items made golden later (a
+    reviewer's 'make a golden question') bring their old answers into the history. Keyed
+    by the index into that history, every earlier alert was stored a second time; keyed by
+    the judgement that raised it, none is."""
     from test_golden_probes import drift_config, set_accuracy
 
     from labelquorum.quality import stored_alerts

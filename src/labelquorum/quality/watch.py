@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -124,8 +125,8 @@ class GoldenWatch:
     Built at the start of a run, it replays every stored golden answer (so a resumed run
     continues the same statistic: :func:`~labelquorum.quality.monitor_table` on the same
     history); :meth:`catch_up` feeds what arrived since. Alerts are stored in
-    ``quality_alerts``, each once (an alert is keyed by annotator, kind and the index of the
-    golden answer that raised it, which a replay finds again)."""
+    ``quality_alerts``, each once (an alert is keyed by annotator, kind and the id of the
+    judgement that raised it, which a replay finds again)."""
 
     def __init__(self, store: Store, task: Task, gold: Mapping[str, Any],
                  certainty: Mapping[str, float], monitor_settings):
@@ -150,9 +151,12 @@ class GoldenWatch:
         self.answers = rows if self.answers is None else pd.concat([self.answers, rows],
                                                                    ignore_index=True)
         new: list[Alert] = []
-        for who, ok, p, v in zip(rows["annotator"], rows["correct"], rows["certainty"],
-                                 rows["version"]):
+        for jid, who, ok, p, v in zip(rows["id"], rows["annotator"], rows["correct"],
+                                      rows["certainty"], rows["version"]):
             for alert in self.monitor.update(who, bool(ok), float(p), v):
+                # keyed by the judgement that raised it: an index into the history would
+                # shift when answered items become golden later (their old answers join it)
+                alert = replace(alert, position=int(jid))
                 key = (alert.annotator, alert.kind.value, alert.position)
                 if key not in self.stored:
                     self.stored.add(key)

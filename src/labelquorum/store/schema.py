@@ -301,9 +301,9 @@ reviews = Table(
 )
 
 # What the golden-question monitor raised (labelquorum.quality.monitor): an annotator's
-# quality dropped on its golden answers, or its version changed. ``position`` is the index
-# of the annotator's golden answer that raised it, so replaying the history finds the
-# same alerts and stores none twice.
+# quality dropped on its golden answers, or its version changed. ``position`` is the id of
+# the judgement (the golden answer) that raised it, so replaying the history finds the
+# same alerts and stores none twice, also after answered items became golden.
 quality_alerts = Table(
     "quality_alerts", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
