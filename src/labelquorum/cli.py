@@ -346,6 +346,10 @@ def print_status(s, name: str, by_language: bool = False) -> None:
         console.print(quality)
     _print_languages(s.languages, by_language)
     _print_golden(s)
+    if s.label_issues is not None:
+        console.print(f"Likely label errors not reviewed yet: [bold]{s.label_issues:,}[/] "
+                      "(the review page's 'Likely label errors' queue; `labelquorum "
+                      "label-issues` looks again).", highlight=False, soft_wrap=True)
     if s.evaluation_accuracy is not None:
         console.print(f"Accuracy on evaluation gold: [bold]{100 * s.evaluation_accuracy:.2f} %"
                       f"[/] ({s.evaluation_items:,} items)")
@@ -455,6 +459,39 @@ def report(project: ProjectOpt = Path("."),
     judged = rubric.get("judge")
     for failure in (judged or {}).get("failures", []):
         err.print(f"[yellow]judge: {escape(failure)}[/]", highlight=False, soft_wrap=True)
+
+
+@app.command("label-issues")
+@_clean_errors
+def label_issues_(project: ProjectOpt = Path("."),
+                  annotator: Annotated[str | None, typer.Option(
+                      help="The trainable annotator whose out-of-sample probabilities score "
+                           "the labels (default: the first of the config).")] = None,
+                  folds: Annotated[int, typer.Option(min=2, max=20,
+                                                     help="Cross-validation folds.")] = 5,
+                  show: Annotated[int, typer.Option(
+                      min=0, help="How many of the likeliest errors to print.")] = 10):
+    """Find likely label errors among the verified labels (cleanlab, the quality extra) and
+    queue them for review, the likeliest first."""
+    from .quality.label_issues import project_label_issues, save_label_issues
+
+    with _open(project) as p:
+        found = project_label_issues(p, annotator, n_splits=folds)
+        flagged = save_label_issues(p, found)
+        queue = found.review_queue()
+    issues = found.issues
+    console.print(f"Checked {len(issues):,} verified labels with {found.info['annotator']} "
+                  f"({folds}-fold out-of-sample): {flagged:,} likely label errors, queued "
+                  "for review (the review page's 'Likely label errors').", highlight=False,
+                  soft_wrap=True)
+    if queue and show:
+        table = Table("item", "label", "model says", "label quality",
+                      title="The likeliest label errors")
+        for item in queue[:show]:
+            table.add_row(str(item), str(issues.at[item, "label"]),
+                          str(issues.at[item, "predicted_label"]),
+                          f"{issues.at[item, 'label_quality']:.3f}")
+        console.print(table)
 
 
 @app.command()

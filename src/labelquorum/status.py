@@ -51,6 +51,9 @@ class Status:
     # the same per language, indexed (annotator, language): n, correct, accuracy, low, high
     # (95 % Wilson interval); None while no gold item has a language
     languages: pd.DataFrame | None = None
+    # likely label errors last found (``labelquorum label-issues`` or ``report``) that no
+    # reviewer has decided since; None: never looked for
+    label_issues: int | None = None
     # per annotator on its golden probes (labelquorum.quality.watch.golden_quality): θ̂, its
     # interval, the one-sided test of θ ≤ quality.monitor.theta_bad, alerts
     golden: pd.DataFrame | None = None
@@ -140,6 +143,7 @@ def project_status(project: Project) -> Status:
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
         failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
+        label_issues=_label_issues(project),
         languages=languages, golden=golden, alerts=alerts)
 
 
@@ -258,3 +262,14 @@ def _rejected_entities(project: Project, conn) -> dict[str, int]:
         if found:
             out[name] = out.get(name, 0) + len(found)
     return out
+
+
+def _label_issues(project: Project) -> int | None:
+    """Open likely label errors, or None when none were ever looked for."""
+    from .quality.label_issues import open_label_issues
+
+    t = schema.label_issue_scores
+    with project.store.connect() as conn:
+        checked = conn.execute(select(func.count()).select_from(t).where(
+            t.c.project_id == project.store.project_id)).scalar()
+    return len(open_label_issues(project.store)) if checked else None

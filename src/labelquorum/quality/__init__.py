@@ -21,7 +21,15 @@ from .golden import (
     pause_if_flagged,
     wilson_interval,
 )
-from .label_issues import LabelIssues, cross_val_probs, crowd_label_issues, label_issues
+from .label_issues import (
+    LabelIssues,
+    cross_val_probs,
+    crowd_label_issues,
+    label_issues,
+    open_label_issues,
+    project_label_issues,
+    save_label_issues,
+)
 from .language import detect_languages, language_accuracy, untrusted_languages
 from .monitor import Alert, AlertKind, ThetaMonitor, monitor_table
 from .report import Report, build_report
@@ -59,8 +67,11 @@ __all__ = [
     "language_accuracy",
     "mark_gold",
     "monitor_table",
+    "open_label_issues",
     "pause_flagged",
     "pause_if_flagged",
+    "project_label_issues",
+    "save_label_issues",
     "stored_alerts",
     "theta_skills",
     "theta_table",

@@ -297,3 +297,46 @@ def project_label_issues(project: Project, annotator: str | None = None, *,
                           multi_label=task.multilabel)
     result.info.update({"annotator": annotator, "n_splits": n_splits, "pool": "verified"})
     return result
+
+
+def save_label_issues(project: Project, found: LabelIssues) -> int:
+    """Store ``found`` as the project's latest label-issue scores (replacing the last ones)
+    for the review page's queue and ``status``; return how many items are flagged."""
+    from sqlalchemy import delete
+
+    from ..engine.lock import now
+    from ..store import insert_rows, schema
+
+    store, t = project.store, schema.label_issue_scores
+    stamp = store.timestamp(now())
+    who = found.info.get("annotator")
+    rows = [(store.project_id, str(item), float(q), bool(flag), who, stamp)
+            for item, q, flag in zip(found.issues.index, found.issues["label_quality"],
+                                     found.issues["is_label_issue"])]
+    with store.begin() as conn:
+        conn.execute(delete(t).where(t.c.project_id == store.project_id))
+        if rows:
+            insert_rows(conn, t, ("project_id", "item_id", "label_quality", "is_issue",
+                                  "annotator", "created"), rows)
+    return sum(r[3] for r in rows)
+
+
+def open_label_issues(store) -> pd.DataFrame:
+    """The stored likely label errors no reviewer has decided since they were found, the
+    likeliest error (lowest ``label_quality``) first: columns ``item``, ``label_quality``."""
+    from sqlalchemy import func, select
+
+    from ..store import schema
+
+    t, rv = schema.label_issue_scores, schema.reviews
+    last = (select(rv.c.item_id, func.max(rv.c.created).label("at"))
+            .where(rv.c.project_id == store.project_id).group_by(rv.c.item_id).subquery())
+    q = (select(t.c.item_id, t.c.label_quality)
+         .select_from(t.outerjoin(last, last.c.item_id == t.c.item_id))
+         .where((t.c.project_id == store.project_id) & t.c.is_issue
+                & (last.c.at.is_(None) | (last.c.at < t.c.created)))
+         .order_by(t.c.label_quality, t.c.item_id))
+    with store.connect() as conn:
+        rows = conn.execute(q).all()
+    return pd.DataFrame([(r.item_id, float(r.label_quality)) for r in rows],
+                        columns=["item", "label_quality"])

@@ -263,7 +263,7 @@ def label_issues(project: Project) -> dict[str, Any]:
         return skipped("cleanlab is not installed; pip install 'labelquorum[quality]' to find "
                        "likely label errors.")
     from ..engine.training import verified
-    from .label_issues import project_label_issues
+    from .label_issues import project_label_issues, save_label_issues
 
     texts, _ = verified(project.store, project.task, None)
     if len(texts) < MIN_LABEL_ISSUE_POOL:
@@ -274,6 +274,7 @@ def label_issues(project: Project) -> dict[str, Any]:
         found = project_label_issues(project)
     except LabelquorumError as exc:
         return skipped(str(exc))
+    save_label_issues(project, found)  # the review page's queue and status read them
     issues = found.issues
     queue = [{"item": str(i), "label": _text(issues.at[i, "label"]),
               "predicted": _text(issues.at[i, "predicted_label"]),

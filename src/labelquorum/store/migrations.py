@@ -102,6 +102,11 @@ def _m0009_item_language(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE items ADD COLUMN language VARCHAR(16)"))
 
 
+def _m0010_label_issue_scores(conn: Connection) -> None:
+    """label_issue_scores: the likely label errors last found, for the review queue."""
+    schema.label_issue_scores.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
     (2, "confidence_method", _m0002_confidence_method),
@@ -112,6 +117,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "accounts", _m0007_accounts),
     (8, "golden_quality", _m0008_golden_quality),
     (9, "item_language", _m0009_item_language),
+    (10, "label_issue_scores", _m0010_label_issue_scores),
 ]
 
 LATEST = max(version for version, _, _ in MIGRATIONS)

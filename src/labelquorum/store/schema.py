@@ -300,6 +300,21 @@ reviews = Table(
     Column("created", DateTime(timezone=True), nullable=False),
 )
 
+# Likely label errors (labelquorum.quality.label_issues), as last found by ``labelquorum
+# label-issues`` or ``labelquorum report``: one row per checked item, replaced each time.
+# The review page's "Likely label errors" queue and ``status`` read the flagged ones that no
+# reviewer has decided since ``created``.
+label_issue_scores = Table(
+    "label_issue_scores", metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Text, nullable=False),
+    Column("label_quality", Float, nullable=False),  # in [0, 1]; lower: likelier an error
+    Column("is_issue", Boolean, nullable=False),
+    Column("annotator", Text),  # whose out-of-sample probabilities scored it
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ux_label_issue_scores", "project_id", "item_id", unique=True),
+)
+
 # What the golden-question monitor raised (labelquorum.quality.monitor): an annotator's
 # quality dropped on its golden answers, or its version changed. ``position`` is the id of
 # the judgement (the golden answer) that raised it, so replaying the history finds the

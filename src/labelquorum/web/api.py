@@ -210,10 +210,12 @@ def _entities(web: WebApp, fields: dict[str, Any], label: str | None) -> list[di
 @router.get("/review")
 def review_queue(request: Request, offset: int = Query(0, ge=0),
                  limit: int = Query(50, ge=1, le=500),
-                 show: str = Query("all", pattern="^(all|flagged)$"), auth: Auth = REVIEWER):
-    """One page of the review backlog (``show=flagged``: items with open flags) and the
-    backlog's total."""
-    page, total = _web(request).review.queue(offset, limit, flagged=show == "flagged")
+                 show: str = Query("all", pattern="^(all|flagged|issues)$"),
+                 auth: Auth = REVIEWER):
+    """One page of the review backlog (``show=flagged``: items with open flags;
+    ``show=issues``: likely label errors, the likeliest first) and the backlog's total."""
+    page, total = _web(request).review.queue(offset, limit, flagged=show == "flagged",
+                                             issues=show == "issues")
     return {"items": [{**row, "people": [{k: v for k, v in p.items() if k != "marks"}
                                          for p in row["people"]],
                        "models": [{k: v for k, v in m.items() if k != "marks"}

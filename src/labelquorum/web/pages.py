@@ -102,17 +102,18 @@ def _media_file(web: WebApp, value: Any) -> FileResponse:
 
 # -- reviewing ---------------------------------------------------------------------------
 REVIEW_PAGE = 50
-SHOW = Query("all", pattern="^(all|flagged)$")
+SHOW = Query("all", pattern="^(all|flagged|issues)$")
 
 
 @router.get("/review")
 def review(request: Request, show: str = SHOW, page: int = Query(0, ge=0, le=10**9),
            auth: Auth = REVIEWER):
     web = _web(request)
-    flagged = show == "flagged"
-    rows, total = web.review.queue(page * REVIEW_PAGE, REVIEW_PAGE, flagged=flagged)
+    rows, total = web.review.queue(page * REVIEW_PAGE, REVIEW_PAGE, flagged=show == "flagged",
+                                   issues=show == "issues")
     return web.render(request, "review.html", auth=auth, queue=rows, total=total, page=page,
-                      per_page=REVIEW_PAGE, show=show, flags=web.review.flag_count())
+                      per_page=REVIEW_PAGE, show=show, flags=web.review.flag_count(),
+                      issues=web.review.issue_count())
 
 
 @router.get("/item")
@@ -120,7 +121,8 @@ def item_page(request: Request, id: str = Query(..., max_length=1000),
               auth: Auth = REVIEWER, done: str | None = None, show: str = SHOW):
     web = _web(request)
     view = web.review.item(id)
-    prev_id, next_id, position, total = web.review.neighbours(id, flagged=show == "flagged")
+    prev_id, next_id, position, total = web.review.neighbours(id, flagged=show == "flagged",
+                                                              issues=show == "issues")
     text = web.review.text_of(view)
     editor = _span_editor(web, view, text) if web.task.spans else None
     people = [{**p, "marks": web.review.marks(text, p["label"])} for p in view.people]
@@ -157,13 +159,14 @@ def adjudicate_form(request: Request, label: Annotated[list[str], Form()], id: s
                     note: str = Form("", max_length=2000), show: str = Form("all"),
                     auth: Auth = REVIEWER):
     web = _web(request)
-    flagged = show == "flagged"
-    prev_id, next_id, _, _ = web.review.neighbours(id, flagged=flagged)
+    show = show if show in ("flagged", "issues") else "all"
+    prev_id, next_id, _, _ = web.review.neighbours(id, flagged=show == "flagged",
+                                                   issues=show == "issues")
     web.review.adjudicate(auth.user, id, label if web.task.multilabel else label[0], note)
     then = next_id or prev_id
-    suffix = "&show=flagged" if flagged else ""
+    suffix = f"&show={show}" if show != "all" else ""
     return _redirect(f"/item?id={_q(then)}{suffix}" if then and then != id
-                     else "/review" + ("?show=flagged" if flagged else ""))
+                     else "/review" + (f"?show={show}" if show != "all" else ""))
 
 
 @router.post("/item/gold")

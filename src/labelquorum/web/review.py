@@ -107,14 +107,29 @@ class Review:
             q = q.where(c.c.item_id.in_(item_ids))
         return {item: int(n) for item, n in conn.execute(q)}
 
+    def issue_count(self) -> int:
+        """How many likely label errors wait for a reviewer (the issues queue's length)."""
+        from ..quality.label_issues import open_label_issues
+
+        return len(open_label_issues(self.store))
+
     def flag_count(self) -> int:
         """How many items have open flags (the flagged queue's length)."""
         with self.store.connect() as conn:
             return len(self._open_flags(conn))
 
-    def backlog(self, *, flagged: bool = False) -> list[tuple[str, list[str]]]:
+    def backlog(self, *, flagged: bool = False, issues: bool = False
+                ) -> list[tuple[str, list[str]]]:
         """Every item waiting for a reviewer, in queue order, with why: open flags first,
-        then the most people, then by id. ``flagged``: only items with open flags."""
+        then the most people, then by id. ``flagged``: only items with open flags.
+        ``issues``: only the likely label errors last found (``labelquorum label-issues``)
+        that no reviewer decided since, the likeliest error first."""
+        if issues:
+            from ..quality.label_issues import open_label_issues
+
+            found = open_label_issues(self.store)
+            return [(item, [f"likely label error (label quality {q:.3f})"])
+                    for item, q in zip(found["item"], found["label_quality"])]
         j = schema.judgements
         with self.store.connect() as conn:
             flags = self._open_flags(conn)
@@ -140,11 +155,11 @@ class Review:
         rows.sort()
         return [(item_id, reasons) for _, _, item_id, reasons in rows]
 
-    def queue(self, offset: int = 0, limit: int = 50, *, flagged: bool = False
-              ) -> tuple[list[dict[str, Any]], int]:
+    def queue(self, offset: int = 0, limit: int = 50, *, flagged: bool = False,
+              issues: bool = False) -> tuple[list[dict[str, Any]], int]:
         """One page of the review backlog and its total: per item, its text, what each
         person and model said (models with their confidence), and its comments and flags."""
-        backlog = self.backlog(flagged=flagged)
+        backlog = self.backlog(flagged=flagged, issues=issues)
         page = backlog[offset:offset + limit]
         ids = [item_id for item_id, _ in page]
         it = schema.items
@@ -168,11 +183,11 @@ class Review:
                 "comments": comments.get(item_id, [])})
         return out, len(backlog)
 
-    def neighbours(self, item_id: str, *, flagged: bool = False
+    def neighbours(self, item_id: str, *, flagged: bool = False, issues: bool = False
                    ) -> tuple[str | None, str | None, int | None, int]:
         """(previous, next, position from 1, total) of an item in the review backlog;
         an item not in it has no position, and ``next`` is the backlog's first item."""
-        ids = [i for i, _ in self.backlog(flagged=flagged)]
+        ids = [i for i, _ in self.backlog(flagged=flagged, issues=issues)]
         if item_id not in ids:
             return None, (ids[0] if ids else None), None, len(ids)
         at = ids.index(item_id)
