@@ -345,3 +345,13 @@ def test_one_language_or_none_changes_nothing(seed, llm_fr, code):
             for flag in (True, False)]
     assert (runs[0].label == runs[1].label).all()
     assert runs[0].tier == runs[1].tier
+
+
+def test_a_language_column_that_holds_no_codes_is_an_ordinary_field(tmp_path, items):
+    """Only a column the config names must hold language codes: a 'language' field that
+    means something else (a programming language's name, a sentence) imports as a field."""
+    project = lq.init_project(tmp_path / "p", config_text=CONFIG.format(per_language="true"))
+    other = items.assign(language="the language of the original manuscript")
+    result = project.import_dataframe(other, id_column="id")
+    assert result.items == len(items) and not result.languages
+    project.close()

@@ -320,8 +320,12 @@ MAX_LANGUAGE = 16  # characters of items.language
 def _languages(df: pd.DataFrame, task: Task, columns: list[str],
                source: str) -> list[str | None]:
     """Each row's language from ``task.language_field`` (default: a ``language`` column
-    when there is one), lower-cased; None where the input gives none."""
+    when there is one), lower-cased; None where the input gives none. A ``language``
+    column taken by default whose values are not language codes (longer than
+    ``MAX_LANGUAGE``) is an ordinary field (the texts' languages stay unknown); a column
+    the config names must hold codes."""
     name = task.language_field
+    named = name is not None
     if name is None:
         name = "language" if "language" in columns else None
         if name is None:
@@ -333,6 +337,8 @@ def _languages(df: pd.DataFrame, task: Task, columns: list[str],
     blank = _is_blank(df[name])
     values = df[name].astype(str).str.strip().str.lower()
     too_long = (values.str.len() > MAX_LANGUAGE).to_numpy() & ~blank
+    if too_long.any() and not named:
+        return [None] * len(df)
     if too_long.any():
         row = int(np.argmax(too_long))
         raise ImportDataError(f"language {values[row][:40]!r} is longer than {MAX_LANGUAGE} "
