@@ -71,9 +71,13 @@ def import_format(path: Path, format: str | None = None) -> str:
             raise ImportDataError(f"unknown import format {format!r}; valid formats: "
                                   f"{', '.join(IMPORT_FORMATS)}", path=str(path))
         return format
-    if path.is_dir():
-        return "hf"
     fmt = SUFFIXES.get(path.suffix.lower())
+    if path.is_dir():
+        if fmt is not None:  # named like a file: a mistake more likely than a dataset
+            raise ImportDataError(f"{path.name!r} is a directory, not a file; give the "
+                                  f"{fmt} file itself, or --format hf for a directory written "
+                                  "by datasets' save_to_disk", path=str(path))
+        return "hf"
     if fmt is None:
         raise ImportDataError(f"unknown file type {path.suffix!r}; use one of "
                               f"{', '.join(sorted(SUFFIXES))}, a directory written by "
