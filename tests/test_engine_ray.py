@@ -122,8 +122,9 @@ def test_a_worker_killed_mid_run_has_its_calls_sent_again_and_the_export_is_unch
     per_key = jt[jt["annotator"] == "llm"].groupby("request_key").size()
     assert len(per_key) == N_LLM and (per_key == 1).all()
     # the calls in flight on the killed worker were sent again (at most its share of the
-    # concurrency), and no other call was
-    assert 0 < ray_calls - reference_calls <= 4
+    # concurrency), and no other call was; on a loaded machine the worker can be between
+    # calls when it is killed, so none may have been lost (CI saw 0)
+    assert 0 <= ray_calls - reference_calls <= 4
 
 
 @pytest.mark.ray
