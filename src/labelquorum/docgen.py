@@ -6,6 +6,7 @@ Used by the MkDocs hook ``docs/hooks/reference.py`` and by the docs test; also h
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 import typing
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-__all__ = ["cli_reference", "config_keys", "config_reference"]
+__all__ = ["cli_commands", "cli_options", "cli_reference", "config_keys", "config_reference"]
 
 
 def _models(annotation: Any) -> list[type[BaseModel]]:
@@ -66,6 +67,12 @@ def _default(field) -> str:
     return f"`{value!r}`"
 
 
+def _prose(text: str | None) -> str:
+    """A docstring as one Markdown line: Sphinx roles (``:mod:`x` ``) become code spans."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text or "")
+    return " ".join(text.split())
+
+
 def _rows(model: type[BaseModel], prefix: str, seen: set[str]) -> list[tuple[str, str, str, str]]:
     rows = []
     for name, field in model.model_fields.items():
@@ -73,7 +80,10 @@ def _rows(model: type[BaseModel], prefix: str, seen: set[str]) -> list[tuple[str
         if key in seen:
             continue
         seen.add(key)
-        meaning = " ".join((field.description or "").split())
+        meaning = _prose(field.description)
+        if not meaning and name == "type" and typing.get_origin(field.annotation) is Literal:
+            meaning = (f'Chooses this type: `type = "{typing.get_args(field.annotation)[0]}"` '
+                       "selects the keys of this table.")
         rows.append((key, _type_name(field.annotation), _default(field), meaning))
         for sub in _models(field.annotation):
             rows += _rows(sub, key, seen)
@@ -118,7 +128,7 @@ def config_reference() -> str:
             if len(models) > 1:
                 tag = _discriminator(model)
                 lines += [f"### {tag}" if tag else f"### {model.__name__}", ""]
-            doc = " ".join((model.__doc__ or "").split())
+            doc = _prose(model.__doc__)
             if doc and not doc.startswith(("A base class", "!!! abstract")):
                 lines += [doc, ""]
             lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
@@ -138,29 +148,62 @@ def _discriminator(model: type[BaseModel]) -> str | None:
     return None
 
 
-def cli_reference() -> str:
-    import click
+def cli_commands() -> dict[str, Any]:
+    """Every command of ``labelquorum`` by its full name (``user add`` included), in order:
+    a group comes before its subcommands."""
     from typer.main import get_command
 
     from .cli import app
 
-    root = get_command(app)
+    out: dict[str, Any] = {}
+
+    def walk(group, path: str) -> None:
+        ctx = group.context_class(group, info_name=path)
+        for name in sorted(group.list_commands(ctx)):
+            cmd = group.get_command(ctx, name)
+            if cmd is None or cmd.hidden:
+                continue
+            full = f"{path} {name}"
+            out[full] = cmd
+            if hasattr(cmd, "list_commands"):  # a group: its subcommands follow it
+                walk(cmd, full)
+
+    walk(get_command(app), "labelquorum")
+    return out
+
+
+def cli_options(cmd) -> list[str]:
+    """The names a command's arguments and options are written as on its reference."""
+    names = []
+    for p in cmd.params:
+        if p.name == "help" or getattr(p, "hidden", False):
+            continue
+        if p.param_type_name == "argument":
+            names.append(p.name)
+        else:
+            names += [*p.opts, *p.secondary_opts]
+    return names
+
+
+def cli_reference() -> str:
     lines = ["# Command-line reference", "",
              "Generated from the `labelquorum` command itself: every command, its arguments",
-             "and its options, with the same help text as `labelquorum COMMAND --help`.", ""]
-    ctx = click.Context(root, info_name="labelquorum")
-    for name in sorted(root.list_commands(ctx)):
-        cmd = root.get_command(ctx, name)
-        lines += [f"## `labelquorum {name}`", ""]
+             "and its options, with the same help text as `labelquorum COMMAND --help`.",
+             "Every command that works on a project takes `--project DIR` (`-p`), or works in",
+             "the current directory.", ""]
+    for full, cmd in cli_commands().items():
+        depth = full.count(" ")
+        lines += [f"{'#' * (depth + 1)} `{full}`", ""]
         help_text = (cmd.help or "").strip()
         if help_text:
             lines += [help_text.replace("\b\n", ""), ""]
-        params = [p for p in cmd.params if p.name != "help"]
+        params = [p for p in cmd.params
+                  if p.name != "help" and not getattr(p, "hidden", False)]
         if params:
             lines += ["| argument or option | default | help |", "| --- | --- | --- |"]
             for p in params:
-                if isinstance(p, click.Argument):
-                    label = f"`{p.human_readable_name}`"
+                if p.param_type_name == "argument":
+                    label = f"`{p.name}`"
                 else:
                     label = ", ".join(f"`{o}`" for o in [*p.opts, *p.secondary_opts])
                 default = p.default if not callable(p.default) else None

@@ -12,10 +12,15 @@ from .base import Strict, did_you_mean
 
 class Tier(Strict):
     name: str | None = None
+    """Shown in `status` and the export's `tier` column."""
     annotators: list[str] = Field(min_length=1)
+    """Annotators asked at this tier."""
     min_confidence: float = Field(0.0, ge=0, le=1)
+    """Consensus confidence needed to accept."""
     min_agreement: float = Field(0.0, ge=0, le=1)
+    """Share of votes agreeing with the consensus."""
     min_votes: int = Field(1, ge=1)
+    """Votes (non-abstaining answers) needed."""
 
 
 class PolicyBase(Strict):
@@ -95,10 +100,21 @@ class GateBase(PolicyBase):
 
 
 class CascadeConfig(GateBase):
+    """Tiers, cheapest first; an item is accepted at the first tier whose consensus passes its
+    thresholds; the last tier takes the rest (flagged `low-confidence` when it does not pass,
+    `fallback` when it gave no label and an earlier tier did). Where a call of the last tier
+    failed, the item keeps the best label so far but is decided `failed`: the next run asks
+    the failed annotator again. `decided_by` names only the annotators that answered.
+    """
     type: Literal["cascade"]
     tiers: list[Tier] = Field(min_length=1)
+    """The list of tiers."""
     scope: Literal["tier", "cumulative"] = "tier"
+    """Consensus over the tier's own annotators, or `cumulative` (all tiers so far)."""
     gate: Literal["thresholds", "calibrated"] = "thresholds"
+    """`thresholds`: a tier accepts an item when its consensus passes the tier's own `min_*`
+    keys; `calibrated`: only where the calibrated consensus is shown to be at least as
+    accurate as what would decide the item otherwise (see the truth-inference explanation)."""
     target_accuracy: float | None = Field(None, gt=0, le=1)
     """Calibrated gate: the accuracy a tier's accepted items must be shown to reach, in
     place of the later tiers' estimated accuracy plus ``margin``; the last tier's answers
@@ -119,18 +135,39 @@ class CascadeConfig(GateBase):
 
 
 class VoteThenVerifyConfig(GateBase):
+    """The AutoAnnotator shape: specialists label everything; items whose calibrated consensus
+    clears the gate are accepted (with `gate = "unanimous"`, or without enough calibration
+    gold: items the specialists all agree on); the rest go to the verifiers, and are decided
+    by truth inference over every answer, or by the verifiers' own answers where those were
+    more accurate on the calibration gold.
+    """
     type: Literal["vote-then-verify"]
     specialists: list[str] = Field(min_length=1)
+    """The specialist annotators."""
     verifiers: list[str] = Field(min_length=1)
+    """The verifiers of items the specialists disagree on."""
     min_votes: int | None = Field(None, ge=1)
     """Specialist votes needed for unanimity to count; default: every specialist."""
     gate: Literal["unanimous", "calibrated"] = "calibrated"
+    """`calibrated`: the specialists' consensus is accepted only where it is shown to be at
+    least as accurate as what would decide the item otherwise (see the truth-inference
+    explanation); `unanimous`: where the specialists all agree."""
 
     def references(self) -> list[tuple[str, list[str]]]:
         return [("policy.specialists", self.specialists), ("policy.verifiers", self.verifiers)]
 
 
 class ChainConfig(PolicyBase):
+    """A rank-based chain (LLM Chain Ensembles, Farr et al.): each link keeps its most confident
+    ⌊remaining / links left⌋ items and forwards the rest; the last link keeps all. An item's
+    label comes from the link, among those that labelled it, where it ranked highest *within
+    that link* (its mid-rank confidence percentile among all that link's answers; a tie goes
+    to the later link), so raw confidences of different models are never compared. An item
+    flagged as a prompt injection is never kept by a link on LLM answers alone: it goes on to
+    the next link, and the last decides it flagged `injection,needs-review` unless a non-LLM
+    annotator of the chain agrees with its label. A link keeps its share once: items it
+    forwarded that the budget stopped stay forwarded when a later run reopens them.
+    """
     type: Literal["chain"]
     links: list[str | Annotated[list[str], Field(min_length=1)]] = Field(min_length=1)
     """Annotators in order; a link may be a group of annotators (a list)."""

@@ -16,8 +16,11 @@ class StoreConfig(Strict):
 
 class ProjectSection(Strict):
     name: str = "labelquorum-project"
+    """The project's name in the store; one database can hold many projects."""
     seed: int = 0
+    """Seed for tie-breaks, simulated annotators and gold-role splits."""
     media_root: str = "media"
+    """Folder (inside the project) that image items may refer to."""
 
 
 class RunSection(Strict):

@@ -40,5 +40,6 @@ class QualityConfig(Strict):
     min_certainty: float = Field(0.9, ge=0, le=1)
     """Only control items whose certainty is at least this serve as golden questions."""
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    """The CUSUM watch over each annotator's golden answers (the four keys below)."""
     weight_by_theta: bool = False
     """Weigh each annotator's vote by its golden-question quality θ̂."""

@@ -15,17 +15,24 @@ RESERVED_KEYS = {"u": "undo", "s": "skip"}
 
 class LabelConfig(Strict):
     name: str = Field(min_length=1)
+    """The label as stored and exported."""
     description: str = ""
+    """Shown to people and used in prompts."""
     hotkey: str | None = None
+    """Keyboard shortcut in the web app."""
 
 
 class TaskConfig(Strict):
     kind: str = "classification"
     """A registered task kind (:mod:`labelquorum.plugins`)."""
     labels: list[LabelConfig] = Field(min_length=2)
+    """At least two labels: names, or tables with `name`, `description` and `hotkey`."""
     guidelines: str = ""
+    """How to choose a label."""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
+    """Item fields shown to annotators; import requires them."""
     text_field: str = "text"
+    """The field text models read."""
     language_field: str | None = None
     """The input column that gives each item's language (an ISO 639-1 code such as
     ``en``); default: a column named ``language`` when the input has one. Items without

@@ -33,6 +33,7 @@ class WebConfig(Strict):
     """Also pre-select the suggested label (pre-mark suggested entities) so that Enter
     accepts it; off by default: the person chooses every label themselves."""
     session_hours: float = Field(12.0, gt=0)
+    """How long a login lasts."""
     login_attempts: int = Field(5, ge=1)
     """Failed logins per name and address before each further try waits (1 s, doubling);
     an address gets four times as many over all names. Never a lockout."""
