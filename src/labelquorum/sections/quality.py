@@ -35,10 +35,12 @@ class QualityConfig(Strict):
     """Golden questions for every annotator (``[quality]``)."""
 
     control_rate: float = Field(0.05, ge=0, le=1)
-    """Golden probes per real item asked: each step, an annotator asked about n real items
-    is also asked about ⌈control_rate · n⌉ control items it has not answered (0: none)."""
+    """Golden probes per real item asked: each step, every annotator other than people that is
+    asked about n real items is also asked about ⌈control_rate · n⌉ control items it has not
+    answered (at least one while any is left for it); 0 turns probes off."""
     min_certainty: float = Field(0.9, ge=0, le=1)
-    """Only control items whose certainty is at least this serve as golden questions."""
+    """Only control items whose certainty is at least this serve as golden questions, to
+    annotators in the run and to people in the web app."""
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     """The CUSUM watch over each annotator's golden answers (the four keys below)."""
     weight_by_theta: bool = False

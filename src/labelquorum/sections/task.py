@@ -24,7 +24,9 @@ class LabelConfig(Strict):
 
 class TaskConfig(Strict):
     kind: str = "classification"
-    """A registered task kind (:mod:`labelquorum.plugins`)."""
+    """A registered task kind: ``classification`` (one label per item), ``multilabel`` (a set
+    of labels) or ``spans`` (named entities: the labels are the entity types), or one a
+    plugin adds (:mod:`labelquorum.plugins`; ``labelquorum plugins`` lists them)."""
     labels: list[LabelConfig] = Field(min_length=2)
     """At least two labels: names, or tables with `name`, `description` and `hotkey`."""
     guidelines: str = ""

@@ -28,7 +28,8 @@ class WebConfig(Strict):
     pause_below_threshold: bool = False
     """Pause flagged people automatically (they get no new items until an admin resumes them)."""
     suggestions: bool = True
-    """Show the models' label as a marked suggestion (turn off to measure anchoring)."""
+    """Show the models' label as a marked suggestion (never a ``simulated`` annotator's); turn
+    off to measure anchoring."""
     preselect_suggestion: bool = False
     """Also pre-select the suggested label (pre-mark suggested entities) so that Enter
     accepts it; off by default: the person chooses every label themselves."""
@@ -46,8 +47,9 @@ class WebConfig(Strict):
     """Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For``
     and ``X-Forwarded-Proto`` headers are believed; nobody else's are."""
     public_url: str | None = None
-    """The address people open the app at (``https://label.example.org``): invite links
-    are built from it, never from a request's Host header."""
+    """The address people open the app at (``https://label.example.org``): invite links are
+    built from it, never from a request's Host header; unset, only requests to this machine
+    can make them."""
     max_body_bytes: int = Field(1_000_000, ge=1024)
     """Largest request body the app reads; bigger ones get 413 before they are read."""
 
