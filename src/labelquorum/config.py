@@ -1,7 +1,7 @@
 """The project configuration: one TOML file, validated once on load.
 
 ``labelquorum.toml`` declares the task, the annotators and the policy. Every key is
-documented in the README's config reference (a test keeps the two in step). Errors name
+documented by its attribute docstring, from which the docs' config reference is generated. Errors name
 the key, what was expected and what was found, and list the valid choices for an unknown
 name; a policy that names a missing annotator fails here, before any work starts.
 """
@@ -328,7 +328,7 @@ def _format_error(err: dict[str, Any], data: dict[str, Any]) -> ConfigError:
     if kind == "missing":
         return ConfigError("is required but missing", key=key)
     if kind == "extra_forbidden":
-        return ConfigError("is not a known setting (see the config reference in the README)",
+        return ConfigError("is not a known setting (see docs/reference/config.md, or `labelquorum init` for a commented template)",
                            key=key)
     if kind == "literal_error":
         return ConfigError(f"expected one of {err['ctx']['expected']}; {shown}", key=key)

@@ -66,7 +66,7 @@ def demo_config(embedding: bool, llm: str | None = None) -> str:
     small = ["tfidf", "embedding", "vader"] if embedding else ["tfidf", "vader"]
     emb = '\n[annotators.embedding]\ntype = "embedding"\n' if embedding else ""
     names = ", ".join(f'"{a}"' for a in small)
-    return f"""# The labelquorum demo project: see the README's config reference.
+    return f"""# The labelquorum demo project: every key is described in docs/reference/config.md.
 [project]
 name = "labelquorum-demo"
 seed = 0

@@ -43,7 +43,7 @@ def _toml_str(value: str) -> str:
 def config_template(name: str, labels: list[str], kind: str) -> str:
     if plugins.task_kind(kind).value_type == "spans":
         annotators = """# Annotators. spacy is spaCy's entity recogniser (the `spacy` extra); its types are
-# mapped to the task's by type_map (see the README).
+# mapped to the task's by type_map (see docs/how-to/kinds/spans.md).
 [annotators.spacy]
 type = "spacy"
 """
@@ -56,8 +56,8 @@ type = "tfidf"
         first = "tfidf"
     label_lines = "\n".join(f"[[task.labels]]\nname = {_toml_str(lab)}\ndescription = \"\"\n"
                             for lab in labels)
-    return f"""# labelquorum project configuration. Every key is described in the README's
-# config reference.
+    return f"""# labelquorum project configuration. Every key is described in the config reference
+# (docs/reference/config.md).
 
 [project]
 name = {_toml_str(name)}
