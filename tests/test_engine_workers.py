@@ -1,0 +1,223 @@
+"""Many ``labelquorum run`` processes on one PostgreSQL project (``[run] workers = "many"``).
+
+A leader runs the policy; followers (``labelquorum run --join``, or a plain second ``run``)
+claim the paid calls it plans with ``FOR UPDATE SKIP LOCKED``. One follower is killed with
+``kill -9`` while it holds calls in flight. What a user must see: the export equals a
+single-process run's on an identical project, no request's answer is stored twice, every
+extra HTTP call is a counted repeat, and a tight budget stays a hard cap while workers race.
+SQLite refuses to be joined, with a message that says why and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pg_server
+import pytest
+from engine_fixtures import (
+    KEYWORD,
+    cascade,
+    config,
+    llm_annotator,
+    make_project,
+    rules_annotator,
+    simulated_annotator,
+)
+from sqlalchemy import create_engine, text
+
+import labelquorum as lq
+from labelquorum.errors import ConfigError
+from labelquorum.testing_server import Rule, ScriptedLlmServer
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
+
+N_LLM, N_RULES = 150, 30
+WORKERS_SECTION = '\n[run]\nworkers = "many"\nlease_seconds = 3\n'
+
+
+def _rows() -> list[tuple]:
+    rows = [(f"k{i:03d}", f"a {KEYWORD} film #{i}") for i in range(N_RULES)]
+    rows += [(f"u{i:03d}", f"an uneven film, {'great' if i % 3 else 'awful'} cast m{i:03d}x")
+             for i in range(N_LLM)]
+    return rows
+
+
+def _rules() -> list[Rule]:
+    return [Rule("great", "positive", confidence=0.9), Rule("awful", "negative",
+                                                              confidence=0.7)]
+
+
+def _config(url: str, base_url: str, many: bool) -> str:
+    annotators = rules_annotator() + llm_annotator("llm", base_url, concurrency=2)
+    text_ = config(annotators, cascade([("rules", ["kw"], 0.7), ("llm", ["llm"], 0.0)]),
+                   name="workers-test", store_url=url)
+    return text_ + (WORKERS_SECTION if many else "")
+
+
+def _start(directory: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "labelquorum.cli", "run", "--project",
+                             str(directory), *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+
+
+class Db:
+    """Read-only peeks at the shared PostgreSQL database while workers run."""
+
+    def __init__(self, url: str):
+        self.engine = create_engine(url)
+
+    def scalar(self, sql: str, **params):
+        with self.engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _wait(what: str, check, procs, limit: float = 180.0):
+    """Poll ``check`` until true; fail if a process died first (a hang guard, not a timing
+    assertion)."""
+    deadline = time.monotonic() + limit
+    while not check():
+        for p in procs:
+            if p.poll() is not None and p.returncode != 0:
+                out, err = p.communicate()
+                pytest.fail(f"a worker ended (rc {p.returncode}) before {what}:\n{out}\n{err}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"never saw {what}")
+        time.sleep(0.02)
+
+
+def _per_item_calls(server: ScriptedLlmServer) -> Counter:
+    counts: Counter = Counter()
+    for body in server.requests:
+        for m in body.get("messages", []):
+            content = m.get("content")
+            if m.get("role") == "user" and isinstance(content, str) and "<item>" in content:
+                marker = content.split("cast ")[-1][:5]
+                counts[marker] += 1
+    return counts
+
+
+@pytest.fixture
+def second_db_url(postgres_url):
+    name = f"lq_test_ref_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    url = pg_server.create_database(postgres_url, name)
+    yield url
+    pg_server.drop_database(postgres_url, name)
+
+
+@pytest.mark.postgres
+def test_three_workers_and_a_killed_one_export_what_one_process_exports(
+        tmp_path, postgres_db_url, second_db_url):
+    rows = _rows()
+    with ScriptedLlmServer(_rules(), latency=0.05) as server:
+        make_project(tmp_path / "reference", _config(second_db_url, server.base_url, False),
+                     rows).close()
+        with lq.open_project(tmp_path / "reference") as reference:
+            report = reference.run()
+            assert report.status == "done"
+            expected = reference.to_dataframe()
+        reference_calls = server.count()
+    assert reference_calls == N_LLM
+
+    directory = tmp_path / "shared"
+    db = Db(postgres_db_url)
+    procs: list[subprocess.Popen] = []
+    try:
+        with ScriptedLlmServer(_rules(), latency=0.05) as server:
+            make_project(directory, _config(postgres_db_url, server.base_url, True),
+                         rows).close()
+            procs.append(_start(directory))  # the leader
+            _wait("the leader's first LLM answer",
+                  lambda: db.scalar("SELECT count(*) FROM judgements WHERE annotator='llm'"),
+                  procs)
+            victim = _start(directory, "--join")
+            procs += [_start(directory, "--join"), _start(directory)]  # a plain run joins
+            _wait("the victim holding a call in flight", lambda: db.scalar(
+                "SELECT count(*) FROM requests r JOIN workers w ON r.claimed_by = w.id "
+                "WHERE w.owner LIKE :me AND r.state = 'sent'", me=f"%:{victim.pid}"),
+                procs + [victim])
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.communicate()
+            outs = [p.communicate(timeout=300) for p in procs]
+            for p, (out, err) in zip(procs, outs):
+                assert p.returncode == 0, f"{out}\n{err}"
+            assert "worker" in outs[1][0], outs[1][0]  # a follower says what it did
+            calls = server.count()
+            per_item = _per_item_calls(server)
+        repeated = db.scalar("SELECT coalesce(sum(repeated_calls), 0) FROM runs")
+        workers_that_answered = db.scalar("SELECT count(*) FROM workers WHERE answered > 0")
+    finally:
+        for p in procs + [victim] if procs else procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        db.close()
+
+    with lq.open_project(directory) as project:
+        got = project.to_dataframe()
+        jt = project.judgements()
+    pd.testing.assert_frame_equal(got, expected)
+    ok = jt[jt["status"] == "ok"]
+    per_key = ok.groupby("request_key").size()
+    assert (per_key == 1).all(), per_key[per_key > 1]
+    assert workers_that_answered >= 2, "the work was not shared"
+    # every call beyond one per item is a counted repeat of a call the victim had in flight
+    assert 0 <= calls - N_LLM <= repeated, (calls, repeated)
+    assert sum(n - 1 for n in per_item.values()) == calls - N_LLM
+    assert len(per_item) == N_LLM
+
+
+def _budget_project(root: Path, url: str, budget: float) -> None:
+    rows = [(f"i{i:03d}", f"a film #{i}", "positive") for i in range(60)]
+    annotators = simulated_annotator("paid", 1.0, latency=0.01, concurrency=3,
+                                     accuracy=1.0)
+    text_ = config(annotators, cascade([("paid", ["paid"], 0.0)], budget=budget),
+                   name="budget-race", store_url=url) + WORKERS_SECTION
+    make_project(root, text_, rows).close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("budget", [7.5, 23.0])
+def test_the_budget_is_a_hard_cap_while_workers_race(tmp_path, postgres_db_url, budget):
+    _budget_project(tmp_path / "p", postgres_db_url, budget)
+    procs = [_start(tmp_path / "p")]
+    procs += [_start(tmp_path / "p", "--join") for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, f"{out}\n{err}"
+    with lq.open_project(tmp_path / "p") as project:
+        jt = project.judgements()
+        spent = float(jt["cost"].sum())
+        got = project.to_dataframe()
+    assert spent <= budget
+    assert spent == int(budget)  # every call that fit was made: the cap is not too tight
+    assert (jt.groupby("request_key").size() == 1).all()
+    assert (got["label"] == "positive").sum() == int(budget)
+
+
+def test_joining_a_sqlite_project_is_refused_with_a_reason(tmp_path):
+    make_project(tmp_path / "p", config(rules_annotator(), cascade([("rules", ["kw"], 0.7)])),
+                 [("a", f"a {KEYWORD} film")]).close()
+    proc = _start(tmp_path / "p", "--join")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    assert "PostgreSQL" in err and "SQLite" in err
+
+
+def test_many_workers_on_sqlite_is_refused_with_a_reason(tmp_path):
+    make_project(tmp_path / "p", config(rules_annotator(), cascade([("rules", ["kw"], 0.7)]))
+                 + '\n[run]\nworkers = "many"\n', [("a", f"a {KEYWORD} film")]).close()
+    with lq.open_project(tmp_path / "p") as project, pytest.raises(ConfigError,
+                                                                   match="PostgreSQL"):
+        project.run()
