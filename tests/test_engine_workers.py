@@ -39,7 +39,7 @@ from labelquorum.testing_server import Rule, ScriptedLlmServer
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
 
 N_LLM, N_RULES = 150, 30
-WORKERS_SECTION = '\n[run]\nworkers = "many"\nlease_seconds = 3\n'
+WORKERS_SECTION = '\n[run]\nworkers = "many"\nlease_seconds = 30\n'
 
 
 def _rows() -> list[tuple]:
@@ -119,7 +119,7 @@ def second_db_url(postgres_url):
 def test_three_workers_and_a_killed_one_export_what_one_process_exports(
         tmp_path, postgres_db_url, second_db_url):
     rows = _rows()
-    with ScriptedLlmServer(_rules(), latency=0.05) as server:
+    with ScriptedLlmServer(_rules(), latency=0.1) as server:
         make_project(tmp_path / "reference", _config(second_db_url, server.base_url, False),
                      rows).close()
         with lq.open_project(tmp_path / "reference") as reference:
@@ -133,15 +133,15 @@ def test_three_workers_and_a_killed_one_export_what_one_process_exports(
     db = Db(postgres_db_url)
     procs: list[subprocess.Popen] = []
     try:
-        with ScriptedLlmServer(_rules(), latency=0.05) as server:
+        with ScriptedLlmServer(_rules(), latency=0.1) as server:
             make_project(directory, _config(postgres_db_url, server.base_url, True),
                          rows).close()
-            procs.append(_start(directory))  # the leader
-            _wait("the leader's first LLM answer",
-                  lambda: db.scalar("SELECT count(*) FROM judgements WHERE annotator='llm'"),
-                  procs)
+            # two wait for a run to join; the leader starts it; a plain `run` joins it
             victim = _start(directory, "--join")
-            procs += [_start(directory, "--join"), _start(directory)]  # a plain run joins
+            procs.append(_start(directory, "--join"))
+            procs.insert(0, _start(directory))  # the leader
+            _wait("the run", lambda: db.scalar("SELECT count(*) FROM runs"), procs)
+            procs.append(_start(directory))
             _wait("the victim holding a call in flight", lambda: db.scalar(
                 "SELECT count(*) FROM requests r JOIN workers w ON r.claimed_by = w.id "
                 "WHERE w.owner LIKE :me AND r.state = 'sent'", me=f"%:{victim.pid}"),
@@ -151,7 +151,7 @@ def test_three_workers_and_a_killed_one_export_what_one_process_exports(
             outs = [p.communicate(timeout=150) for p in procs]
             for p, (out, err) in zip(procs, outs):
                 assert p.returncode == 0, f"{out}\n{err}"
-            assert "worker" in outs[1][0], outs[1][0]  # a follower says what it did
+            assert "as one of its workers" in outs[1][0], outs[1][0]  # a follower's report
             calls = server.count()
             per_item = _per_item_calls(server)
         repeated = db.scalar("SELECT coalesce(sum(repeated_calls), 0) FROM runs")
@@ -166,6 +166,7 @@ def test_three_workers_and_a_killed_one_export_what_one_process_exports(
     with lq.open_project(directory) as project:
         got = project.to_dataframe()
         jt = project.judgements()
+    assert not any("not stored" in out for out, _ in outs), outs
     pd.testing.assert_frame_equal(got, expected)
     ok = jt[jt["status"] == "ok"]
     per_key = ok.groupby("request_key").size()

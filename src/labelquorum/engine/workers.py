@@ -338,11 +338,11 @@ class Worker:
                                            .values(state="sent", attempts=rq.c.attempts + 1,
                                                    updated=now())
                                            .returning(rq.c.key)).scalars())
-            if marked:
+            held = [{"k": keys[i], "r": float(reserves[i])} for i in fresh[:n]
+                    if keys[i] in marked]
+            if held:
                 conn.execute(update(rq).where(mine & (rq.c.key == bindparam("k")))
-                             .values(reserved_cost=bindparam("r")),
-                             [{"k": keys[i], "r": float(reserves[i])}
-                              for i in fresh[:n] if keys[i] in marked])
+                             .values(reserved_cost=bindparam("r")), held)
             lost = [i for i in fresh[:n] if keys[i] not in marked]  # withdrawn meanwhile
             if lost and self.budget.limit is not None:
                 conn.execute(update(rn).where(rn.c.id == self.run_id).values(
