@@ -107,57 +107,67 @@ def _per_item_calls(server: ScriptedLlmServer) -> Counter:
     return counts
 
 
-@pytest.fixture
-def second_db_url(postgres_url):
+@pytest.fixture(scope="module")
+def expected(postgres_url, tmp_path_factory):
+    """The export of a one-process run of the project, on a database of its own."""
     name = f"lq_test_ref_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     url = pg_server.create_database(postgres_url, name)
-    yield url
-    pg_server.drop_database(postgres_url, name)
+    root = tmp_path_factory.mktemp("reference")
+    try:
+        with ScriptedLlmServer(_rules(), latency=0.1) as server:
+            make_project(root, _config(url, server.base_url, False), _rows()).close()
+            with lq.open_project(root) as reference:
+                report = reference.run()
+                assert report.status == "done"
+                frame = reference.to_dataframe()
+            assert server.count() == N_LLM
+        return frame
+    finally:
+        pg_server.drop_database(postgres_url, name)
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("victim", ["follower", "leader"])
 def test_three_workers_and_a_killed_one_export_what_one_process_exports(
-        tmp_path, postgres_db_url, second_db_url):
-    rows = _rows()
-    with ScriptedLlmServer(_rules(), latency=0.1) as server:
-        make_project(tmp_path / "reference", _config(second_db_url, server.base_url, False),
-                     rows).close()
-        with lq.open_project(tmp_path / "reference") as reference:
-            report = reference.run()
-            assert report.status == "done"
-            expected = reference.to_dataframe()
-        reference_calls = server.count()
-    assert reference_calls == N_LLM
-
+        tmp_path, postgres_db_url, expected, victim):
+    """Two workers wait to join, a leader starts the run, a plain ``run`` joins it; one of
+    them (a follower, or the leader) is killed while it has a call in flight. With the
+    leader killed, a follower takes the run over and resumes it."""
     directory = tmp_path / "shared"
     db = Db(postgres_db_url)
     procs: list[subprocess.Popen] = []
+    killed: subprocess.Popen | None = None
     try:
         with ScriptedLlmServer(_rules(), latency=0.1) as server:
             make_project(directory, _config(postgres_db_url, server.base_url, True),
-                         rows).close()
-            # two wait for a run to join; the leader starts it; a plain `run` joins it
-            victim = _start(directory, "--join")
-            procs.append(_start(directory, "--join"))
-            procs.insert(0, _start(directory))  # the leader
-            _wait("the run", lambda: db.scalar("SELECT count(*) FROM runs"), procs)
-            procs.append(_start(directory))
-            _wait("the victim holding a call in flight", lambda: db.scalar(
+                         _rows()).close()
+            procs = [_start(directory, "--join"), _start(directory, "--join")]
+            leader = _start(directory)
+            _wait("the run", lambda: db.scalar("SELECT count(*) FROM runs"), procs + [leader])
+            procs.append(_start(directory))  # a plain run joins
+            if victim == "leader":
+                killed = leader
+            else:
+                killed, procs = procs[0], [leader, *procs[1:]]
+            _wait(f"the {victim} holding a call in flight", lambda: db.scalar(
                 "SELECT count(*) FROM requests r JOIN workers w ON r.claimed_by = w.id "
-                "WHERE w.owner LIKE :me AND r.state = 'sent'", me=f"%:{victim.pid}"),
-                procs + [victim])
-            os.kill(victim.pid, signal.SIGKILL)
-            victim.communicate()
+                "WHERE w.owner LIKE :me AND r.state = 'sent'", me=f"%:{killed.pid}"),
+                procs + [killed])
+            os.kill(killed.pid, signal.SIGKILL)
+            killed.communicate()
             outs = [p.communicate(timeout=150) for p in procs]
             for p, (out, err) in zip(procs, outs):
                 assert p.returncode == 0, f"{out}\n{err}"
-            assert "as one of its workers" in outs[1][0], outs[1][0]  # a follower's report
+            said = "\n".join(out for out, _ in outs)
+            assert "as one of its workers" in said, said  # a follower's report
+            if victim == "leader":
+                assert "Resumed run" in said, said  # a follower took the run over
             calls = server.count()
             per_item = _per_item_calls(server)
         repeated = db.scalar("SELECT coalesce(sum(repeated_calls), 0) FROM runs")
         workers_that_answered = db.scalar("SELECT count(*) FROM workers WHERE answered > 0")
     finally:
-        for p in procs + [victim] if procs else procs:
+        for p in [*procs, *([killed] if killed is not None else [])]:
             if p.poll() is None:
                 p.kill()
                 p.communicate()
@@ -166,7 +176,7 @@ def test_three_workers_and_a_killed_one_export_what_one_process_exports(
     with lq.open_project(directory) as project:
         got = project.to_dataframe()
         jt = project.judgements()
-    assert not any("not stored" in out for out, _ in outs), outs
+    assert "not stored" not in said, said
     pd.testing.assert_frame_equal(got, expected)
     ok = jt[jt["status"] == "ok"]
     per_key = ok.groupby("request_key").size()
