@@ -146,12 +146,11 @@ class SharedBudget(Budget):
         if self.limit is None or not len(reserves):
             return len(reserves)
         with self.store.begin() as conn:
-            n = self.take(conn, np.asarray(reserves, dtype=float))[0]
-        return n
+            return self.take(conn, np.asarray(reserves, dtype=float))
 
-    def take(self, conn, reserves: np.ndarray) -> tuple[int, float]:
+    def take(self, conn, reserves: np.ndarray) -> int:
         """Within ``conn``'s transaction: how many of these reservations, in order, fit;
-        hold them; return that count and what the calls in flight held before."""
+        hold them."""
         spent, reserved = self._row(conn)
         room = self.limit - spent - reserved + 1e-12
         fits = (np.cumsum(reserves) <= room) | (reserves <= 0)
@@ -160,7 +159,7 @@ class SharedBudget(Budget):
             rn = schema.runs
             conn.execute(update(rn).where(rn.c.id == self.run_id)
                          .values(reserved=rn.c.reserved + float(np.sum(reserves[:n]))))
-        return n, reserved
+        return n
 
     def settle_in(self, conn, reserved: float, cost: float) -> None:
         rn = schema.runs
@@ -301,9 +300,9 @@ class Worker:
         items = self._items([r.item_id for r in rows])
         reserves = np.asarray(ann.reserve(items), dtype=float)
         again = np.array([r.state == "sent" for r in rows], dtype=bool)
-        go = self._send(ann, keys, reserves, again)
+        go, stopped = self._send(ann, keys, reserves, again)
         if not go.any():
-            return len(rows)
+            return stopped  # 0 when the calls wait for room: the caller waits too
         keys = [k for k, g in zip(keys, go) if g]
         items = items.take(np.flatnonzero(go))
         if ann.io_bound:
@@ -313,12 +312,12 @@ class Worker:
                 part = np.arange(start, min(start + ann.batch_size, len(keys)))
                 self._record(ann, [keys[i] for i in part], items.take(part),
                              ann.annotate(items.take(part)))
-        return len(rows)
+        return len(keys) + stopped
 
     def _send(self, ann: Annotator, keys: list[str], reserves: np.ndarray,
-              again: np.ndarray) -> np.ndarray:
+              again: np.ndarray) -> tuple[np.ndarray, int]:
         """Mark claimed requests ``sent``, each with its reservation, under the budget;
-        return which go out. A request already ``sent`` (its worker died) holds its
+        return which go out, and how many were stopped. A request already ``sent`` (its worker died) holds its
         reservation and goes out again, counted as repeated. Of the rest, those the budget
         cannot hold wait for calls in flight to settle, or are ``stopped`` when none is in
         flight anywhere."""
@@ -327,9 +326,9 @@ class Worker:
         fresh = np.flatnonzero(~again)
         mine = (rq.c.project_id == self.pid) & (rq.c.claimed_by == self.id)
         with self.store.begin() as conn:
-            n, flying = len(fresh), 0.0
+            n = len(fresh)
             if self.budget.limit is not None and len(fresh):
-                n, flying = self.budget.take(conn, reserves[fresh])
+                n = self.budget.take(conn, reserves[fresh])
             ok = np.concatenate([np.flatnonzero(again), fresh[:n]]).astype(int)
             marked: set[str] = set()
             for part in _chunks([keys[i] for i in ok]):
@@ -348,8 +347,10 @@ class Worker:
                 conn.execute(update(rn).where(rn.c.id == self.run_id).values(
                     reserved=rn.c.reserved - float(reserves[lost].sum())))
             rest = [keys[i] for i in fresh[n:]]
+            state = None
+            if rest and not marked and not self._in_flight(conn):
+                state = "stopped"  # nothing to wait for: no call is out anywhere
             if rest:
-                state = "stopped" if flying <= 1e-12 and not n else None
                 for part in _chunks(rest):
                     values = {"claimed_by": None, "lease_until": None}
                     if state:
@@ -363,7 +364,14 @@ class Worker:
         self.repeated += repeated
         for i, k in enumerate(keys):
             go[i] = k in marked
-        return go
+        return go, len(rest) if state else 0
+
+    def _in_flight(self, conn) -> int:
+        """Calls of this run's shared annotators out now, on any worker."""
+        rq = schema.requests
+        return conn.execute(select(func.count()).select_from(rq).where(
+            (rq.c.project_id == self.pid) & (rq.c.state == "sent")
+            & rq.c.annotator.in_(self.names))).scalar()
 
     async def _io(self, ann: Annotator, keys: list[str], items: Items) -> None:
         """Ask an I/O-bound annotator ``concurrency`` items at a time; each answer is stored
