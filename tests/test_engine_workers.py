@@ -245,3 +245,86 @@ def test_many_workers_on_sqlite_is_refused_with_a_reason(tmp_path):
     with lq.open_project(tmp_path / "p") as project, pytest.raises(ConfigError,
                                                                    match="PostgreSQL"):
         project.run()
+
+
+# -- the budget row under a race, in-process ---------------------------------------------
+def _race(project, budget: float, n_workers: int, prices: list[float]) -> tuple[float, int]:
+    """``n_workers`` workers (threads, each its own worker row) race to answer open paid
+    requests under ``budget``; returns what was stored as spent and how many answers."""
+    import threading
+    from datetime import UTC, datetime
+
+    from labelquorum.engine.ledger import REQUEST_COLUMNS, request_key
+    from labelquorum.engine.workers import SharedBudget, Worker
+    from labelquorum.store import insert_rows, schema
+
+    store = project.store
+    annotators = project.build_annotators(["paid"])
+    version = annotators["paid"].version
+    at = datetime.now(UTC)
+    with store.begin() as conn:
+        run_id = int(conn.execute(schema.runs.insert().values(
+            project_id=store.project_id, started=at, status="running", seed=0,
+            config_hash="x", repeated_calls=0, resumes=0)).inserted_primary_key[0])
+        rows = [(store.project_id, request_key(store.project_id, f"i{i:03d}", "paid", version),
+                 f"i{i:03d}", "paid", version, run_id, 1.0, "pending", 0, None, at)
+                for i in range(len(prices))]
+        insert_rows(conn, schema.requests, REQUEST_COLUMNS, rows)
+    SharedBudget(store, run_id, budget, held=0.0)  # the leader counts the row
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            worker = Worker(store, project.task, project.build_annotators(["paid"]), run_id,
+                            SharedBudget(store, run_id, budget), lease=60.0).join()
+            try:
+                idle = 0
+                while idle < 20:
+                    idle = 0 if worker.work_once() else idle + 1
+                    time.sleep(0.01 * idle)
+            finally:
+                worker.leave()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(n_workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    jt = project.judgements()
+    assert (jt.groupby("request_key").size() == 1).all()
+    return float(jt["cost"].sum()), len(jt)
+
+
+@pytest.mark.postgres
+def test_racing_workers_never_commit_past_the_budget(tmp_path, postgres_db_url):
+    """Hypothesis picks the budget, the number of racing workers and each call's price
+    (paid batched calls of a simulated annotator, one item each): what is stored never
+    costs more than the budget, each request is answered once, and the calls stop only
+    when the next one could not fit."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    seen = {"n": 0}
+
+    @settings(max_examples=8, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(budget=st.floats(0.0, 12.0), n_workers=st.integers(2, 4),
+           price=st.sampled_from([0.5, 1.0, 1.5]))
+    def check(budget, n_workers, price):
+        seen["n"] += 1
+        annotators = simulated_annotator("paid", price, batch_size=1, accuracy=1.0)
+        text_ = config(annotators, cascade([("paid", ["paid"], 0.0)], budget=budget),
+                       name=f"race-{seen['n']}", store_url=postgres_db_url) + WORKERS_SECTION
+        rows = [(f"i{i:03d}", f"a film #{i}", "positive") for i in range(12)]
+        project = make_project(tmp_path / f"p{seen['n']}", text_, rows)
+        try:
+            spent, answered = _race(project, budget, n_workers, [price] * 12)
+        finally:
+            project.close()
+        assert spent <= budget + 1e-9
+        assert answered == min(12, int(budget / price + 1e-9))
+
+    check()
