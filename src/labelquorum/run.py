@@ -42,9 +42,10 @@ from .engine.learning import Learner
 from .engine.ledger import REQUEST_STATE, Budget, Ledger, instant, request_key
 from .engine.lock import RunLock
 from .engine.probes import Probes
+from .engine.shared import SharedBudget, SharedPool
 from .engine.state import RunState
 from .engine.training import train
-from .engine.workers import SharedBudget, SharedPool, Worker, check_store, follow, run_to_join
+from .engine.workers import Worker, check_store, follow, run_to_join
 from .errors import ConfigError, PolicyError, RunInProgress, StoreError
 from .policies import NOT_ASKED, OK, PENDING, Decision, DecisionState, Plan
 from .policies.cascade import HELD, take
