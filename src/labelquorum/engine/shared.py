@@ -66,6 +66,11 @@ class SharedBudget(Budget):
             row = conn.execute(q.with_for_update()).one()
         return float(row.spent or 0.0), float(row.reserved or 0.0)
 
+    def hold(self, conn) -> None:
+        """Lock the budget row in ``conn``'s transaction (taken first by every transaction
+        that writes it, so all take their locks in one order)."""
+        self._row(conn)
+
     @property
     def left(self) -> float | None:
         if self.limit is None:

@@ -150,18 +150,21 @@ class Worker:
             conn.execute(update(w).where(w.c.id == self.id).values(state="left"))
 
     def _beat_loop(self) -> None:
-        """Renew the heartbeat and this worker's leases, a third of a lease apart, from a
-        thread of its own: a call that takes long keeps its claim; a dead process stops."""
+        """Renew this worker's leases and heartbeat, a third of a lease apart, from a thread
+        of its own: a call that takes long keeps its claim; a dead process stops. Locks are
+        taken in the order the storing transactions take them (requests, then the worker's
+        row), and the leader's run row in a transaction of its own."""
         w, rq, rn = schema.workers, schema.requests, schema.runs
         while not self._stop.wait(self.lease / 3):
             try:
                 with self.store.begin() as conn:
-                    conn.execute(update(w).where(w.c.id == self.id)
-                                 .values(heartbeat=func.now()))
                     conn.execute(update(rq).where((rq.c.project_id == self.pid)
                                                   & (rq.c.claimed_by == self.id))
                                  .values(lease_until=self._until()))
-                    if self.leader:
+                    conn.execute(update(w).where(w.c.id == self.id)
+                                 .values(heartbeat=func.now()))
+                if self.leader:
+                    with self.store.begin() as conn:
                         conn.execute(update(rn).where((rn.c.id == self.run_id)
                                                       & (rn.c.owner == owner()))
                                      .values(heartbeat=now()))
@@ -255,7 +258,7 @@ class Worker:
         mine = (rq.c.project_id == self.pid) & (rq.c.claimed_by == self.id)
         with self.store.begin() as conn:
             n = len(fresh)
-            if self.budget.limit is not None and len(fresh):
+            if self.budget.limit is not None:  # the run row first: one lock order for all
                 n = self.budget.take(conn, reserves[fresh])
             ok = np.concatenate([np.flatnonzero(again), fresh[:n]]).astype(int)
             marked: set[str] = set()
@@ -327,7 +330,7 @@ class Worker:
         stamp = self.store.timestamp(at)
         with self.store.begin() as conn:
             if self.budget.limit is not None:
-                self.budget._row(conn)  # the run row first: one lock order for all
+                self.budget.hold(conn)  # the run row first: one lock order for all
             held = dict(conn.execute(select(rq.c.key, rq.c.reserved_cost).where(
                 (rq.c.project_id == self.pid) & rq.c.key.in_(keys)
                 & (rq.c.claimed_by == self.id) & (rq.c.state == "sent"))
