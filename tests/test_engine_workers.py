@@ -328,3 +328,58 @@ def test_racing_workers_never_commit_past_the_budget(tmp_path, postgres_db_url):
         assert answered == min(12, int(budget / price + 1e-9))
 
     check()
+
+
+@pytest.mark.postgres
+def test_an_answer_dropped_for_a_lost_claim_is_paid_for_again_not_served_free(
+        tmp_path, postgres_db_url):
+    """A worker whose claim was taken over while its call was out drops the answer; when
+    it asks that request again, the call goes out again and is charged, rather than being
+    served at zero cost from the completion it dropped (which would hide a paid call)."""
+    from datetime import UTC, datetime
+
+    from labelquorum.annotators.cache import CallCache
+    from labelquorum.engine.ledger import REQUEST_COLUMNS, request_key
+    from labelquorum.engine.workers import SharedBudget, Worker
+    from labelquorum.store import insert_rows, schema
+
+    with ScriptedLlmServer(_rules()) as server:
+        project = make_project(tmp_path / "p", _config(postgres_db_url, server.base_url, True),
+                               [("u001", "an uneven film, great cast m001x")])
+        store, pid = project.store, project.store.project_id
+        annotators = project.build_annotators(["llm"])
+        ann = annotators["llm"]
+        ann.cache = CallCache(store, pid)
+        at = datetime.now(UTC)
+        with store.begin() as conn:
+            run_id = int(conn.execute(schema.runs.insert().values(
+                project_id=pid, started=at, status="running", seed=0, config_hash="x",
+                repeated_calls=0, resumes=0)).inserted_primary_key[0])
+            insert_rows(conn, schema.requests, REQUEST_COLUMNS, [
+                (pid, request_key(pid, "u001", "llm", ann.version), "u001", "llm",
+                 ann.version, run_id, 1.0, "pending", 0, None, at)])
+        original = ann.aannotate_one
+
+        async def taken_over_meanwhile(items):
+            out = await original(items)
+            with store.begin() as conn:  # another worker took the claim (lease ended)
+                conn.execute(text("UPDATE requests SET claimed_by = -1, "
+                                  "lease_until = now() - interval '1 second'"))
+            ann.aannotate_one = original
+            return out
+
+        ann.aannotate_one = taken_over_meanwhile
+        worker = Worker(store, project.task, annotators, run_id,
+                        SharedBudget(store, run_id, None), lease=60.0).join()
+        try:
+            assert worker.work_once() == 1
+            assert worker.lost == 1
+            assert worker.work_once() == 1  # the lease ended: this worker claims it again
+        finally:
+            worker.leave()
+        jt = project.judgements()
+        calls = server.count()
+        project.close()
+    assert len(jt) == 1 and jt["status"].iloc[0] == "ok"
+    assert calls == 2
+    assert jt["cost"].iloc[0] > 0

@@ -297,6 +297,18 @@ class Worker:
             go[i] = k in marked
         return go, len(rest) if state else 0
 
+    def _drop(self, ann: Annotator, answers: Answers) -> None:
+        """Answers to claims another worker took over meanwhile are not stored; their
+        completions leave this process's call cache, so a later ask pays again."""
+        self.lost += len(answers)
+        cache = getattr(ann, "cache", None)
+        if cache is None or not answers.calls:
+            return
+        for group in ann.call_rows(answers):
+            for row in group:
+                if row.get("cache_key"):
+                    cache.forget(row["cache_key"])
+
     def _in_flight(self, conn) -> int:
         """Calls of this run's shared annotators out now, on any worker."""
         rq = schema.requests
@@ -336,7 +348,8 @@ class Worker:
                 & (rq.c.claimed_by == self.id) & (rq.c.state == "sent"))
                 .with_for_update()).all())
             keep = [i for i, k in enumerate(keys) if k in held]
-            self.lost += len(keys) - len(keep)
+            if len(keep) < len(keys):
+                self._drop(ann, answers.take([i for i, k in enumerate(keys) if k not in held]))
             if not keep:
                 return
             answers = answers.take(keep) if len(keep) < len(keys) else answers
