@@ -31,7 +31,8 @@ What runs where, and why:
 The leader lease is the run row's ``owner`` and ``heartbeat`` rather than
 ``pg_advisory_lock``: an advisory lock belongs to a database session, so it would tie
 leadership to one pooled connection and vanish unseen with it, whereas the row is the
-lock a one-process run already takes, shows in ``status``, and resumes the same way.
+lock a one-process run already takes, is plain to see in ``runs``, and resumes the
+same way.
 
 This module is a worker (claims, leases, asking, storing) and a follower's loop; the
 leader's side, the shared budget row and the hand-over of a plan, is
