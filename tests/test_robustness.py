@@ -60,8 +60,9 @@ def test_a_second_run_is_refused_while_one_is_in_progress_and_resumes_after_a_ki
                 if con.execute("SELECT count(*) FROM judgements").fetchone()[0] > 5:
                     break
             time.sleep(0.05)
-        with pytest.raises(ProjectError, match="in progress in process"):
+        with pytest.raises(ProjectError, match="in progress in process") as refused:
             project.run()
+        assert "labelquorum run --join" in str(refused.value)  # how to help instead
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -136,13 +136,17 @@ def run(project: ProjectOpt = Path("."),
                  "overrides run.executor in the config.")] = None,
         address: Annotated[str | None, typer.Option(
             help="The Ray cluster to join (HOST:PORT of its head); overrides run.address "
-                 "in the config.")] = None):
+                 "in the config.")] = None,
+        join: Annotated[bool, typer.Option(
+            "--join", help="Join the project's run in progress as one more worker "
+                           "(needs run.workers = \"many\" and a PostgreSQL store); waits "
+                           "run.lease_seconds for one to begin, leaves when it ends.")] = False):
     from .status import items_failed_in_run
 
     if address is not None and executor is None:
         executor = Executor.ray  # --address names a Ray cluster
     with _open(project) as p:
-        report = _run_with_progress(p, seed, executor and executor.value, address)
+        report = _run_with_progress(p, seed, executor and executor.value, address, join)
         failed_items = items_failed_in_run(p, report.run_id) if report.failed else 0
     _print_report(report)
     if failed_items:
@@ -155,7 +159,7 @@ def run(project: ProjectOpt = Path("."),
         raise typer.Exit(FAILED_ITEMS_EXIT)
 
 
-def _run_with_progress(p, seed=None, executor=None, address=None):
+def _run_with_progress(p, seed=None, executor=None, address=None, join=False):
     with Progress(TextColumn("[bold]decided"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                   transient=True, disable=not err.is_terminal) as bar:
@@ -164,10 +168,28 @@ def _run_with_progress(p, seed=None, executor=None, address=None):
         def progress(done: int, total: int, stage: str) -> None:
             bar.update(task, completed=done, total=total, description=escape(stage))
 
-        return p.run(seed=seed, progress=progress, executor=executor, address=address)
+        return p.run(seed=seed, progress=progress, executor=executor, address=address,
+                     join=join)
 
 
 def _print_report(r) -> None:
+    if r.role == "worker" and r.status == "none":
+        console.print("No run of this project is in progress, so this worker had nothing "
+                      "to join. 'labelquorum run' starts one (with run.workers = \"many\", "
+                      "every further 'labelquorum run' joins it).")
+        return
+    if r.role == "worker":
+        calls = sum(r.asked.values())
+        who = ", ".join(f"{k} {v:,}" for k, v in r.asked.items()) or "none"
+        console.print(f"Worked on run {r.run_id} as one of its workers: answered {calls:,} "
+                      f"calls ({who}), cost ${r.cost:,.4f}. The run's leader decides the "
+                      "items; 'labelquorum status' shows the run.")
+        if r.repeated_calls:
+            console.print(f"[yellow]{r.repeated_calls} calls a dead worker had in flight "
+                          "were asked again.[/]")
+        for note in r.notes:
+            console.print(f"[dim]note: {note}[/]")
+        return
     word = "Resumed" if r.resumed else "Ran"
     labelled = r.decided_now - r.unlabelled_now - r.budget_stopped - r.failed_items
     console.print(f"{word} run {r.run_id}: {max(labelled, 0):,} items labelled for good, "

@@ -11,6 +11,7 @@ fix it.
     ├── ConfigError            the project's TOML config is invalid
     │   └── PluginError        an installed plugin (entry point) cannot be loaded
     ├── ProjectError           no project here, or it cannot be created / opened
+    │   └── RunInProgress      another live process runs the project (``run_id``)
     ├── ImportDataError        a data file cannot be imported (names row and field)
     ├── StoreError             the database cannot be reached or migrated
     ├── AnnotatorError         an annotator cannot be built or failed
@@ -59,6 +60,15 @@ class PluginError(ConfigError):
 
 class ProjectError(LabelquorumError):
     """There is no project where one was expected, or it cannot be created."""
+
+
+class RunInProgress(ProjectError):
+    """Another live process runs the project; ``run_id`` is its run. With ``[run] workers =
+    "many"`` on PostgreSQL a ``labelquorum run`` joins it instead of stopping here."""
+
+    def __init__(self, message: str, run_id: int):
+        self.run_id = run_id
+        super().__init__(message)
 
 
 class ImportDataError(LabelquorumError):

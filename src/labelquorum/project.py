@@ -201,11 +201,14 @@ class Project:
     def run(self, *, seed: int | None = None, policy=None,
             annotators: dict[str, Annotator] | None = None,
             progress: Callable[[int, int, str], None] | None = None,
-            executor: str | None = None, address: str | None = None) -> RunReport:
+            executor: str | None = None, address: str | None = None,
+            join: bool = False) -> RunReport:
         """Run the policy over open items; resumes an unfinished run.
 
         ``policy`` and ``annotators`` override the config's (for experiments and tests);
-        ``executor`` (``"local"`` or ``"ray"``) and ``address`` override ``[run]``.
+        ``executor`` (``"local"`` or ``"ray"``) and ``address`` override ``[run]``. With
+        ``join`` (``[run] workers = "many"``, PostgreSQL), only join the run in progress as
+        a worker: never start a new one (the report's ``role`` is ``"worker"``).
         ``progress(decided, total, stage)`` is called as items are decided and answers
         arrive.
         """
@@ -213,7 +216,7 @@ class Project:
         if annotators is None:
             annotators = self.build_annotators(policy.annotators())
         return Runner(self, annotators, policy, progress=progress, seed=seed,
-                      executor=executor, address=address).run()
+                      executor=executor, address=address, join=join).run()
 
     def plan(self, sample: int = 20):
         """Estimate the tokens and cost of running the policy over the open items, from the

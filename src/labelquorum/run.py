@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from .aggregation import Consensus
@@ -41,9 +42,11 @@ from .engine.learning import Learner
 from .engine.ledger import REQUEST_STATE, Budget, Ledger, instant, request_key
 from .engine.lock import RunLock
 from .engine.probes import Probes
+from .engine.shared import SharedBudget, SharedPool
 from .engine.state import RunState
 from .engine.training import train
-from .errors import PolicyError, StoreError
+from .engine.workers import Worker, check_store, follow, run_to_join
+from .errors import ConfigError, PolicyError, RunInProgress, StoreError
 from .policies import NOT_ASKED, OK, PENDING, Decision, DecisionState, Plan
 from .policies.cascade import HELD, take
 from .quality.watch import GoldenWatch, control_bank, theta_of, theta_weights
@@ -53,6 +56,16 @@ if TYPE_CHECKING:
     from .project import Project
 
 __all__ = ["REQUEST_STATE", "RunReport", "Runner", "request_key"]
+
+
+def control_ids(store) -> set[str]:
+    """The project's control (golden) items, never served from the call cache."""
+    from .store import schema
+
+    it = schema.items
+    with store.connect() as conn:
+        return set(conn.execute(select(it.c.id).where(
+            (it.c.project_id == store.project_id) & (it.c.gold_role == "control"))).scalars())
 
 
 def instant_all(annotators: dict[str, Annotator], names: list[str]) -> bool:
@@ -79,6 +92,7 @@ class RunReport:
     unstored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     status: str = "done"
+    role: str = "leader"  # or "worker": this process helped another's run (workers = many)
 
 
 class Runner:
@@ -87,7 +101,7 @@ class Runner:
     def __init__(self, project: Project, annotators: dict[str, Annotator], policy,
                  progress: Callable[[int, int, str], None] | None = None,
                  seed: int | None = None, executor: str | None = None,
-                 address: str | None = None):
+                 address: str | None = None, join: bool = False):
         self.project = project
         self.store = project.store
         self.task = project.task
@@ -97,9 +111,75 @@ class Runner:
         self.seed = project.config.project.seed if seed is None else seed
         self.aggregator = project.config.policy.aggregator
         self.executor_kind, self.address = executor, address  # override [run]
+        self.join, self.pool = join, None
 
     def run(self) -> RunReport:
-        self.lock = RunLock(self.store, self.seed, self.project.config_hash).acquire()
+        """Run (or resume) the project's run; with ``[run] workers = "many"``, join the run
+        in progress as a worker, and take it over if its leader dies."""
+        where = self.project.config.run
+        if where.workers == "one" and not self.join:
+            return self._lead(RunLock(self.store, self.seed, self.project.config_hash).acquire())
+        check_store(self.store)
+        if where.workers == "one":
+            raise ConfigError("'labelquorum run --join' needs [run] workers = \"many\" (and a "
+                              "PostgreSQL store); set it in the config of every process that "
+                              "works on the project.", key="run.workers")
+        if (self.executor_kind or where.executor) == "ray":
+            raise ConfigError("workers = \"many\" runs each worker's calls in its own "
+                              "process; it does not combine with executor = \"ray\" yet. "
+                              "Choose one of them.", key="run.workers")
+        helped: RunReport | None = None
+        while True:
+            if not self.join:
+                try:
+                    return self._lead(RunLock(self.store, self.seed,
+                                              self.project.config_hash).acquire(), helped)
+                except RunInProgress as exc:
+                    run_id = exc.run_id
+            else:
+                run_id = run_to_join(self.store, where.lease_seconds)
+                if run_id is None:  # none began, or it ended before this process came
+                    helped = helped or RunReport(0, False, 0, 0, 0, 0, role="worker")
+                    helped.status = "none"
+                    return helped
+            helped = self._follow(run_id, helped)
+            if helped.status != "leaderless":
+                return helped
+            self.join = False  # the leader is dead: take the run over
+
+    def _follow(self, run_id: int, helped: RunReport | None) -> RunReport:
+        """Work on another process's run; the report of what this process did."""
+        cfg = self.project.config
+        train(self.store, self.task, self.annotators, before_run=run_id,
+              self_weight=cfg.policy.self_training_weight)
+        control = control_ids(self.store)
+        for ann in self.annotators.values():
+            if ann.uses_cache:
+                ann.cache = CallCache(self.store, self.store.project_id, exclude=control)
+        worker = Worker(self.store, self.task, self.annotators, run_id,
+                        SharedBudget(self.store, run_id, cfg.policy.budget),
+                        lease=cfg.run.lease_seconds)
+        why = follow(worker)
+        r = self._helper_report(run_id, worker, helped)
+        r.status = why
+        return r
+
+    def _helper_report(self, run_id: int, worker: Worker | None,
+                       before: RunReport | None = None) -> RunReport:
+        r = before or RunReport(run_id, False, 0, 0, 0, 0, role="worker")
+        r.run_id = run_id
+        if worker is not None:
+            for name, n in worker.answered.items():
+                r.asked[name] = r.asked.get(name, 0) + n
+            r.cost += worker.cost
+            r.repeated_calls += worker.repeated
+            if worker.lost:
+                r.notes.append(f"{worker.lost} answers arrived after this worker's claim on "
+                               "them had been taken over, and were not stored")
+        return r
+
+    def _lead(self, lock: RunLock, helped: RunReport | None = None) -> RunReport:
+        self.lock = lock
         try:
             report = self._run()
         except BaseException as exc:
@@ -119,6 +199,11 @@ class Runner:
         finally:
             if getattr(self, "executor", None) is not None:
                 self.executor.close()  # Ray workers end with the run
+            if self.pool is not None:
+                self.pool.worker.leave()
+        if helped is not None:
+            report.notes.append(f"before it led the run, this process answered "
+                                f"{sum(helped.asked.values()):,} calls as a worker")
         if report.unstored:
             raise StoreError(
                 f"{len(report.unstored)} answers could not be stored after retries (first: "
@@ -144,9 +229,17 @@ class Runner:
         for ann in self.annotators.values():
             if ann.uses_cache:  # paid model calls: never for control gold
                 ann.cache = CallCache(store, store.project_id, exclude=st.control)
-        self.budget = Budget(self.project.config.policy.budget,
-                             settled=Ledger.settled_cost(store), held=st.held_by_people)
+        limit = self.project.config.policy.budget
+        if self.project.config.run.workers == "many":
+            self.budget = SharedBudget(store, lock.run_id, limit, held=st.held_by_people)
+        else:
+            self.budget = Budget(limit, settled=Ledger.settled_cost(store),
+                                 held=st.held_by_people)
         self.ledger = Ledger(store, lock, st, self.annotators, self.budget)
+        if self.project.config.run.workers == "many":
+            worker = Worker(store, self.task, self.annotators, lock.run_id, self.budget,
+                            lease=self.project.config.run.lease_seconds, leader=True)
+            self.pool = SharedPool(worker.join(), st, self.ledger)
         if st.stale:
             self.ledger.supersede(st.stale)
         r = self.report = RunReport(lock.run_id, lock.resumed, len(st), 0, 0, 0)
@@ -249,7 +342,12 @@ class Runner:
         return bool(asks)
 
     def _ask(self, asks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        stopped = self.executor.run(asks)
+        if self.pool is None:
+            stopped = self.executor.run(asks)
+        else:  # paid and I/O-bound calls: shared with the run's other workers
+            shared = {n: ps for n, ps in asks.items() if self.pool.shares(n)}
+            stopped = self.executor.run({n: ps for n, ps in asks.items() if n not in shared})
+            stopped.update(self.pool.ask(shared, self.report) if shared else {})
         for name, ps in stopped.items():
             self.state.status[name][ps] = NOT_ASKED
         return stopped
@@ -376,7 +474,8 @@ class Runner:
         reopenable = st.had_decision & ~st.final & ~st.open
         r.open = still_open + int(reopenable.sum())  # a later run reopens these
         r.failed_items = max(int(reopenable.sum()) - r.budget_stopped, 0)
-        r.repeated_calls = self.ledger.repeated
+        r.repeated_calls = self.ledger.repeated + (self.pool.worker.repeated if self.pool
+                                                    else 0)
         r.unlabelled_now = self.ledger.unlabelled
         r.unstored = self.executor.unstored
         r.notes += [f"{a.name}: {a.run_note}" for a in self.annotators.values() if a.run_note]

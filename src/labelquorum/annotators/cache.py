@@ -146,6 +146,11 @@ class CallCache:
             future.set_result(data)
         return result, False
 
+    def forget(self, key: str) -> None:
+        """A completion whose answer was not stored (a many-worker run's claim was lost
+        meanwhile): not served from memory again, so asking again pays again."""
+        self.memory.pop(key, None)
+
     def remember(self, key: str) -> None:
         """A completion with this key is now in the store."""
         self.stored.add(key)

@@ -288,29 +288,14 @@ class Ledger:
         name, pid, st = ann.name, self.pid, self.state
         at = now()
         stamp = self.store.timestamp(at)
-        n = len(positions)
         pos = positions.tolist()
         keys = [self.key(name, p) for p in pos]
         status = answers.status
-        cost = np.asarray(answers.cost, dtype=float)
-        latency = np.asarray(answers.latency, dtype=float)
-        conf = (np.full(n, np.nan) if answers.confidence is None
-                else np.asarray(answers.confidence, dtype=float))
-        methods = answers.methods or [None] * n
-        probs_json = self._probs_json(answers, status)
-        fmt = st.task.format_label
-        kind, version, vtype, run_id, sim = (ann.kind, self.versions[name], st.task.value_type,
-                                             self.lock.run_id, bool(ann.simulated))
+        version, run_id = self.versions[name], self.lock.run_id
         with self.store.begin() as conn:
             call_ids = self._log_calls(conn, ann, keys, answers, at)
-            rows = [(pid, keys[i], st.ids[p], name, kind, version, vtype,
-                     fmt(answers.labels[i]),
-                     json_text(list(answers.labels[i])) if isinstance(answers.labels[i], tuple)
-                     else None,
-                     probs_json[i], None if np.isnan(conf[i]) else float(conf[i]),
-                     float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim,
-                     stamp, methods[i])
-                    for i, p in enumerate(pos)]
+            rows = self._judgement_rows(ann, [st.ids[p] for p in pos], keys, answers,
+                                        call_ids, run_id, stamp)
             insert_rows(conn, schema.judgements, JUDGEMENT_COLUMNS, rows)
             if instant(ann):
                 reqs = [(pid, keys[i], st.ids[p], name, version, run_id, 0.0,
@@ -321,6 +306,31 @@ class Ledger:
             else:
                 self._settle_requests(conn, ann, keys, status, answers.errors, at)
             self.lock.beat(conn)
+
+    def _judgement_rows(self, ann: Annotator, item_ids: list[str], keys: list[str],
+                        answers: Answers, call_ids: list[int | None], run_id: int,
+                        stamp) -> list[tuple]:
+        """Rows of ``judgements`` (``JUDGEMENT_COLUMNS``) for a batch of answers."""
+        n = len(item_ids)
+        task = self.state.task
+        status = answers.status
+        cost = np.asarray(answers.cost, dtype=float)
+        latency = np.asarray(answers.latency, dtype=float)
+        conf = (np.full(n, np.nan) if answers.confidence is None
+                else np.asarray(answers.confidence, dtype=float))
+        methods = answers.methods or [None] * n
+        probs_json = self._probs_json(answers, status)
+        fmt = task.format_label
+        kind, version, vtype, sim = (ann.kind, self.versions[ann.name], task.value_type,
+                                     bool(ann.simulated))
+        return [(self.pid, keys[i], item_id, ann.name, kind, version, vtype,
+                 fmt(answers.labels[i]),
+                 json_text(list(answers.labels[i])) if isinstance(answers.labels[i], tuple)
+                 else None,
+                 probs_json[i], None if np.isnan(conf[i]) else float(conf[i]),
+                 float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim,
+                 stamp, methods[i])
+                for i, item_id in enumerate(item_ids)]
 
     def _settle_requests(self, conn, ann, keys, status, errors, at) -> None:
         rq = schema.requests

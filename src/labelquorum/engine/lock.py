@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
-from ..errors import ProjectError
+from ..errors import RunInProgress
 from ..store import Store, schema
 
 STALE_AFTER = 120  # seconds without a heartbeat after which another host's run is dead
@@ -80,10 +80,12 @@ class RunLock:
             ).order_by(t.c.id.desc())).first()
             if row is not None:
                 if row.owner and row.owner != owner() and alive(row.owner, row.heartbeat, at):
-                    raise ProjectError(
+                    raise RunInProgress(
                         f"run {row.id} of this project is in progress in process {row.owner}; "
                         "wait for it to finish (or stop it: a stopped run resumes where it "
-                        "was) before starting another")
+                        "was) before starting another. To help it instead, on a PostgreSQL "
+                        "store set [run] workers = \"many\" and start 'labelquorum run "
+                        "--join'.", int(row.id))
                 conn.execute(update(t).where(t.c.id == row.id).values(
                     status="running", resumes=t.c.resumes + 1, owner=owner(), heartbeat=at))
                 self.run_id, self.resumed, self.seed = int(row.id), True, int(row.seed)

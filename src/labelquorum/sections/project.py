@@ -35,3 +35,10 @@ class RunSection(Strict):
     single-node cluster started for the run."""
     actors: int = Field(2, ge=1, le=1024)
     """Ray worker processes (actors) per annotator that runs on Ray."""
+    workers: Literal["one", "many"] = "one"
+    """``one``: one process runs the project, a second ``labelquorum run`` is refused;
+    ``many`` (PostgreSQL only): every ``labelquorum run`` on the project, from any host,
+    joins the run in progress as a worker (see the how-to on many workers)."""
+    lease_seconds: float = Field(60.0, ge=1.0, le=3600.0)
+    """With ``workers = "many"``: how long a worker's claim on a call lasts without its
+    heartbeat; a claim of a worker that stopped beating is taken over after this."""

@@ -107,6 +107,39 @@ def _m0010_label_issue_scores(conn: Connection) -> None:
     schema.label_issue_scores.create(conn, checkfirst=True)
 
 
+def _m0011_workers(conn: Connection) -> None:
+    """Many workers on one project: the workers table; requests.claimed_by and
+    requests.lease_until (a worker's claim); runs.spent and runs.reserved (the shared
+    budget). On PostgreSQL also an index of the open requests (what workers claim from)
+    and a unique index that stores a model's answer to a request once
+    (``ux_judgements_once``), unless older judgements already repeat one."""
+    schema.workers.create(conn, checkfirst=True)
+    stamp = DateTime(timezone=True).compile(dialect=conn.dialect)
+    columns = {c["name"] for c in inspect(conn).get_columns("requests")}
+    if "claimed_by" not in columns:
+        conn.execute(text("ALTER TABLE requests ADD COLUMN claimed_by INTEGER"))
+    if "lease_until" not in columns:
+        conn.execute(text(f"ALTER TABLE requests ADD COLUMN lease_until {stamp}"))
+    columns = {c["name"] for c in inspect(conn).get_columns("runs")}
+    for name in ("spent", "reserved"):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE runs ADD COLUMN {name} FLOAT"))
+    if conn.dialect.name != "postgresql":
+        return  # SQLite projects are run by one process at a time
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_requests_open ON requests "
+                      "(project_id, annotator) WHERE state IN ('pending', 'sent')"))
+    repeats = conn.execute(text(
+        f"SELECT 1 FROM judgements WHERE {ONCE_WHERE} "
+        "GROUP BY project_id, request_key HAVING count(*) > 1 LIMIT 1")).first()
+    if repeats is None:
+        conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_judgements_once ON "
+                          f"judgements (project_id, request_key) WHERE {ONCE_WHERE}"))
+
+
+ONCE_WHERE = "status = 'ok' AND worker IS NULL AND request_key IS NOT NULL"
+"""The judgements ``ux_judgements_once`` holds to one per request: a model's answers
+(people's answers carry their ``worker``; several people may answer one request)."""
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial", _m0001_initial),
     (2, "confidence_method", _m0002_confidence_method),
@@ -118,6 +151,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (8, "golden_quality", _m0008_golden_quality),
     (9, "item_language", _m0009_item_language),
     (10, "label_issue_scores", _m0010_label_issue_scores),
+    (11, "workers", _m0011_workers),
 ]
 
 LATEST = max(version for version, _, _ in MIGRATIONS)

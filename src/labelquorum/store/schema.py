@@ -68,6 +68,10 @@ runs = Table(
     Column("resumes", Integer, nullable=False, default=0),
     Column("owner", Text),  # "host:pid" of the process running it; NULL when none
     Column("heartbeat", DateTime(timezone=True)),
+    # the shared budget of a many-worker run (labelquorum.engine.workers): the cost of every
+    # stored judgement and the reservations of calls in flight; NULL in a one-process run
+    Column("spent", Float),
+    Column("reserved", Float),
 )
 
 # A trainable annotator retrained within a run (policy.retrain_every): what it was
@@ -104,6 +108,24 @@ requests = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text),
     Column("updated", DateTime(timezone=True), nullable=False),
+    # a many-worker run's claim: the worker (workers.id) asking it, until its lease ends
+    Column("claimed_by", Integer),
+    Column("lease_until", DateTime(timezone=True)),
+)
+
+# The processes of a many-worker run (``[run] workers = "many"``, PostgreSQL): each claims
+# requests under a lease it renews with its heartbeat; one that stops beating loses them.
+workers = Table(
+    "workers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("run_id", Integer, nullable=False),
+    Column("owner", Text, nullable=False),  # "host:pid"
+    Column("state", String(12), nullable=False),  # working | left | gone (found dead)
+    Column("started", DateTime(timezone=True), nullable=False),
+    Column("heartbeat", DateTime(timezone=True), nullable=False),
+    Column("answered", Integer, nullable=False, default=0),
+    Index("ix_workers_run", "project_id", "run_id"),
 )
 
 judgements = Table(
