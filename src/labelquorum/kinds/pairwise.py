@@ -1,0 +1,210 @@
+"""Pairwise preference: which of two responses to a prompt is better (``A``, ``B``, ``tie``).
+
+An item holds a prompt and two responses (``[task] prompt_field`` and
+``response_fields``, default ``prompt``, ``response_a``, ``response_b``) and, optionally,
+the names of the systems that wrote them (``system_fields``, default ``model_a``,
+``model_b``). The answer is the label ``A`` or ``B`` — or ``tie`` with ``[task] allow_tie``
+— so the value type is ``class`` with a fixed label set, and everything built for
+classes works unchanged: weighted votes and truth inference per item, golden questions
+(the chance of a right random answer is 1/2, or 1/3 with ties), accuracy against gold.
+
+On top of the per-item label, the comparisons of every answer rank the *systems*:
+:func:`system_table` fits Bradley–Terry (:mod:`labelquorum.aggregation.bradley_terry`,
+ties as half a win for each side) over all answers, and over the gold labels when there
+are some, and compares the two rankings by Kendall's τ.
+
+Position bias: an LLM asked "A or B" prefers one position more often than it should. An
+``llm`` annotator with ``both_orders = true`` asks each item twice, the second time with
+the responses swapped, and combines the two answers (:func:`combine_orders`); the share of
+items on which the two orders agree is its *position consistency*, shown in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .classification import ClassKind
+
+A, B, TIE = "A", "B", "tie"
+KEYS = {A: "a", B: "b", TIE: "t"}
+DESCRIPTIONS = {A: "Response A is better.", B: "Response B is better.",
+                TIE: "Both responses are equally good (or equally bad)."}
+#: ``confidence_method`` of an answer asked in both orders: the orders agreed, or not.
+CONSISTENT, INCONSISTENT = "position-consistent", "position-inconsistent"
+
+
+def pair_labels(allow_tie: bool) -> list[str]:
+    return [A, B, TIE] if allow_tie else [A, B]
+
+
+def swap_label(value: Any) -> Any:
+    """The answer about the swapped pair as an answer about the original one."""
+    return {A: B, B: A}.get(value, value)
+
+
+def combine_orders(labels: Sequence[str], first: np.ndarray, swapped: np.ndarray
+                   ) -> tuple[str, float, np.ndarray, bool]:
+    """One answer from two: ``first`` asked A-then-B, ``swapped`` asked B-then-A (its
+    per-label probabilities already mapped back to the original positions). Returns
+    ``(label, confidence, probabilities, consistent)``.
+
+    The probabilities are the mean of the two. When the two orders pick the same label it
+    is the answer; when they disagree the answer is ``tie`` where ties are allowed (the
+    judge preferred a position, not a response), else the label of the higher mean
+    probability (the first order's on equal means)."""
+    labels = list(labels)
+    first, swapped = np.asarray(first, dtype=float), np.asarray(swapped, dtype=float)
+    mean = (first + swapped) / 2.0
+    one, two = int(np.nanargmax(first)), int(np.nanargmax(swapped))
+    consistent = one == two
+    if consistent:
+        pick = one
+    elif TIE in labels:
+        pick = labels.index(TIE)
+    else:
+        pick = one if mean[one] >= mean[two] else two
+    return labels[pick], float(mean[pick]), mean, consistent
+
+
+def item_text(task: Any, fields: dict[str, Any], swapped: bool = False) -> str:
+    """The text an LLM judges: the prompt and both responses, labelled A and B (with
+    ``swapped``, response B is shown as A and A as B)."""
+    prompt_field, (a_field, b_field) = pair_fields(task)
+    first, second = fields.get(a_field), fields.get(b_field)
+    if swapped:
+        first, second = second, first
+
+    def show(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    return (f"Prompt:\n{show(fields.get(prompt_field))}\n\nResponse A:\n{show(first)}\n\n"
+            f"Response B:\n{show(second)}")
+
+
+def pair_fields(task: Any) -> tuple[str, tuple[str, str]]:
+    """``(prompt field, (response A field, response B field))`` of a task."""
+    options = getattr(task, "options", None) or {}
+    responses = tuple(options.get("response_fields", ("response_a", "response_b")))
+    return options.get("prompt_field", "prompt"), (responses[0], responses[1])
+
+
+def system_fields(task: Any) -> tuple[str, str]:
+    options = getattr(task, "options", None) or {}
+    names = tuple(options.get("system_fields", ("model_a", "model_b")))
+    return names[0], names[1]
+
+
+class PairwiseKind(ClassKind):
+    """Which of two responses is better: the labels ``A``, ``B`` and optionally ``tie``."""
+
+    widget = "pairwise.html"
+
+    # -- the widget --------------------------------------------------------------------
+    def hotkeys(self, task, keys):
+        """A, B and T choose; ← and → choose A and B too (the page's arrow keys)."""
+        return [(lab, KEYS.get(lab, key), desc or DESCRIPTIONS.get(lab, ""))
+                for lab, key, desc in zip(task.labels, keys, task.descriptions)]
+
+    # -- the LLM -----------------------------------------------------------------------
+    def llm_task(self, task):
+        return ("You are a careful, impartial judge. Read the prompt and the two responses, "
+                "and say which response answers the prompt better. Judge the content, not "
+                "the position: the order of the responses is arbitrary.")
+
+    def llm_labels_heading(self, task):
+        return "Answers:"
+
+    def llm_instructions(self, task, verbalized):
+        names = " | ".join(f'"{lab}"' for lab in task.labels)
+        shape = f'{{"label": {names}'
+        shape += ', "confidence": <probability from 0 to 1 that you are right>}' \
+            if verbalized else "}"
+        return [f"Answer with JSON only: {shape}"]
+
+
+PAIRWISE = PairwiseKind("pairwise", description="which of two responses to a prompt is "
+                        "better (A, B, or a tie)")
+
+
+# -- system scores ---------------------------------------------------------------------
+def comparisons(systems: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
+    """The Bradley–Terry input from answers: ``systems`` is indexed by item with the two
+    system columns ``left`` and ``right``; ``answers`` has ``item`` and ``label`` (A, B or
+    tie). Answers on items without both system names are left out."""
+    merged = answers[["item", "label"]].join(systems, on="item", how="inner")
+    merged = merged.dropna(subset=["left", "right"])
+    winner = np.where(merged["label"] == A, merged["left"],
+                      np.where(merged["label"] == B, merged["right"], None))
+    return pd.DataFrame({"left": merged["left"].to_numpy(), "right": merged["right"].to_numpy(),
+                         "label": winner, "item": merged["item"].to_numpy()})
+
+
+def scores(table: pd.DataFrame) -> tuple[pd.Series, str | None]:
+    """Bradley–Terry scores (ties as half-wins), and a note when they had to be smoothed:
+    the maximum-likelihood scores do not exist when some system never beat the rest, and
+    then one virtual tie per compared pair is added (and said)."""
+    from ..aggregation.bradley_terry import BradleyTerry
+    from ..errors import LabelquorumError
+
+    try:
+        return BradleyTerry().fit_predict(table), None
+    except LabelquorumError as exc:
+        first = str(exc).split(" (")[0].split(", so")[0]
+        try:
+            return BradleyTerry(prior=1.0).fit_predict(table), (
+                f"{first}; the scores add one virtual tie per compared pair of systems")
+        except LabelquorumError as again:
+            return pd.Series([], dtype=float), str(again)
+
+
+def system_table(systems: pd.DataFrame, answers: pd.DataFrame,
+                 gold: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report's system table: per system its comparisons, wins, ties and losses over
+    every answer, its Bradley–Terry score and rank, and (with gold) the score from the gold
+    labels and Kendall's τ between the two rankings."""
+    from ..aggregation.bradley_terry import kendall_tau
+
+    table = comparisons(systems, answers)
+    if table.empty:
+        return {"rows": [], "comparisons": 0, "ties": "half a win for each side"}
+    fitted, note = scores(table)
+    names = sorted(set(table["left"]) | set(table["right"]), key=str)
+    wins = pd.Series(0, index=names, dtype=int)
+    losses, ties = wins.copy(), wins.copy()
+    for left, right, label in zip(table["left"], table["right"], table["label"]):
+        if left == right:
+            continue
+        if label is None:
+            ties[left] += 1
+            ties[right] += 1
+        else:
+            wins[label] += 1
+            losses[right if label == left else left] += 1
+    out: dict[str, Any] = {"comparisons": int(len(table)), "ties": "half a win for each side",
+                           "note": note}
+    gold_scores = pd.Series([], dtype=float)
+    if gold:
+        gold_answers = pd.DataFrame({"item": list(gold), "label": list(gold.values())})
+        gold_table = comparisons(systems, gold_answers)
+        if not gold_table.empty:
+            gold_scores, gold_note = scores(gold_table)
+            out["gold_comparisons"] = int(len(gold_table))
+            out["gold_note"] = gold_note
+            out["kendall_tau"] = kendall_tau(fitted, gold_scores)
+    order = sorted(names, key=lambda s: -float(fitted.get(s, np.nan))
+                   if s in fitted.index else 0.0)
+    out["rows"] = [{"system": s, "rank": i + 1,
+                    "score": float(fitted[s]) if s in fitted.index else None,
+                    "gold_score": float(gold_scores[s]) if s in gold_scores.index else None,
+                    "comparisons": int(wins[s] + losses[s] + ties[s]), "wins": int(wins[s]),
+                    "ties": int(ties[s]), "losses": int(losses[s])}
+                   for i, s in enumerate(order)]
+    return out
+
+
+__all__ = ["PAIRWISE", "PairwiseKind", "combine_orders", "comparisons", "item_text",
+           "pair_labels", "swap_label", "system_table"]
