@@ -184,7 +184,7 @@ def system_table(systems: pd.DataFrame, answers: pd.DataFrame,
         else:
             wins[label] += 1
             losses[right if label == left else left] += 1
-    out: dict[str, Any] = {"comparisons": int(len(table)), "ties": "half a win for each side",
+    out: dict[str, Any] = {"comparisons": len(table), "ties": "half a win for each side",
                            "note": note}
     gold_scores = pd.Series([], dtype=float)
     if gold:
@@ -192,7 +192,7 @@ def system_table(systems: pd.DataFrame, answers: pd.DataFrame,
         gold_table = comparisons(systems, gold_answers)
         if not gold_table.empty:
             gold_scores, gold_note = scores(gold_table)
-            out["gold_comparisons"] = int(len(gold_table))
+            out["gold_comparisons"] = len(gold_table)
             out["gold_note"] = gold_note
             out["kendall_tau"] = kendall_tau(fitted, gold_scores)
     order = sorted(names, key=lambda s: -float(fitted.get(s, np.nan))
