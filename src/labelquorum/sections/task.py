@@ -30,6 +30,17 @@ class TaskConfig(Strict):
     """The input column that gives each item's language (an ISO 639-1 code such as
     ``en``); default: a column named ``language`` when the input has one. Items without
     one get theirs from py3langid at the first run that uses per-language trust."""
+    allow_tie: bool = False
+    """Pairwise tasks: offer ``tie`` besides ``A`` and ``B``."""
+    prompt_field: str = "prompt"
+    """Pairwise tasks: the field holding the prompt both responses answer."""
+    response_fields: list[str] = Field(default_factory=lambda: ["response_a", "response_b"],
+                                       min_length=2, max_length=2)
+    """Pairwise tasks: the fields holding response A and response B."""
+    system_fields: list[str] = Field(default_factory=lambda: ["model_a", "model_b"],
+                                     min_length=2, max_length=2)
+    """Pairwise tasks: the fields naming the systems that wrote response A and B (optional
+    in the data; they rank the systems and are never shown to people)."""
 
     @field_validator("kind")
     @classmethod
