@@ -184,7 +184,8 @@ def system_table(systems: pd.DataFrame, answers: pd.DataFrame,
         else:
             wins[label] += 1
             losses[right if label == left else left] += 1
-    out: dict[str, Any] = {"comparisons": len(table), "ties": "half a win for each side",
+    played = int((table["left"] != table["right"]).sum())
+    out: dict[str, Any] = {"comparisons": played, "ties": "half a win for each side",
                            "note": note}
     gold_scores = pd.Series([], dtype=float)
     if gold:
@@ -195,8 +196,8 @@ def system_table(systems: pd.DataFrame, answers: pd.DataFrame,
             out["gold_comparisons"] = len(gold_table)
             out["gold_note"] = gold_note
             out["kendall_tau"] = kendall_tau(fitted, gold_scores)
-    order = sorted(names, key=lambda s: -float(fitted.get(s, np.nan))
-                   if s in fitted.index else 0.0)
+    order = sorted(names, key=lambda s: (-float(fitted[s]) if s in fitted.index else np.inf,
+                                         str(s)))
     out["rows"] = [{"system": s, "rank": i + 1,
                     "score": float(fitted[s]) if s in fitted.index else None,
                     "gold_score": float(gold_scores[s]) if s in gold_scores.index else None,
@@ -206,5 +207,57 @@ def system_table(systems: pd.DataFrame, answers: pd.DataFrame,
     return out
 
 
+def position_consistency(judgements: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per annotator asked in both orders: on how many items, and the share of them on
+    which the two orders gave the same answer."""
+    method = judgements.get("confidence_method")
+    if method is None:
+        return {}
+    asked = judgements[method.isin([CONSISTENT, INCONSISTENT])]
+    out = {}
+    for name, rows in asked.groupby("annotator_name"):
+        out[str(name)] = {"items": len(rows),
+                          "consistent": float((rows["confidence_method"] == CONSISTENT).mean())}
+    return out
+
+
+def project_systems(project: Any) -> dict[str, Any]:
+    """The system table of a pairwise project (see :func:`system_table`) over every
+    current answer (people's included; golden-question answers are measurements, not
+    answers), with the gold of every role, the LLM annotators' position consistency, and
+    the rows ready to show (``columns``, ``table``)."""
+    from ..export import item_fields
+
+    left, right = system_fields(project.task)
+    fields = item_fields(project)
+    systems = pd.DataFrame({"left": fields.get(left), "right": fields.get(right)},
+                           index=fields.index)
+    j = project.judgements()
+    j = j[j["status"] == "ok"]
+    answers = j[["item", "label"]]
+    out = system_table(systems, answers, project.gold_labels())
+    out["position_consistency"] = position_consistency(j)
+    out["title"] = "Systems (Bradley–Terry)"
+    out["columns"] = ["rank", "system", "score", "gold_score", "comparisons", "wins", "ties",
+                      "losses"]
+    notes = [(f"{out['comparisons']} comparisons (every current answer on an item whose two "
+             "systems are known); a tie counts half a win for each side; scores sum to 1.")]
+    if not out["rows"]:
+        notes = [(f"No answer is on an item that names its systems: give the items the "
+                 f"fields {left!r} and {right!r} to rank the systems.")]
+    for key in ("note", "gold_note"):
+        if out.get(key):
+            notes.append(out[key] + ".")
+    if out.get("kendall_tau") is not None:
+        notes.append(f"Kendall's tau between this ranking and the gold's: "
+                     f"{out['kendall_tau']:.3f} ({out['gold_comparisons']} gold comparisons).")
+    for name, pc in out["position_consistency"].items():
+        notes.append(f"{name} was asked in both orders on {pc['items']} items and gave the "
+                     f"same answer in both on {100 * pc['consistent']:.1f} % of them.")
+    out["notes"] = notes
+    return out
+
+
 __all__ = ["PAIRWISE", "PairwiseKind", "combine_orders", "comparisons", "item_text",
-           "pair_labels", "swap_label", "system_table"]
+           "pair_labels", "position_consistency", "project_systems", "swap_label",
+           "system_table"]
