@@ -22,7 +22,7 @@ class LabelConfig(Strict):
 class TaskConfig(Strict):
     kind: str = "classification"
     """A registered task kind (:mod:`labelquorum.plugins`)."""
-    labels: list[LabelConfig] = Field(min_length=2)
+    labels: list[LabelConfig] = Field(default_factory=list)
     guidelines: str = ""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     text_field: str = "text"
@@ -86,6 +86,16 @@ class TaskConfig(Strict):
         if isinstance(value, list):
             return [{"name": v} if isinstance(v, str) else v for v in value]
         return value
+
+    @model_validator(mode="after")
+    def _enough_labels(self) -> TaskConfig:
+        """Kinds that label with the label set need two labels or more."""
+        from ..plugins import task_kinds
+
+        if task_kinds.get(self.kind).needs_labels and len(self.labels) < 2:
+            raise ValueError(f"a {self.kind} task needs at least 2 labels under "
+                             f"[[task.labels]]; found {len(self.labels)}")
+        return self
 
     @model_validator(mode="after")
     def _unique_labels(self) -> TaskConfig:
