@@ -7,6 +7,7 @@ heavy libraries load on demand; the config models are light and imported here.
 from __future__ import annotations
 
 from .kinds import BUILTIN_KINDS
+from .kinds.pairwise import PAIRWISE
 from .plugins import AggregatorType, AnnotatorType, PolicyType
 from .sections import annotators as a
 from .sections import policies as p
@@ -48,4 +49,4 @@ AGGREGATORS = [
     AggregatorType("mace", "labelquorum.aggregation.mace:MACE", value_types=_CLASSES),
 ]
 
-TASK_KINDS = BUILTIN_KINDS
+TASK_KINDS = [*BUILTIN_KINDS, PAIRWISE]

@@ -26,6 +26,10 @@ Confidence (recorded per judgement in ``confidence_method``):
 * ``verbalized`` — the model's own ``confidence`` field;
 * ``auto`` — log-probabilities when the server returns them, else the verbalized score.
 
+With ``both_orders`` (pairwise tasks) each item is asked twice by that method, the second
+time with its sides swapped, and the kind combines the two answers; the recorded method is
+then ``both-orders-agree`` or ``both-orders-differ`` (position consistency).
+
 Every HTTP call is logged (prompt, response, tokens, latency, cost), retries included;
 identical requests are served from the call cache at zero cost
 (:mod:`labelquorum.annotators.cache`). What an item may cost is bounded before it is asked
@@ -67,6 +71,8 @@ from ..llm.reservation import REASON_BYTES, Reservation, clip_bytes
 from .base import Annotator, Answers, Items
 from .cache import CallCache, cache_key
 
+#: ``confidence_method`` of an answer asked in both orders (``both_orders``)
+BOTH_ORDERS_AGREE, BOTH_ORDERS_DIFFER = "both-orders-agree", "both-orders-differ"
 OFF_LABEL_STOP = 15
 OFF_LABEL_PROBE = 10  # once stopped, one item in this many is asked: an answer on the
 # label set (a streak of hard items, not a broken model) resumes the calls
@@ -115,6 +121,11 @@ class LlmAnnotator(Annotator):
         self.off_label_skipped = 0  # items not asked since
         self._reserved: dict[str, float] = {}  # item id -> what reserve() returned
         self.media_root = Path(self.context.project_dir) / self.context.media_root
+        if cfg.both_orders and self.task.strategy.swap_sides(self.task, {}) is None:
+            raise AnnotatorError(
+                f"annotator {self.name!r} has both_orders = true, but the items of a "
+                f"{self.task.kind} task have no two sides to swap; both_orders is for pairwise "
+                "tasks: remove it")
 
     @property
     def run_note(self) -> str | None:
@@ -140,7 +151,8 @@ class LlmAnnotator(Annotator):
     # -- cost ---------------------------------------------------------------------------
     @property
     def calls_per_item(self) -> int:
-        return self.config.samples if self.config.confidence == "self-consistency" else 1
+        calls = self.config.samples if self.config.confidence == "self-consistency" else 1
+        return 2 * calls if self.config.both_orders else calls
 
     @functools.cached_property
     def bound(self) -> Reservation:
@@ -166,7 +178,7 @@ class LlmAnnotator(Annotator):
         :mod:`labelquorum.llm.reservation`). 0 for an item whose prompt is over
         ``max_prompt_tokens``: it fails without a call. An item never settles above it."""
         verbal, field = self._verbalized, self.config.image_field
-        texts = [str(f.get(self.task.text_field, "")) for f in items.fields]
+        texts = [self.task.strategy.llm_text(self.task, f) for f in items.fields]
         shots = (self.retriever.select(texts, exclude_ids=list(items.ids))
                  if self.retriever is not None else [[] for _ in texts])
         out = np.zeros(len(texts))
@@ -187,7 +199,7 @@ class LlmAnnotator(Annotator):
         answer = self.task.strategy.llm_answer_guess(self.task)
         answer_tokens = estimate_text_tokens(answer) + (6 if verbal else 0)
         for item_id, fields in zip(items.ids, items.fields):
-            text = str(fields.get(self.task.text_field, ""))
+            text = self.task.strategy.llm_text(self.task, fields)
             messages = build_messages(self.task, text, self._select(text, item_id), None, verbal)
             tokens_in = estimate_message_tokens(messages)
             if self.config.image_field and fields.get(self.config.image_field):
@@ -244,7 +256,7 @@ class LlmAnnotator(Annotator):
         return self.config.confidence in ("auto", "verbalized")
 
     def messages(self, fields: dict[str, Any], examples: list[Any]) -> list[dict[str, Any]]:
-        text = str(fields.get(self.task.text_field, ""))
+        text = self.task.strategy.llm_text(self.task, fields)
         part = None
         if self.config.image_field:
             value = fields.get(self.config.image_field)
@@ -288,7 +300,7 @@ class LlmAnnotator(Annotator):
                 return Answers(labels=[None], errors=[self.off_label_stop], calls=[None],
                                cost=np.zeros(1), methods=[None])
         try:
-            text = str(fields.get(self.task.text_field, ""))
+            text = self.task.strategy.llm_text(self.task, fields)
             examples = (await asyncio.to_thread(self._select, text, item_id)
                         if self.retriever is not None else [])
             messages = self.messages(fields, examples)
@@ -303,7 +315,10 @@ class LlmAnnotator(Annotator):
                     "cost)")
             if limit is None:
                 limit = self.bound.item(prompt)
-            if method == "self-consistency":
+            if self.config.both_orders:
+                value, conf, probs, used = await self._both_orders(fields, examples, item_id,
+                                                                   calls, text)
+            elif method == "self-consistency":
                 value, conf, probs, used = await self._consistency(messages, item_id, calls,
                                                                    text)
             else:
@@ -361,6 +376,19 @@ class LlmAnnotator(Annotator):
             return value, vconf, kind.probs(self.task, [value], np.array([vconf]))[0], \
                 "verbalized"
         return value, np.nan, np.full(len(self.task.labels), np.nan), "none"
+
+    async def _both_orders(self, fields, examples, item_id, calls, text):
+        """Ask as shown and with the item's sides swapped (pairwise: response A and B), by
+        the configured confidence method each time, and combine the two answers; the method
+        recorded says whether the orders agreed (``both-orders-agree`` / ``-differ``)."""
+        kind = self.task.strategy
+        ask = self._consistency if self.config.confidence == "self-consistency" \
+            else self._single
+        orders = [self.messages(fields, examples),
+                  self.messages(kind.swap_sides(self.task, fields), examples)]
+        first, second = await asyncio.gather(*(ask(m, item_id, calls, text) for m in orders))
+        value, conf, probs, agree = kind.combine_orders(self.task, first[:3], second[:3])
+        return value, conf, probs, BOTH_ORDERS_AGREE if agree else BOTH_ORDERS_DIFFER
 
     async def _consistency(self, messages, item_id, calls, text):
         temperature = max(self.config.temperature, 0.7)

@@ -135,6 +135,13 @@ class TaskKind:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.value_type!r})"
 
+    # -- the [task] section ------------------------------------------------------------
+    def complete(self, section: dict[str, Any]) -> dict[str, Any]:
+        """The ``[task]`` table as written (a dict, before validation) with what the kind
+        decides filled in (a fixed label set, default fields); raise ``ValueError`` with a
+        sentence on a table the kind cannot take. Default: the table unchanged."""
+        return section
+
     # -- values: parsing and formatting ------------------------------------------------
     def parse(self, task: Task, raw: Any, text: str | None = None) -> Any:
         """A value from its text or stored form (a gold cell, a form field, an annotator's
@@ -278,6 +285,23 @@ class TaskKind:
             props["confidence"] = {"type": "number", "minimum": 0, "maximum": 1}
         return {"type": "object", "properties": props, "required": list(props),
                 "additionalProperties": False}
+
+    def llm_text(self, task: Task, fields: dict[str, Any]) -> str:
+        """The item as the LLM reads it (its few-shot neighbours are found by it too).
+        Default: the ``text_field``."""
+        return str(fields.get(task.text_field, ""))
+
+    def swap_sides(self, task: Task, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """The item with its two sides swapped, for kinds whose items have two (pairwise:
+        response A and B); None (the default): the kind has no sides, so an LLM cannot be
+        asked in both orders (``both_orders``)."""
+        return None
+
+    def combine_orders(self, task: Task, first: tuple[Any, float, Any],
+                       swapped: tuple[Any, float, Any]) -> tuple[Any, float, Any, bool]:
+        """One answer from ``(value, confidence, probs)`` asked as shown and asked with the
+        sides swapped: ``(value, confidence, probs, whether the two agreed)``."""
+        raise NotImplementedError(f"task kind {self.name!r} has no sides to swap")
 
     def llm_task(self, task: Task) -> str:
         """The first line of the system message: what the annotator is asked to do."""

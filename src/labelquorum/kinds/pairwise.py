@@ -33,8 +33,9 @@ A, B, TIE = "A", "B", "tie"
 KEYS = {A: "a", B: "b", TIE: "t"}
 DESCRIPTIONS = {A: "Response A is better.", B: "Response B is better.",
                 TIE: "Both responses are equally good (or equally bad)."}
-#: ``confidence_method`` of an answer asked in both orders: the orders agreed, or not.
-CONSISTENT, INCONSISTENT = "position-consistent", "position-inconsistent"
+#: ``confidence_method`` of an LLM answer asked in both orders: the orders agreed, or not
+#: (:mod:`labelquorum.annotators.llm`).
+CONSISTENT, INCONSISTENT = "both-orders-agree", "both-orders-differ"
 
 
 def pair_labels(allow_tie: bool) -> list[str]:
@@ -87,21 +88,65 @@ def item_text(task: Any, fields: dict[str, Any], swapped: bool = False) -> str:
 
 def pair_fields(task: Any) -> tuple[str, tuple[str, str]]:
     """``(prompt field, (response A field, response B field))`` of a task."""
-    options = getattr(task, "options", None) or {}
-    responses = tuple(options.get("response_fields", ("response_a", "response_b")))
-    return options.get("prompt_field", "prompt"), (responses[0], responses[1])
+    cfg = task.settings
+    if cfg is None:
+        return "prompt", ("response_a", "response_b")
+    return cfg.prompt_field, (cfg.response_fields[0], cfg.response_fields[1])
 
 
 def system_fields(task: Any) -> tuple[str, str]:
-    options = getattr(task, "options", None) or {}
-    names = tuple(options.get("system_fields", ("model_a", "model_b")))
+    """The fields naming the systems that wrote response A and B."""
+    cfg = task.settings
+    names = ("model_a", "model_b") if cfg is None else cfg.system_fields
     return names[0], names[1]
+
+
+def _field_list(value: Any, default: list[str]) -> list[str] | None:
+    if value is None:
+        return default
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None  # the section's validation says what is wrong
 
 
 class PairwiseKind(ClassKind):
     """Which of two responses is better: the labels ``A``, ``B`` and optionally ``tie``."""
 
     widget = "pairwise.html"
+
+    # -- the [task] section ------------------------------------------------------------
+    def complete(self, section):
+        """The labels are A and B (and tie with ``allow_tie``), with their descriptions and
+        the keys A, B, T unless the section gives others; the fields shown are the prompt
+        and the two responses (the system names never), and models read the prompt."""
+        allow_tie = section.get("allow_tie", False) is True
+        expected = pair_labels(allow_tie)
+        given = section.get("labels")
+        if not given:
+            section["labels"] = [{"name": lab, "description": DESCRIPTIONS[lab],
+                                  "hotkey": KEYS[lab]} for lab in expected]
+        elif isinstance(given, list):
+            entries = [{"name": g} if isinstance(g, str) else g for g in given]
+            names = [e.get("name") if isinstance(e, dict) else e for e in entries]
+            if names != expected:
+                shown = ", ".join(map(str, names))
+                raise ValueError(
+                    f"a pairwise task's labels are fixed: {', '.join(expected)} (tie only "
+                    f"with allow_tie = true); the section names {shown}. Leave out "
+                    "[[task.labels]] (the page then shows A, B and tie with their keys), or "
+                    "name exactly these to give them your own descriptions or hotkeys")
+            section["labels"] = [
+                {**e, "description": e.get("description") or DESCRIPTIONS[e["name"]],
+                 "hotkey": e.get("hotkey") or KEYS[e["name"]]} if isinstance(e, dict) else e
+                for e in entries]
+        prompt = section.get("prompt_field", "prompt")
+        responses = _field_list(section.get("response_fields"), ["response_a", "response_b"])
+        if isinstance(prompt, str) and responses is not None:
+            shown = _field_list(section.get("fields"), [])
+            if shown is not None:
+                section["fields"] = list(dict.fromkeys([prompt, *responses, *shown]))
+            section.setdefault("text_field", prompt)
+        return section
 
     # -- the widget --------------------------------------------------------------------
     def hotkeys(self, task, keys):
@@ -110,6 +155,36 @@ class PairwiseKind(ClassKind):
                 for lab, key, desc in zip(task.labels, keys, task.descriptions)]
 
     # -- the LLM -----------------------------------------------------------------------
+    def llm_text(self, task, fields):
+        return item_text(task, fields)
+
+    def swap_sides(self, task, fields):
+        _, (a, b) = pair_fields(task)
+        left, right = system_fields(task)
+        out = dict(fields)
+        out[a], out[b] = fields.get(b), fields.get(a)
+        out[left], out[right] = fields.get(right), fields.get(left)
+        return out
+
+    def combine_orders(self, task, first, swapped):
+        """See :func:`combine_orders`; an answer without probabilities counts as certain of
+        its label, and the result has a confidence only when both answers had one."""
+        labels = list(task.labels)
+        flip = [labels.index(swap_label(lab)) for lab in labels]
+        rows, known = [], []
+        for value, _conf, probs, turn in (*first, False), (*swapped, True):
+            if turn:
+                value = swap_label(value)
+                probs = None if probs is None else np.asarray(probs, dtype=float)[flip]
+            ok = probs is not None and np.isfinite(probs).all()
+            known.append(ok)
+            rows.append(np.asarray(probs, dtype=float) if ok else
+                        np.eye(len(labels))[labels.index(value)])
+        label, conf, mean, agree = combine_orders(labels, rows[0], rows[1])
+        if not all(known):
+            return label, float("nan"), np.full(len(labels), np.nan), agree
+        return label, conf, mean, agree
+
     def llm_task(self, task):
         return ("You are a careful, impartial judge. Read the prompt and the two responses, "
                 "and say which response answers the prompt better. Judge the content, not "

@@ -42,6 +42,17 @@ class TaskConfig(Strict):
     """Pairwise tasks: the fields naming the systems that wrote response A and B (optional
     in the data; they rank the systems and are never shown to people)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_completes(cls, data: Any) -> Any:
+        """The kind fills in what it decides (:meth:`TaskKind.complete`) first."""
+        from ..plugins import task_kinds
+
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if isinstance(kind, str) and kind in task_kinds.names():
+            return task_kinds.get(kind).complete(dict(data))
+        return data
+
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
