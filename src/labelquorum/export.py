@@ -166,6 +166,35 @@ def write_export(project: Project, path: Path, *, fields: str | list[str] | None
     return len(df)
 
 
+def write_table(project: Project, path: Path, name: str, format: str | None = None) -> int:
+    """Write the task kind's result table ``name`` (:meth:`TaskKind.tables`) as CSV, JSONL
+    or Parquet (``format``, default from the suffix); returns its rows."""
+    task = project.task
+    tables = task.strategy.tables(task, project)
+    if name not in tables:
+        have = ", ".join(tables) or "none"
+        raise ExportError(f"a {task.kind} task has no result table {name!r}; its tables: "
+                          f"{have} (pairwise tasks have 'systems').")
+    fmt = format or WRITERS.get(path.suffix.lower())
+    if fmt not in WRITERS.values():
+        raise ExportError(f"a result table is written as CSV, JSONL or Parquet; {path.name!r} "
+                          "has none of the suffixes .csv, .jsonl, .parquet (or give --format "
+                          "csv, jsonl or parquet).")
+    data = tables[name]
+    df = pd.DataFrame(data["rows"], columns=data["columns"])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            df.to_csv(path, index=False)
+        elif fmt == "jsonl":
+            df.to_json(path, orient="records", lines=True, force_ascii=False)
+        else:
+            df.to_parquet(path, index=False)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror}") from None
+    return len(df)
+
+
 def _json_cells(df: pd.DataFrame) -> pd.DataFrame:
     """Lists and objects in fields as JSON text (for CSV), not Python's repr."""
     out = df.copy()

@@ -369,14 +369,19 @@ class Project:
         return export_frame(self, fields)
 
     def export(self, path: str | os.PathLike[str], *, fields: str | list[str] | None = "all",
-               format: str | None = None, judgements: bool = False) -> int:
+               format: str | None = None, judgements: bool = False,
+               table: str | None = None) -> int:
         """Write one row per item (the label, its provenance and the item's ``fields``:
         ``"all"``, ``"none"``, ``"a,b"`` or a list) as CSV, JSONL or Parquet, or in
         ``format`` (default: from the suffix): ``labelstudio`` (.json), ``hf`` (a
         ``save_to_disk`` directory), ``conll`` (.conll) or ``docbin`` (.spacy). With
-        ``judgements``, the long judgement table instead. Returns rows or items written."""
-        from .export import write_export
+        ``judgements``, the long judgement table instead; with ``table``, that result table
+        of the task kind (pairwise: ``systems``) as CSV, JSONL or Parquet. Returns rows or
+        items written."""
+        from .export import write_export, write_table
 
+        if table is not None:
+            return write_table(self, Path(path), table, format=format)
         return write_export(self, Path(path), fields=fields, format=format,
                             judgements=judgements)
 

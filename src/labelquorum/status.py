@@ -58,6 +58,8 @@ class Status:
     # interval, the one-sided test of θ ≤ quality.monitor.theta_bad, alerts
     golden: pd.DataFrame | None = None
     alerts: pd.DataFrame | None = None  # every alert the golden monitor stored, oldest first
+    # the task kind's own result tables (pairwise: the systems), see TaskKind.tables
+    tables: dict[str, dict] = field(default_factory=dict)
 
 
 def project_status(project: Project) -> Status:
@@ -137,7 +139,8 @@ def project_status(project: Project) -> Status:
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
         failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
         label_issues=_label_issues(project),
-        languages=languages, golden=golden, alerts=alerts)
+        languages=languages, golden=golden, alerts=alerts,
+        tables=project.task.strategy.tables(project.task, project))
 
 
 QUALITY_COLUMNS = ["annotator", "answers", "accuracy", "low", "high", "ece"]

@@ -17,6 +17,7 @@ import labelquorum as lq
 from labelquorum.aggregation.bradley_terry import BradleyTerry
 from labelquorum.errors import ConfigError, ImportDataError
 from labelquorum.kinds.pairwise import combine_orders, project_systems, system_table
+from labelquorum.quality import build_report
 from labelquorum.testing_server import Rule, ScriptedLlmServer
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "pairwise_small.csv"
@@ -107,7 +108,7 @@ def test_cli_project_simulated_crowd_status_report_export(tmp_path):
     assert set(items["label"]) <= {"A", "B", "tie"} and len(items) == 60
     gold = pd.read_csv(FIXTURE).set_index("id")["gold"]
     assert (items["label"] == gold[items.index]).mean() > 0.75  # weighted vote of 0.9/0.7/chance
-    out = lq_cli("export", tmp_path / "systems.csv", "--systems", "-p", root)
+    out = lq_cli("export", tmp_path / "systems.csv", "--table", "systems", "-p", root)
     assert out.returncode == 0, out.stderr
     systems = pd.read_csv(tmp_path / "systems.csv").set_index("system")
     assert set(systems.index) == set(STRENGTHS)
@@ -232,7 +233,7 @@ def test_both_orders_undo_position_bias_and_report_consistency(tmp_path):
         assert server.count() == 20  # two orders per item
     out = p.to_dataframe()
     assert set(out["label"]) == {"tie"}  # a position preference is not a preference
-    report = lq.build_report(p, n_boot=0, label_issues=False).data
+    report = build_report(p, n_boot=0, label_issues=False).data
     assert report["systems"]["position_consistency"]["judge"]["consistent"] == 0.0
     # a faithful judge is consistent on every item and right on every one
     with ScriptedLlmServer(faithful_rules(items)) as server:
@@ -242,7 +243,7 @@ def test_both_orders_undo_position_bias_and_report_consistency(tmp_path):
         p.run()
     out = p.to_dataframe().set_index("id")
     assert (out["label"] == items.set_index("id")["gold"][out.index]).all()
-    report = lq.build_report(p, n_boot=0, label_issues=False).data
+    report = build_report(p, n_boot=0, label_issues=False).data
     assert report["systems"]["position_consistency"]["judge"]["consistent"] == 1.0
 
 

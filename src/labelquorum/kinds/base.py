@@ -273,6 +273,13 @@ class TaskKind:
         None: none."""
         return None
 
+    def tables(self, task: Task, project: Any) -> dict[str, dict[str, Any]]:
+        """The kind's own result tables of a project, by name (pairwise: ``systems``):
+        each a dict with ``title``, ``columns``, ``rows`` (dicts keyed by column) and
+        ``notes`` (sentences), besides its own data. ``status`` prints them, the report
+        shows them as sections, ``export --table NAME`` writes one. Default: none."""
+        return {}
+
     # -- the LLM: instructions, JSON schema, parsing -----------------------------------
     def value_schema(self, task: Task) -> dict[str, Any]:
         """The JSON schema of one value in an LLM's answer (the default wraps it)."""

@@ -54,9 +54,11 @@ def combine_orders(labels: Sequence[str], first: np.ndarray, swapped: np.ndarray
     ``(label, confidence, probabilities, consistent)``.
 
     The probabilities are the mean of the two. When the two orders pick the same label it
-    is the answer; when they disagree the answer is ``tie`` where ties are allowed (the
-    judge preferred a position, not a response), else the label of the higher mean
-    probability (the first order's on equal means)."""
+    is the answer. When they disagree the judge preferred a position, not a response:
+    where ties are allowed the answer is ``tie``, and the probability that A and B share in
+    the mean (the smaller of the two, which the position gave each) moves to ``tie``;
+    without ties the answer is the label of the higher mean probability (the first
+    order's on equal means)."""
     labels = list(labels)
     first, swapped = np.asarray(first, dtype=float), np.asarray(swapped, dtype=float)
     mean = (first + swapped) / 2.0
@@ -65,7 +67,11 @@ def combine_orders(labels: Sequence[str], first: np.ndarray, swapped: np.ndarray
     if consistent:
         pick = one
     elif TIE in labels:
-        pick = labels.index(TIE)
+        a, b, pick = labels.index(A), labels.index(B), labels.index(TIE)
+        shared = min(mean[a], mean[b])
+        mean[a] -= shared
+        mean[b] -= shared
+        mean[pick] += 2 * shared
     else:
         pick = one if mean[one] >= mean[two] else two
     return labels[pick], float(mean[pick]), mean, consistent
@@ -154,6 +160,11 @@ class PairwiseKind(ClassKind):
         return [(lab, KEYS.get(lab, key), desc or DESCRIPTIONS.get(lab, ""))
                 for lab, key, desc in zip(task.labels, keys, task.descriptions)]
 
+    # -- scores ------------------------------------------------------------------------
+    def tables(self, task, project):
+        """``systems``: the Bradley–Terry table of :func:`project_systems`."""
+        return {"systems": project_systems(project)}
+
     # -- the LLM -----------------------------------------------------------------------
     def llm_text(self, task, fields):
         return item_text(task, fields)
@@ -209,7 +220,8 @@ PAIRWISE = PairwiseKind("pairwise", description="which of two responses to a pro
 def comparisons(systems: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
     """The Bradley–Terry input from answers: ``systems`` is indexed by item with the two
     system columns ``left`` and ``right``; ``answers`` has ``item`` and ``label`` (A, B or
-    tie). Answers on items without both system names are left out."""
+    tie). ``label`` is the winner, missing for a tie. Answers on items without both system
+    names are left out."""
     merged = answers[["item", "label"]].join(systems, on="item", how="inner")
     merged = merged.dropna(subset=["left", "right"])
     winner = np.where(merged["label"] == A, merged["left"],
@@ -253,7 +265,7 @@ def system_table(systems: pd.DataFrame, answers: pd.DataFrame,
     for left, right, label in zip(table["left"], table["right"], table["label"]):
         if left == right:
             continue
-        if label is None:
+        if pd.isna(label):  # a tie
             ties[left] += 1
             ties[right] += 1
         else:
