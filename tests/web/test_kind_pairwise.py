@@ -87,7 +87,7 @@ def test_responses_side_by_side_and_chosen_by_keys(page, tmp_path):  # noqa: F81
         prompt = page.locator("[data-field=prompt]").bounding_box()
         assert a["x"] + a["width"] <= b["x"] and abs(a["y"] - b["y"]) < 2
         assert prompt["y"] + prompt["height"] <= a["y"] and prompt["width"] > a["width"] * 1.5
-        assert page.inner_text("[data-field=response_a] .field-name") == "Response A"
+        assert page.text_content("[data-field=response_a] .field-name") == "Response A"
         assert "secret-model" not in page.content()  # judged blind
         keys = ["a", "ArrowRight", "t", "ArrowLeft", "b"]
         expected = {}
