@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import labelquorum as lq
 from labelquorum.aggregation.bradley_terry import BradleyTerry
@@ -249,12 +251,15 @@ def test_both_orders_undo_position_bias_and_report_consistency(tmp_path):
 
 def test_combining_the_two_orders():
     labels = ["A", "B", "tie"]
-    label, conf, _probs, same = combine_orders(labels, np.array([.8, .1, .1]),
-                                              np.array([.6, .2, .2]))
+    label, conf, _probs, same = combine_orders(labels, ("A", np.array([.8, .1, .1])),
+                                              ("A", np.array([.6, .2, .2])))
     assert (label, same) == ("A", True) and conf == pytest.approx(0.7)
-    label, _, _, same = combine_orders(labels, np.array([.8, .1, .1]), np.array([.1, .8, .1]))
-    assert (label, same) == ("tie", False)
-    label, conf, _, _ = combine_orders(["A", "B"], np.array([.6, .4]), np.array([.1, .9]))
+    label, conf, probs, same = combine_orders(labels, ("A", np.array([.8, .1, .1])),
+                                              ("B", np.array([.1, .8, .1])))
+    assert (label, same) == ("tie", False)  # A and B share .45: it goes to the tie
+    np.testing.assert_allclose(probs, [0, 0, 1.0], atol=1e-12)
+    label, conf, _, _ = combine_orders(["A", "B"], ("A", np.array([.6, .4])),
+                                       ("B", np.array([.1, .9])))
     assert label == "B" and conf == pytest.approx(0.65)
 
 
@@ -269,3 +274,55 @@ def test_system_table_counts_and_gold_ranking():
     assert rows["x"]["rank"] == 1 and table["comparisons"] == 5
     assert table["kendall_tau"] == pytest.approx(1.0)
     assert table["gold_note"] is not None  # z never won in the gold: smoothed, and said
+
+
+# -- both orders: properties of the combination ------------------------------------------
+def _task(allow_tie: bool):
+    from labelquorum.config import parse_config
+    from labelquorum.task import Task
+
+    cfg = parse_config({"task": {"kind": "pairwise", "allow_tie": allow_tie},
+                        "annotators": {"people": {"type": "human"}},
+                        "policy": {"type": "cascade", "tiers": [{"annotators": ["people"]}]}})
+    return Task.from_config(cfg.task)
+
+
+def _answer(labels, probs):
+    probs = np.asarray(probs, dtype=float) / np.sum(probs)
+    return labels[int(np.argmax(probs))], float(probs.max()), probs
+
+
+rows = st.lists(st.floats(0.01, 1.0), min_size=3, max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows)
+def test_a_judge_that_only_sees_positions_never_prefers_a_response(raw):
+    """Whatever a position-bound judge says, it says it in both orders: the combined answer
+    is a tie (or its own tie, when tie was its answer)."""
+    task = _task(True)
+    kind = task.strategy
+    said = _answer(task.labels, raw)
+    label, conf, probs, agree = kind.combine_orders(task, said, said)
+    assert label == "tie"
+    assert agree == (said[0] == "tie")
+    assert probs.sum() == pytest.approx(1.0) and conf == pytest.approx(probs[2])
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows, rows, st.booleans())
+def test_showing_the_pair_the_other_way_round_swaps_the_answer(raw1, raw2, allow_tie):
+    """The item with A and B exchanged is asked the same two questions in the other
+    order: its combined answer is the original's with A and B exchanged."""
+    task = _task(allow_tie)
+    kind = task.strategy
+    k = len(task.labels)
+    one, two = _answer(task.labels, raw1[:k]), _answer(task.labels, raw2[:k])
+    label, conf, probs, agree = kind.combine_orders(task, one, two)
+    other, conf2, probs2, agree2 = kind.combine_orders(task, two, one)
+    assert agree == agree2
+    swap = {"A": "B", "B": "A", "tie": "tie"}
+    if allow_tie or agree or not np.isclose(probs[0], probs[1]):
+        assert other == swap[label]
+        assert conf2 == pytest.approx(conf)
+        np.testing.assert_allclose(probs2, probs[[1, 0, 2][:k]], atol=1e-12)

@@ -47,10 +47,10 @@ def swap_label(value: Any) -> Any:
     return {A: B, B: A}.get(value, value)
 
 
-def combine_orders(labels: Sequence[str], first: np.ndarray, swapped: np.ndarray
-                   ) -> tuple[str, float, np.ndarray, bool]:
-    """One answer from two: ``first`` asked A-then-B, ``swapped`` asked B-then-A (its
-    per-label probabilities already mapped back to the original positions). Returns
+def combine_orders(labels: Sequence[str], first: tuple[str, np.ndarray],
+                   swapped: tuple[str, np.ndarray]) -> tuple[str, float, np.ndarray, bool]:
+    """One answer from two ``(label, per-label probabilities)``: ``first`` asked A-then-B,
+    ``swapped`` asked B-then-A (already mapped back to the original positions). Returns
     ``(label, confidence, probabilities, consistent)``.
 
     The probabilities are the mean of the two. When the two orders pick the same label it
@@ -60,9 +60,8 @@ def combine_orders(labels: Sequence[str], first: np.ndarray, swapped: np.ndarray
     without ties the answer is the label of the higher mean probability (the first
     order's on equal means)."""
     labels = list(labels)
-    first, swapped = np.asarray(first, dtype=float), np.asarray(swapped, dtype=float)
-    mean = (first + swapped) / 2.0
-    one, two = int(np.nanargmax(first)), int(np.nanargmax(swapped))
+    one, two = labels.index(first[0]), labels.index(swapped[0])
+    mean = (np.asarray(first[1], dtype=float) + np.asarray(swapped[1], dtype=float)) / 2.0
     consistent = one == two
     if consistent:
         pick = one
@@ -182,16 +181,16 @@ class PairwiseKind(ClassKind):
         its label, and the result has a confidence only when both answers had one."""
         labels = list(task.labels)
         flip = [labels.index(swap_label(lab)) for lab in labels]
-        rows, known = [], []
+        answers, known = [], []
         for value, _conf, probs, turn in (*first, False), (*swapped, True):
             if turn:
                 value = swap_label(value)
                 probs = None if probs is None else np.asarray(probs, dtype=float)[flip]
             ok = probs is not None and np.isfinite(probs).all()
             known.append(ok)
-            rows.append(np.asarray(probs, dtype=float) if ok else
-                        np.eye(len(labels))[labels.index(value)])
-        label, conf, mean, agree = combine_orders(labels, rows[0], rows[1])
+            answers.append((value, np.asarray(probs, dtype=float) if ok else
+                            np.eye(len(labels))[labels.index(value)]))
+        label, conf, mean, agree = combine_orders(labels, answers[0], answers[1])
         if not all(known):
             return label, float("nan"), np.full(len(labels), np.nan), agree
         return label, conf, mean, agree
