@@ -42,6 +42,7 @@ def _toml_str(value: str) -> str:
 
 def config_template(name: str, labels: list[str], kind: str) -> str:
     first, annotators = plugins.task_kind(kind).starter
+    task_lines = plugins.task_kind(kind).starter_task
     label_lines = "\n".join(f"[[task.labels]]\nname = {_toml_str(lab)}\ndescription = \"\"\n"
                             for lab in labels)
     return f"""# labelquorum project configuration. Every key is described in the README's
@@ -59,8 +60,7 @@ kind = "{kind}"
 guidelines = \"\"\"
 Describe here how to choose a label.
 \"\"\"
-fields = ["text"]      # item fields shown to annotators
-text_field = "text"    # the field models read
+{task_lines}
 
 {label_lines}
 {annotators}

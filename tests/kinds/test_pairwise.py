@@ -326,3 +326,14 @@ def test_showing_the_pair_the_other_way_round_swaps_the_answer(raw1, raw2, allow
         assert other == swap[label]
         assert conf2 == pytest.approx(conf)
         np.testing.assert_allclose(probs2, probs[[1, 0, 2][:k]], atol=1e-12)
+
+
+def test_init_makes_a_pairwise_project_that_imports_the_usual_columns(tmp_path):
+    out = lq_cli("init", tmp_path / "p", "--kind", "pairwise", "--labels", "A,B,tie")
+    assert out.returncode == 0, out.stderr
+    p = lq.open_project(tmp_path / "p")
+    assert p.task.labels == ("A", "B", "tie") and p.task.text_field == "prompt"
+    assert p.import_file(FIXTURE, id_column="id").with_gold == 60
+    out = lq_cli("init", tmp_path / "q", "--kind", "pairwise", "--labels", "left,right")
+    assert out.returncode != 0 and "labels are fixed: A, B" in out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr

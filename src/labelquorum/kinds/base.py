@@ -95,6 +95,9 @@ class TaskKind:
 [annotators.people]
 type = "human"
 """)
+    #: ``labelquorum init``'s lines of the ``[task]`` section after ``guidelines``.
+    starter_task: ClassVar[str] = """fields = ["text"]      # item fields shown to annotators
+text_field = "text"    # the field models read"""
     #: What a decided value counts in the report's label distribution.
     unit: ClassVar[str] = "items"
     #: An LLM's per-label log-probabilities can give the confidence of its answer.

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .base import TaskKind
 from .classification import ClassKind
 
 A, B, TIE = "A", "B", "tie"
@@ -118,15 +119,21 @@ class PairwiseKind(ClassKind):
     """Which of two responses is better: the labels ``A``, ``B`` and optionally ``tie``."""
 
     widget = "pairwise.html"
+    starter = TaskKind.starter  # people: a text model cannot judge which response is better
+    starter_task = """prompt_field = "prompt"                          # the item's prompt
+response_fields = ["response_a", "response_b"]   # the two responses, shown side by side
+system_fields = ["model_a", "model_b"]           # who wrote them (optional; never shown)"""
 
     # -- the [task] section ------------------------------------------------------------
     def complete(self, section):
         """The labels are A and B (and tie with ``allow_tie``), with their descriptions and
         the keys A, B, T unless the section gives others; the fields shown are the prompt
         and the two responses (the system names never), and models read the prompt."""
+        given = section.get("labels")
+        if "allow_tie" not in section and isinstance(given, list) and len(given) == 3:
+            section["allow_tie"] = True  # naming the tie label allows ties
         allow_tie = section.get("allow_tie", False) is True
         expected = pair_labels(allow_tie)
-        given = section.get("labels")
         if not given:
             section["labels"] = [{"name": lab, "description": DESCRIPTIONS[lab],
                                   "hotkey": KEYS[lab]} for lab in expected]
