@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AnnotatorError, LlmAnswerError, MediaError
+from ..kinds.base import BOTH_ORDERS_AGREE, BOTH_ORDERS_DIFFER
 from ..llm.client import Completion, EndpointClient
 from ..llm.confidence import margin_from_logprobs
 from ..llm.media import image_part, loggable
@@ -71,8 +72,6 @@ from ..llm.reservation import REASON_BYTES, Reservation, clip_bytes
 from .base import Annotator, Answers, Items
 from .cache import CallCache, cache_key
 
-#: ``confidence_method`` of an answer asked in both orders (``both_orders``)
-BOTH_ORDERS_AGREE, BOTH_ORDERS_DIFFER = "both-orders-agree", "both-orders-differ"
 OFF_LABEL_STOP = 15
 OFF_LABEL_PROBE = 10  # once stopped, one item in this many is asked: an answer on the
 # label set (a streak of hard items, not a broken model) resumes the calls

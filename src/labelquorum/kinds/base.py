@@ -47,6 +47,10 @@ VALUE_TYPES: list[str] = ["class", "labelset", "spans", "rating", "text"]
 _RESERVED = tuple(VALUE_TYPES)
 _IMPLEMENTATIONS: dict[str, type[TaskKind]] = {}
 
+#: ``confidence_method`` of an LLM answer asked in both orders (``both_orders``, kinds
+#: with :meth:`TaskKind.swap_sides`): the two orders gave the same answer, or not.
+BOTH_ORDERS_AGREE, BOTH_ORDERS_DIFFER = "both-orders-agree", "both-orders-differ"
+
 
 def value_type_class(value_type: str) -> type[TaskKind]:
     """The class implementing a value type (the built-in kinds are imported first)."""

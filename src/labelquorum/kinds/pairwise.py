@@ -27,16 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import TaskKind
+from .base import BOTH_ORDERS_AGREE, BOTH_ORDERS_DIFFER, TaskKind
 from .classification import ClassKind
 
 A, B, TIE = "A", "B", "tie"
 KEYS = {A: "a", B: "b", TIE: "t"}
 DESCRIPTIONS = {A: "Response A is better.", B: "Response B is better.",
                 TIE: "Both responses are equally good (or equally bad)."}
-#: ``confidence_method`` of an LLM answer asked in both orders: the orders agreed, or not
-#: (:mod:`labelquorum.annotators.llm`).
-CONSISTENT, INCONSISTENT = "both-orders-agree", "both-orders-differ"
 
 
 def pair_labels(allow_tie: bool) -> list[str]:
@@ -306,11 +303,11 @@ def position_consistency(judgements: pd.DataFrame) -> dict[str, dict[str, Any]]:
     method = judgements.get("confidence_method")
     if method is None:
         return {}
-    asked = judgements[method.isin([CONSISTENT, INCONSISTENT])]
+    asked = judgements[method.isin([BOTH_ORDERS_AGREE, BOTH_ORDERS_DIFFER])]
     out = {}
     for name, rows in asked.groupby("annotator_name"):
-        out[str(name)] = {"items": len(rows),
-                          "consistent": float((rows["confidence_method"] == CONSISTENT).mean())}
+        agreed = rows["confidence_method"] == BOTH_ORDERS_AGREE
+        out[str(name)] = {"items": len(rows), "consistent": float(agreed.mean())}
     return out
 
 
