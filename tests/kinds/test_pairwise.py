@@ -337,3 +337,19 @@ def test_init_makes_a_pairwise_project_that_imports_the_usual_columns(tmp_path):
     out = lq_cli("init", tmp_path / "q", "--kind", "pairwise", "--labels", "left,right")
     assert out.returncode != 0 and "labels are fixed: A, B" in out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_both_orders_is_refused_where_items_have_no_sides(tmp_path):
+    from labelquorum.errors import AnnotatorError
+
+    text = f"""
+[project]
+name = "plain"
+[task]
+labels = ["pos", "neg"]
+{llm_annotators("http://127.0.0.1:9/v1", True)}
+{LLM_POLICY}
+"""
+    p = lq.init_project(tmp_path / "p", config_text=text)
+    with pytest.raises(AnnotatorError, match="both_orders is for pairwise tasks"):
+        p.build_annotators()
