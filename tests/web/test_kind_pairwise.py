@@ -132,3 +132,26 @@ def test_a_person_answering_at_random_is_flagged_by_golden_questions(tmp_path):
     acc = {g.name: g for g in gold_accuracy(p)}["ann"]
     assert acc.answered >= 8 and acc.accuracy < 0.8 and acc.flagged
     p.close()
+
+
+def test_reviewer_pages_and_adjudication_of_a_pairwise_item(tmp_path):
+    p = pairwise_project(tmp_path / "p", n=4)
+    add_users(p, {"rev": "reviewer"})
+    app = create_app(p)
+    ann = Session(app, "ann")
+    while (item := ann.next()) is not None:
+        assert ann.post("/api/submit", json={"id": item["id"], "label": "A"}).status_code == 200
+    rev = Session(app, "rev")
+    for url in ["/dashboard", "/browse", "/review", "/item?id=q001"]:
+        shown = rev.get(url)
+        assert shown.status_code == 200, (url, shown.text[:500])
+    item_page = rev.get("/item?id=q001").text
+    assert "Right answer 1" in item_page and 'value="tie"' in item_page
+    r = rev.post("/api/items/q001/adjudicate", json={"label": "B", "note": "B is right"})
+    assert r.status_code == 200, r.text
+    p.run()  # the people's answers decide the rest; the reviewer's label stays
+    out = p.to_dataframe().set_index("id")
+    assert out.at["q001", "label"] == "B" and out.at["q000", "label"] == "A"
+    bad = rev.post("/api/items/q002/adjudicate", json={"label": "C"})
+    assert bad.status_code == 422 and "A, B, tie" in bad.text
+    p.close()
