@@ -353,3 +353,20 @@ labels = ["pos", "neg"]
     p = lq.init_project(tmp_path / "p", config_text=text)
     with pytest.raises(AnnotatorError, match="both_orders is for pairwise tasks"):
         p.build_annotators()
+
+
+def test_both_orders_reserve_and_estimate_two_calls_per_item(tmp_path):
+    """The budget sees both calls: what an item may cost, and its estimate, double."""
+    priced = "\nprice_input = 1.0\nprice_output = 2.0\nreask = 0\n"
+    costs = {}
+    for both in (False, True):
+        text = config(llm_annotators("http://127.0.0.1:9/v1", both) + priced, LLM_POLICY)
+        p = lq.init_project(tmp_path / str(both), config_text=text)
+        p.import_file(FIXTURE, id_column="id")
+        judge = p.build_annotators()["judge"]
+        from labelquorum.annotators.base import Items
+
+        items = Items(["p00"], [pd.read_csv(FIXTURE).iloc[0].to_dict()], "prompt")
+        costs[both] = (judge.max_cost, judge.estimate(items)[0][2], judge.reserve(items)[0])
+    for single, double in zip(costs[False], costs[True]):
+        assert double == pytest.approx(2 * single) and single > 0
