@@ -364,8 +364,6 @@ def test_both_orders_reserve_and_estimate_two_calls_per_item(tmp_path):
         p = lq.init_project(tmp_path / str(both), config_text=text)
         p.import_file(FIXTURE, id_column="id")
         judge = p.build_annotators()["judge"]
-        from labelquorum.annotators.base import Items
-
         items = Items(["p00"], [pd.read_csv(FIXTURE).iloc[0].to_dict()], "prompt")
         costs[both] = (judge.max_cost, judge.estimate(items)[0][2], judge.reserve(items)[0])
     for single, double in zip(costs[False], costs[True]):
