@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import labelquorum as lq
 from labelquorum.aggregation.bradley_terry import BradleyTerry
+from labelquorum.annotators.base import Items
 from labelquorum.errors import ConfigError, ImportDataError
 from labelquorum.kinds.pairwise import combine_orders, project_systems, system_table
 from labelquorum.quality import build_report
