@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -378,6 +379,29 @@ def print_status(s, name: str, by_language: bool = False) -> None:
     if s.evaluation_f1 is not None:
         console.print(f"Entity F1 on evaluation gold (exact spans, micro): "
                       f"[bold]{s.evaluation_f1:.4f}[/]")
+    for kind_table in s.tables.values():
+        _print_kind_table(kind_table)
+
+
+def _print_kind_table(data: dict) -> None:
+    """A task kind's result table (TaskKind.tables), with its notes."""
+    if data.get("rows"):
+        table = Table(*data["columns"], title=data["title"])
+        for row in data["rows"]:
+            table.add_row(*(_cell(row.get(c)) for c in data["columns"]))
+        console.print(table)
+    else:
+        console.print(f"[bold]{data['title']}[/]")
+    for note in data.get("notes", []):
+        console.print(note, highlight=False, soft_wrap=True)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _print_languages(table, asked: bool) -> None:
@@ -431,12 +455,19 @@ def export(out: Annotated[Path, typer.Argument(
                                 "(default: from the suffix).")] = None,
            judgements: Annotated[bool, typer.Option(
                help="Write the long judgement table (task, worker, label, annotator_kind, "
-                    "score, cost, created) instead of one row per item.")] = False):
+                    "score, cost, created) instead of one row per item.")] = False,
+           table: Annotated[str | None, typer.Option(
+               "--table", help="Write a result table of the task kind instead (pairwise: "
+                               "systems, the Bradley–Terry scores) as CSV, JSONL or "
+                               "Parquet.")] = None):
     """Write one row per item: label, confidence, provenance, cost, gold and the fields."""
     with _open(project) as p:
-        n = p.export(out, fields=fields, format=format, judgements=judgements)
+        n = p.export(out, fields=fields, format=format, judgements=judgements, table=table)
     from .formats import SPAN_FORMATS, export_format
 
+    if table is not None:
+        console.print(f"Wrote {n:,} rows of the {table} table to {out}.", highlight=False)
+        return
     what = "judgements" if judgements else "items"
     note = (" (items without a label are left out of CoNLL and DocBin files)"
             if not judgements and export_format(out, format) in SPAN_FORMATS else "")

@@ -20,11 +20,11 @@ import pandas as pd
 from sqlalchemy import select
 
 from .errors import ExportError
-from .spans import to_text
 from .store import schema
 
 if TYPE_CHECKING:
     from .project import Project
+    from .task import Task
 
 COLUMNS = ["id", "label", "confidence", "decided_by", "tier", "flags", "annotators", "cost",
            "simulated", "gold", "gold_role", "language"]
@@ -109,7 +109,7 @@ def export_frame(project: Project, fields: str | list[str] | None = "all") -> pd
     out["cost"] = out["cost"].fillna(0.0).round(10)
     out["simulated"] = out["simulated"].astype("boolean").fillna(False).astype(bool)
     out["annotators"] = out["annotators"].fillna("")
-    out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task.spans),
+    out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task),
                                   na_action="ignore")
     out = out[COLUMNS].reset_index(drop=True)
     if fields == "none":
@@ -138,11 +138,9 @@ def _annotator_lists(answered: pd.DataFrame, rank: dict[str, int]) -> pd.Series:
     return pd.Series(text, index=ids, name="annotators")
 
 
-def gold_text(raw: str, spans: bool = False) -> str:
-    value = json.loads(raw)
-    if spans:
-        return to_text(value)  # in the label column's form
-    return "|".join(value) if isinstance(value, list) else value
+def gold_text(raw: str, task: Task) -> str:
+    """A stored gold (JSON) in the label column's text form."""
+    return task.strategy.gold_text(task, json.loads(raw))
 
 
 def write_export(project: Project, path: Path, *, fields: str | list[str] | None = "all",
@@ -159,6 +157,35 @@ def write_export(project: Project, path: Path, *, fields: str | list[str] | None
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
             _json_cells(df).to_csv(path, index=False)
+        elif fmt == "jsonl":
+            df.to_json(path, orient="records", lines=True, force_ascii=False)
+        else:
+            df.to_parquet(path, index=False)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror}") from None
+    return len(df)
+
+
+def write_table(project: Project, path: Path, name: str, format: str | None = None) -> int:
+    """Write the task kind's result table ``name`` (:meth:`TaskKind.tables`) as CSV, JSONL
+    or Parquet (``format``, default from the suffix); returns its rows."""
+    task = project.task
+    tables = task.strategy.tables(task, project)
+    if name not in tables:
+        have = ", ".join(tables) or "none"
+        raise ExportError(f"a {task.kind} task has no result table {name!r}; its tables: "
+                          f"{have} (pairwise tasks have 'systems').")
+    fmt = format or WRITERS.get(path.suffix.lower())
+    if fmt not in WRITERS.values():
+        raise ExportError(f"a result table is written as CSV, JSONL or Parquet; {path.name!r} "
+                          "has none of the suffixes .csv, .jsonl, .parquet (or give --format "
+                          "csv, jsonl or parquet).")
+    data = tables[name]
+    df = pd.DataFrame(data["rows"], columns=data["columns"])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            df.to_csv(path, index=False)
         elif fmt == "jsonl":
             df.to_json(path, orient="records", lines=True, force_ascii=False)
         else:

@@ -41,19 +41,8 @@ def _toml_str(value: str) -> str:
 
 
 def config_template(name: str, labels: list[str], kind: str) -> str:
-    if plugins.task_kind(kind).value_type == "spans":
-        annotators = """# Annotators. spacy is spaCy's entity recogniser (the `spacy` extra); its types are
-# mapped to the task's by type_map (see docs/how-to/kinds/spans.md).
-[annotators.spacy]
-type = "spacy"
-"""
-        first = "spacy"
-    else:
-        annotators = """# Annotators. tfidf trains on the project's seed gold (import with --split seed=N).
-[annotators.tfidf]
-type = "tfidf"
-"""
-        first = "tfidf"
+    first, annotators = plugins.task_kind(kind).starter
+    task_lines = plugins.task_kind(kind).starter_task
     label_lines = "\n".join(f"[[task.labels]]\nname = {_toml_str(lab)}\ndescription = \"\"\n"
                             for lab in labels)
     return f"""# labelquorum project configuration. Every key is described in the config reference
@@ -71,8 +60,7 @@ kind = "{kind}"
 guidelines = \"\"\"
 Describe here how to choose a label.
 \"\"\"
-fields = ["text"]      # item fields shown to annotators
-text_field = "text"    # the field models read
+{task_lines}
 
 {label_lines}
 {annotators}
@@ -300,7 +288,7 @@ class Project:
                         "different person; nothing was stored")
                 try:
                     value = self.task.parse_label(row["label"], text=self._text(conn, item)
-                                                  if self.task.spans else None)
+                                                  if self.task.strategy.needs_text else None)
                 except LabelquorumError as exc:
                     raise LabelquorumError(f"answer {n} (item {item!r}): {exc}; nothing "
                                            "was stored") from None
@@ -313,7 +301,7 @@ class Project:
                 out.append(HumanAnswer(
                     req.key, item, who, req.annotator_version, worker,
                     self.task.format_label(value),
-                    list(value) if isinstance(value, tuple) else None,
+                    self.task.strategy.stored(self.task, value)[1],
                     None if confidence is None else float(confidence),
                     answer_cost(humans[who], latency, cost), latency))
             store_answers(conn, self.store.project_id, self.task.value_type, out, overlap, now)
@@ -336,10 +324,7 @@ class Project:
         out = {}
         for r in rows:
             if roles is None or r.gold_role in roles:
-                value = json.loads(r.gold)
-                if self.task.spans:
-                    value = self.task.parse_label(value)
-                out[r.id] = tuple(value) if isinstance(value, list) else value
+                out[r.id] = self.task.strategy.gold_value(self.task, json.loads(r.gold))
         return out
 
     def judgements(self) -> pd.DataFrame:
@@ -372,14 +357,19 @@ class Project:
         return export_frame(self, fields)
 
     def export(self, path: str | os.PathLike[str], *, fields: str | list[str] | None = "all",
-               format: str | None = None, judgements: bool = False) -> int:
+               format: str | None = None, judgements: bool = False,
+               table: str | None = None) -> int:
         """Write one row per item (the label, its provenance and the item's ``fields``:
         ``"all"``, ``"none"``, ``"a,b"`` or a list) as CSV, JSONL or Parquet, or in
         ``format`` (default: from the suffix): ``labelstudio`` (.json), ``hf`` (a
         ``save_to_disk`` directory), ``conll`` (.conll) or ``docbin`` (.spacy). With
-        ``judgements``, the long judgement table instead. Returns rows or items written."""
-        from .export import write_export
+        ``judgements``, the long judgement table instead; with ``table``, that result table
+        of the task kind (pairwise: ``systems``) as CSV, JSONL or Parquet. Returns rows or
+        items written."""
+        from .export import write_export, write_table
 
+        if table is not None:
+            return write_table(self, Path(path), table, format=format)
         return write_export(self, Path(path), fields=fields, format=format,
                             judgements=judgements)
 

@@ -58,6 +58,8 @@ class Status:
     # interval, the one-sided test of θ ≤ quality.monitor.theta_bad, alerts
     golden: pd.DataFrame | None = None
     alerts: pd.DataFrame | None = None  # every alert the golden monitor stored, oldest first
+    # the task kind's own result tables (pairwise: the systems), see TaskKind.tables
+    tables: dict[str, dict] = field(default_factory=dict)
 
 
 def project_status(project: Project) -> Status:
@@ -107,18 +109,11 @@ def project_status(project: Project) -> Status:
         if len(merged):
             from .export import gold_text
 
-            # spans: the share of items whose span set is exactly right
-            truth = merged["gold"].map(lambda g: gold_text(g, project.task.spans))
+            # label sets, spans: the share of items whose value is exactly right
+            task = project.task
+            truth = merged["gold"].map(lambda g: gold_text(g, task))
             accuracy = float((truth == merged["label"]).mean())
-            if project.task.spans:
-                from .spans import entity_scores, parse_spans
-
-                def spans(text):
-                    return parse_spans(text, project.task.labels) if isinstance(text, str) else ()
-
-                scores = entity_scores(truth.map(spans).tolist(),
-                                       merged["label"].map(spans).tolist(), project.task.labels)
-                f1 = float(scores.loc["micro", "f1"])
+            f1 = task.strategy.status_f1(task, truth.tolist(), merged["label"].tolist())
         n_eval = len(merged)
     else:
         n_eval = 0
@@ -144,7 +139,8 @@ def project_status(project: Project) -> Status:
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
         failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
         label_issues=_label_issues(project),
-        languages=languages, golden=golden, alerts=alerts)
+        languages=languages, golden=golden, alerts=alerts,
+        tables=project.task.strategy.tables(project.task, project))
 
 
 QUALITY_COLUMNS = ["annotator", "answers", "accuracy", "low", "high", "ece"]
@@ -206,7 +202,7 @@ def gold_answers(project: Project) -> pd.DataFrame:
     Classification tasks; empty otherwise."""
     columns = ["annotator", "item_id", "confidence", "right"]
     task = project.task
-    if task.multilabel or task.spans:
+    if not task.strategy.one_label:
         return pd.DataFrame(columns=columns)
     it, j = schema.items, schema.judgements
     pid = project.store.project_id

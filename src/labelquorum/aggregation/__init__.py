@@ -10,6 +10,7 @@ the documented input rules (last duplicate wins, seeded tie-break). One module p
 from __future__ import annotations
 
 from .base import Aggregator, Encoded, encode
+from .bradley_terry import BradleyTerry
 from .dawid_skene import DawidSkene, OneCoinDawidSkene
 from .glad import GLAD
 from .mace import MACE
@@ -28,6 +29,7 @@ __all__ = [
            "METHODS",
            "Aggregator",
            "BinaryRelevance",
+           "BradleyTerry",
            "Consensus",
            "DawidSkene",
            "Encoded",

@@ -26,6 +26,10 @@ Confidence (recorded per judgement in ``confidence_method``):
 * ``verbalized`` — the model's own ``confidence`` field;
 * ``auto`` — log-probabilities when the server returns them, else the verbalized score.
 
+With ``both_orders`` (pairwise tasks) each item is asked twice by that method, the second
+time with its sides swapped, and the kind combines the two answers; the recorded method is
+then ``both-orders-agree`` or ``both-orders-differ`` (position consistency).
+
 Every HTTP call is logged (prompt, response, tokens, latency, cost), retries included;
 identical requests are served from the call cache at zero cost
 (:mod:`labelquorum.annotators.cache`). What an item may cost is bounded before it is asked
@@ -47,9 +51,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import AnnotatorError, LlmAnswerError, MediaError
+from ..kinds.base import BOTH_ORDERS_AGREE, BOTH_ORDERS_DIFFER
 from ..llm.client import Completion, EndpointClient
 from ..llm.confidence import margin_from_logprobs
-from ..llm.entities import parse_entities
 from ..llm.media import image_part, loggable
 from ..llm.pricing import (
     TOKENS_PER_IMAGE,
@@ -61,13 +65,11 @@ from ..llm.prompt import (
     InvalidAnswer,
     answer_schema,
     build_messages,
-    example_answer,
-    parse_answer,
+    parse_answer_logged,
     reask_message,
 )
 from ..llm.reservation import REASON_BYTES, Reservation, clip_bytes
-from ..spans import align_typed_entities, canonical, vote_spans
-from .base import Annotator, Answers, Items, spread_confidence
+from .base import Annotator, Answers, Items
 from .cache import CallCache, cache_key
 
 OFF_LABEL_STOP = 15
@@ -118,6 +120,11 @@ class LlmAnnotator(Annotator):
         self.off_label_skipped = 0  # items not asked since
         self._reserved: dict[str, float] = {}  # item id -> what reserve() returned
         self.media_root = Path(self.context.project_dir) / self.context.media_root
+        if cfg.both_orders and self.task.strategy.swap_sides(self.task, {}) is None:
+            raise AnnotatorError(
+                f"annotator {self.name!r} has both_orders = true, but the items of a "
+                f"{self.task.kind} task have no two sides to swap; both_orders is for pairwise "
+                "tasks: remove it")
 
     @property
     def run_note(self) -> str | None:
@@ -143,7 +150,8 @@ class LlmAnnotator(Annotator):
     # -- cost ---------------------------------------------------------------------------
     @property
     def calls_per_item(self) -> int:
-        return self.config.samples if self.config.confidence == "self-consistency" else 1
+        calls = self.config.samples if self.config.confidence == "self-consistency" else 1
+        return 2 * calls if self.config.both_orders else calls
 
     @functools.cached_property
     def bound(self) -> Reservation:
@@ -169,7 +177,7 @@ class LlmAnnotator(Annotator):
         :mod:`labelquorum.llm.reservation`). 0 for an item whose prompt is over
         ``max_prompt_tokens``: it fails without a call. An item never settles above it."""
         verbal, field = self._verbalized, self.config.image_field
-        texts = [str(f.get(self.task.text_field, "")) for f in items.fields]
+        texts = [self.task.strategy.llm_text(self.task, f) for f in items.fields]
         shots = (self.retriever.select(texts, exclude_ids=list(items.ids))
                  if self.retriever is not None else [[] for _ in texts])
         out = np.zeros(len(texts))
@@ -187,15 +195,10 @@ class LlmAnnotator(Annotator):
         """(input tokens, output tokens, cost) per item, from the real prompts; no calls."""
         out = []
         verbal = self._verbalized
-        if self.task.spans:  # a guess: one entity of each type
-            answer = json.dumps({"entities": [{"text": "x" * 12, "type": lab}
-                                              for lab in self.task.labels]})
-        else:
-            answer = example_answer(self.task, list(self.task.labels) if self.task.multilabel
-                                    else max(self.task.labels, key=len))
+        answer = self.task.strategy.llm_answer_guess(self.task)
         answer_tokens = estimate_text_tokens(answer) + (6 if verbal else 0)
         for item_id, fields in zip(items.ids, items.fields):
-            text = str(fields.get(self.task.text_field, ""))
+            text = self.task.strategy.llm_text(self.task, fields)
             messages = build_messages(self.task, text, self._select(text, item_id), None, verbal)
             tokens_in = estimate_message_tokens(messages)
             if self.config.image_field and fields.get(self.config.image_field):
@@ -252,7 +255,7 @@ class LlmAnnotator(Annotator):
         return self.config.confidence in ("auto", "verbalized")
 
     def messages(self, fields: dict[str, Any], examples: list[Any]) -> list[dict[str, Any]]:
-        text = str(fields.get(self.task.text_field, ""))
+        text = self.task.strategy.llm_text(self.task, fields)
         part = None
         if self.config.image_field:
             value = fields.get(self.config.image_field)
@@ -296,7 +299,7 @@ class LlmAnnotator(Annotator):
                 return Answers(labels=[None], errors=[self.off_label_stop], calls=[None],
                                cost=np.zeros(1), methods=[None])
         try:
-            text = str(fields.get(self.task.text_field, ""))
+            text = self.task.strategy.llm_text(self.task, fields)
             examples = (await asyncio.to_thread(self._select, text, item_id)
                         if self.retriever is not None else [])
             messages = self.messages(fields, examples)
@@ -311,7 +314,10 @@ class LlmAnnotator(Annotator):
                     "cost)")
             if limit is None:
                 limit = self.bound.item(prompt)
-            if method == "self-consistency":
+            if self.config.both_orders:
+                value, conf, probs, used = await self._both_orders(fields, examples, item_id,
+                                                                   calls, text)
+            elif method == "self-consistency":
                 value, conf, probs, used = await self._consistency(messages, item_id, calls,
                                                                    text)
             else:
@@ -338,8 +344,7 @@ class LlmAnnotator(Annotator):
         self.off_label_streak += 1
         if self.off_label_streak < OFF_LABEL_STOP or self.off_label_stop:
             return
-        what = ("without an entity list" if self.task.spans
-                else "off the label set")
+        what = self.task.strategy.off_label
         names = ", ".join(json.dumps(lab) for lab in self.task.labels)
         example = exc.answer if exc.answer is not None else str(exc)
         self.off_label_stop = (
@@ -354,10 +359,11 @@ class LlmAnnotator(Annotator):
     async def _single(self, messages, item_id, calls, text):
         value, vconf, completion, said = await self._ask(messages, item_id, calls, None,
                                                          self.config.temperature, text)
-        if self.task.spans:  # no per-label probabilities; a verbalized score or none
+        kind = self.task.strategy
+        if not kind.vector:  # no per-label probabilities; a verbalized score or none
             return (value, np.nan if vconf is None else vconf, None,
                     "none" if vconf is None else "verbalized")
-        if (self.config.confidence in ("auto", "logprobs") and not self.task.multilabel
+        if (self.config.confidence in ("auto", "logprobs") and kind.label_logprobs
                 and completion.logprobs):
             # llama.cpp's json_object dialect reports pre-grammar log-probabilities
             found = margin_from_logprobs(completion.content or "", said, completion.logprobs,
@@ -366,9 +372,22 @@ class LlmAnnotator(Annotator):
             if found is not None:
                 return value, found[0], found[1], "logprobs"
         if vconf is not None:
-            return value, vconf, spread_confidence([value], np.array([vconf]), self.task)[0], \
+            return value, vconf, kind.probs(self.task, [value], np.array([vconf]))[0], \
                 "verbalized"
         return value, np.nan, np.full(len(self.task.labels), np.nan), "none"
+
+    async def _both_orders(self, fields, examples, item_id, calls, text):
+        """Ask as shown and with the item's sides swapped (pairwise: response A and B), by
+        the configured confidence method each time, and combine the two answers; the method
+        recorded says whether the orders agreed (``both-orders-agree`` / ``-differ``)."""
+        kind = self.task.strategy
+        ask = self._consistency if self.config.confidence == "self-consistency" \
+            else self._single
+        orders = [self.messages(fields, examples),
+                  self.messages(kind.swap_sides(self.task, fields), examples)]
+        first, second = await asyncio.gather(*(ask(m, item_id, calls, text) for m in orders))
+        value, conf, probs, agree = kind.combine_orders(self.task, first[:3], second[:3])
+        return value, conf, probs, BOTH_ORDERS_AGREE if agree else BOTH_ORDERS_DIFFER
 
     async def _consistency(self, messages, item_id, calls, text):
         temperature = max(self.config.temperature, 0.7)
@@ -381,18 +400,8 @@ class LlmAnnotator(Annotator):
         values = [r[0] for r in results if not isinstance(r, BaseException)]
         if not values:
             raise next(r for r in results if isinstance(r, BaseException))
-        labels, _k = self.task.labels, len(self.task.labels)
-        if self.task.spans:  # the token vote of the samples; confidence: the share equal to it
-            spans, _share, agreement = vote_spans(text, values)
-            return spans, agreement, None, "self-consistency"
-        if self.task.multilabel:
-            freq = np.array([sum(lab in v for v in values) for lab in labels]) / len(values)
-            value = tuple(lab for lab, f in zip(labels, freq) if f >= 0.5)
-            return value, float(np.maximum(freq, 1 - freq).mean()), freq, "self-consistency"
-        counts = np.array([values.count(lab) for lab in labels], dtype=float)
-        probs = counts / counts.sum()
-        best = int(np.argmax(counts))  # first in label order on ties
-        return labels[best], float(probs[best]), probs, "self-consistency"
+        value, confidence, probs = self.task.strategy.sample_consensus(self.task, values, text)
+        return value, confidence, probs, "self-consistency"
 
     async def _ask(self, messages, item_id, calls, sample, temperature, text=""):
         """Ask, re-asking after invalid answers: (value, verbalized conf, completion, said)."""
@@ -401,15 +410,10 @@ class LlmAnnotator(Annotator):
         for _ in range(self.config.reask + 1):
             completion, entry = await self._call(msgs, item_id, calls, sample, temperature)
             try:
-                if self.task.spans:
-                    entities, vconf = parse_entities(completion.content)
-                    spans, rejected = align_typed_entities(text, entities, self.task.labels)
-                    entry["response"]["entities"] = len(entities)
-                    entry["response"]["rejected_entities"] = [
-                        list(e) if isinstance(e, tuple) else e for e in rejected]
-                    self.rejected_entities += len(rejected)
-                    return canonical(spans), vconf, completion, completion.content or ""
-                value, vconf, said = parse_answer(self.task, completion.content)
+                value, vconf, said, log = parse_answer_logged(self.task, completion.content,
+                                                              text)
+                entry["response"].update(log)
+                self.rejected_entities += len(log.get("rejected_entities", ()))
                 return value, vconf, completion, said
             except InvalidAnswer as bad:
                 entry["response"]["invalid"] = bad.reason
@@ -420,7 +424,7 @@ class LlmAnnotator(Annotator):
                                                       self.config.max_tokens)},
                                reask_message(self.task, clip_bytes(bad.reason, REASON_BYTES))]
         raw = re.sub(r"\s+", " ", last.raw)[:200]
-        what = "entity list" if self.task.spans else "label of the task"
+        what = self.task.strategy.answer_name
         raise LlmAnswerError(f"{self.config.model} gave no {what} after "
                              f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})",
                              answer=raw)
@@ -431,8 +435,7 @@ class LlmAnnotator(Annotator):
         cfg = self.config
         schema = None if cfg.structured_output == "none" else answer_schema(
             self.task, self._verbalized)
-        want_lp = (cfg.confidence in ("auto", "logprobs") and not self.task.multilabel
-                   and not self.task.spans)
+        want_lp = cfg.confidence in ("auto", "logprobs") and self.task.strategy.label_logprobs
         params = {"temperature": temperature, "max_tokens": cfg.max_tokens,
                   "structured_output": cfg.structured_output, "logprobs": want_lp,
                   "sample": sample}

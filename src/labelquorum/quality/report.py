@@ -110,6 +110,10 @@ def build_report(project: Project, *, judge: str | None = None, n_boot: int = 10
     data["languages"] = sections.languages(languages, rec, project)
     data["provenance"] = sections.provenance(rec)
     data["simulated"] = sections.simulated(project, rec)
+    # the task kind's own result tables (pairwise: "systems"), each a section of its own
+    tables = project.task.strategy.tables(project.task, project)
+    data["kind_tables"] = [name for name in tables if name not in data]
+    data.update({name: tables[name] for name in data["kind_tables"]})
     facts = _facts(project, rec, data, languages)
     rubric = fill_rubric(facts)
     if judge is not None:

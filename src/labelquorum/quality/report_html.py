@@ -97,16 +97,19 @@ def _skipped(section: dict) -> str:
 
 def render(data: dict[str, Any]) -> str:
     s = data["summary"]
+    extra = [(name, data[name]["title"]) for name in data.get("kind_tables", [])]
+    shown = SECTIONS[:1] + extra + SECTIONS[1:]
     body = [f'<h1>{escape(s["project"])}: the dataset\'s card</h1>',
             (f'<p class="meta">A {escape(s["task"])} task with labels '
             f'{escape(", ".join(s["labels"]))}. Generated {escape(s["generated"])} by '
             f'labelquorum {escape(s["labelquorum"])} from the project\'s own records.</p>'),
             _cards(data), "<nav>" + "".join(f'<a href="#{sid}">{escape(t)}</a>'
-                                            for sid, t in SECTIONS) + "</nav>"]
-    for sid, title in SECTIONS:
+                                            for sid, t in shown) + "</nav>"]
+    for sid, title in shown:
         section = data[sid]
+        draw = RENDER.get(sid, _kind_table)
         inner = (_skipped(section) if section.get("status") == "skipped"
-                 else RENDER[sid](section, data))
+                 else draw(section, data))
         body.append(f'<section id="{sid}" data-section="{sid}"><h2>{escape(title)}</h2>'
                     f"{inner}</section>")
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -114,6 +117,18 @@ def render(data: dict[str, Any]) -> str:
             f"<title>{escape(s['project'])}: labelquorum report</title>"
             f"<style>{CSS}</style></head><body><main>" + "".join(body)
             + "</main></body></html>\n")
+
+
+def _kind_table(d: dict, _data: dict) -> str:
+    """A task kind's own result table (``TaskKind.tables``): its rows, then its notes."""
+    columns = d.get("columns", [])
+    rows = [[_e(row.get(c), "3" if isinstance(row.get(c), float) else "num") for c in columns]
+            for row in d.get("rows", [])]
+    numeric = [i for i, c in enumerate(columns)
+               if any(isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool)
+                      for r in d.get("rows", []))]
+    out = _table(columns, rows, numeric, testid="kind-table") if rows else ""
+    return out + "".join(f'<p class="note">{escape(n)}</p>' for n in d.get("notes", []))
 
 
 def _cards(data: dict) -> str:

@@ -247,6 +247,11 @@ class LlmConfig(AnnotatorBase):
     """
     image_field: str | None = None
     """Item field with an image path (under the media root) or an http(s) URL."""
+    both_orders: bool = False
+    """Pairwise tasks: ask each item twice, the second time with the responses swapped, and
+    combine the answers (orders that disagree give ``tie``, or the likelier response when
+    ties are not allowed); the report shows how often the orders agreed. Two calls per
+    item."""
     breaker_failures: int = Field(5, ge=1)
     """Consecutive failed calls after which the circuit breaker stops calling the server."""
     breaker_cooldown: float = Field(30.0, ge=0)

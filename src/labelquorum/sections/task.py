@@ -25,10 +25,13 @@ class LabelConfig(Strict):
 class TaskConfig(Strict):
     kind: str = "classification"
     """A registered task kind: ``classification`` (one label per item), ``multilabel`` (a set
-    of labels) or ``spans`` (named entities: the labels are the entity types), or one a
-    plugin adds (:mod:`labelquorum.plugins`; ``labelquorum plugins`` lists them)."""
-    labels: list[LabelConfig] = Field(min_length=2)
-    """At least two labels: names, or tables with `name`, `description` and `hotkey`."""
+    of labels), ``spans`` (named entities: the labels are the entity types), ``pairwise``
+    (which of two responses is better), or one a plugin adds (:mod:`labelquorum.plugins`;
+    ``labelquorum plugins`` lists them)."""
+    labels: list[LabelConfig] = Field(default_factory=list)
+    """The labels: names, or tables with `name`, `description` and `hotkey`. A kind that
+    labels with classes needs at least two; a kind may fill them in itself (pairwise: A, B
+    and, when allowed, tie)."""
     guidelines: str = ""
     """How to choose a label."""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
@@ -39,6 +42,28 @@ class TaskConfig(Strict):
     """The input column that gives each item's language (an ISO 639-1 code such as
     ``en``); default: a column named ``language`` when the input has one. Items without
     one get theirs from py3langid at the first run that uses per-language trust."""
+    allow_tie: bool = False
+    """Pairwise tasks: offer ``tie`` besides ``A`` and ``B``."""
+    prompt_field: str = "prompt"
+    """Pairwise tasks: the field holding the prompt both responses answer."""
+    response_fields: list[str] = Field(default_factory=lambda: ["response_a", "response_b"],
+                                       min_length=2, max_length=2)
+    """Pairwise tasks: the fields holding response A and response B."""
+    system_fields: list[str] = Field(default_factory=lambda: ["model_a", "model_b"],
+                                     min_length=2, max_length=2)
+    """Pairwise tasks: the fields naming the systems that wrote response A and B (optional
+    in the data; they rank the systems and are never shown to people)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_completes(cls, data: Any) -> Any:
+        """The kind fills in what it decides (:meth:`TaskKind.complete`) first."""
+        from ..plugins import task_kinds
+
+        kind = data.get("kind") if isinstance(data, dict) else None
+        if isinstance(kind, str) and kind in task_kinds.names():
+            return task_kinds.get(kind).complete(dict(data))
+        return data
 
     @field_validator("kind")
     @classmethod
@@ -84,6 +109,16 @@ class TaskConfig(Strict):
         if isinstance(value, list):
             return [{"name": v} if isinstance(v, str) else v for v in value]
         return value
+
+    @model_validator(mode="after")
+    def _enough_labels(self) -> TaskConfig:
+        """Kinds that label with the label set need two labels or more."""
+        from ..plugins import task_kinds
+
+        if task_kinds.get(self.kind).needs_labels and len(self.labels) < 2:
+            raise ValueError(f"a {self.kind} task needs at least 2 labels under "
+                             f"[[task.labels]]; found {len(self.labels)}")
+        return self
 
     @model_validator(mode="after")
     def _unique_labels(self) -> TaskConfig:

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from ..errors import LabelquorumError, LlmError, WebError
 from ..quality import mark_gold, pause_if_flagged
@@ -33,9 +33,14 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# a person's raw answer, read by the task kind (TaskKind.parse): a label, a number (rating),
+# a list of labels (multilabel) or of [start, end, type] (spans)
+Answer = str | StrictInt | StrictFloat | list[str] | list[tuple[int, int, str]]
+
+
 class Submit(_Body):
     id: str = Field(min_length=1, max_length=64)
-    label: str | list[str] | list[tuple[int, int, str]]  # the last: spans [start, end, type]
+    label: Answer
     # the browser's time on the item: only a hint, which can lower the server's figure
     seconds: float | None = Field(None, ge=0, allow_inf_nan=False)
 
@@ -56,12 +61,12 @@ class CommentBody(_Body):
 
 
 class Adjudicate(_Body):
-    label: str | list[str] | list[tuple[int, int, str]]  # the last: spans [start, end, type]
+    label: Answer
     note: str = Field("", max_length=2000)
 
 
 class GoldBody(_Body):
-    label: str | list[str] | list[tuple[int, int, str]]
+    label: Answer
 
 
 def _labels(web: WebApp) -> list[dict[str, Any]]:
@@ -190,20 +195,10 @@ def assist(body: ItemRef, request: Request, auth: Auth = ANNOTATOR):
              {"label": advice.label, "rationale": advice.rationale}, advice.cost,
              time.perf_counter() - started, result=advice)
     out: dict[str, Any] = {"label": advice.label, "rationale": advice.rationale}
-    if web.task.spans:  # the entities, with their text, for the page to mark
-        out["entities"] = _entities(web, lease.fields, advice.label)
+    # what the kind's widget shows of the advice (spans: the entities, to mark)
+    out.update(web.task.strategy.view(web.task, advice.label,
+                                      str(lease.fields.get(web.task.text_field) or "")))
     return out
-
-
-def _entities(web: WebApp, fields: dict[str, Any], label: str | None) -> list[dict[str, Any]]:
-    if label is None:
-        return []
-    text = str(fields.get(web.task.text_field) or "")
-    try:
-        spans = web.task.parse_label(label, text)
-    except LabelquorumError:
-        return []  # an assistant given from Python that answers off the text: no marks
-    return [{"start": a, "end": b, "type": kind, "text": text[a:b]} for a, b, kind in spans]
 
 
 # -- reviewers ---------------------------------------------------------------------------
@@ -258,8 +253,7 @@ def gold(item_id: str, body: GoldBody, request: Request, auth: Auth = REVIEWER):
     web = _web(request)
     value = web.review.parse(web.review.item(item_id), body.label)  # 404, 422
     try:
-        mark_gold(web.project, item_id, web.task.format_label(value) if web.task.spans
-                  else value)
+        mark_gold(web.project, item_id, web.task.format_label(value))
     except LabelquorumError as exc:  # an unknown label
         raise WebError(str(exc), status=422, code="invalid_label") from None
     web.assigner.gold.refresh()

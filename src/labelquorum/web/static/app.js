@@ -125,11 +125,28 @@
       }
       fieldsEl.appendChild(box);
     }
+    markSides();
     showSuggestion(item.suggestion);
     setupSpans(spans && preselect && item.suggestion ? item.suggestion.label : null);
     shownAt = performance.now();
     paint();
     preload();
+  }
+
+  // a widget that shows two fields side by side (pairwise: response A | response B) names
+  // them in #field-sides; the other fields span both columns
+  const sides = document.getElementById("field-sides");
+  function markSides() {
+    if (!sides) return;
+    fieldsEl.classList.add("sides");
+    for (const box of fieldsEl.querySelectorAll(".field")) {
+      const side = box.dataset.field === sides.dataset.left ? "left"
+        : (box.dataset.field === sides.dataset.right ? "right" : "");
+      if (!side) continue;
+      box.dataset.side = side;
+      const title = box.querySelector(".field-name");
+      if (title && sides.dataset[side + "Title"]) title.textContent = sides.dataset[side + "Title"];
+    }
   }
 
   function showSuggestion(s) {
@@ -471,6 +488,8 @@
 
   const keys = {};
   for (const el of choices) if (el.dataset.key) keys[el.dataset.key.toLowerCase()] = el.dataset.label;
+  // a choice may also take an arrow key (pairwise: ← is A, → is B)
+  for (const el of choices) if (el.dataset.arrow) keys["arrow" + el.dataset.arrow] = el.dataset.label;
 
   // a control that acts on Enter or Space itself (a button, a summary, a checkbox, a link)
   function isControl(t) {
@@ -522,6 +541,7 @@
   });
 
   // the first item is rendered by the server; pick it up
+  markSides();
   if (itemEl.dataset.id) {
     const fields = {};
     for (const box of fieldsEl.querySelectorAll(".field")) {
