@@ -40,6 +40,7 @@ class RatingScale:
     high: float = 5.0
     step: float | None = None
     tolerance: float | None = None
+    consensus: str | None = None  # median | mean | bias-corrected; None: by the scale
 
     def __post_init__(self) -> None:
         if self.ordinal:
@@ -49,6 +50,9 @@ class RatingScale:
         elif not self.low < self.high:
             raise LabelquorumError(f"a numeric rating scale needs min < max; got min = "
                                    f"{self.low:g} and max = {self.high:g}")
+        if self.consensus is not None and self.consensus not in CONSENSUS:
+            raise LabelquorumError(f"unknown rating consensus {self.consensus!r}; valid: "
+                                   f"{', '.join(CONSENSUS)}")
         if self.step is not None and not self.step > 0:
             raise LabelquorumError(f"the rating step must be > 0; got {self.step:g}")
 
