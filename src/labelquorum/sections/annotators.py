@@ -94,14 +94,24 @@ class SimulatedConfig(AnnotatorBase):
     """Answer from this item field instead of the item's gold: for experiments whose items
     must stay ordinary (trainable) items, not gold, while a simulation still knows the truth."""
     confusion: dict[str, dict[str, float]] | None = None
+    noise: float | None = Field(None, ge=0)
+    """Rating tasks: the standard deviation (in points of the scale, or its units) of the
+    normal noise around the gold rating; the answer is then put back on the scale."""
+    bias: float = 0.0
+    """Rating tasks, with ``noise``: this annotator's constant offset from the gold rating
+    (a lenient rater has a positive bias)."""
     latency: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
     def _one_noise_model(self) -> SimulatedConfig:
-        if (self.accuracy is None) == (self.confusion is None):
-            raise ValueError("give exactly one noise model: 'accuracy' or 'confusion'")
+        given = [k for k in ("accuracy", "confusion", "noise") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one noise model: 'accuracy', 'confusion' or "
+                             "(rating tasks) 'noise'")
         if self.accuracy_hard is not None and self.accuracy is None:
             raise ValueError("'accuracy_hard' needs 'accuracy'")
+        if self.bias and self.noise is None:
+            raise ValueError("'bias' needs 'noise' (the rating noise model)")
         return self
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -19,6 +19,28 @@ class LabelConfig(Strict):
     hotkey: str | None = None
 
 
+class RatingConfig(Strict):
+    """``[task.rating]``: the scale and consensus of a ``rating`` task."""
+
+    min: float | None = None
+    """A numeric scale's lowest rating (a task without labels); an ordinal scale's points
+    are the task's labels instead, numbered 1 to n."""
+    max: float | None = None
+    """A numeric scale's highest rating."""
+    step: float | None = Field(None, gt=0)
+    """A numeric scale's step: ratings must be ``min + k * step``; default: any number."""
+    consensus: Literal["median", "mean", "bias-corrected"] | None = None
+    """How an item's ratings become its rating: ``median``, ``mean``, or ``bias-corrected``
+    (the mean after removing each annotator's bias, estimated jointly from all their
+    answers and shrunk when they gave few). Default: ``median`` on an ordinal scale (then
+    the nearest point), ``mean`` on a numeric one; weighted by skill unless
+    ``policy.aggregator = "majority"``."""
+    tolerance: float | None = Field(None, ge=0)
+    """Numeric scales: how far from the consensus a rating still agrees with it (for the
+    confidence, agreement and exact accuracy). Default: the step, else 1/20 of the range.
+    On an ordinal scale the same point agrees and an adjacent one counts half."""
+
+
 class TaskConfig(Strict):
     kind: str = "classification"
     """A registered task kind (:mod:`labelquorum.plugins`)."""
@@ -26,6 +48,8 @@ class TaskConfig(Strict):
     guidelines: str = ""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     text_field: str = "text"
+    rating: RatingConfig | None = None
+    """``kind = "rating"``: the scale (numeric: ``min``, ``max``, ``step``) and consensus."""
     language_field: str | None = None
     """The input column that gives each item's language (an ISO 639-1 code such as
     ``en``); default: a column named ``language`` when the input has one. Items without
@@ -60,6 +84,13 @@ class TaskConfig(Strict):
                 raise PluginError(f"the check of task kind {self.kind!r} (from "
                                   f"{task_kinds.origin(self.kind)}) failed: "
                                   f"{type(exc).__name__}: {exc}", key="task") from None
+        return self
+
+    @model_validator(mode="after")
+    def _rating_section_needs_rating_kind(self) -> TaskConfig:
+        if self.rating is not None and self.kind != "rating":
+            raise ValueError(f"[task.rating] applies to kind = \"rating\" only; this task's "
+                             f"kind is {self.kind!r}: remove the section or change the kind")
         return self
 
     @property
