@@ -98,8 +98,8 @@ def test_gold_off_the_scale_names_row_and_field(tmp_path, gold, message):
      'applies to kind = "rating" only'),
     ('[task]\nkind = "rating"\nlabels = ["a", "b"]\n[task.rating]\nstep = 2\n',
      "numeric scale"),
-    ('[task]\nkind = "rating"\nlabels = ["a", "b"]\n[annotators.x]\ntype = "simulated"\n'
-     'accuracy = 0.9\nbias = 1\n', "'bias' needs 'noise'"),
+    (('[task]\nkind = "rating"\nlabels = ["a", "b"]\n[annotators.x]\ntype = "simulated"\n'
+     'accuracy = 0.9\nbias = 1\n'), "'bias' needs 'noise'"),
 ])
 def test_config_mistakes_are_named(tmp_path, task, message):
     text = "[project]\nname = \"x\"\n" + task + "[annotators.r]\ntype = \"simulated\"\nnoise = 1\n" \
