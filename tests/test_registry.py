@@ -97,8 +97,8 @@ def test_an_aggregator_serves_only_the_kinds_it_names():
         cfg = config(type="rules", rules=[{"label": "a", "keywords": ["x"]}])
         cfg["policy"]["aggregator"] = "first"
         with pytest.raises(ConfigError, match="aggregator 'first' works on multilabel tasks; "
-                                              "use 'majority' or 'weighted' for classification "
-                                              "and spans"):
+                                              "use 'majority' or 'weighted' for classification, "
+                                              "spans and rating"):
             parse_config(cfg)
         cfg["policy"]["aggregator"] = "firts"
         with pytest.raises(ConfigError, match="Did you mean 'first'"):

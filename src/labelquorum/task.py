@@ -24,11 +24,15 @@ class Task:
     fields: tuple[str, ...]
     text_field: str
     language_field: str | None = None  # the input column with each item's language
+    # what the kind reads from its own part of [task] (a rating task's scale): hashable,
+    # from :meth:`TaskKind.settings`; None for kinds that have none
+    settings: Any = None
 
     @classmethod
     def from_config(cls, cfg: TaskConfig) -> Task:
         return cls(cfg.kind, tuple(cfg.label_names), tuple(lab.description for lab in cfg.labels),
-                   cfg.guidelines, tuple(cfg.fields), cfg.text_field, cfg.language_field)
+                   cfg.guidelines, tuple(cfg.fields), cfg.text_field, cfg.language_field,
+                   task_kind(cfg.kind).settings(cfg))
 
     @cached_property
     def strategy(self) -> TaskKind:

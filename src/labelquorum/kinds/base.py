@@ -124,6 +124,11 @@ class TaskKind:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.value_type!r})"
 
+    def settings(self, task_config: Any) -> Any:
+        """What the kind keeps from its ``[task]`` section in :attr:`Task.settings` (a
+        hashable object, e.g. a rating task's scale); None by default."""
+        return None
+
     # -- values: parsing and formatting ------------------------------------------------
     def parse(self, task: Task, raw: Any, text: str | None = None) -> Any:
         """A value from its text or stored form (a gold cell, a form field, an annotator's

@@ -56,6 +56,33 @@ def scale_from_config(task_config: Any) -> RatingScale:
                        consensus=consensus)
 
 
+def check_rating_section(task_config: Any) -> None:
+    """Refuse a ``[task]`` section whose scale is missing, doubled or empty (ValueError)."""
+    cfg = task_config.rating
+    numeric = cfg is not None and (cfg.min is not None or cfg.max is not None)
+    if task_config.labels and numeric:
+        raise ValueError("a rating task has either labels (an ordinal scale's named points, "
+                         "lowest first) or [task.rating] min and max (a numeric scale), not "
+                         "both; remove one")
+    if task_config.labels:
+        if cfg is not None and (cfg.step is not None or cfg.tolerance is not None):
+            raise ValueError("[task.rating] step and tolerance apply to a numeric scale "
+                             "(min and max); an ordinal scale's points are its labels, one "
+                             "step apart")
+        return
+    if cfg is None or cfg.min is None or cfg.max is None:
+        raise ValueError("a rating task needs its scale: labels = [\"bad\", ..., \"good\"] "
+                         "(an ordinal scale's named points, lowest first) or [task.rating] "
+                         "with min and max (a numeric scale)")
+    if not cfg.min < cfg.max:
+        raise ValueError(f"[task.rating] needs min < max; got min = {cfg.min:g} and "
+                         f"max = {cfg.max:g}")
+    if cfg.step is not None and abs((cfg.max - cfg.min) / cfg.step
+                                    - round((cfg.max - cfg.min) / cfg.step)) > 1e-6:
+        raise ValueError(f"[task.rating] step {cfg.step:g} does not divide the range "
+                         f"{cfg.min:g} to {cfg.max:g}; choose a step that reaches max")
+
+
 def consensus_method(task: Any) -> str:
     scale = scale_of(task)
     return scale.consensus or ("median" if scale.ordinal else "mean")
@@ -249,7 +276,7 @@ class RatingKind(TaskKind, value_type="rating"):
         return value, confidence
 
 
-RATING = RatingKind("rating", description="a number on an ordinal (named points) or numeric "
+RATING = RatingKind("rating", check=check_rating_section, description="a number on an ordinal (named points) or numeric "
                     "scale")
 
 

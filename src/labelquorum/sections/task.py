@@ -44,7 +44,9 @@ class RatingConfig(Strict):
 class TaskConfig(Strict):
     kind: str = "classification"
     """A registered task kind (:mod:`labelquorum.plugins`)."""
-    labels: list[LabelConfig] = Field(min_length=2)
+    labels: list[LabelConfig] = Field(default_factory=list)
+    """The labels (at least two), or a ``rating`` task's ordinal points, lowest first; a
+    kind that needs none (a numeric ``rating`` scale) may leave them out."""
     guidelines: str = ""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     text_field: str = "text"
@@ -84,6 +86,17 @@ class TaskConfig(Strict):
                 raise PluginError(f"the check of task kind {self.kind!r} (from "
                                   f"{task_kinds.origin(self.kind)}) failed: "
                                   f"{type(exc).__name__}: {exc}", key="task") from None
+        return self
+
+    @model_validator(mode="after")
+    def _enough_labels(self) -> TaskConfig:
+        from ..plugins import task_kinds
+
+        kind = task_kinds.get(self.kind)
+        if len(self.labels) == 1 or (not self.labels and kind.needs_labels):
+            raise ValueError(f"a {self.kind} task needs at least two labels, given as "
+                             f"labels = [\"a\", \"b\"] or [[task.labels]] tables; it has "
+                             f"{len(self.labels)}")
         return self
 
     @model_validator(mode="after")
