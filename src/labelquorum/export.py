@@ -109,9 +109,12 @@ def export_frame(project: Project, fields: str | list[str] | None = "all") -> pd
     out["cost"] = out["cost"].fillna(0.0).round(10)
     out["simulated"] = out["simulated"].astype("boolean").fillna(False).astype(bool)
     out["annotators"] = out["annotators"].fillna("")
-    out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task.spans),
+    out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task.spans, project.task),
                                   na_action="ignore")
     out = out[COLUMNS].reset_index(drop=True)
+    extra = project.task.strategy.export_columns(project.task, out["label"])
+    for offset, (name, column) in enumerate(extra.items(), 1):  # after the label
+        out.insert(COLUMNS.index("label") + offset, name, column)
     if fields == "none":
         return out
     values = item_fields(project)
@@ -138,8 +141,12 @@ def _annotator_lists(answered: pd.DataFrame, rank: dict[str, int]) -> pd.Series:
     return pd.Series(text, index=ids, name="annotators")
 
 
-def gold_text(raw: str, spans: bool = False) -> str:
+def gold_text(raw: str, spans: bool = False, task=None):
+    """Stored gold in the label column's text form; a number (a rating) by the ``task``'s
+    kind (an ordinal point's name), else as stored."""
     value = json.loads(raw)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and task is not None:
+        return task.format_label(value)
     if spans:
         return to_text(value)  # in the label column's form
     return "|".join(value) if isinstance(value, list) else value

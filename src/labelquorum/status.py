@@ -108,7 +108,7 @@ def project_status(project: Project) -> Status:
             from .export import gold_text
 
             # spans: the share of items whose span set is exactly right
-            truth = merged["gold"].map(lambda g: gold_text(g, project.task.spans))
+            truth = merged["gold"].map(lambda g: gold_text(g, project.task.spans, project.task))
             accuracy = float((truth == merged["label"]).mean())
             if project.task.spans:
                 from .spans import entity_scores, parse_spans

@@ -76,8 +76,8 @@ def test_import_gold_by_point_name_or_number(tmp_path):
 
 
 @pytest.mark.parametrize("gold, message", [
-    ("superb", "row 3, field 'gold'.*'superb' is not a point of the scale.*1 = awful"),
-    ("6", "row 3, field 'gold'.*not a point of the scale"),
+    ("superb", "row 2, field 'gold'.*'superb' is not a point of the scale.*1 = awful"),
+    ("6", "row 2, field 'gold'.*not a point of the scale"),
 ])
 def test_gold_off_the_scale_names_row_and_field(tmp_path, gold, message):
     path = tmp_path / "bad.csv"
@@ -196,8 +196,7 @@ def test_bias_corrected_consensus_beats_the_mean_on_replayed_biased_raters(tmp_p
 
 def test_llm_rates_under_a_json_schema_and_is_reasked_off_the_scale(tmp_path):
     rules = [Rule("kettle", "good"),
-             Rule("lamp", content='{"rating": "superb", "reason": null}', times=1),
-             Rule("lamp", "poor")]
+             Rule("lamp", "poor", content='{"rating": "superb", "reason": null}', times=1)]
     with ScriptedLlmServer(rules, default="fair") as server:
         annotators = f"""
 [annotators.llm]
@@ -225,9 +224,11 @@ annotators = ["llm"]
         assert len(reasks) == 1
     out = decided(project)
     assert out.loc["r00", "label"] == "good" and out.loc["r00", "rating"] == 4  # a kettle
-    lamp = items[items["text"].str.contains("lamp")]["id"].iloc[0]
-    assert out.loc[lamp, "label"] == "poor"
-    assert (out.drop(index=["r00", lamp])["label"].isin(["fair", "good"])).all()
+    said = items.set_index("id")["text"].map(
+        lambda t: "good" if "kettle" in t else "poor" if "lamp" in t else "fair")
+    assert (out["label"] == said.loc[out.index]).all()  # the lamps after their re-ask
+    j = project.judgements()
+    assert set(j["value_type"]) == {"rating"} and set(j["status"]) == {"ok"}
 
 
 def lq_cli(*args, cwd=None):

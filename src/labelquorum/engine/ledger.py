@@ -290,16 +290,14 @@ class Ledger:
                 else np.asarray(answers.confidence, dtype=float))
         methods = answers.methods or [None] * n
         probs_json = self._probs_json(answers, status)
-        fmt = st.task.format_label
-        kind, version, vtype, run_id, sim = (ann.kind, self.versions[name], st.task.value_type,
+        task = st.task
+        stored = [task.strategy.stored(task, value) for value in answers.labels]
+        kind, version, vtype, run_id, sim = (ann.kind, self.versions[name], task.value_type,
                                              self.lock.run_id, bool(ann.simulated))
         with self.store.begin() as conn:
             call_ids = self._log_calls(conn, ann, keys, answers, at)
             rows = [(pid, keys[i], st.ids[p], name, kind, version, vtype,
-                     fmt(answers.labels[i]),
-                     json_text(list(answers.labels[i])) if isinstance(answers.labels[i], tuple)
-                     else None,
-                     probs_json[i], None if np.isnan(conf[i]) else float(conf[i]),
+                     stored[i][0], json_text(stored[i][1]), probs_json[i], None if np.isnan(conf[i]) else float(conf[i]),
                      float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim,
                      stamp, methods[i])
                     for i, p in enumerate(pos)]

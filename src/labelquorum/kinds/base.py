@@ -323,6 +323,11 @@ class TaskKind:
         """What the widget shows of a value (a suggestion, a decision) besides its text."""
         return {}
 
+    def export_columns(self, task: Task, labels: Any) -> dict[str, Any]:
+        """Columns the export adds after ``label`` (name -> a pandas Series aligned with
+        ``labels``, the decided values' text forms, None where undecided); default none."""
+        return {}
+
     # -- formats -----------------------------------------------------------------------
     def labelstudio_result(self, task: Task, value: Any) -> list[dict[str, Any]]:
         """A value as Label Studio ``result`` entries."""

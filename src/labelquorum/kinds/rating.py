@@ -224,6 +224,12 @@ class RatingKind(TaskKind, value_type="rating"):
             out["rating"] = float(value)
         return out
 
+    def export_columns(self, task, labels):
+        """``rating``: the decided rating as a number (the label is its text form)."""
+        scale = scale_of(task)
+        return {"rating": labels.map(lambda t: scale.parse(t) if isinstance(t, str) else None)
+                .astype(float)}
+
     # -- formats -------------------------------------------------------------------------------
     def labelstudio_result(self, task, value, text=""):
         if scale_of(task).ordinal:
