@@ -37,9 +37,13 @@ def test_ordinal_points_parse_by_name_or_number_and_format_by_name():
 
 def test_numeric_scale_refuses_out_of_range_and_off_step_values():
     assert PERCENT.parse("35") == 35.0 and PERCENT.format(35.0) == "35"
-    for bad in ("101", -5, "37", "lots", float("inf")):
+    for bad in ("101", -5, "lots", float("inf")):
         with pytest.raises(LabelquorumError, match="from 0 to 100 in steps of 5"):
             PERCENT.parse(bad)
+    # the step binds answers (people's, LLMs'); gold and a consensus (a mean) may lie between
+    assert PERCENT.parse("37") == 37.0
+    with pytest.raises(LabelquorumError, match="in steps of 5"):
+        PERCENT.parse("37", on_step=True)
     with pytest.raises(LabelquorumError, match="min < max"):
         RatingScale(low=3, high=3)
 

@@ -217,6 +217,13 @@ class TaskKind:
         return (values[keys.index(best)], score[best] / total,
                 Counter(keys)[best] / len(values))
 
+    def fit_consensus(self, task: Task, answers: dict[str, list]) -> Any:
+        """What :meth:`consensus` needs from every answer so far (annotator -> each item's
+        value or None), fitted once before items are aggregated; when not None, it is
+        passed to ``consensus(..., fitted=, annotators=)`` with the answering annotators'
+        names. Default None: each item on its own."""
+        return None
+
     def sample_consensus(self, task: Task, values: Sequence[Any], text: str
                          ) -> tuple[Any, float, np.ndarray | None]:
         """``(value, confidence, probs or None)`` of an LLM's samples of one item

@@ -133,12 +133,21 @@ class RatingKind(TaskKind, value_type="rating"):
         return self.parse(task, text_form)
 
     # -- consensus -------------------------------------------------------------------------
-    def consensus(self, task, values, weights, text, offsets=None):
+    def fit_consensus(self, task, answers):
+        """Bias-corrected consensus: each annotator's bias from all their answers."""
+        if consensus_method(task) != "bias-corrected":
+            return None
+        return bias_offsets(task, [(i, a, float(v)) for a, said in answers.items()
+                                   for i, v in enumerate(said) if v is not None])
+
+    def consensus(self, task, values, weights, text, fitted=None, annotators=None):
         given = [float(v) for v in values if v is not None]
         w = None if weights is None else [float(x) for v, x in zip(values, weights)
                                           if v is not None]
-        if offsets is not None:
-            offsets = [float(o) for v, o in zip(values, offsets) if v is not None]
+        offsets = None
+        if fitted is not None and annotators is not None:
+            offsets = [float(fitted.get(str(a), 0.0)) for v, a in zip(values, annotators)
+                       if v is not None]
         method = "mean" if consensus_method(task) == "bias-corrected" else \
             consensus_method(task)
         return consensus_of(scale_of(task), given, w, method, offsets)
@@ -214,7 +223,7 @@ class RatingKind(TaskKind, value_type="rating"):
     def form_value(self, task, form, text):
         if len(form) != 1:
             raise LabelquorumError(f"a rating task takes one rating; {len(form)} were sent")
-        return self.parse(task, form[0], text)
+        return scale_of(task).parse(form[0], on_step=True)
 
     def view(self, task, value, text):
         scale = scale_of(task)

@@ -81,9 +81,11 @@ class RatingScale:
         return f"a number from {_num(self.low)} to {_num(self.high)}{step}"
 
     # -- values ------------------------------------------------------------------------
-    def parse(self, raw: Any) -> float:
+    def parse(self, raw: Any, on_step: bool = False) -> float:
         """A rating from its text or number form; raise :class:`LabelquorumError` with a
-        sentence when it is not on the scale."""
+        sentence when it is not on the scale. A numeric scale's step binds only answers
+        given with ``on_step`` (a person's, an LLM's): gold, recorded answers and
+        consensus values (a mean) may lie between steps."""
         if isinstance(raw, bool):
             raise LabelquorumError(self._refused(raw))
         if isinstance(raw, str):
@@ -102,7 +104,7 @@ class RatingScale:
             raise LabelquorumError(self._refused(raw))
         if not math.isfinite(value) or not self.low - 1e-9 <= value <= self.high + 1e-9:
             raise LabelquorumError(self._refused(raw))
-        if self.step is not None:
+        if self.step is not None and (on_step or self.ordinal):
             steps = (value - self.low) / self.step
             if abs(steps - round(steps)) > 1e-6:
                 raise LabelquorumError(self._refused(raw))
@@ -282,7 +284,7 @@ def parse_rating_answer(scale: RatingScale, data: Any) -> tuple[float, str | Non
         raise ValueError(f"The rating must be {'a point name' if scale.ordinal else 'a number'}"
                          f", not {json.dumps(data)}.")
     try:
-        return scale.parse(data), reason
+        return scale.parse(data, on_step=True), reason
     except LabelquorumError:
         raise ValueError(f"{json.dumps(data)} is not on the scale ({scale.describe()})."
                          ) from None
