@@ -254,6 +254,16 @@ class TaskKind:
         ``metric`` (what a right answer is), ``macro_f1``, ``per_class`` ... ."""
         return {"metric": "exact match"}
 
+    def gold_scores(self, task: Task, truth: list[Any], pred: list[Any]) -> dict[str, Any]:
+        """Figures of the decided values (``pred``) against evaluation gold (``truth``)
+        that ``labelquorum status`` shows besides accuracy (name -> number or None); both
+        in their text forms. Default none."""
+        return {}
+
+    def describe_scores(self, task: Task, scores: dict[str, Any]) -> str:
+        """:meth:`gold_scores` as one line for people ("" : nothing to show)."""
+        return ""
+
     # -- the LLM: instructions, JSON schema, parsing -----------------------------------
     def value_schema(self, task: Task) -> dict[str, Any]:
         """The JSON schema of one value in an LLM's answer (the default wraps it)."""

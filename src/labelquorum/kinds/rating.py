@@ -174,6 +174,27 @@ class RatingKind(TaskKind, value_type="rating"):
         what = "the same point" if scale.ordinal else f"within {scale.within:g}"
         return {"metric": f"rating ({what})", "rating": scores}
 
+    def gold_scores(self, task, truth, pred):
+        scale = scale_of(task)
+
+        def number(text):
+            try:
+                return scale.parse(text) if text is not None else np.nan
+            except LabelquorumError:
+                return np.nan
+
+        return rating_scores(scale, [number(t) for t in truth], [number(p) for p in pred])
+
+    def describe_scores(self, task, scores):
+        def show(key, fmt):
+            value = scores.get(key)
+            return "n/a" if value is None else format(value, fmt)
+
+        one = "point" if scale_of(task).ordinal else "step"
+        return (f"MAE {show('mae', '.3f')} · RMSE {show('rmse', '.3f')} · exact "
+                f"{show('exact', '.1%')} · within one {one} {show('within_one', '.1%')} · "
+                f"Spearman {show('spearman', '.3f')} ({scores.get('n', 0)} items)")
+
     # -- the LLM -----------------------------------------------------------------------------
     def llm_schema(self, task, verbalized):
         return rating_schema(scale_of(task), verbalized)
