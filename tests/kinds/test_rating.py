@@ -2,7 +2,6 @@
 consensus (median, mean, bias-corrected), status and report scores, export; and the CLI."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -265,8 +264,11 @@ annotators = ["a", "b"]
     out = pd.read_json(tmp_path / "out.jsonl", lines=True, dtype=False).set_index("id")
     assert out["rating"].between(0, 100).all()
     assert ((out["rating"] - items.set_index("id")["gold"]).abs() <= 15).mean() > 0.9
-    shutil.rmtree(root / "report", ignore_errors=True)
-    report = lq_cli("report", "--project", root, "--out", tmp_path / "report").stdout
-    assert report
-    data = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert data["agreement"]["level"] == "interval"
+    lq_cli("report", "--project", root, "--out", tmp_path / "report.html", "--bootstrap", 50)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["agreement"]["alpha_level"] == "interval"  # Krippendorff's alpha on numbers
+    assert data["agreement"]["overall"]["krippendorff_alpha"]["estimate"] > 0.8
+    rating = data["evaluation"]["rating"]
+    assert rating["n"] == 40 and rating["mae"] < 10 and rating["spearman"] > 0.9
+    html = (tmp_path / "report.html").read_text()
+    assert "MAE" in html and "Spearman" in html

@@ -264,6 +264,11 @@ class TaskKind:
         """:meth:`gold_scores` as one line for people ("" : nothing to show)."""
         return ""
 
+    def agreement_data(self, task: Task, labels: Any) -> tuple[Any, str]:
+        """The answers (a pandas Series of text forms) as Krippendorff's alpha reads them,
+        and its level of measurement. Default: the labels, ``nominal``."""
+        return labels, "nominal"
+
     # -- the LLM: instructions, JSON schema, parsing -----------------------------------
     def value_schema(self, task: Task) -> dict[str, Any]:
         """The JSON schema of one value in an LLM's answer (the default wraps it)."""

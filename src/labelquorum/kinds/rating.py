@@ -56,6 +56,16 @@ def scale_from_config(task_config: Any) -> RatingScale:
                        consensus=consensus)
 
 
+def _number(scale: RatingScale, value: Any) -> float:
+    """A rating from a text form or number; NaN where there is none."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return np.nan
+    try:
+        return scale.parse(value)
+    except LabelquorumError:
+        return np.nan
+
+
 def check_rating_section(task_config: Any) -> None:
     """Refuse a ``[task]`` section whose scale is missing, doubled or empty (ValueError)."""
     cfg = task_config.rating
@@ -170,20 +180,22 @@ class RatingKind(TaskKind, value_type="rating"):
 
     def evaluate(self, task, truth, pred):
         scale = scale_of(task)
-        scores = rating_scores(scale, [float(t) for t in truth], [float(p) for p in pred])
+        scores = rating_scores(scale, [_number(scale, t) for t in truth],
+                               [_number(scale, p) for p in pred])
         what = "the same point" if scale.ordinal else f"within {scale.within:g}"
         return {"metric": f"rating ({what})", "rating": scores}
 
     def gold_scores(self, task, truth, pred):
         scale = scale_of(task)
+        return rating_scores(scale, [_number(scale, t) for t in truth],
+                             [_number(scale, p) for p in pred])
 
-        def number(text):
-            try:
-                return scale.parse(text) if text is not None else np.nan
-            except LabelquorumError:
-                return np.nan
-
-        return rating_scores(scale, [number(t) for t in truth], [number(p) for p in pred])
+    def agreement_data(self, task, labels):
+        """Ratings as numbers; Krippendorff's alpha at the ordinal (named points) or
+        interval (numeric scale) level."""
+        scale = scale_of(task)
+        return labels.map(lambda t: _number(scale, t)), \
+            "ordinal" if scale.ordinal else "interval"
 
     def describe_scores(self, task, scores):
         def show(key, fmt):
