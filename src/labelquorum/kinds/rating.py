@@ -25,6 +25,7 @@ from .base import TaskKind
 from .rating_scale import (
     RatingScale,
     consensus_of,
+    number_text,
     parse_rating_answer,
     rating_example,
     rating_instructions,
@@ -260,8 +261,10 @@ class RatingKind(TaskKind, value_type="rating"):
 
     def view(self, task, value, text):
         scale = scale_of(task)
-        out: dict[str, Any] = {"low": scale.low, "high": scale.high, "step": scale.step,
+        out: dict[str, Any] = {"low": number_text(scale.low), "high": number_text(scale.high),
+                               "step": number_text(scale.step) if scale.step else None,
                                "ordinal": scale.ordinal}
+        out |= {"low_text": out["low"], "high_text": out["high"], "step_text": out["step"]}
         if value is not None:
             out["rating"] = float(value)
         return out

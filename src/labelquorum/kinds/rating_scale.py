@@ -77,8 +77,8 @@ class RatingScale:
     def describe(self) -> str:
         if self.ordinal:
             return ", ".join(f"{i} = {name}" for i, name in enumerate(self.points, 1))
-        step = f" in steps of {_num(self.step)}" if self.step else ""
-        return f"a number from {_num(self.low)} to {_num(self.high)}{step}"
+        step = f" in steps of {number_text(self.step)}" if self.step else ""
+        return f"a number from {number_text(self.low)} to {number_text(self.high)}{step}"
 
     # -- values ------------------------------------------------------------------------
     def parse(self, raw: Any, on_step: bool = False) -> float:
@@ -129,7 +129,7 @@ class RatingScale:
         """The text form: the point's name (ordinal) or the number."""
         if value is None:
             return None
-        return self.name(value) if self.ordinal else _num(value)
+        return self.name(value) if self.ordinal else number_text(value)
 
     def snap(self, value: float, prefer: float | None = None) -> float:
         """The nearest value on the scale: clipped to the range, and on an ordinal scale
@@ -153,7 +153,7 @@ class RatingScale:
         return np.where(distance <= self.within + 1e-9, 1.0, 0.0)
 
 
-def _num(value: float | None) -> str:
+def number_text(value: float | None) -> str:
     """A number as people write it: ``3`` rather than ``3.0``."""
     if value is None:
         return ""
@@ -317,6 +317,7 @@ __all__ = [
     "CONSENSUS",
     "RatingScale",
     "consensus_of",
+    "number_text",
     "parse_rating_answer",
     "rating_example",
     "rating_instructions",

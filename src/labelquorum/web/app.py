@@ -105,7 +105,9 @@ class WebApp:
             f"{project.store.url}\0{project.config.project.name}".encode()).hexdigest()[:10]
         self.assistant = assistant
         self.judge = judge
-        self.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
+        # the pages, then the task kinds' widgets (labelquorum/kinds/templates)
+        self.templates = Environment(loader=FileSystemLoader(
+            [HERE / "templates", HERE.parent / "kinds" / "templates"]),
                                      autoescape=select_autoescape(default=True),
                                      trim_blocks=True, lstrip_blocks=True)
         self.media_root = (project.path / project.config.project.media_root).resolve()

@@ -57,11 +57,28 @@ def annotate(request: Request, auth: Auth = SIGNED_IN):
         if exc.code != "paused":
             raise
         paused = True
+    widget = _widget(web)
     return web.render(request, "annotate.html", auth=auth, lease=lease, paused=paused,
                       is_image=is_image, assistant=web.assistant is not None,
                       assistant_note=UNAVAILABLE, hotkeys=_hotkeys(web),
+                      widget=widget,
+                      kind_view=web.task.strategy.view(web.task, None, None) if widget else {},
                       progress=web.progress.of(auth.user),
                       preselect=web.config.web.preselect_suggestion)
+
+
+def _widget(web: WebApp) -> str | None:
+    """The task kind's widget template, where it has one (else the page's label buttons)."""
+    from jinja2 import TemplateNotFound
+
+    name = web.task.strategy.widget
+    if name is None:
+        return None
+    try:
+        web.templates.get_template(name)
+    except TemplateNotFound:
+        return None
+    return name
 
 
 def _hotkeys(web: WebApp) -> list[tuple[str, str, str]]:
