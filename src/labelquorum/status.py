@@ -105,7 +105,7 @@ def project_status(project: Project) -> Status:
              .sort_values("first").drop(columns="first").reset_index())
     tiers["share"] = tiers["items"] / max(len(decided), 1)
     accuracy = f1 = None
-    scores: dict[str, Any] = {}
+    kind_scores: dict[str, Any] = {}
     if len(gold):
         merged = gold.merge(dec, on="item_id", how="inner")
         if len(merged):
@@ -114,8 +114,8 @@ def project_status(project: Project) -> Status:
             # spans: the share of items whose span set is exactly right
             truth = merged["gold"].map(lambda g: gold_text(g, project.task.spans, project.task))
             accuracy = float((truth == merged["label"]).mean())
-            scores = project.task.strategy.gold_scores(project.task, truth.tolist(),
-                                                       merged["label"].tolist())
+            kind_scores = project.task.strategy.gold_scores(project.task, truth.tolist(),
+                                                            merged["label"].tolist())
             if project.task.spans:
                 from .spans import entity_scores, parse_spans
 
@@ -146,8 +146,9 @@ def project_status(project: Project) -> Status:
         evaluation_accuracy=accuracy, runs=len(run_rows),
         last_run=run_rows[-1].status if run_rows else None,
         flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1,
-        evaluation_scores=scores, evaluation_scores_line=project.task.strategy.describe_scores(
-            project.task, scores) if scores else "",
+        evaluation_scores=kind_scores,
+        evaluation_scores_line=project.task.strategy.describe_scores(
+            project.task, kind_scores) if kind_scores else "",
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
         failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
