@@ -48,6 +48,13 @@ def config_template(name: str, labels: list[str], kind: str) -> str:
 type = "spacy"
 """
         first = "spacy"
+    elif not plugins.annotators.get("tfidf").serves(plugins.task_kind(kind).value_type):
+        annotators = """# Annotators. People label in the web app (labelquorum serve); add models or an
+# LLM (type = "llm") as cheaper first tiers.
+[annotators.people]
+type = "human"
+"""
+        first = "people"
     else:
         annotators = """# Annotators. tfidf trains on the project's seed gold (import with --split seed=N).
 [annotators.tfidf]

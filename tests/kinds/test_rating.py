@@ -272,3 +272,14 @@ annotators = ["a", "b"]
     assert rating["n"] == 40 and rating["mae"] < 10 and rating["spearman"] > 0.9
     html = (tmp_path / "report.html").read_text()
     assert "MAE" in html and "Spearman" in html
+
+
+def test_cli_init_of_a_likert_project_gives_a_working_config(tmp_path):
+    root = tmp_path / "likert"
+    lq_cli("init", root, "--labels", "bad,ok,good", "--kind", "rating")
+    items = pd.read_csv(FIXTURE).assign(gold="")
+    items.to_csv(tmp_path / "items.csv", index=False)
+    lq_cli("import", tmp_path / "items.csv", "--project", root, "--id-column", "id")
+    lq_cli("run", "--project", root)  # the people's tier: tasks wait in the web app
+    status = lq_cli("status", "--project", root).stdout
+    assert "0 of 40 items decided" in status and "Waiting on 40 human tasks" in status
