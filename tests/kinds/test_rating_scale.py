@@ -152,3 +152,60 @@ def test_bias_corrected_rating_is_a_well_behaved_estimator():
         "item").label.sort_index())
     with pytest.raises(LabelquorumError, match="shrinkage must be a number >= 0"):
         BiasCorrectedRating(shrinkage=-1).fit(table)
+
+
+# -- the consensus, attacked --------------------------------------------------------------
+answers_on = st.lists(st.integers(1, 5), min_size=1, max_size=8)
+
+
+@given(answers_on, st.data())
+def test_ordinal_consensus_is_a_point_between_the_answers_whatever_their_order(answers, data):
+    weights = data.draw(st.lists(st.floats(0.01, 10), min_size=len(answers),
+                                 max_size=len(answers)))
+    for method in ("median", "mean"):
+        value, confidence, agreement = consensus_of(LIKERT, answers, weights, method)
+        assert value in {1.0, 2.0, 3.0, 4.0, 5.0}
+        assert min(answers) <= value <= max(answers)
+        assert 0 <= agreement <= 1 and 0 <= confidence <= 1
+        plain = consensus_of(LIKERT, answers, None, method)
+        assert plain[2] <= plain[1]  # unweighted: agreement counts full credit only
+        order = data.draw(st.permutations(range(len(answers))))
+        again = consensus_of(LIKERT, [answers[i] for i in order], [weights[i] for i in order],
+                             method)
+        assert again[0] == value and again[1] == pytest.approx(confidence)
+    if len(set(answers)) == 1:  # unanimous: that point, fully confident
+        assert consensus_of(LIKERT, answers, weights) == (float(answers[0]), 1.0, 1.0)
+
+
+# -- the kind object ------------------------------------------------------------------------
+def _task(config_text):
+    import tomllib
+
+    from labelquorum.config import TaskConfig
+    from labelquorum.task import Task
+
+    return Task.from_config(TaskConfig(**tomllib.loads(config_text)["task"]))
+
+
+def test_the_kind_parses_llm_answers_and_refuses_them_off_the_scale_or_step():
+    from labelquorum.llm.prompt import InvalidAnswer, parse_answer
+
+    likert = _task('[task]\nkind = "rating"\nlabels = ["bad", "ok", "good"]\n')
+    numeric = _task('[task]\nkind = "rating"\n[task.rating]\nmin = 0\nmax = 10\nstep = 0.5\n')
+    assert parse_answer(likert, '{"rating": "Good", "reason": "fine"}')[:2] == (3.0, None)
+    assert parse_answer(likert, "ok")[0] == 2.0  # a bare point name
+    assert parse_answer(numeric, 'Sure! {"rating": 7.5, "confidence": 0.8}')[:2] == (7.5, 0.8)
+    for content, why in (('{"rating": 7.25}', "not on the scale"), ('{"rating": 11}', "not on"),
+                         ('{"rating": "great"}', "not on"), ('{"score": 3}', 'no "rating"')):
+        with pytest.raises(InvalidAnswer, match=why):
+            parse_answer(numeric if "great" not in content else likert, content)
+    assert likert.strategy.chance(likert) == pytest.approx(1 / 3)
+
+
+def test_the_kind_simulates_with_the_accuracy_model_one_point_off():
+    likert = _task('[task]\nkind = "rating"\nlabels = ["bad", "ok", "good"]\n')
+    kind = likert.strategy
+    right = kind.simulate(likert, "good", 1.0, lambda *k: 0.5)
+    assert right == (3.0, 1.0)
+    wrong = kind.simulate(likert, 3.0, 0.0, lambda *k: 0.9)  # "up" from the top: down
+    assert wrong == (2.0, 0.0)
