@@ -20,11 +20,11 @@ import pandas as pd
 from sqlalchemy import select
 
 from .errors import ExportError
-from .spans import to_text
 from .store import schema
 
 if TYPE_CHECKING:
     from .project import Project
+    from .task import Task
 
 COLUMNS = ["id", "label", "confidence", "decided_by", "tier", "flags", "annotators", "cost",
            "simulated", "gold", "gold_role", "language"]
@@ -109,7 +109,7 @@ def export_frame(project: Project, fields: str | list[str] | None = "all") -> pd
     out["cost"] = out["cost"].fillna(0.0).round(10)
     out["simulated"] = out["simulated"].astype("boolean").fillna(False).astype(bool)
     out["annotators"] = out["annotators"].fillna("")
-    out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task.spans, project.task),
+    out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task),
                                   na_action="ignore")
     out = out[COLUMNS].reset_index(drop=True)
     extra = project.task.strategy.export_columns(project.task, out["label"])
@@ -141,15 +141,9 @@ def _annotator_lists(answered: pd.DataFrame, rank: dict[str, int]) -> pd.Series:
     return pd.Series(text, index=ids, name="annotators")
 
 
-def gold_text(raw: str, spans: bool = False, task=None):
-    """Stored gold in the label column's text form; a number (a rating) by the ``task``'s
-    kind (an ordinal point's name), else as stored."""
-    value = json.loads(raw)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and task is not None:
-        return task.format_label(value)
-    if spans:
-        return to_text(value)  # in the label column's form
-    return "|".join(value) if isinstance(value, list) else value
+def gold_text(raw: str, task: Task) -> str:
+    """A stored gold (JSON) in the label column's text form."""
+    return task.strategy.gold_text(task, json.loads(raw))
 
 
 def write_export(project: Project, path: Path, *, fields: str | list[str] | None = "all",

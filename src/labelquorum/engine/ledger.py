@@ -297,7 +297,8 @@ class Ledger:
         with self.store.begin() as conn:
             call_ids = self._log_calls(conn, ann, keys, answers, at)
             rows = [(pid, keys[i], st.ids[p], name, kind, version, vtype,
-                     stored[i][0], json_text(stored[i][1]), probs_json[i], None if np.isnan(conf[i]) else float(conf[i]),
+                     stored[i][0], json_text(stored[i][1]), probs_json[i],
+                     None if np.isnan(conf[i]) else float(conf[i]),
                      float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim,
                      stamp, methods[i])
                     for i, p in enumerate(pos)]

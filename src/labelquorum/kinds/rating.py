@@ -75,6 +75,10 @@ def check_rating_section(task_config: Any) -> None:
         raise ValueError("a rating task has either labels (an ordinal scale's named points, "
                          "lowest first) or [task.rating] min and max (a numeric scale), not "
                          "both; remove one")
+    if len(task_config.labels) == 1:
+        raise ValueError("an ordinal rating scale needs at least two points (labels, lowest "
+                         "first); for a numeric scale leave labels out and give [task.rating] "
+                         "min and max")
     if task_config.labels:
         if cfg is not None and (cfg.step is not None or cfg.tolerance is not None):
             raise ValueError("[task.rating] step and tolerance apply to a numeric scale "
@@ -254,20 +258,25 @@ class RatingKind(TaskKind, value_type="rating"):
             return []
         return list(zip(task.labels, keys, task.descriptions))
 
-    def form_value(self, task, form, text):
-        if len(form) != 1:
-            raise LabelquorumError(f"a rating task takes one rating; {len(form)} were sent")
-        return scale_of(task).parse(form[0], on_step=True)
+    def check_answer(self, task, value, text):
+        """An answer (a person's, a recorded one) must be on the scale's step grid."""
+        try:
+            scale_of(task).parse(value, on_step=True)
+        except LabelquorumError as exc:
+            return str(exc)
+        return None
 
     def view(self, task, value, text):
+        """The rating as a number (a suggestion or the assistant's advice, in either form)."""
+        number = _number(scale_of(task), value)
+        return {} if np.isnan(number) else {"rating": number}
+
+    def widget_scale(self, task) -> dict[str, Any]:
+        """What the widget template shows of the scale: its range and step, as text."""
         scale = scale_of(task)
-        out: dict[str, Any] = {"low": number_text(scale.low), "high": number_text(scale.high),
-                               "step": number_text(scale.step) if scale.step else None,
-                               "ordinal": scale.ordinal}
-        out |= {"low_text": out["low"], "high_text": out["high"], "step_text": out["step"]}
-        if value is not None:
-            out["rating"] = float(value)
-        return out
+        return {"ordinal": scale.ordinal, "low": number_text(scale.low),
+                "high": number_text(scale.high),
+                "step": number_text(scale.step) if scale.step else None}
 
     def export_columns(self, task, labels):
         """``rating``: the decided rating as a number (the label is its text form)."""

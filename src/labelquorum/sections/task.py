@@ -89,17 +89,6 @@ class TaskConfig(Strict):
         return self
 
     @model_validator(mode="after")
-    def _enough_labels(self) -> TaskConfig:
-        from ..plugins import task_kinds
-
-        kind = task_kinds.get(self.kind)
-        if len(self.labels) == 1 or (not self.labels and kind.needs_labels):
-            raise ValueError(f"a {self.kind} task needs at least two labels, given as "
-                             f"labels = [\"a\", \"b\"] or [[task.labels]] tables; it has "
-                             f"{len(self.labels)}")
-        return self
-
-    @model_validator(mode="after")
     def _rating_section_needs_rating_kind(self) -> TaskConfig:
         if self.rating is not None and self.kind != "rating":
             raise ValueError(f"[task.rating] applies to kind = \"rating\" only; this task's "
@@ -119,6 +108,16 @@ class TaskConfig(Strict):
         if isinstance(value, list):
             return [{"name": v} if isinstance(v, str) else v for v in value]
         return value
+
+    @model_validator(mode="after")
+    def _enough_labels(self) -> TaskConfig:
+        """Kinds that label with the label set need two labels or more."""
+        from ..plugins import task_kinds
+
+        if task_kinds.get(self.kind).needs_labels and len(self.labels) < 2:
+            raise ValueError(f"a {self.kind} task needs at least 2 labels under "
+                             f"[[task.labels]]; found {len(self.labels)}")
+        return self
 
     @model_validator(mode="after")
     def _unique_labels(self) -> TaskConfig:

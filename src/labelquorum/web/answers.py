@@ -87,11 +87,11 @@ class Answers:
 
         not_paused(user)
         try:
-            text = self._text_of(user, public_id) if self.task.spans else None
-            if isinstance(label, list) or self.task.multilabel:
-                value = self.task.parse_label(label, text)
-            else:  # one form field: the kind's check of a person's answer (a rating's step)
-                value = self.task.strategy.form_value(self.task, [label], text)
+            text = self._text_of(user, public_id) if self.task.strategy.needs_text else None
+            value = self.task.parse_label(label, text)
+            why = self.task.strategy.check_answer(self.task, value, text)
+            if why is not None:  # e.g. a rating between the scale's steps
+                raise LabelquorumError(why)
         except LabelquorumError as exc:
             raise WebError(str(exc), status=422, code="invalid_label") from None
         text, stored = self.task.strategy.stored(self.task, value)
