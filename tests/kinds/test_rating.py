@@ -283,3 +283,30 @@ def test_cli_init_of_a_likert_project_gives_a_working_config(tmp_path):
     lq_cli("run", "--project", root)  # the people's tier: tasks wait in the web app
     status = lq_cli("status", "--project", root).stdout
     assert "0 of 40 items decided" in status and "Waiting on 40 human tasks" in status
+
+
+def test_label_studio_and_hugging_face_round_trips_keep_the_ratings(tmp_path):
+    import datasets
+
+    project = likert_project(tmp_path / "p")
+    project.import_file(FIXTURE, id_column="id")
+    project.run()
+    assert project.export(tmp_path / "tasks.json") == 40
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    final = next(a for a in tasks[0]["annotations"] if a.get("labelquorum_final"))
+    assert final["result"][0]["type"] == "rating"  # Label Studio's Rating tag
+    again = likert_project(tmp_path / "q")
+    assert again.import_file(tmp_path / "tasks.json").judgements == 120
+
+    def answers(p):
+        j = p.judgements()
+        j = j[j["status"] == "ok"]
+        return sorted(zip(j["item"], j["annotator"], j["label"], j["value"].astype(float)))
+
+    assert answers(again) == answers(project)
+    assert again.gold_labels() == project.gold_labels()
+    project.export(tmp_path / "hf", format="hf")
+    ds = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert ds.features["label"].dtype == "float64" and ds.features["gold"].dtype == "float64"
+    out = decided(project)
+    assert ds["label"] == out["rating"].tolist()
