@@ -99,8 +99,15 @@ def check_rating_section(task_config: Any) -> None:
 
 
 def consensus_method(task: Any) -> str:
+    """``[task.rating] consensus``, else the scale's default (ordinal: median)."""
     scale = scale_of(task)
     return scale.consensus or ("median" if scale.ordinal else "mean")
+
+
+def _per_item(task: Any) -> str:
+    """The per-item statistic: the bias-corrected consensus is a mean of corrected answers."""
+    method = consensus_method(task)
+    return "mean" if method == "bias-corrected" else method
 
 
 class RatingKind(TaskKind, value_type="rating"):
@@ -163,15 +170,13 @@ class RatingKind(TaskKind, value_type="rating"):
         if fitted is not None and annotators is not None:
             offsets = [float(fitted.get(str(a), 0.0)) for v, a in zip(values, annotators)
                        if v is not None]
-        method = "mean" if consensus_method(task) == "bias-corrected" else \
-            consensus_method(task)
-        return consensus_of(scale_of(task), given, w, method, offsets)
+        return consensus_of(scale_of(task), given, w, _per_item(task), offsets)
 
     def sample_consensus(self, task, values, text):
-        value, _confidence, agreement = consensus_of(scale_of(task), [float(v) for v in values],
-                                                     None, consensus_method(task)
-                                                     .replace("bias-corrected", "mean"))
-        return value, agreement, None
+        """An LLM's samples: their consensus, confident as far as the samples support it."""
+        value, confidence, _agreement = consensus_of(
+            scale_of(task), [float(v) for v in values if v is not None], None, _per_item(task))
+        return value, confidence, None
 
     # -- scores ------------------------------------------------------------------------------
     def correct(self, task, answer, gold):
