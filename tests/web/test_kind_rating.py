@@ -158,3 +158,21 @@ def test_numeric_rating_by_typing_and_by_the_slider(page, tmp_path):  # noqa: F8
             "'Skipped')")
     assert human_ratings(p) == [("1.5", 1.5), ("7.5", 7.5)]
     assert page.dialogs == []
+
+
+def test_a_reviewer_decides_a_numeric_rating_in_a_number_box(tmp_path):
+    p = rating_project(tmp_path / "p", NUMERIC, ["one answer"])
+    add_users(p, {"rev": "reviewer"})
+    app = create_app(p)
+    s = Session(app, "ann")
+    assert s.post("/api/submit", json={"id": s.next()["id"], "label": "4"}).status_code == 200
+    rev = Session(app, "rev")
+    item = rev.get("/item?id=t0")
+    assert item.status_code == 200 and 'data-testid="adjudicate-value"' in item.text
+    assert 'value="4"' in item.text  # starts from the person's answer
+    done = rev.client.post("/item/adjudicate", data={"csrf_token": rev.csrf, "id": "t0",
+                                                     "label": "6.5", "note": ""},
+                           follow_redirects=False)
+    assert done.status_code in (302, 303), done.text
+    out = p.to_dataframe().set_index("id")
+    assert out.loc["t0", "label"] == "6.5" and out.loc["t0", "rating"] == 6.5

@@ -276,6 +276,17 @@ class RatingKind(TaskKind, value_type="rating"):
         number = _number(scale_of(task), value)
         return {} if np.isnan(number) else {"rating": number}
 
+    def editor(self, task, text, candidates):
+        """The review page's number box (numeric scales; an ordinal scale's points are the
+        page's label choices), started from the first candidate on the scale."""
+        scale = scale_of(task)
+        if scale.ordinal:
+            return None
+        start = next((_number(scale, c) for c in candidates
+                      if not np.isnan(_number(scale, c))), None)
+        return {"value": "" if start is None else number_text(start),
+                **self.widget_scale(task)}
+
     def widget_scale(self, task) -> dict[str, Any]:
         """What the widget template shows of the scale: its range and step, as text."""
         scale = scale_of(task)
