@@ -66,7 +66,7 @@ def test_unknown_setting_is_refused():
 
 
 def test_task_kind_choices_are_listed():
-    with pytest.raises(ConfigError, match="task.kind: expected one of 'classification', 'multilabel', 'spans' or 'pairwise'; found 'regression'"):
+    with pytest.raises(ConfigError, match="task.kind: expected one of 'classification', 'multilabel', 'spans', 'rating' or 'pairwise'; found 'regression'"):
         parse_config(with_(["task", "kind"], "regression"))
 
 

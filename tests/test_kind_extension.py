@@ -132,5 +132,13 @@ def test_bad_gold_of_a_new_kind_is_refused_by_the_kind(tmp_path, count_kind):
 def test_a_value_type_is_registered_by_its_class_and_forgotten(count_kind):
     assert "count" in VALUE_TYPES
     assert json.loads(count_kind.to_json(None, 3)) == 3
-    with pytest.raises(TypeError, match="no task kind implements the value type 'rating'"):
-        TaskKind("stars", "rating")
+    from labelquorum.kinds import RatingKind
+
+    assert isinstance(TaskKind("stars", "rating"), RatingKind)  # the short way, a built-in
+    VALUE_TYPES.append("reserved")  # a value type nobody implements yet
+    try:
+        with pytest.raises(TypeError, match="no task kind implements the value type "
+                                            "'reserved'"):
+            TaskKind("later", "reserved")
+    finally:
+        VALUE_TYPES.remove("reserved")

@@ -376,6 +376,9 @@ def print_status(s, name: str, by_language: bool = False) -> None:
     if s.evaluation_accuracy is not None:
         console.print(f"Accuracy on evaluation gold: [bold]{100 * s.evaluation_accuracy:.2f} %"
                       f"[/] ({s.evaluation_items:,} items)")
+    if s.evaluation_scores_line:
+        console.print(f"On evaluation gold: {escape(s.evaluation_scores_line)}",
+                      highlight=False)
     if s.evaluation_f1 is not None:
         console.print(f"Entity F1 on evaluation gold (exact spans, micro): "
                       f"[bold]{s.evaluation_f1:.4f}[/]")

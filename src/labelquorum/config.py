@@ -193,6 +193,14 @@ class Config(Strict):
                 raise ConfigError("a simulated annotator on a spans task takes 'accuracy' "
                                   "(the chance of keeping each gold entity), not 'confusion'",
                                   key=f"annotators.{name}.confusion")
+            rating = value_type == "rating"
+            if isinstance(ann, SimulatedConfig) and (ann.noise is not None) != rating and (
+                    ann.noise is not None or ann.confusion is not None):
+                raise ConfigError(
+                    "'noise' (and 'bias') is the simulated noise model of rating tasks; use "
+                    "'accuracy' or 'confusion' here" if not rating else
+                    "a simulated rater takes 'noise' (and 'bias') or 'accuracy', not "
+                    "'confusion'", key=f"annotators.{name}")
             if isinstance(ann, SpacyConfig) and not set(ann.type_map.values()) & set(
                     self.task.label_names):
                 raise ConfigError(f"maps spaCy's types only to {sorted(set(ann.type_map.values()))}, "

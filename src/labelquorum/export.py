@@ -112,6 +112,9 @@ def export_frame(project: Project, fields: str | list[str] | None = "all") -> pd
     out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task),
                                   na_action="ignore")
     out = out[COLUMNS].reset_index(drop=True)
+    extra = project.task.strategy.export_columns(project.task, out["label"])
+    for offset, (name, column) in enumerate(extra.items(), 1):  # after the label
+        out.insert(COLUMNS.index("label") + offset, name, column)
     if fields == "none":
         return out
     values = item_fields(project)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Integer, and_, distinct, func, or_, select
@@ -40,6 +40,9 @@ class Status:
     last_run: str | None
     flags: dict[str, int] = field(default_factory=dict)
     evaluation_f1: float | None = None  # spans tasks: entity-level micro F1 on evaluation gold
+    # the task kind's other figures on evaluation gold (a rating's MAE, RMSE, Spearman, ...)
+    evaluation_scores: dict[str, Any] = field(default_factory=dict)
+    evaluation_scores_line: str = ""  # the same, in a line for people
     failures: pd.DataFrame | None = None  # annotator, error, calls: why open calls failed
     rejected_entities: dict[str, int] = field(default_factory=dict)  # spans: per llm annotator
     unlabelled: int = 0  # closed without a label (state final or review, no label)
@@ -104,6 +107,7 @@ def project_status(project: Project) -> Status:
              .sort_values("first").drop(columns="first").reset_index())
     tiers["share"] = tiers["items"] / max(len(decided), 1)
     accuracy = f1 = None
+    kind_scores: dict[str, Any] = {}
     if len(gold):
         merged = gold.merge(dec, on="item_id", how="inner")
         if len(merged):
@@ -114,6 +118,8 @@ def project_status(project: Project) -> Status:
             truth = merged["gold"].map(lambda g: gold_text(g, task))
             accuracy = float((truth == merged["label"]).mean())
             f1 = task.strategy.status_f1(task, truth.tolist(), merged["label"].tolist())
+            kind_scores = task.strategy.gold_scores(task, truth.tolist(),
+                                                    merged["label"].tolist())
         n_eval = len(merged)
     else:
         n_eval = 0
@@ -135,6 +141,9 @@ def project_status(project: Project) -> Status:
         evaluation_accuracy=accuracy, runs=len(run_rows),
         last_run=run_rows[-1].status if run_rows else None,
         flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1,
+        evaluation_scores=kind_scores,
+        evaluation_scores_line=project.task.strategy.describe_scores(
+            project.task, kind_scores) if kind_scores else "",
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
         failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
@@ -195,6 +204,11 @@ def language_quality(project: Project,
                                       "low", "high"]).set_index(["annotator", "language"])
 
 
+def _json(value):
+    """A JSON column as read by pandas: text on some drivers, parsed on others."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def gold_answers(project: Project) -> pd.DataFrame:
     """Each annotator's latest answer on each gold item it never trained on (roles
     calibration, evaluation, control): ``annotator`` (a person as ``people:alice``),
@@ -208,8 +222,8 @@ def gold_answers(project: Project) -> pd.DataFrame:
     pid = project.store.project_id
     with project.store.connect() as conn:
         rows = pd.read_sql(
-            select(j.c.id, j.c.item_id, j.c.annotator, j.c.worker, j.c.label, j.c.confidence,
-                   it.c.gold)
+            select(j.c.id, j.c.item_id, j.c.annotator, j.c.worker, j.c.label, j.c.value,
+                   j.c.confidence, it.c.gold)
             .join(it, and_(it.c.project_id == j.c.project_id, it.c.id == j.c.item_id))
             .where((j.c.project_id == pid) & (j.c.status == "ok")
                    & it.c.gold_role.in_(("calibration", "evaluation", "control"))), conn)
@@ -219,7 +233,14 @@ def gold_answers(project: Project) -> pd.DataFrame:
     rows["annotator"] = rows["annotator"].where(worker == "",
                                                 rows["annotator"] + ":" + worker)
     rows = rows.sort_values("id").drop_duplicates(["item_id", "annotator"], keep="last")
-    rows["right"] = (rows["gold"].map(json.loads) == rows["label"]).astype(float)
+    if task.strategy.vector:
+        rows["right"] = (rows["gold"].map(json.loads) == rows["label"]).astype(float)
+    else:  # a value kind says what counts as right (a rating: the same point)
+        kind = task.strategy
+        rows["right"] = [float(kind.correct(task, kind.from_stored(task, label, _json(value)),
+                                            json.loads(gold)))
+                         for label, value, gold in zip(rows["label"], rows["value"],
+                                                       rows["gold"])]
     rows["confidence"] = rows["confidence"].astype(float)
     return rows[columns].reset_index(drop=True)
 

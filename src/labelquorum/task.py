@@ -24,14 +24,17 @@ class Task:
     fields: tuple[str, ...]
     text_field: str
     language_field: str | None = None  # the input column with each item's language
+    # what the kind reads from its own part of [task] (a rating task's scale): hashable,
+    # from :meth:`TaskKind.settings`; None for kinds that have none
+    settings: Any = None
     #: the whole ``[task]`` section, for the settings of one kind (pairwise's fields)
-    settings: TaskConfig | None = field(default=None, compare=False, repr=False)
+    config: TaskConfig | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, cfg: TaskConfig) -> Task:
         return cls(cfg.kind, tuple(cfg.label_names), tuple(lab.description for lab in cfg.labels),
                    cfg.guidelines, tuple(cfg.fields), cfg.text_field, cfg.language_field,
-                   cfg)
+                   task_kind(cfg.kind).settings(cfg), cfg)
 
     @cached_property
     def strategy(self) -> TaskKind:

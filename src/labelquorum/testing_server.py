@@ -20,6 +20,8 @@ verbatim (malformed JSON, labels outside the set, ...) or its ``fault`` — ``"4
 or any other HTTP status (``"400"``, ``"422"``, ``"503"``...) with ``error`` as the error
 message; after that it answers normally.
 Unmatched requests get ``default`` (or the first label of the request's schema).
+For rating tasks (the request asks for ``{"rating": ...}``) ``answer`` is served as the
+rating: a point's name or a number.
 For spans tasks (the request asks for ``{"entities": ...}``) a rule answers its
 ``entities`` — ``(text, type)`` pairs, or objects served as they are — and an unmatched
 request gets an empty entity list.
@@ -226,6 +228,8 @@ class _App:
         props = (schema or {}).get("properties", {})
         if "label" in props:
             return list(props["label"].get("enum", []))
+        if "rating" in props:  # rating tasks: an ordinal scale's points (numeric: none)
+            return list(props["rating"].get("enum", []))
         if "labels" in props:
             return list(props["labels"].get("items", {}).get("enum", []))
         return []
@@ -255,8 +259,12 @@ class _App:
                        if m.get("role") == "system"), "")
         wants_conf = ("confidence" in (schema or {}).get("properties", {})
                       or (schema is None and '"confidence"' in str(system)))
-        if isinstance(answer, (list, tuple)):
-            data: dict[str, Any] = {"labels": list(answer)}
+        if "rating" in (schema or {}).get("properties", {}) or (
+                schema is None and '{"rating"' in str(system)):
+            data: dict[str, Any] = {"rating": answer, "reason": None}  # rating tasks
+            value = str(answer)
+        elif isinstance(answer, (list, tuple)):
+            data = {"labels": list(answer)}
             value = None
         else:
             data = {"label": answer}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator
 
 from ..errors import LabelquorumError
@@ -95,4 +96,54 @@ class WeightedMeanRating(MeanRating):
             raise LabelquorumError(f"item {items[np.flatnonzero(zero)[0]]!r} has only "
                                    "zero-weight raters")
         self.labels_ = pd.Series((sums["wv"] / sums["w"]).to_numpy(), index=items, name="label")
+        return self
+
+
+class BiasCorrectedRating(MeanRating):
+    """The mean rating per item after removing each annotator's bias (a constant offset).
+
+    The model is ``rating = item value + annotator bias + noise``; the item values and the
+    biases are estimated jointly by least squares with a ridge penalty ``shrinkage`` on the
+    biases, solved exactly (the item values are eliminated, leaving one linear system with
+    a row per annotator). A bias estimated from ``n`` answers is shrunk towards 0 by about
+    ``n / (n + shrinkage)``, so an annotator with few answers keeps nearly no correction.
+    Only answers on items that others rated too tell a bias apart from the item's value:
+    when every annotator rates every item the correction shifts all items alike, and a bias
+    that every annotator shares is not seen. With ``shrinkage=0`` the biases sum to 0.
+
+    ``labels_`` (item -> float), ``biases_`` (annotator -> offset), ``spread_`` (std of the
+    corrected answers per item).
+    """
+
+    def __init__(self, shrinkage: float = 2.0):
+        self.shrinkage = shrinkage
+
+    def fit(self, judgements: pd.DataFrame) -> BiasCorrectedRating:
+        lam = self.shrinkage
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or \
+                not np.isfinite(lam) or lam < 0:
+            raise LabelquorumError(f"shrinkage must be a number >= 0 (how many answers' worth "
+                                   f"of evidence that a bias is 0); got {lam!r}")
+        df, items, workers = _ratings(judgements)
+        item = df["item"].to_numpy()
+        worker = df["annotator"].to_numpy()
+        value = df["value"].to_numpy()
+        n_items, n_workers = len(items), len(workers)
+        per_item = np.bincount(item, minlength=n_items).astype(float)
+        per_worker = np.bincount(worker, minlength=n_workers).astype(float)
+        mean = np.bincount(item, value, n_items) / per_item
+        # normal equations in the biases b, the item values eliminated (mean of r - b):
+        # (diag(n_j + lam) - M' D^-1 M) b = sum over j's answers of (r - item mean)
+        incidence = sparse.csr_matrix((np.ones(len(item)), (item, worker)),
+                                      shape=(n_items, n_workers))
+        shared = (incidence.T @ sparse.diags(1.0 / per_item) @ incidence).toarray()
+        system = np.diag(per_worker + lam) - shared
+        rhs = np.bincount(worker, value - mean[item], n_workers)
+        bias = np.linalg.lstsq(system, rhs, rcond=None)[0]
+        corrected = value - bias[worker]
+        self.labels_ = pd.Series(np.bincount(item, corrected, n_items) / per_item, index=items,
+                                 name="label")
+        self.spread_ = pd.Series(pd.Series(corrected).groupby(item).std(ddof=0).to_numpy(),
+                                 index=items, name="spread")
+        self.biases_ = pd.Series(bias, index=workers, name="bias")
         return self

@@ -66,7 +66,7 @@ class HumanAnswer:
     annotator_version: str
     worker: str | None  # who answered (a user name); None when the caller did not say
     label: str  # in the task's text form (``Task.format_label``)
-    value: list | None  # spans and multi-label values, else None
+    value: Any  # the kind's stored value (spans, label sets, a rating), else None
     confidence: float | None
     cost: float
     latency: float | None  # seconds spent

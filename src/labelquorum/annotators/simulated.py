@@ -13,6 +13,9 @@ Noise models (exactly one):
   when the truth is ``gold`` (rows are normalised; a missing row means always correct).
   Its stated confidence is the answer's own diagonal entry. For multilabel tasks each
   true label is confused on its own and the answer is the set of results.
+* ``noise`` (rating tasks, optionally with ``bias``): the gold rating plus ``bias`` plus
+  normal noise of that standard deviation, put back on the scale
+  (:meth:`labelquorum.kinds.RatingKind.simulate`).
 
 For spans tasks (``accuracy`` only) each gold entity is kept with that probability;
 otherwise it is dropped or (as likely) given another type.
@@ -81,7 +84,11 @@ class SimulatedAnnotator(Annotator):
         def draw(*key: object) -> float:
             return _uniform(seed, self.name, item_id, *key)
 
-        confusion = None if self.config.confusion is None else _Confusion(self, item_id)
+        cfg = self.config
+        if cfg.noise is not None:  # the rating noise model (config allows it there only)
+            return self.task.strategy.simulate(self.task, gold, 1.0, draw, None,
+                                               noise=cfg.noise, bias=cfg.bias)
+        confusion = None if cfg.confusion is None else _Confusion(self, item_id)
         accuracy = 1.0 if confusion is not None else self._accuracy(item_id, fields)
         return self.task.strategy.simulate(self.task, gold, accuracy, draw, confusion)
 

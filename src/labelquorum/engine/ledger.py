@@ -312,13 +312,11 @@ class Ledger:
                 else np.asarray(answers.confidence, dtype=float))
         methods = answers.methods or [None] * n
         probs_json = self._probs_json(answers, status)
-        fmt = task.format_label
+        stored = [task.strategy.stored(task, value) for value in answers.labels]
         kind, version, vtype, sim = (ann.kind, self.versions[ann.name], task.value_type,
                                      bool(ann.simulated))
         return [(self.pid, keys[i], item_id, ann.name, kind, version, vtype,
-                 fmt(answers.labels[i]),
-                 json_text(list(answers.labels[i])) if isinstance(answers.labels[i], tuple)
-                 else None,
+                 stored[i][0], json_text(stored[i][1]),
                  probs_json[i], None if np.isnan(conf[i]) else float(conf[i]),
                  float(cost[i]), float(latency[i]), call_ids[i], run_id, status[i], sim,
                  stamp, methods[i])

@@ -110,7 +110,7 @@ def _score(raw: Any, where: str, n: int, what: str) -> float | None:
 
 
 def _value(result: Any, task: Task, text: Any, where: str, n: int,
-           what: str) -> tuple[str, list | None] | None:
+           what: str) -> tuple[str, Any] | None:
     """(label text, structured value) of one annotation's or prediction's result; None
     when it gives no answer (an empty result outside spans tasks)."""
     if not isinstance(result, list):
@@ -123,8 +123,7 @@ def _value(result: Any, task: Task, text: Any, where: str, n: int,
         raise ImportDataError(f"task {n}, {what}: {exc}", path=where, row=n) from None
     if parsed is None:
         return None
-    label, value = task.strategy.stored(task, parsed)
-    return label, value if isinstance(value, list) else None
+    return task.strategy.stored(task, parsed)  # the ledger's label and value (a rating's number)
 
 
 # -- export --------------------------------------------------------------------------------

@@ -11,18 +11,21 @@ from __future__ import annotations
 from .base import VALUE_TYPES, TaskKind, value_type_class
 from .classification import CLASSIFICATION, ClassKind
 from .multilabel import MULTILABEL, LabelSetKind
+from .rating import RATING, RatingKind
 from .spans import SPANS, SpansKind
 
-BUILTIN_KINDS = [CLASSIFICATION, MULTILABEL, SPANS]
+BUILTIN_KINDS = [CLASSIFICATION, MULTILABEL, SPANS, RATING]
 
 __all__ = [
     "BUILTIN_KINDS",
     "CLASSIFICATION",
     "MULTILABEL",
+    "RATING",
     "SPANS",
     "VALUE_TYPES",
     "ClassKind",
     "LabelSetKind",
+    "RatingKind",
     "SpansKind",
     "TaskKind",
     "value_type_class",

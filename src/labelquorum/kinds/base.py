@@ -162,6 +162,11 @@ text_field = "text"    # the field models read"""
         sentence on a table the kind cannot take. Default: the table unchanged."""
         return section
 
+    def settings(self, task_config: Any) -> Any:
+        """What the kind keeps from its ``[task]`` section in :attr:`Task.settings` (a
+        hashable object, e.g. a rating task's scale); None by default."""
+        return None
+
     # -- values: parsing and formatting ------------------------------------------------
     def parse(self, task: Task, raw: Any, text: str | None = None) -> Any:
         """A value from its text or stored form (a gold cell, a form field, an annotator's
@@ -262,6 +267,13 @@ text_field = "text"    # the field models read"""
         return (values[keys.index(best)], score[best] / total,
                 Counter(keys)[best] / len(values))
 
+    def fit_consensus(self, task: Task, answers: dict[str, list]) -> Any:
+        """What :meth:`consensus` needs from every answer so far (annotator -> each item's
+        value or None), fitted once before items are aggregated; when not None, it is
+        passed to ``consensus(..., fitted=, annotators=)`` with the answering annotators'
+        names. Default None: each item on its own."""
+        return None
+
     def sample_consensus(self, task: Task, values: Sequence[Any], text: str
                          ) -> tuple[Any, float, np.ndarray | None]:
         """``(value, confidence, probs or None)`` of an LLM's samples of one item
@@ -291,6 +303,21 @@ text_field = "text"    # the field models read"""
         """The report's scores of decided values against evaluation gold beyond accuracy:
         ``metric`` (what a right answer is), ``macro_f1``, ``per_class`` ... ."""
         return {"metric": "exact match"}
+
+    def gold_scores(self, task: Task, truth: list[Any], pred: list[Any]) -> dict[str, Any]:
+        """Figures of the decided values (``pred``) against evaluation gold (``truth``)
+        that ``labelquorum status`` shows besides accuracy (name -> number or None); both
+        in their text forms. Default none."""
+        return {}
+
+    def describe_scores(self, task: Task, scores: dict[str, Any]) -> str:
+        """:meth:`gold_scores` as one line for people ("" : nothing to show)."""
+        return ""
+
+    def agreement_data(self, task: Task, labels: Any) -> tuple[Any, str]:
+        """The answers (a pandas Series of text forms) as Krippendorff's alpha reads them,
+        and its level of measurement. Default: the labels, ``nominal``."""
+        return labels, "nominal"
 
     def status_f1(self, task: Task, truth: list[str], decided: list[Any]) -> float | None:
         """The F1 that ``labelquorum status`` shows besides accuracy (text forms of
@@ -413,6 +440,11 @@ text_field = "text"    # the field models read"""
     def view(self, task: Task, value: Any, text: str | None) -> dict[str, Any]:
         """What the annotate page shows of a value or its text form (the assistant's
         advice) besides its text (spans: the entities to mark)."""
+        return {}
+
+    def export_columns(self, task: Task, labels: Any) -> dict[str, Any]:
+        """Columns the export adds after ``label`` (name -> a pandas Series aligned with
+        ``labels``, the decided values' text forms, None where undecided); default none."""
         return {}
 
     def marks(self, task: Task, text: str, label: str) -> list[tuple[str, str | None]] | None:

@@ -91,7 +91,7 @@ def item_text(task: Any, fields: dict[str, Any], swapped: bool = False) -> str:
 
 def pair_fields(task: Any) -> tuple[str, tuple[str, str]]:
     """``(prompt field, (response A field, response B field))`` of a task."""
-    cfg = task.settings
+    cfg = task.config
     if cfg is None:
         return "prompt", ("response_a", "response_b")
     return cfg.prompt_field, (cfg.response_fields[0], cfg.response_fields[1])
@@ -99,7 +99,7 @@ def pair_fields(task: Any) -> tuple[str, tuple[str, str]]:
 
 def system_fields(task: Any) -> tuple[str, str]:
     """The fields naming the systems that wrote response A and B."""
-    cfg = task.settings
+    cfg = task.config
     names = ("model_a", "model_b") if cfg is None else cfg.system_fields
     return names[0], names[1]
 

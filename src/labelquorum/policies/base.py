@@ -217,14 +217,23 @@ class PolicyState:
         n = len(positions)
         conf, agree, votes = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
         values: list = []
+        # a kind whose consensus needs the annotators' answers on every item (a rating's
+        # bias correction) fits that once per state and set of annotators
+        cache = self.__dict__.setdefault("_value_fits", {})
+        if tuple(names) not in cache:
+            cache[tuple(names)] = kind.fit_consensus(task, {
+                a: [v if s == OK else None for v, s in zip(self.values[a], self.status[a])]
+                for a in names})
+        fitted = cache[tuple(names)]
         for i, p in enumerate(positions.tolist()):
             given = [a for a in names if self.status[a][p] == OK
                      and self.values[a][p] is not None]
             weights = None if self.aggregator == "majority" else [
                 self.annotators[a].skill for a in given]
+            extra = {} if fitted is None else {"fitted": fitted, "annotators": given}
             value, conf[i], agree[i] = kind.consensus(
                 task, [self.values[a][p] for a in given], weights,
-                self.texts[p] if self.texts is not None else None)
+                self.texts[p] if self.texts is not None else None, **extra)
             votes[i] = len(given)
             values.append(value)
         return Consensus(np.zeros((n, 0)), np.full(n, -1, dtype=np.int64), conf, agree, votes,

@@ -200,6 +200,14 @@ def _evaluation(d: dict, _data: dict) -> str:
     head = (f'<p>{_e(d["n"])} of {_e(d["items"])} evaluation items are decided '
             f'({_e(d["undecided"])} not yet). Exact-match accuracy '
             f'<b data-testid="accuracy">{_e(d["accuracy"], "pct")}</b>')
+    if "rating" in d:  # a rating task: errors in points (or the scale's units), ranks
+        r = d["rating"]
+        return head + ".</p>" + _table(
+            ["MAE", "RMSE", "exact", "within one", "Spearman's ρ", "items"],
+            [[_e(r["mae"], "3"), _e(r["rmse"], "3"), _e(r["exact"], "pct"),
+              _e(r["within_one"], "pct"), _e(r["spearman"], "3"), _e(r["n"])]],
+            numeric=(0, 1, 2, 3, 4, 5), testid="rating-scores") + \
+            f'<p class="note">Exact: {escape(d["metric"])}.</p>'
     if d["metric"] == "entity":
         head += (f', entity F1 micro <b data-testid="micro-f1">{_e(d["micro_f1"], "3")}</b>, '
                  f'macro {_e(d["macro_f1"], "3")}.</p>')
@@ -223,7 +231,8 @@ def _agreement(d: dict, _data: dict) -> str:
     o = d["overall"]
     boot = (f"95 % bootstrap intervals from {d['n_boot']:,} resamples of the items"
             if d["n_boot"] else "no bootstrap intervals")
-    rows = [["Krippendorff's α (nominal)", _interval(o["krippendorff_alpha"])],
+    rows = [[f"Krippendorff's α ({d.get('alpha_level', 'nominal')})",
+             _interval(o["krippendorff_alpha"])],
             ["Fleiss' κ", _interval(o["fleiss_kappa"])],
             ["percent agreement", _interval(o["percent_agreement"])]]
     per = d["per_label"]

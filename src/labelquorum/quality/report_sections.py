@@ -116,11 +116,16 @@ def agreement(task: Task, answers: pd.DataFrame, n_boot: int, seed: int) -> dict
             "mean_annotators": float(per_item.mean()) if len(per_item) else 0.0}
     shared = per_item[per_item >= 2].index
     table = answers[answers["item"].isin(shared)][["item", "annotator", "label"]]
+    values, level = task.strategy.agreement_data(task, table["label"])
     if not len(shared):
         return skipped("No item has answers from two or more annotators, so agreement is "
                        "undefined; give the people's annotator an overlap of 2 or more, or "
                        "let several annotators label the same items.", **base)
-    overall = {"krippendorff_alpha": _interval(krippendorff_alpha, table, n_boot, seed),
+    def alpha(t: pd.DataFrame) -> float:
+        return krippendorff_alpha(t, level=level)
+
+    overall = {"krippendorff_alpha": _interval(alpha, table.assign(label=values), n_boot,
+                                                seed),
                "fleiss_kappa": _interval(fleiss_kappa, table, n_boot, seed),
                "percent_agreement": _interval(percent_agreement, table, n_boot, seed)}
     per_label = []
@@ -131,7 +136,7 @@ def agreement(task: Task, answers: pd.DataFrame, n_boot: int, seed: int) -> dict
                           **_interval(krippendorff_alpha, projected, n_boot, seed)})
     return {"status": "computed", **base, "items": len(shared),
             "annotators": sorted(table["annotator"].unique()), "n_boot": n_boot,
-            "level": 0.95, "overall": overall, "per_label": per_label,
+            "level": 0.95, "alpha_level": level, "overall": overall, "per_label": per_label,
             "per_label_method": task.strategy.per_label_method}
 
 

@@ -147,15 +147,25 @@ class SimulatedConfig(AnnotatorBase):
     item without the field abstains."""
     confusion: dict[str, dict[str, float]] | None = None
     """The other noise model: `confusion.GOLD.ANSWER` = probability."""
+    noise: float | None = Field(None, ge=0)
+    """Rating tasks: the standard deviation (in points of the scale, or its units) of the
+    normal noise around the gold rating; the answer is then put back on the scale."""
+    bias: float = 0.0
+    """Rating tasks, with ``noise``: this annotator's constant offset from the gold rating
+    (a lenient rater has a positive bias)."""
     latency: float = Field(0.0, ge=0)
     """Seconds per call; above zero, calls run concurrently."""
 
     @model_validator(mode="after")
     def _one_noise_model(self) -> SimulatedConfig:
-        if (self.accuracy is None) == (self.confusion is None):
-            raise ValueError("give exactly one noise model: 'accuracy' or 'confusion'")
+        given = [k for k in ("accuracy", "confusion", "noise") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one noise model: 'accuracy', 'confusion' or "
+                             "(rating tasks) 'noise'")
         if self.accuracy_hard is not None and self.accuracy is None:
             raise ValueError("'accuracy_hard' needs 'accuracy'")
+        if self.bias and self.noise is None:
+            raise ValueError("'bias' needs 'noise' (the rating noise model)")
         return self
 
 

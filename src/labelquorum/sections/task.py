@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -22,6 +22,28 @@ class LabelConfig(Strict):
     """Keyboard shortcut in the web app."""
 
 
+class RatingConfig(Strict):
+    """``[task.rating]``: the scale and consensus of a ``rating`` task."""
+
+    min: float | None = None
+    """A numeric scale's lowest rating (a task without labels); an ordinal scale's points
+    are the task's labels instead, numbered 1 to n."""
+    max: float | None = None
+    """A numeric scale's highest rating."""
+    step: float | None = Field(None, gt=0)
+    """A numeric scale's step: ratings must be ``min + k * step``; default: any number."""
+    consensus: Literal["median", "mean", "bias-corrected"] | None = None
+    """How an item's ratings become its rating: ``median``, ``mean``, or ``bias-corrected``
+    (the mean after removing each annotator's bias, estimated jointly from all their
+    answers and shrunk when they gave few). Default: ``median`` on an ordinal scale (then
+    the nearest point), ``mean`` on a numeric one; weighted by skill unless
+    ``policy.aggregator = "majority"``."""
+    tolerance: float | None = Field(None, ge=0)
+    """Numeric scales: how far from the consensus a rating still agrees with it (for the
+    confidence, agreement and exact accuracy). Default: the step, else 1/20 of the range.
+    On an ordinal scale the same point agrees and an adjacent one counts half."""
+
+
 class TaskConfig(Strict):
     kind: str = "classification"
     """A registered task kind: ``classification`` (one label per item), ``multilabel`` (a set
@@ -31,13 +53,16 @@ class TaskConfig(Strict):
     labels: list[LabelConfig] = Field(default_factory=list)
     """The labels: names, or tables with `name`, `description` and `hotkey`. A kind that
     labels with classes needs at least two; a kind may fill them in itself (pairwise: A, B
-    and, when allowed, tie)."""
+    and, when allowed, tie); a ``rating`` task's labels are its ordinal points, lowest first,
+    and a numeric scale needs none."""
     guidelines: str = ""
     """How to choose a label."""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     """Item fields shown to annotators; import requires them."""
     text_field: str = "text"
     """The field text models read."""
+    rating: RatingConfig | None = None
+    """``kind = "rating"``: the scale (numeric: ``min``, ``max``, ``step``) and consensus."""
     language_field: str | None = None
     """The input column that gives each item's language (an ISO 639-1 code such as
     ``en``); default: a column named ``language`` when the input has one. Items without
@@ -94,6 +119,13 @@ class TaskConfig(Strict):
                 raise PluginError(f"the check of task kind {self.kind!r} (from "
                                   f"{task_kinds.origin(self.kind)}) failed: "
                                   f"{type(exc).__name__}: {exc}", key="task") from None
+        return self
+
+    @model_validator(mode="after")
+    def _rating_section_needs_rating_kind(self) -> TaskConfig:
+        if self.rating is not None and self.kind != "rating":
+            raise ValueError(f"[task.rating] applies to kind = \"rating\" only; this task's "
+                             f"kind is {self.kind!r}: remove the section or change the kind")
         return self
 
     @property

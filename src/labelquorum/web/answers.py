@@ -87,11 +87,14 @@ class Answers:
 
         not_paused(user)
         try:
-            value = self.task.parse_label(label, self._text_of(user, public_id)
-                                          if self.task.strategy.needs_text else None)
+            text = self._text_of(user, public_id) if self.task.strategy.needs_text else None
+            value = self.task.parse_label(label, text)
+            why = self.task.strategy.check_answer(self.task, value, text)
+            if why is not None:  # e.g. a rating between the scale's steps
+                raise LabelquorumError(why)
         except LabelquorumError as exc:
             raise WebError(str(exc), status=422, code="invalid_label") from None
-        text = self.task.format_label(value)
+        text, stored = self.task.strategy.stored(self.task, value)
         a = schema.assignments
         now = _now()
         with self._tx() as conn:
@@ -109,7 +112,7 @@ class Answers:
                 task = conn.execute(self._q_task_of, {"rkey": row.request_key}).first()
                 answer = HumanAnswer(
                     row.request_key, row.item_id, task.annotator, task.annotator_version,
-                    user.name, text, self.task.strategy.stored(self.task, value)[1], None,
+                    user.name, text, stored, None,
                     answer_cost(self.humans.get(task.annotator), spent), spent)
                 values["judgement_id"] = store_answers(
                     conn, self.pid, self.task.value_type, [answer], self.overlap, now,

@@ -29,6 +29,9 @@
   const actionsEl = document.getElementById("actions");
   const suggestionEl = document.getElementById("suggestion");
   const commentBox = document.getElementById("comment-box");
+  // rating tasks on a numeric scale: a number box and a slider (kinds/templates/rating.html)
+  const ratingInput = document.getElementById("rating-value");
+  const ratingSlider = document.getElementById("rating-slider");
   const choices = Array.from(document.querySelectorAll(multilabel ? ".label-check" : ".label-btn"));
   const progress = {
     today: document.querySelector("[data-testid=progress-today]"),
@@ -99,6 +102,7 @@
     itemEl.dataset.id = has ? item.id : "";
     fieldsEl.replaceChildren();
     selected = multilabel ? new Set() : null;
+    setRating("");
     suggestionEl.hidden = true;
     if (!has) { paint(); return; }
     for (const [name, value] of Object.entries(item.fields)) {
@@ -159,7 +163,14 @@
     // (web.preselect_suggestion), and even then they still have to submit it
     if (!preselect) return;
     if (multilabel) selected = new Set(s.label.split("|"));
+    else if (ratingInput) setRating(s.label);
     else selected = s.label;
+  }
+
+  function setRating(value) {
+    if (!ratingInput) return;
+    ratingInput.value = value;
+    if (value !== "") ratingSlider.value = value;
   }
 
   // -- progress: counted here, asked of the server on load and every RESYNC_EVERY answers
@@ -375,12 +386,14 @@
       return entities.map((e) => [toPoints(text, e.start), toPoints(text, e.end), e.type]);
     }
     if (multilabel) return Array.from(selected);
+    if (ratingInput) return ratingInput.value.trim() === "" ? null : ratingInput.value.trim();
     return selected;
   }
 
   async function submit() {
     if (busy || !current) return;
     const label = chosen();
+    if (ratingInput && label === null) { say("Enter a rating first (type a number, or move the slider)."); return; }
     if (!multilabel && !spans && label === null) { say("Choose a label first (keys 1–9)."); return; }
     busy = true;
     try {
@@ -505,6 +518,11 @@
       if (k === "enter" && !ev.shiftKey) { ev.preventDefault(); if (!ev.repeat) comment(); }
       return;
     }
+    if (ratingInput && (t === ratingInput || t === ratingSlider)) {
+      if (k === "enter" && !ev.repeat) { ev.preventDefault(); t.blur(); submit(); }
+      else if (k === "escape") { ev.preventDefault(); t.blur(); }
+      return;
+    }
     if (t && (t.tagName === "TEXTAREA" || t.tagName === "SELECT" ||
               (t.tagName === "INPUT" && t.type !== "checkbox"))) return;
     // a key held down repeats: it must not answer, skip or undo the items that follow
@@ -524,7 +542,15 @@
     }
     if (spans && (k === "backspace" || k === "delete")) { ev.preventDefault(); removeEntity(); return; }
     if (keys[k] !== undefined) { ev.preventDefault(); if (spans) tag(keys[k]); else select(keys[k]); }
+    // a numeric rating: typing a number starts it in the box (the key goes to the box)
+    else if (ratingInput && /^[0-9.\-]$/.test(k)) ratingInput.focus();
   });
+  if (ratingInput) {
+    ratingSlider.addEventListener("input", () => { ratingInput.value = ratingSlider.value; });
+    ratingInput.addEventListener("input", () => {
+      if (ratingInput.value !== "") ratingSlider.value = ratingInput.value;
+    });
+  }
 
   // a control clicked with the mouse gives focus back, so that the next Enter submits
   // instead of pressing it again; pressed from the keyboard, it keeps focus
