@@ -22,7 +22,9 @@ class LabelConfig(Strict):
 class TaskConfig(Strict):
     kind: str = "classification"
     """A registered task kind (:mod:`labelquorum.plugins`)."""
-    labels: list[LabelConfig] = Field(min_length=2)
+    labels: list[LabelConfig] = Field(default_factory=list)
+    """The label set (at least two), for kinds that label with one: every kind but
+    ``free-text``."""
     guidelines: str = ""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     text_field: str = "text"
@@ -111,6 +113,28 @@ class TaskConfig(Strict):
                     f"labels {', '.join(repr(n) for n in names)} share the hotkey {key!r} "
                     "(labels without a hotkey take 1-9 by their position); give each its "
                     "own key")
+        return self
+
+    judge: str | None = None
+    """``free-text`` tasks: the ``llm`` annotator (an ``[annotators.NAME]`` outside the
+    policy) that scores every answer against ``rubric`` from 1 to 5 with a reason. Unset:
+    answers are not scored, and the answer most similar to the others is the label."""
+    rubric: str = ""
+    """``free-text`` tasks: what each judge score means (shown to the judge with the
+    guidelines). Empty: a default rubric from 5 (correct and complete) to 1 (wrong)."""
+    accept_score: int = Field(4, ge=1, le=5)
+    """``free-text`` tasks: an item is accepted when its best answer's judge score is at
+    least this; below it, the item goes to the policy's next tier."""
+
+    @model_validator(mode="after")
+    def _enough_labels(self) -> TaskConfig:
+        from ..plugins import task_kinds
+
+        needs = getattr(task_kinds.get(self.kind), "needs_labels", True)
+        if needs and len(self.labels) < 2:
+            raise ConfigError(f"a {self.kind} task needs at least two labels under "
+                              f"[[task.labels]] (or labels = [\"a\", \"b\"]); "
+                              f"{len(self.labels)} given", key="task.labels")
         return self
 
     @property
