@@ -6,7 +6,8 @@ heavy libraries load on demand; the config models are light and imported here.
 
 from __future__ import annotations
 
-from .plugins import AggregatorType, AnnotatorType, PolicyType, TaskKind
+from .kinds import BUILTIN_KINDS
+from .plugins import AggregatorType, AnnotatorType, PolicyType
 from .sections import annotators as a
 from .sections import policies as p
 
@@ -47,8 +48,4 @@ AGGREGATORS = [
     AggregatorType("mace", "labelquorum.aggregation.mace:MACE", value_types=_CLASSES),
 ]
 
-TASK_KINDS = [
-    TaskKind("classification", "class", description="one label per item"),
-    TaskKind("multilabel", "labelset", description="a set of labels per item"),
-    TaskKind("spans", "spans", description="typed spans of the item's text (NER)"),
-]
+TASK_KINDS = BUILTIN_KINDS

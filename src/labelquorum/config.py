@@ -177,16 +177,16 @@ class Config(Strict):
         spans = value_type == "spans"
         for name, ann in self.annotators.items():
             key = f"annotators.{name}.type"
-            fits = plugins.annotators.get(ann.type).value_types
-            if spans and "spans" not in fits:
-                usable = [t.name for t in plugins.annotators.items() if "spans" in t.value_types]
+            ann_type = plugins.annotators.get(ann.type)
+            if spans and not ann_type.serves("spans"):
+                usable = [t.name for t in plugins.annotators.items() if t.serves("spans")]
                 raise ConfigError(f"a {ann.type} annotator labels whole items, not spans; for "
                                   f"a spans task use one of: {', '.join(usable)}", key=key)
-            if not spans and fits == ("spans",):
+            if not spans and ann_type.value_types == ("spans",):
                 raise ConfigError(f"a {ann.type} annotator labels spans; set task.kind = "
                                   f"\"spans\" or use another annotator type", key=key)
-            if value_type not in fits:
-                usable = [t.name for t in plugins.annotators.items() if value_type in t.value_types]
+            if not ann_type.serves(value_type):
+                usable = [t.name for t in plugins.annotators.items() if t.serves(value_type)]
                 raise ConfigError(f"a {ann.type} annotator cannot label a {self.task.kind} task; "
                                   f"use one of: {', '.join(usable)}", key=key)
             if spans and isinstance(ann, SimulatedConfig) and ann.confusion is not None:

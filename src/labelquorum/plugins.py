@@ -32,11 +32,11 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from .errors import ConfigError, PluginError
+from .kinds.base import VALUE_TYPES, TaskKind
 from .sections.annotators import AnnotatorBase
 from .sections.base import did_you_mean
 from .sections.policies import PolicyBase
 
-VALUE_TYPES = ("class", "labelset", "spans")
 BUILTIN = "built-in"
 
 
@@ -74,17 +74,19 @@ class AnnotatorType:
     :class:`~labelquorum.annotators.Annotator` (a subclass is a factory); a
     ``"module:Class"`` path is imported only when a project uses the backend.
     ``value_types`` are the task values it can produce (``class``, ``labelset``,
-    ``spans``); ``needs_gold`` passes the project's gold to the factory as ``gold=``.
+    ``spans``, ``rating``, ``text``; all of them by default); ``needs_gold`` passes the project's gold to the factory as ``gold=``.
     """
 
     config: type[AnnotatorBase]
     factory: Callable[..., Any] | str
-    value_types: tuple[str, ...] = VALUE_TYPES
+    value_types: tuple[str, ...] | None = None
     needs_gold: bool = False
 
     def __post_init__(self) -> None:
         _check_strict(self.config, AnnotatorBase, "an annotator")
         _type_name(self.config, "an annotator")
+        if self.value_types is None:
+            return
         if not set(self.value_types) <= set(VALUE_TYPES) or not self.value_types:
             raise TypeError(f"value_types {self.value_types!r} must name some of "
                             f"{', '.join(VALUE_TYPES)}")
@@ -92,6 +94,10 @@ class AnnotatorType:
     @property
     def name(self) -> str:
         return _type_name(self.config, "an annotator")
+
+    def serves(self, value_type: str) -> bool:
+        """Whether it can label tasks whose values are of this type."""
+        return self.value_types is None or value_type in self.value_types
 
     def build(self, name: str, config: Any, task: Any, context: Any,
               gold: dict[str, Any] | None = None) -> Any:
@@ -138,23 +144,6 @@ class AggregatorType:
     @property
     def estimator_class(self) -> type:
         return _resolve(self.estimator)
-
-
-@dataclass(frozen=True)
-class TaskKind:
-    """A kind of task, by the values it labels with: ``class`` (one label per item),
-    ``labelset`` (a set of labels) or ``spans`` (typed text spans). ``check(task_config)``
-    may refuse a ``[task]`` section (raise ``ValueError`` with a sentence)."""
-
-    name: str
-    value_type: str
-    check: Callable[[Any], None] | None = None
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if self.value_type not in VALUE_TYPES:
-            raise TypeError(f"task kind {self.name!r}: value_type {self.value_type!r} is not "
-                            f"one of {', '.join(VALUE_TYPES)}")
 
 
 T = TypeVar("T")
@@ -294,7 +283,7 @@ SPECS = {AnnotatorType: annotators, PolicyType: policies, AggregatorType: aggreg
 def register(item: AnnotatorType | PolicyType | AggregatorType | TaskKind, *,
              replace: bool = False) -> None:
     """Add an extension from Python; its registry is chosen by its type."""
-    registry = SPECS.get(type(item))
+    registry = next((r for spec, r in SPECS.items() if isinstance(item, spec)), None)
     if registry is None:
         raise TypeError(f"register an AnnotatorType, PolicyType, AggregatorType or TaskKind, "
                         f"not a {type(item).__name__}")

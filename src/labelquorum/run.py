@@ -47,7 +47,6 @@ from .errors import PolicyError, StoreError
 from .policies import NOT_ASKED, OK, PENDING, Decision, DecisionState, Plan
 from .policies.cascade import HELD, take
 from .quality.watch import GoldenWatch, control_bank, theta_of, theta_weights
-from .spans import canonical
 
 if TYPE_CHECKING:
     from .project import Project
@@ -136,8 +135,7 @@ class Runner:
                                cfg.retrain_every, cfg.self_training_weight)
         self.learner.resume()  # a killed run's promoted refits, on exactly their items
         language_note = None
-        if getattr(self.policy, "uses_language", False) and not (
-                self.task.multilabel or self.task.spans):
+        if getattr(self.policy, "uses_language", False) and self.task.strategy.one_label:
             language_note = record_languages(store, self.task)
         st = self.state = RunState.load(store, self.task, self.annotators, lock.run_id,
                                         lock.seed, self.policy.item_fields())
@@ -349,17 +347,14 @@ class Runner:
         if not len(positions):
             return
         ones = np.ones(len(positions))
-        if self.task.spans:
-            values = [canonical(gold[st.ids[p]]) for p in positions]
+        task, kind = self.task, self.task.strategy
+        values = [kind.parse(task, gold[st.ids[p]]) for p in positions]
+        if not kind.vector:
             consensus = Consensus(np.zeros((len(positions), 0)), np.full(len(positions), -1),
                                   ones, ones, ones, values)
         else:
-            post = np.zeros((len(positions), len(self.task.labels)))
-            for i, p in enumerate(positions):
-                value = gold[st.ids[p]]
-                for lab in (value if self.task.multilabel else [value]):
-                    post[i, self.task.index[lab]] = 1.0
-            label = post.astype(bool) if self.task.multilabel else post.argmax(axis=1)
+            post = np.stack([kind.encode(task, v) for v in values])
+            label = post.astype(bool) if kind.multilabel else post.argmax(axis=1)
             consensus = Consensus(post, label, ones, ones, ones)
         self.ledger.write_plan([Decision(positions, consensus, ["gold"], "gold")], {})
 

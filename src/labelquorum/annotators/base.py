@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..kinds.base import TaskKind
 from ..task import Task
 
 
@@ -281,13 +282,7 @@ class Annotator:
             if raw is None or errors[i] is not None:
                 labels.append(None)
                 continue
-            if self.task.multilabel:
-                raw = raw if isinstance(raw, (list, tuple)) else str(raw).split("|")
-                raw = [mapping.get(str(r), str(r)) for r in raw]
-            elif self.task.spans:
-                raw = _map_span_types(raw, mapping) if mapping else raw
-            else:
-                raw = mapping.get(str(raw), str(raw))
+            raw = self.task.strategy.rename(self.task, raw, mapping)
             try:
                 labels.append(self.task.parse_label(raw))
             except Exception as exc:  # noqa: BLE001 - an unknown label is a failed call
@@ -302,14 +297,16 @@ class Annotator:
         return answers
 
     def _check_spans(self, answers: Answers, items: Items) -> Answers:
-        """Spans tasks: an answer with offsets past its item's text is a failed call."""
-        if not self.task.spans:
+        """An answer the task kind finds wrong for its item (spans past the end of the
+        text) is a failed call (:meth:`TaskKind.check_answer`)."""
+        kind = self.task.strategy
+        if type(kind).check_answer is TaskKind.check_answer:
             return answers
         for i, (label, text) in enumerate(zip(answers.labels, items.texts)):
-            if label and max(end for _, end, _ in label) > len(text):
+            why = None if label is None else kind.check_answer(self.task, label, text)
+            if why is not None:
                 answers.labels[i] = None
-                answers.errors[i] = (f"spans {label!r} reach past the end of the text "
-                                     f"({len(text)} characters)")
+                answers.errors[i] = why
                 answers.status[i] = "failed"  # its cost stands: the call was made
         return answers
 
@@ -317,45 +314,8 @@ class Annotator:
         return f"{self.name} ({self.config.type}{', simulated' if self.simulated else ''})"
 
 
-def _map_span_types(raw: Any, mapping: dict[str, str]) -> Any:
-    """Spans with their types renamed by ``label_map``; malformed input is left for
-    validation to reject."""
-    try:
-        spans = json.loads(raw) if isinstance(raw, str) else raw
-        out = []
-        for ent in spans:
-            if isinstance(ent, dict):
-                kind = ent.get("label", ent.get("type"))
-                out.append({"start": ent.get("start"), "end": ent.get("end"),
-                            "label": mapping.get(str(kind), kind)})
-            else:
-                start, end, kind = ent
-                out.append((start, end, mapping.get(str(kind), kind)))
-        return out
-    except (TypeError, ValueError):
-        return raw
-
-
 def spread_confidence(labels: list[Any], confidence: np.ndarray, task: Task) -> np.ndarray:
-    """Per-label probabilities from a label and a confidence: the rest shared evenly.
-
-    A confidence at or below chance (1/k, or 0.5 per label for multilabel) is read as just
-    above chance, so the label an annotator said always gets the most probability.
-    """
-    n, k = len(labels), len(task.labels)
-    probs = np.full((n, k), np.nan)
-    index = task.index
-    chance = 0.5 if task.multilabel else 1.0 / max(k, 1)
-    confidence = np.maximum(np.asarray(confidence, dtype=float), chance + 1e-9)
-    if task.multilabel:
-        for i, lab in enumerate(labels):
-            if lab is not None:
-                probs[i] = 1.0 - confidence[i]
-                probs[i, [index[name] for name in lab]] = confidence[i]
-        return probs
-    rows = np.array([i for i, lab in enumerate(labels) if lab is not None], dtype=np.int64)
-    if len(rows):
-        cols = np.array([index[labels[i]] for i in rows.tolist()], dtype=np.int64)
-        probs[rows] = ((1.0 - confidence[rows]) / max(k - 1, 1))[:, None]
-        probs[rows, cols] = confidence[rows]
-    return probs
+    """Per-label probabilities from a label and a confidence (see
+    :meth:`TaskKind.probs`); an all-NaN matrix for a value kind's task."""
+    probs = task.strategy.probs(task, labels, confidence)
+    return np.full((len(labels), len(task.labels)), np.nan) if probs is None else probs

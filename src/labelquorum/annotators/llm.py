@@ -49,7 +49,6 @@ import numpy as np
 from ..errors import AnnotatorError, LlmAnswerError, MediaError
 from ..llm.client import Completion, EndpointClient
 from ..llm.confidence import margin_from_logprobs
-from ..llm.entities import parse_entities
 from ..llm.media import image_part, loggable
 from ..llm.pricing import (
     TOKENS_PER_IMAGE,
@@ -61,13 +60,11 @@ from ..llm.prompt import (
     InvalidAnswer,
     answer_schema,
     build_messages,
-    example_answer,
-    parse_answer,
+    parse_answer_logged,
     reask_message,
 )
 from ..llm.reservation import REASON_BYTES, Reservation, clip_bytes
-from ..spans import align_typed_entities, canonical, vote_spans
-from .base import Annotator, Answers, Items, spread_confidence
+from .base import Annotator, Answers, Items
 from .cache import CallCache, cache_key
 
 OFF_LABEL_STOP = 15
@@ -187,12 +184,7 @@ class LlmAnnotator(Annotator):
         """(input tokens, output tokens, cost) per item, from the real prompts; no calls."""
         out = []
         verbal = self._verbalized
-        if self.task.spans:  # a guess: one entity of each type
-            answer = json.dumps({"entities": [{"text": "x" * 12, "type": lab}
-                                              for lab in self.task.labels]})
-        else:
-            answer = example_answer(self.task, list(self.task.labels) if self.task.multilabel
-                                    else max(self.task.labels, key=len))
+        answer = self.task.strategy.llm_answer_guess(self.task)
         answer_tokens = estimate_text_tokens(answer) + (6 if verbal else 0)
         for item_id, fields in zip(items.ids, items.fields):
             text = str(fields.get(self.task.text_field, ""))
@@ -338,8 +330,7 @@ class LlmAnnotator(Annotator):
         self.off_label_streak += 1
         if self.off_label_streak < OFF_LABEL_STOP or self.off_label_stop:
             return
-        what = ("without an entity list" if self.task.spans
-                else "off the label set")
+        what = self.task.strategy.off_label
         names = ", ".join(json.dumps(lab) for lab in self.task.labels)
         example = exc.answer if exc.answer is not None else str(exc)
         self.off_label_stop = (
@@ -354,10 +345,11 @@ class LlmAnnotator(Annotator):
     async def _single(self, messages, item_id, calls, text):
         value, vconf, completion, said = await self._ask(messages, item_id, calls, None,
                                                          self.config.temperature, text)
-        if self.task.spans:  # no per-label probabilities; a verbalized score or none
+        kind = self.task.strategy
+        if not kind.vector:  # no per-label probabilities; a verbalized score or none
             return (value, np.nan if vconf is None else vconf, None,
                     "none" if vconf is None else "verbalized")
-        if (self.config.confidence in ("auto", "logprobs") and not self.task.multilabel
+        if (self.config.confidence in ("auto", "logprobs") and kind.label_logprobs
                 and completion.logprobs):
             # llama.cpp's json_object dialect reports pre-grammar log-probabilities
             found = margin_from_logprobs(completion.content or "", said, completion.logprobs,
@@ -366,7 +358,7 @@ class LlmAnnotator(Annotator):
             if found is not None:
                 return value, found[0], found[1], "logprobs"
         if vconf is not None:
-            return value, vconf, spread_confidence([value], np.array([vconf]), self.task)[0], \
+            return value, vconf, kind.probs(self.task, [value], np.array([vconf]))[0], \
                 "verbalized"
         return value, np.nan, np.full(len(self.task.labels), np.nan), "none"
 
@@ -381,18 +373,8 @@ class LlmAnnotator(Annotator):
         values = [r[0] for r in results if not isinstance(r, BaseException)]
         if not values:
             raise next(r for r in results if isinstance(r, BaseException))
-        labels, _k = self.task.labels, len(self.task.labels)
-        if self.task.spans:  # the token vote of the samples; confidence: the share equal to it
-            spans, _share, agreement = vote_spans(text, values)
-            return spans, agreement, None, "self-consistency"
-        if self.task.multilabel:
-            freq = np.array([sum(lab in v for v in values) for lab in labels]) / len(values)
-            value = tuple(lab for lab, f in zip(labels, freq) if f >= 0.5)
-            return value, float(np.maximum(freq, 1 - freq).mean()), freq, "self-consistency"
-        counts = np.array([values.count(lab) for lab in labels], dtype=float)
-        probs = counts / counts.sum()
-        best = int(np.argmax(counts))  # first in label order on ties
-        return labels[best], float(probs[best]), probs, "self-consistency"
+        value, confidence, probs = self.task.strategy.sample_consensus(self.task, values, text)
+        return value, confidence, probs, "self-consistency"
 
     async def _ask(self, messages, item_id, calls, sample, temperature, text=""):
         """Ask, re-asking after invalid answers: (value, verbalized conf, completion, said)."""
@@ -401,15 +383,10 @@ class LlmAnnotator(Annotator):
         for _ in range(self.config.reask + 1):
             completion, entry = await self._call(msgs, item_id, calls, sample, temperature)
             try:
-                if self.task.spans:
-                    entities, vconf = parse_entities(completion.content)
-                    spans, rejected = align_typed_entities(text, entities, self.task.labels)
-                    entry["response"]["entities"] = len(entities)
-                    entry["response"]["rejected_entities"] = [
-                        list(e) if isinstance(e, tuple) else e for e in rejected]
-                    self.rejected_entities += len(rejected)
-                    return canonical(spans), vconf, completion, completion.content or ""
-                value, vconf, said = parse_answer(self.task, completion.content)
+                value, vconf, said, log = parse_answer_logged(self.task, completion.content,
+                                                              text)
+                entry["response"].update(log)
+                self.rejected_entities += len(log.get("rejected_entities", ()))
                 return value, vconf, completion, said
             except InvalidAnswer as bad:
                 entry["response"]["invalid"] = bad.reason
@@ -420,7 +397,7 @@ class LlmAnnotator(Annotator):
                                                       self.config.max_tokens)},
                                reask_message(self.task, clip_bytes(bad.reason, REASON_BYTES))]
         raw = re.sub(r"\s+", " ", last.raw)[:200]
-        what = "entity list" if self.task.spans else "label of the task"
+        what = self.task.strategy.answer_name
         raise LlmAnswerError(f"{self.config.model} gave no {what} after "
                              f"{self.config.reask} re-asks (last answer {raw!r}: {last.reason})",
                              answer=raw)
@@ -431,8 +408,7 @@ class LlmAnnotator(Annotator):
         cfg = self.config
         schema = None if cfg.structured_output == "none" else answer_schema(
             self.task, self._verbalized)
-        want_lp = (cfg.confidence in ("auto", "logprobs") and not self.task.multilabel
-                   and not self.task.spans)
+        want_lp = cfg.confidence in ("auto", "logprobs") and self.task.strategy.label_logprobs
         params = {"temperature": temperature, "max_tokens": cfg.max_tokens,
                   "structured_output": cfg.structured_output, "logprobs": want_lp,
                   "sample": sample}

@@ -31,12 +31,26 @@ import json
 
 import numpy as np
 
-from .base import Annotator, Answers, Items, spread_confidence
+from .base import Annotator, Answers, Items
 
 
 def _uniform(*parts: object) -> float:
     digest = hashlib.sha1("\x1f".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class _Confusion:
+    """A simulated annotator's confusion matrix on one item, for :meth:`TaskKind.simulate`:
+    ``confuse(true, *key)`` draws the answer to a true label, ``row(true)`` its row."""
+
+    def __init__(self, annotator: SimulatedAnnotator, item_id: str):
+        self.annotator, self.item_id = annotator, item_id
+
+    def confuse(self, true: str, *key: object) -> str:
+        return self.annotator._confuse(true, self.item_id, *key)
+
+    def row(self, true: str) -> dict[str, float]:
+        return self.annotator._row(true)
 
 
 class SimulatedAnnotator(Annotator):
@@ -56,53 +70,25 @@ class SimulatedAnnotator(Annotator):
         return _uniform(self.context.seed, "difficulty", item_id)
 
     def _answer(self, item_id: str, fields: dict) -> tuple[object, float]:
+        """The task kind's simulated answer (:meth:`TaskKind.simulate`) to the item's gold:
+        from the project's gold, or from ``truth_field`` (its text form)."""
         name = self.config.truth_field
         gold = self.gold.get(item_id) if name is None else fields.get(name)
-        if name is not None and self.task.spans and isinstance(gold, str) and gold:
-            gold = self.task.parse_label(gold)
-        if gold is None or (name is not None and gold == "" and not self.task.multilabel):
+        if gold is None:
             return None, np.nan
-        labels, seed, cfg = self.task.labels, self.context.seed, self.config
-        if self.task.spans:
-            return self._spans(item_id, gold, fields), self._accuracy(item_id, fields)
-        if self.task.multilabel and isinstance(gold, str):
-            gold = self.task.parse_label(gold)  # 'a|b', not the characters of the string
-        if cfg.confusion is not None:
-            if not self.task.multilabel:
-                answer = self._confuse(gold, item_id)
-                return answer, self._row(answer).get(answer, 0.0)
-            # Each true label is confused on its own; an empty gold set stays empty.
-            answers = {self._confuse(true, item_id, true) for true in gold}
-            chosen = tuple(lab for lab in labels if lab in answers)
-            return chosen, min((self._row(lab).get(lab, 0.0) for lab in chosen), default=1.0)
-        p = self._accuracy(item_id, fields)
-        if self.task.multilabel:
-            chosen = set(gold)
-            for lab in labels:
-                if _uniform(seed, self.name, item_id, lab) >= p:
-                    chosen ^= {lab}
-            return tuple(lab for lab in labels if lab in chosen), p
-        if _uniform(seed, self.name, item_id) < p:
-            return gold, p
-        others = [lab for lab in labels if lab != gold]
-        return others[int(_uniform(seed, self.name, item_id, "wrong") * len(others))], p
+        seed = self.context.seed
+
+        def draw(*key: object) -> float:
+            return _uniform(seed, self.name, item_id, *key)
+
+        confusion = None if self.config.confusion is None else _Confusion(self, item_id)
+        accuracy = 1.0 if confusion is not None else self._accuracy(item_id, fields)
+        return self.task.strategy.simulate(self.task, gold, accuracy, draw, confusion)
 
     def _accuracy(self, item_id: str, fields: dict) -> float:
         cfg = self.config
         hard = cfg.accuracy if cfg.accuracy_hard is None else cfg.accuracy_hard
         return cfg.accuracy - (cfg.accuracy - hard) * self._difficulty(item_id, fields)
-
-    def _spans(self, item_id: str, gold, fields: dict) -> tuple:
-        p, seed, labels = self._accuracy(item_id, fields), self.context.seed, self.task.labels
-        out = []
-        for start, end, kind in self.task.parse_label(gold):
-            if _uniform(seed, self.name, item_id, start, end) < p:
-                out.append((start, end, kind))
-            elif _uniform(seed, self.name, item_id, start, end, "how") < 0.5:
-                others = [lab for lab in labels if lab != kind]
-                pick = _uniform(seed, self.name, item_id, start, end, "type")
-                out.append((start, end, others[int(pick * len(others))]))
-        return tuple(out)
 
     def _row(self, true: str) -> dict[str, float]:
         """``true``'s confusion row, normalised; a missing or all-zero row is always correct."""
@@ -124,8 +110,7 @@ class SimulatedAnnotator(Annotator):
         pairs = [self._answer(i, f) for i, f in zip(items.ids, items.fields)]
         labels = [a for a, _ in pairs]
         conf = np.array([c for _, c in pairs], dtype=float)
-        probs = None if self.task.spans else spread_confidence(labels, np.nan_to_num(conf),
-                                                               self.task)
+        probs = self.task.strategy.probs(self.task, labels, np.nan_to_num(conf))
         return Answers(labels=labels, confidence=conf, probs=probs,
                        calls=[{"simulated": True, "answer": json.dumps(lab)} for lab in labels])
 

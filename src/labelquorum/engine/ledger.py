@@ -34,7 +34,6 @@ from ..annotators import Annotator, Answers
 from ..errors import PolicyError
 from ..policies import REOPENABLE, Decision
 from ..policies.cascade import take
-from ..spans import to_text
 from ..store import Store, insert_rows, json_text, schema, upsert_rows
 from .lock import RunLock, now
 from .state import RunState
@@ -207,22 +206,15 @@ class Ledger:
 
     def _decision_rows(self, dec: Decision, start: int, stamp) -> list[tuple]:
         """Rows of ``decisions`` for a slice of a decision's items."""
-        st, labels, task = self.state, self.state.task.labels, self.state.task
+        st, task = self.state, self.state.task
+        kind = task.strategy
         c, positions = dec.consensus, dec.positions[start:start + ROWS_AT_ONCE]
         provenance = st.provenance(positions)
         deciders = st.deciders(dec.decided_by, positions)
         base_flags = [f for f in dec.flags.split(",") if f]
         out = []
         for i, p in enumerate(positions.tolist(), start=start):
-            if task.spans:
-                value = [list(x) for x in c.values[i]] if c.votes[i] else None
-                label = to_text(value) if value is not None else None
-            elif task.multilabel:
-                value = [labels[j] for j in np.flatnonzero(c.label[i])] if c.votes[i] else None
-                label = "|".join(value) if value is not None else None
-            else:
-                label = labels[c.label[i]] if c.label[i] >= 0 else None
-                value = None
+            label, value = kind.stored(task, kind.decode(task, c, i))
             flags = list(base_flags)
             if label is None and value is None:
                 if "unlabelled" not in flags:

@@ -33,7 +33,6 @@ from ..policies import (
     PolicyState,
 )
 from ..policies.board import Board
-from ..spans import canonical, to_text
 from ..store import Store, schema
 from ..task import Task
 from .languages import UNDETERMINED
@@ -48,8 +47,7 @@ class RunState(Board):
 
     def __init__(self, store: Store, task: Task, annotators: dict[str, Annotator],
                  ids: list[str], seqs: list[int], seed: int):
-        super().__init__(ids, task.labels, list(annotators), multilabel=task.multilabel,
-                         spans=task.spans, seed=seed)
+        super().__init__(ids, task.labels, list(annotators), task=task, seed=seed)
         n = len(ids)
         self.store, self.task, self.annotators = store, task, annotators
         # item fields are read from the store a chunk at a time, never all held: a
@@ -58,7 +56,7 @@ class RunState(Board):
         self.pos = {item_id: i for i, item_id in enumerate(ids)}
         self.had_decision = np.zeros(n, dtype=bool)
         self.final = np.zeros(n, dtype=bool)  # closed by a decision no run writes over
-        if task.spans:  # the spans vote aligns to the texts: held for spans tasks
+        if task.strategy.needs_text:  # e.g. the spans vote aligns to the texts
             self.texts = [t for start in range(0, n, FETCH)
                           for t in self.items(np.arange(start, min(start + FETCH, n))).texts]
         self.gold: dict[str, Any] = {}  # of seed items (decided by their gold)
@@ -115,7 +113,7 @@ class RunState(Board):
             conn = conn.execution_options(yield_per=10_000)  # PostgreSQL: a server cursor
             ids, seqs, gold, control, seeds, langs = [], [], {}, set(), [], []
             # calibration gold: the right label's index (classification tasks)
-            classes = not task.multilabel and not task.spans
+            classes = task.strategy.one_label
             reference: dict[int, int] = {}
             # streamed, and without the items' fields (read a chunk at a time when asked)
             for i, (item_id, seq, item_gold, role, lang) in enumerate(conn.execute(
@@ -214,8 +212,8 @@ class RunState(Board):
                     j.c.status, j.c.run_id, j.c.worker)
              .where((j.c.project_id == pid) & (j.c.status != "superseded"))
              .order_by(j.c.id))
-        k = len(self.task.labels)
-        index = self.task.index
+        task, kind = self.task, self.task.strategy
+        k = len(task.labels)
         # several people answer one task (a human annotator's ``overlap``): their answers
         # are pooled into vote shares instead of the last one standing
         pooled: dict[tuple[str, int], np.ndarray] = {}
@@ -230,29 +228,24 @@ class RunState(Board):
             self.status[r.annotator][p] = code
             if code != OK:
                 continue
-            if self.task.spans:
-                self.values[r.annotator][p] = (canonical(r.value) if r.value is not None
-                                               else self.task.parse_label(r.label))
+            value = kind.from_stored(task, r.label, r.value)
+            if self.values:  # a value kind: the value itself
+                self.values[r.annotator][p] = value
                 continue
-            if self.task.multilabel:
-                value = r.value if r.value is not None else r.label.split("|")
-                row = np.zeros(k)
-                row[[index[v] for v in value]] = 1.0
-            else:
-                self.label[r.annotator][p] = index[r.label]
-                row = np.zeros(k)
-                row[index[r.label]] = 1.0
+            row = kind.encode(task, value)
+            lab = kind.index_of(task, value)  # -1: a label set
+            if lab >= 0:
+                self.label[r.annotator][p] = lab
             if r.probs:
-                row = np.array([r.probs.get(lab, 0.0) for lab in self.task.labels])
+                row = np.array([r.probs.get(name, 0.0) for name in task.labels])
             if ann.deferred:
-                if not self.task.multilabel:  # each person a worker of truth inference
-                    self.workers.setdefault(r.annotator, []).append(
-                        (p, r.worker or "", index[r.label]))
+                if lab >= 0:  # each person a worker of truth inference
+                    self.workers.setdefault(r.annotator, []).append((p, r.worker or "", lab))
                 votes = pooled.setdefault((r.annotator, p), np.zeros(k + 1))
                 votes[:k] += row
                 votes[k] += 1
                 row = votes[:k] / votes[k]
-                if not self.task.multilabel:
+                if lab >= 0:
                     self.label[r.annotator][p] = int(np.argmax(row))
             self.probs[r.annotator][p] = row
 
@@ -264,21 +257,19 @@ class RunState(Board):
         self.put(name, positions, codes)
         if not len(idx):
             return
-        if self.task.spans:
+        task, kind = self.task, self.task.strategy
+        if self.values:  # a value kind: the values themselves
             for i in idx.tolist():
                 self.values[name][int(positions[i])] = answers.labels[i]
             return
-        index, k = self.task.index, len(self.task.labels)
-        onehot = np.zeros((len(idx), k))
+        onehot = np.zeros((len(idx), len(task.labels)))
+        label = np.full(len(idx), -1, dtype=np.int64)  # -1: label sets
         for row, i in enumerate(idx.tolist()):
-            value = answers.labels[i]
-            for v in (value if self.task.multilabel else (value,)):
-                onehot[row, index[v]] = 1.0
+            onehot[row] = kind.encode(task, answers.labels[i])
+            label[row] = kind.index_of(task, answers.labels[i])
         if answers.probs is not None:
             given = ~np.isnan(answers.probs[idx]).any(axis=1)
             onehot[given] = answers.probs[idx[given]]
-        label = None if self.task.multilabel else np.array(
-            [index[answers.labels[i]] for i in idx.tolist()], dtype=np.int64)
         self.put(name, positions[idx], codes[idx], label, onehot)
 
     def close(self, positions: np.ndarray, final: bool) -> None:
@@ -315,6 +306,7 @@ class RunState(Board):
     def provenance(self, positions: np.ndarray) -> list[str]:
         """For each item, a JSON object of what every annotator that answered said."""
         names = [json.dumps(lab) for lab in self.task.labels]
+        task, kind = self.task, self.task.strategy
         parts = []
         for name in self.annotators:
             status = self.status[name][positions]
@@ -324,9 +316,9 @@ class RunState(Board):
             frag[status == FAILED] = key + '"failed"'
             for i in np.flatnonzero(status == OK).tolist():
                 p = positions[i]
-                if self.task.spans:
-                    frag[i] = key + to_text(self.values[name][p] or ())
-                elif self.task.multilabel:
+                if self.values:
+                    frag[i] = key + kind.to_json(task, self.values[name][p])
+                elif self.multilabel:
                     said = [lab for lab, v in zip(self.task.labels, self.probs[name][p])
                             if v >= 0.5]
                     frag[i] = key + json.dumps(said)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,8 +67,9 @@ class PolicyState:
     budget_left: float | None
     tie_keys: np.ndarray
     aggregator: str = "weighted"
-    values: dict[str, list] | None = None  # spans tasks: per annotator, spans per item or None
-    texts: list[str] | None = None  # spans tasks: each item's text
+    # value kinds (spans, ...): per annotator, each item's value or None
+    values: dict[str, list] | None = None
+    texts: list[str] | None = None  # kinds that read the text (spans): each item's text
     suspicious: np.ndarray | None = None  # bool (n,): text reads like prompt injection
     # per annotator, bool (n,): the ledger holds a request for the item (in any state,
     # including one the budget stopped before it was sent); None: same as status != NOT_ASKED
@@ -86,6 +88,8 @@ class PolicyState:
     # item fields the policy asked for (:meth:`Policy.item_fields`), name -> each item's
     # value as text ("" where the item lacks it)
     fields: dict[str, np.ndarray] | None = None
+    # the task (its kind aggregates a value kind's answers); None: a classification task
+    task: Any = None
 
     def was_planned(self, name: str) -> np.ndarray:
         """Items the annotator was asked about, or was to be asked about, at any time."""
@@ -104,11 +108,11 @@ class PolicyState:
             if self.annotators[a].kind == "llm":
                 continue
             answered = self.status[a][positions] == OK
-            if self.values is not None:  # spans: the same spans as the consensus
+            if self.values is not None:  # a value kind: the same value as the consensus
+                kind, task = self.task.strategy, self.task
                 said = [self.values[a][p] for p in positions.tolist()]
                 agrees = answered & np.array(
-                    [v is not None and tuple(v) == tuple(cv) for v, cv in zip(said, c.values)],
-                    dtype=bool)
+                    [kind.same(task, v, cv) for v, cv in zip(said, c.values)], dtype=bool)
             elif self.multilabel:
                 said = self.probs[a][positions] >= 0.5
                 agrees = answered & (said == c.label.astype(bool)).all(axis=1)
@@ -192,7 +196,7 @@ class PolicyState:
         answers so far, and the items' posteriors come from that fit.
         """
         if self.values is not None:
-            return self._spans_consensus(names, positions)
+            return self._values_consensus(names, positions)
         if self.aggregator not in VOTES:
             return self._fitted_consensus(names, positions)
         k = len(self.labels)
@@ -205,11 +209,11 @@ class PolicyState:
                     self.multilabel)
 
 
-    def _spans_consensus(self, names: list[str], positions: np.ndarray) -> Consensus:
-        """Token-level vote of the named annotators' spans (weighted by skill unless the
-        aggregator is ``majority``)."""
-        from ..spans import vote_spans
-
+    def _values_consensus(self, names: list[str], positions: np.ndarray) -> Consensus:
+        """A value kind's consensus of the named annotators' answers, item by item
+        (:meth:`TaskKind.consensus`; weighted by skill unless the aggregator is
+        ``majority``)."""
+        kind, task = self.task.strategy, self.task
         n = len(positions)
         conf, agree, votes = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
         values: list = []
@@ -218,10 +222,11 @@ class PolicyState:
                      and self.values[a][p] is not None]
             weights = None if self.aggregator == "majority" else [
                 self.annotators[a].skill for a in given]
-            spans, conf[i], agree[i] = vote_spans(self.texts[p],
-                                                  [self.values[a][p] for a in given], weights)
+            value, conf[i], agree[i] = kind.consensus(
+                task, [self.values[a][p] for a in given], weights,
+                self.texts[p] if self.texts is not None else None)
             votes[i] = len(given)
-            values.append(spans)
+            values.append(value)
         return Consensus(np.zeros((n, 0)), np.full(n, -1, dtype=np.int64), conf, agree, votes,
                          values)
 

@@ -14,21 +14,27 @@ from .base import NOT_ASKED, AnnotatorInfo, PolicyState
 
 
 class Board:
-    """Per annotator: request status, label index and per-label probabilities (spans: the
-    spans) over all items; which items are open; which were ever planned."""
+    """Per annotator: request status, label index and per-label probabilities (a value kind's
+    tasks: each item's value) over all items; which items are open; which were ever planned.
 
-    def __init__(self, ids, labels: tuple[str, ...], names, *, multilabel: bool = False,
-                 spans: bool = False, seed: int = 0):
+    ``task`` (a :class:`~labelquorum.task.Task`) says how answers are held: its kind's
+    :attr:`~labelquorum.kinds.TaskKind.vector`; without one, as classification."""
+
+    def __init__(self, ids, labels: tuple[str, ...], names, *, task=None, seed: int = 0):
         n, k = len(ids), len(labels)
+        kind = task.strategy if task is not None else None
         self.ids = np.asarray(ids, dtype=object)
-        self.labels, self.multilabel = tuple(labels), multilabel
+        self.task = task
+        self.labels = tuple(labels)
+        self.multilabel = bool(kind is not None and kind.multilabel)
         self.open = np.ones(n, dtype=bool)
         self.status = {a: np.zeros(n, dtype=np.int8) for a in names}
         self.label = {a: np.full(n, -1, dtype=np.int64) for a in names}
         self.probs = {a: np.full((n, k), np.nan) for a in names}
         # a request exists in the ledger (in any state): a chain knows what it forwarded
         self.planned = {a: np.zeros(n, dtype=bool) for a in names}
-        self.values = {a: [None] * n for a in names} if spans else {}
+        self.values = {a: [None] * n for a in names} if kind is not None and \
+            not kind.vector else {}
         self.texts: list[str] | None = None
         self.suspicious = np.zeros(n, dtype=bool)
         self.tie = tie_keys(self.ids, seed)
@@ -78,4 +84,4 @@ class Board:
                            suspicious=self.suspicious, planned=self.planned,
                            workers=self.workers or None, reference=self.reference,
                            cost=self.cost, language=self.language,
-                           fields=self.fields or None)
+                           fields=self.fields or None, task=self.task)

@@ -49,7 +49,7 @@ def restrict(state: PolicyState, positions: np.ndarray) -> PolicyState:
         planned=cut(state.planned), workers=workers,
         reference=None if state.reference is None else state.reference[pos],
         cost=cut(state.cost), fields=cut(state.fields),
-        language=None if state.language is None else state.language[pos])
+        language=None if state.language is None else state.language[pos], task=state.task)
 
 
 class Grouped(Policy):

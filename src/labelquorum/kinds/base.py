@@ -1,0 +1,350 @@
+"""The task-kind contract: everything that varies by what a task labels with.
+
+A :class:`TaskKind` is a strategy object registered by name (``task.kind`` in
+``labelquorum.toml``). The generic machinery — import, the ledger, the run's state and
+policies, simulated and LLM annotators, the web pages, export, status and the report —
+asks the task's kind instead of branching on it, so a new kind is one module here (and, for
+its annotation widget, one template under ``kinds/templates/``).
+
+Kinds come in *value types*: what one answer is. A value type is a subclass declared with
+``class RatingKind(TaskKind, value_type="rating")``; the built-ins are ``class`` (one label),
+``labelset`` (a set of labels) and ``spans`` (typed character spans); ``rating`` (a number
+on a scale) and ``text`` (free text) are the names reserved for those values. A kind made
+the short way, ``TaskKind("yes-no", "class", check=..., description=...)``, is an instance
+of its value type's class, so it behaves like every kind of that value type.
+
+Answers sit on the policies' board in one of two encodings (:attr:`TaskKind.vector`):
+
+* vector kinds (``class``, ``labelset``) hold, per annotator and item, a label index and a
+  row of per-label probabilities, aggregated by the votes and truth-inference methods;
+* value kinds (everything else) hold one Python value per annotator and item, aggregated
+  item by item by :meth:`TaskKind.consensus`.
+
+Methods take the :class:`~labelquorum.task.Task` (labels, descriptions, fields) as their
+first argument: one kind object serves every project of that kind. See
+``docs/kinds.md`` / the brief ``kind-api.md`` for who calls what.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..errors import LabelquorumError
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from ..task import Task
+
+#: The value types a ``[annotators.NAME]`` type or an aggregator may declare it serves.
+#: ``rating`` and ``text`` are reserved for the kinds that label with a number and with
+#: free text; a subclass declaring another value type adds it.
+VALUE_TYPES: list[str] = ["class", "labelset", "spans", "rating", "text"]
+
+_IMPLEMENTATIONS: dict[str, type[TaskKind]] = {}
+
+
+def value_type_class(value_type: str) -> type[TaskKind]:
+    """The class implementing a value type (the built-in kinds are imported first)."""
+    import labelquorum.kinds  # noqa: F401 - registers the built-in value types
+
+    if value_type not in VALUE_TYPES:
+        raise TypeError(f"value_type {value_type!r} is not one of {', '.join(VALUE_TYPES)}")
+    impl = _IMPLEMENTATIONS.get(value_type)
+    if impl is None:
+        raise TypeError(f"no task kind implements the value type {value_type!r} yet; "
+                        f"subclass labelquorum.kinds.TaskKind with value_type="
+                        f"{value_type!r}")
+    return impl
+
+
+class TaskKind:
+    """A kind of task: a name, the value type it labels with, and the behaviour of that
+    value type (overridable method by method in a subclass).
+
+    ``check(task_config)`` may refuse a ``[task]`` section by raising ``ValueError`` with a
+    sentence; ``description`` is shown in help texts and the docs.
+    """
+
+    #: What one answer is: ``class``, ``labelset``, ``spans``, ``rating``, ``text``, ...
+    value_type: ClassVar[str] = ""
+    #: Answers are label-probability rows on the board (else one value per item).
+    vector: ClassVar[bool] = False
+    #: Answers are one label of the task: calibration gold, per-language trust and the
+    #: auto policy apply.
+    one_label: ClassVar[bool] = False
+    #: A vector kind whose rows are independent per label (several labels may apply).
+    multilabel: ClassVar[bool] = False
+    #: The task needs a label set (``[[task.labels]]``).
+    needs_labels: ClassVar[bool] = True
+    #: What a decided value counts in the report's label distribution.
+    unit: ClassVar[str] = "items"
+    #: An LLM's per-label log-probabilities can give the confidence of its answer.
+    label_logprobs: ClassVar[bool] = False
+    #: Consensus and checks read the item's text (the board holds every item's text).
+    needs_text: ClassVar[bool] = False
+    #: What an LLM must give, in messages ("gave no label of the task after 2 re-asks").
+    answer_name: ClassVar[str] = "label of the task"
+    #: How an LLM's unreadable answers are described ("answered off the label set").
+    off_label: ClassVar[str] = "off the label set"
+    #: The annotation widget: a Jinja template (under ``kinds/templates``) included by the
+    #: annotate page; ``None``: people cannot label this kind in the browser.
+    widget: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, value_type: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if value_type is not None:
+            cls.value_type = value_type
+            if value_type not in VALUE_TYPES:
+                VALUE_TYPES.append(value_type)
+            _IMPLEMENTATIONS[value_type] = cls
+
+    def __new__(cls, name: str, value_type: str | None = None, *args: Any, **kwargs: Any):
+        impl = cls
+        if cls is TaskKind:
+            if value_type is None:
+                raise TypeError(f"task kind {name!r}: give its value_type "
+                                f"({', '.join(VALUE_TYPES)})")
+            try:
+                impl = value_type_class(value_type)
+            except TypeError as exc:
+                raise TypeError(f"task kind {name!r}: {exc}") from None
+        return super().__new__(impl)
+
+    def __init__(self, name: str, value_type: str | None = None,
+                 check: Callable[[Any], None] | None = None, description: str = ""):
+        if value_type is not None and value_type != self.value_type:
+            raise TypeError(f"task kind {name!r}: value_type {value_type!r} does not match "
+                            f"{type(self).__name__}'s {self.value_type!r}")
+        self.name, self.check, self.description = name, check, description
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.value_type!r})"
+
+    # -- values: parsing and formatting ------------------------------------------------
+    def parse(self, task: Task, raw: Any, text: str | None = None) -> Any:
+        """A value from its text or stored form (a gold cell, a form field, an annotator's
+        raw answer); raise :class:`LabelquorumError` with a sentence on bad input.
+        ``text`` is the item's text where the value refers into it."""
+        raise NotImplementedError(f"task kind {self.name!r} does not parse values")
+
+    def format(self, task: Task, value: Any) -> str:
+        """The value's one-line text form (the ledger's ``label`` column, CSV export)."""
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+    def stored(self, task: Task, value: Any) -> tuple[str | None, Any]:
+        """``(label, value)``: the ledger's ``label`` text and its JSON ``value`` column."""
+        if value is None:
+            return None, None
+        return self.format(task, value), value
+
+    def from_stored(self, task: Task, label: str | None, value: Any) -> Any:
+        """The value back from the ledger's ``label`` and ``value`` columns."""
+        return self.parse(task, value if value is not None else label)
+
+    def rename(self, task: Task, raw: Any, mapping: dict[str, str]) -> Any:
+        """An annotator's raw answer with its native names mapped (``label_map``)."""
+        return raw
+
+    def project(self, task: Task, value: Any, target: str) -> str:
+        """The text form of a value seen as one label's yes/no (per-label agreement)."""
+        return "yes" if target in self.members(task, value) else "no"
+
+    def to_json(self, task: Task, value: Any) -> str:
+        """The value as JSON text (the decisions' provenance of what each annotator said)."""
+        return json.dumps(self.stored(task, value)[1], ensure_ascii=False)
+
+    def gold_json(self, task: Task, text_form: str) -> Any:
+        """The export's gold from its text form (JSON formats keep structure)."""
+        return text_form
+
+    def check_answer(self, task: Task, value: Any, text: str) -> str | None:
+        """Why a parsed answer cannot be right for this item (a failed call), or None."""
+        return None
+
+    def members(self, task: Task, value: Any) -> list[str]:
+        """The labels one value counts for (the report's label distribution)."""
+        return []
+
+    # -- encoding for aggregation (vector kinds) ---------------------------------------
+    def encode(self, task: Task, value: Any) -> np.ndarray:
+        """The board's per-label row for one answer (one-hot, multi-hot)."""
+        raise NotImplementedError(f"task kind {self.name!r} is not a vector kind")
+
+    def index_of(self, task: Task, value: Any) -> int:
+        """The board's label index of one answer (-1: none, e.g. a label set)."""
+        return -1
+
+    def probs(self, task: Task, values: Sequence[Any], confidence: np.ndarray
+              ) -> np.ndarray | None:
+        """Per-label probabilities from answers and their confidences (None: value kinds)."""
+        return None
+
+    def decode(self, task: Task, consensus: Any, i: int) -> Any:
+        """Row ``i`` of a :class:`~labelquorum.aggregation.Consensus` as a value (None: no
+        answer). Value kinds read ``consensus.values``."""
+        if not consensus.votes[i] or consensus.values is None:
+            return None
+        return consensus.values[i]
+
+    def gold_consensus_row(self, task: Task, value: Any) -> tuple[np.ndarray, int]:
+        """A vector kind's posterior row and label for an item decided by its gold."""
+        return self.encode(task, value), self.index_of(task, value)
+
+    # -- consensus and agreement (value kinds) -----------------------------------------
+    def consensus(self, task: Task, values: Sequence[Any], weights: Sequence[float] | None,
+                  text: str | None) -> tuple[Any, float, float]:
+        """``(value, confidence, agreement)`` of one item from its answers (weights: the
+        annotators' skills, None for an unweighted vote). The default: the weighted
+        plurality of equal answers; confidence its weight share, agreement its count share."""
+        if not values:
+            return None, 0.0, 0.0
+        w = [1.0] * len(values) if weights is None else [float(x) for x in weights]
+        keys = [self.key(v) for v in values]
+        score: dict[Any, float] = {}
+        for k, x in zip(keys, w):
+            score[k] = score.get(k, 0.0) + x
+        best = max(score, key=lambda k: (score[k], -keys.index(k)))
+        total = sum(w) or 1.0
+        return (values[keys.index(best)], score[best] / total,
+                Counter(keys)[best] / len(values))
+
+    def sample_consensus(self, task: Task, values: Sequence[Any], text: str
+                         ) -> tuple[Any, float, np.ndarray | None]:
+        """``(value, confidence, probs or None)`` of an LLM's samples of one item
+        (self-consistency)."""
+        value, _conf, agreement = self.consensus(task, values, None, text)
+        return value, agreement, None
+
+    def key(self, value: Any) -> Any:
+        """A hashable form of a value: answers with equal keys agree."""
+        return json.dumps(value, sort_keys=True, default=str) if not isinstance(
+            value, (str, int, float, tuple)) else value
+
+    def same(self, task: Task, a: Any, b: Any) -> bool:
+        """Whether two answers agree (an LLM answer confirmed by another annotator)."""
+        return a is not None and b is not None and self.key(a) == self.key(b)
+
+    # -- scores against gold -----------------------------------------------------------
+    def correct(self, task: Task, answer: Any, gold: Any) -> bool:
+        """Whether an answer is right on a gold item (golden questions, status)."""
+        return self.same(task, answer, gold)
+
+    def chance(self, task: Task) -> float:
+        """The share of right answers a random annotator gets (golden questions' null)."""
+        return 0.0
+
+    def evaluate(self, task: Task, truth: list[Any], pred: list[Any]) -> dict[str, Any]:
+        """The report's scores of decided values against evaluation gold beyond accuracy:
+        ``metric`` (what a right answer is), ``macro_f1``, ``per_class`` ... ."""
+        return {"metric": "exact match"}
+
+    # -- the LLM: instructions, JSON schema, parsing -----------------------------------
+    def value_schema(self, task: Task) -> dict[str, Any]:
+        """The JSON schema of one value in an LLM's answer (the default wraps it)."""
+        return {}
+
+    def llm_schema(self, task: Task, verbalized: bool) -> dict[str, Any]:
+        """The JSON schema of an LLM's whole answer."""
+        props: dict[str, Any] = {"value": self.value_schema(task)}
+        if verbalized:
+            props["confidence"] = {"type": "number", "minimum": 0, "maximum": 1}
+        return {"type": "object", "properties": props, "required": list(props),
+                "additionalProperties": False}
+
+    def llm_task(self, task: Task) -> str:
+        """The first line of the system message: what the annotator is asked to do."""
+        return "You are a careful data annotator. Label the item you are given."
+
+    def llm_labels_heading(self, task: Task) -> str:
+        """The heading over the label list in the system message ("" : no list)."""
+        return "Labels:" if task.labels else ""
+
+    def llm_instructions(self, task: Task, verbalized: bool) -> list[str]:
+        """The lines that end the system message: the answer's shape."""
+        tail = ', "confidence": <probability from 0 to 1 that you are right>}' \
+            if verbalized else "}"
+        return [f'Answer with JSON only: {{"value": <the answer>{tail}']
+
+    def llm_example(self, task: Task, value: Any, text: str) -> str:
+        """A few-shot example's answer, as the LLM should write it."""
+        return json.dumps({"value": value}, ensure_ascii=False)
+
+    def llm_answer_guess(self, task: Task) -> str:
+        """A typical answer's text, to estimate output tokens before any call."""
+        return self.llm_example(task, task.labels[0] if task.labels else "x" * 12, "")
+
+    def llm_reask(self, task: Task, reason: str) -> dict[str, Any]:
+        """The user message that asks again after an answer that could not be read."""
+        return {"role": "user", "content": f"{reason} Answer again with JSON only, with "
+                                           '"value".'}
+
+    def llm_parse(self, task: Task, content: str, text: str = ""
+                  ) -> tuple[Any, float | None, str] | tuple[Any, float | None, str, dict]:
+        """``(value, verbalized confidence or None, the answer as written[, log])``; raise
+        :class:`labelquorum.llm.prompt.InvalidAnswer` when no value can be read. ``log``
+        (optional) is added to the call's logged response."""
+        from ..llm.prompt import InvalidAnswer, json_object, read_confidence
+
+        try:
+            data = json_object(content)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "value" not in data:
+            raise InvalidAnswer('The JSON has no "value".', content)
+        try:
+            value = self.parse(task, data["value"])
+        except LabelquorumError as exc:
+            raise InvalidAnswer(str(exc), content) from None
+        return value, read_confidence(data), content
+
+    # -- the annotation widget ---------------------------------------------------------
+    def hotkeys(self, task: Task, keys: Sequence[str]) -> list[tuple[str, str, str]]:
+        """``(label, key, description)`` per choice of the widget (``keys``: the configured
+        or default key per label)."""
+        return list(zip(task.labels, keys, task.descriptions))
+
+    def form_value(self, task: Task, form: list[str], text: str | None) -> Any:
+        """The value a person submitted: the form's ``label`` fields (the JSON API sends
+        one string, a list for label sets)."""
+        if len(form) != 1:
+            raise LabelquorumError(f"one answer was expected, {len(form)} were sent")
+        return self.parse(task, form[0], text)
+
+    def view(self, task: Task, value: Any, text: str | None) -> dict[str, Any]:
+        """What the widget shows of a value (a suggestion, a decision) besides its text."""
+        return {}
+
+    # -- formats -----------------------------------------------------------------------
+    def labelstudio_result(self, task: Task, value: Any) -> list[dict[str, Any]]:
+        """A value as Label Studio ``result`` entries."""
+        return [{"from_name": "value", "to_name": task.text_field, "type": "textarea",
+                 "value": {"text": [self.format(task, value)]}}]
+
+    def from_labelstudio(self, task: Task, results: list[dict[str, Any]], text: str) -> Any:
+        """A value from Label Studio ``result`` entries (None: they hold none)."""
+        texts = [t for r in results for t in r.get("value", {}).get("text", [])]
+        return self.parse(task, texts[0], text) if texts else None
+
+    def hf_feature(self, task: Task) -> Any:
+        """The Hugging Face ``datasets`` feature of the label and gold columns (None: the
+        text form, as a string)."""
+        return None
+
+    def hf_encode(self, task: Task, text_form: str) -> Any:
+        """One label or gold cell (text form) encoded for :meth:`hf_feature`."""
+        return text_form
+
+    # -- simulated answers -------------------------------------------------------------
+    def simulate(self, task: Task, gold: Any, accuracy: float,
+                 draw: Callable[..., float], confusion: Any = None) -> tuple[Any, float]:
+        """A simulated annotator's ``(answer, confidence)`` on an item with this gold:
+        right with probability ``accuracy``. ``draw(*key)`` is a reproducible uniform draw
+        in [0, 1) per key (the item is already in it)."""
+        raise LabelquorumError(f"simulated annotators cannot answer {self.name} tasks")
+
+
+__all__ = ["VALUE_TYPES", "TaskKind", "value_type_class"]

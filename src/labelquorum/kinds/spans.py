@@ -1,0 +1,191 @@
+"""Spans (NER): typed character spans of the item's text (value type ``spans``).
+
+A value is a canonical tuple of ``(start, end, type)`` triples; its text form is compact
+JSON (``[[0,5,"PER"]]``). The helpers — parsing, alignment of an LLM's entities, the token
+vote and entity-level scores — live in :mod:`labelquorum.spans`; this module is what the
+generic machinery calls.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from .. import spans as S
+from ..errors import LabelquorumError
+from .base import TaskKind
+
+
+class SpansKind(TaskKind, value_type="spans"):
+    """Typed spans; answers are held per item and voted token by token."""
+
+    needs_text = True
+    unit = "entities"
+    answer_name = "entity list"
+    off_label = "without an entity list"
+    widget = "spans.html"
+
+    # -- values ------------------------------------------------------------------------
+    def parse(self, task, raw, text=None):
+        return S.parse_spans(raw, task.labels, text)
+
+    def format(self, task, value):
+        return S.to_text(value)
+
+    def stored(self, task, value):
+        if value is None:
+            return None, None
+        return S.to_text(value), [list(x) for x in value]
+
+    def from_stored(self, task, label, value):
+        return S.canonical(value) if value is not None else self.parse(task, label)
+
+    def rename(self, task, raw, mapping):
+        """Spans with their types renamed; malformed input is left for parsing to refuse."""
+        if not mapping:
+            return raw
+        try:
+            spans = json.loads(raw) if isinstance(raw, str) else raw
+            out = []
+            for ent in spans:
+                if isinstance(ent, dict):
+                    kind = ent.get("label", ent.get("type"))
+                    out.append({"start": ent.get("start"), "end": ent.get("end"),
+                                "label": mapping.get(str(kind), kind)})
+                else:
+                    start, end, kind = ent
+                    out.append((start, end, mapping.get(str(kind), kind)))
+            return out
+        except (TypeError, ValueError):
+            return raw
+
+    def to_json(self, task, value):
+        return S.to_text(value or ())
+
+    def check_answer(self, task, value, text):
+        if value and max(end for _, end, _ in value) > len(text):
+            return (f"spans {value!r} reach past the end of the text "
+                    f"({len(text)} characters)")
+        return None
+
+    def members(self, task, value):
+        spans = self.parse(task, value) if isinstance(value, str) else value
+        return [kind for _, _, kind in spans]
+
+    def project(self, task, value, target):
+        """The value restricted to one entity type (per-type agreement)."""
+        return S.to_text(tuple(s for s in self.parse(task, value) if s[2] == target))
+
+    # -- consensus ---------------------------------------------------------------------
+    def consensus(self, task, values, weights, text):
+        return S.vote_spans(text or "", values, weights)
+
+    def sample_consensus(self, task, values, text):
+        spans, _share, agreement = S.vote_spans(text, values)
+        return spans, agreement, None
+
+    def key(self, value):
+        return S.canonical(value) if value is not None else None
+
+    def same(self, task, a, b):
+        return a is not None and b is not None and tuple(a) == tuple(b)
+
+    # -- scores ------------------------------------------------------------------------
+    def chance(self, task):
+        return 0.0
+
+    def evaluate(self, task, truth, pred):
+        scores = S.entity_scores([self.parse(task, t) for t in truth],
+                                 [self.parse(task, p) for p in pred], task.labels)
+        return {"micro_f1": float(scores.loc["micro", "f1"]),
+                "macro_f1": float(scores.loc["macro", "f1"]),
+                "per_class": [{"label": k, "precision": float(r.precision),
+                               "recall": float(r.recall), "f1": float(r.f1),
+                               "support": int(r.gold)}
+                              for k, r in scores.loc[list(task.labels)].iterrows()],
+                "metric": "entity"}
+
+    # -- the LLM: entities by surface text and type, aligned to offsets ----------------
+    def llm_schema(self, task, verbalized):
+        from ..llm.entities import entities_schema
+
+        return entities_schema(task, verbalized)
+
+    def llm_task(self, task):
+        return "You are a careful data annotator. Find the named entities in the item."
+
+    def llm_labels_heading(self, task):
+        return "Entity types:"
+
+    def llm_instructions(self, task, verbalized):
+        from ..llm.entities import entities_instructions
+
+        return entities_instructions(verbalized)
+
+    def llm_example(self, task, value, text):
+        from ..llm.entities import entities_example
+
+        return entities_example(text, value)
+
+    def llm_answer_guess(self, task):
+        return json.dumps({"entities": [{"text": "x" * 12, "type": lab}
+                                        for lab in task.labels]})
+
+    def llm_reask(self, task, reason):
+        from ..llm.entities import entities_reask
+
+        return entities_reask(task, reason)
+
+    def llm_parse(self, task, content, text=""):
+        from ..llm.entities import parse_entities
+
+        entities, vconf = parse_entities(content)
+        spans, rejected = S.align_typed_entities(text, entities, task.labels)
+        log = {"entities": len(entities),
+               "rejected_entities": [list(e) if isinstance(e, tuple) else e for e in rejected]}
+        return S.canonical(spans), vconf, content or "", log
+
+    # -- the widget --------------------------------------------------------------------
+    def form_value(self, task, form, text):
+        if len(form) != 1:
+            raise LabelquorumError(f"a spans task takes one JSON list of spans; {len(form)} "
+                                   "values were sent")
+        return self.parse(task, form[0], text)
+
+    def view(self, task, value, text):
+        spans = self.parse(task, value, text) if isinstance(value, str) else (value or ())
+        return {"entities": [{"start": a, "end": b, "label": kind, "text": text[a:b]}
+                             for a, b, kind in spans] if text is not None else []}
+
+    # -- formats -----------------------------------------------------------------------
+    def labelstudio_result(self, task, value, text=""):
+        spans = self.parse(task, value) if isinstance(value, str) else value
+        return [{"from_name": "label", "to_name": task.text_field, "type": "labels",
+                 "value": {"start": s, "end": e, "text": text[s:e], "labels": [t]}}
+                for s, e, t in spans]
+
+    def gold_json(self, task, text_form):
+        return json.loads(text_form)
+
+    # -- simulated answers -------------------------------------------------------------
+    def simulate(self, task, gold, accuracy, draw, confusion=None):
+        if isinstance(gold, str):
+            if not gold:
+                return None, np.nan
+            gold = self.parse(task, gold)
+        out: list[Any] = []
+        labels = task.labels
+        for start, end, kind in self.parse(task, gold):
+            if draw(start, end) < accuracy:
+                out.append((start, end, kind))
+            elif draw(start, end, "how") < 0.5:
+                others = [lab for lab in labels if lab != kind]
+                out.append((start, end, others[int(draw(start, end, "type") * len(others))]))
+        return tuple(out), accuracy
+
+
+SPANS = SpansKind("spans", description="typed spans of the item's text (NER)")
+
+__all__ = ["SPANS", "SpansKind"]
