@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -24,11 +24,15 @@ class Task:
     fields: tuple[str, ...]
     text_field: str
     language_field: str | None = None  # the input column with each item's language
+    #: the ``[task]`` section as configured: a kind reads its own keys from it (free-text:
+    #: ``judge``, ``rubric``, ``accept_score``); None for a task built by hand
+    config: TaskConfig | None = field(default=None, compare=False, hash=False, repr=False)
 
     @classmethod
     def from_config(cls, cfg: TaskConfig) -> Task:
         return cls(cfg.kind, tuple(cfg.label_names), tuple(lab.description for lab in cfg.labels),
-                   cfg.guidelines, tuple(cfg.fields), cfg.text_field, cfg.language_field)
+                   cfg.guidelines, tuple(cfg.fields), cfg.text_field, cfg.language_field,
+                   cfg)
 
     @cached_property
     def strategy(self) -> TaskKind:

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from .base import VALUE_TYPES, TaskKind, value_type_class
 from .classification import CLASSIFICATION, ClassKind
+from .freetext import FREE_TEXT, FreeTextKind
 from .multilabel import MULTILABEL, LabelSetKind
 from .spans import SPANS, SpansKind
 
-BUILTIN_KINDS = [CLASSIFICATION, MULTILABEL, SPANS]
+BUILTIN_KINDS = [CLASSIFICATION, MULTILABEL, SPANS, FREE_TEXT]
 
 __all__ = [
     "BUILTIN_KINDS",
     "CLASSIFICATION",
+    "FREE_TEXT",
     "MULTILABEL",
     "SPANS",
     "VALUE_TYPES",
     "ClassKind",
+    "FreeTextKind",
     "LabelSetKind",
     "SpansKind",
     "TaskKind",

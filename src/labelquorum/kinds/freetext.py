@@ -266,9 +266,6 @@ class JudgeKind(TaskKind):
     value_type = "text"
     needs_labels = False
 
-    def __init__(self) -> None:
-        super().__init__("free-text judge")
-
     def parse(self, task, raw, text=None):
         if isinstance(raw, Verdict):
             return raw
@@ -328,7 +325,7 @@ class Verdict:
     reason: str
 
 
-JUDGE = JudgeKind()
+JUDGE = JudgeKind("free-text judge")
 FREE_TEXT = FreeTextKind("free-text", description="free-text answers (short answers, "
                          "rewrites, summaries), each scored by an LLM judge against a rubric")
 

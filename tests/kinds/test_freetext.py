@@ -1,0 +1,262 @@
+"""A free-text project end to end: import with gold, an LLM writer and an LLM judge on the
+scripted server, people, consensus by judge score, export, status; the judge's calls go
+through the ledger (budget, cache, failures, a kill)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from labelquorum.project import init_project, open_project
+from labelquorum.store import schema
+from labelquorum.testing_server import Rule, ScriptedLlmServer
+
+ROWS = [("q1", "What is the capital of France?", "Paris"),
+        ("q2", "What is the capital of Italy?", "Rome"),
+        ("q3", "What is the capital of Spain?", "Madrid"),
+        ("q4", "What is the capital of Japan?", "Tokyo")]
+WRITES = {"France": "Paris", "Italy": "Milan", "Spain": "Madrid", "Japan": "Kyoto"}
+SCORES = {"Paris": 5, "Milan": 2, "Madrid": 4, "Kyoto": 1, "Rome": 5, "Tokyo": 5}
+
+
+def value(text: str) -> str:
+    return json.dumps({"value": text})
+
+
+def verdict(score: int, reason: str = "Scripted.") -> str:
+    return json.dumps({"score": score, "reason": reason})
+
+
+def judge_rules(scores: dict[str, int] = SCORES) -> list[Rule]:
+    """The judge's verdicts, matched on the answer it is shown (these come first: the
+    judge's prompt holds the item's question too)."""
+    return [Rule(f"Answer to score:\n{answer}\n", content=verdict(s, f"Scored {s}."))
+            for answer, s in scores.items()]
+
+
+def writer_rules() -> list[Rule]:
+    return [Rule(country, content=value(answer)) for country, answer in WRITES.items()]
+
+
+def llm(name: str, base_url: str, extra: str = "") -> str:
+    return f"""
+[annotators.{name}]
+type = "llm"
+base_url = "{base_url}"
+model = "scripted-model"
+price_input = 100.0
+price_output = 200.0
+max_retries = 1
+reask = 1
+breaker_failures = 1000
+{extra}
+"""
+
+
+def config(base_url: str, *, budget: float | None = None, judge_extra: str = "",
+           writer_extra: str = "") -> str:
+    return f"""
+[project]
+name = "capitals"
+seed = 3
+
+[task]
+kind = "free-text"
+guidelines = "Answer the question with the city's name."
+judge = "judge"
+rubric = "5: the right city. 1: another city."
+{llm("writer", base_url, writer_extra)}
+{llm("judge", base_url, judge_extra)}
+[annotators.people]
+type = "human"
+
+[policy]
+type = "cascade"
+{"" if budget is None else f"budget = {budget!r}"}
+[[policy.tiers]]
+name = "llm"
+annotators = ["writer"]
+min_confidence = 0.5
+[[policy.tiers]]
+name = "people"
+annotators = ["people"]
+"""
+
+
+def lq(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "labelquorum.cli", *map(str, args)],
+                          capture_output=True, text=True, check=False)
+
+
+def make(tmp_path: Path, text: str, rows=ROWS):
+    project = init_project(tmp_path / "proj", config_text=text)
+    df = pd.DataFrame(rows, columns=["id", "text", "gold"])
+    project.import_dataframe(df, id_column="id", gold_column="gold")
+    return project
+
+
+def verdicts(project) -> pd.DataFrame:
+    j = project.judgements()
+    return j[j["annotator"] == "judge"]
+
+
+def judge_requests(project) -> pd.DataFrame:
+    rq = schema.requests
+    with project.store.connect() as conn:
+        return pd.read_sql(select(rq).where((rq.c.project_id == project.store.project_id)
+                                            & (rq.c.annotator == "judge")), conn)
+
+
+def judge_calls(project) -> pd.DataFrame:
+    mc = schema.model_calls
+    with project.store.connect() as conn:
+        return pd.read_sql(select(mc).where((mc.c.project_id == project.store.project_id)
+                                            & (mc.c.annotator == "judge")), conn)
+
+
+def judge_asked(server) -> Counter:
+    """How often the judge was asked about each answer."""
+    out: Counter = Counter()
+    for body in server.requests:
+        user = [m["content"] for m in body["messages"] if m["role"] == "user"][0]
+        if "Answer to score:" in user:
+            out[user.split("Answer to score:\n")[1].split("\n")[0]] += 1
+    return out
+
+
+def test_cli_project_end_to_end_judge_decides_people_fill_in_export_and_status(tmp_path):
+    with ScriptedLlmServer(judge_rules() + writer_rules()) as server:
+        text = config(server.base_url)
+        root = tmp_path / "proj"
+        proc = lq("init", root)
+        assert proc.returncode == 0, proc.stderr
+        (root / "labelquorum.toml").write_text(text, encoding="utf-8")
+        csv = tmp_path / "questions.csv"
+        pd.DataFrame(ROWS, columns=["id", "text", "gold"]).to_csv(csv, index=False)
+        proc = lq("import", csv, "-p", root)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        proc = lq("run", "-p", root)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        project = open_project(root)
+        out = project.to_dataframe().set_index("id")
+        # accepted: the writer's answers the judge scored 4 or 5
+        assert out.loc["q1", "label"] == "Paris" and out.loc["q3", "label"] == "Madrid"
+        # below accept_score: sent on to people, not decided by the writer's answer
+        assert out.loc[["q2", "q4"], "label"].isna().all()
+        assert judge_asked(server) == Counter({"Paris": 1, "Milan": 1, "Madrid": 1,
+                                               "Kyoto": 1})
+        assert len(judge_calls(project)) == 4
+        assert set(judge_requests(project)["state"]) == {"done"}
+
+        project.add_judgements([{"item": "q2", "annotator": "people", "worker": "ann",
+                                 "label": "Rome"},
+                                {"item": "q4", "annotator": "people", "worker": "ann",
+                                 "label": "Tokyo"}])
+        project.close()
+        proc = lq("run", "-p", root)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        # only the people's answers were judged now; the writer's were not judged again
+        assert judge_asked(server) == Counter({"Paris": 1, "Milan": 1, "Madrid": 1,
+                                               "Kyoto": 1, "Rome": 1, "Tokyo": 1})
+        proc = lq("export", root / "out.csv", "-p", root)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        status = lq("status", "-p", root)
+        assert status.returncode == 0, status.stderr
+    exported = pd.read_csv(root / "out.csv").set_index("id")
+    assert exported["label"].to_dict() == {"q1": "Paris", "q2": "Rome", "q3": "Madrid",
+                                           "q4": "Tokyo"}
+    assert exported["score"].to_dict() == {"q1": 5, "q2": 5, "q3": 4, "q4": 5}
+    assert exported.loc["q3", "reason"] == "Scored 4."
+    assert exported.loc["q2", "decided_by"] == "people"
+    # scores against gold: all four right after normalisation; the judge's mean of 4.75
+    assert "exact match 100.0%" in status.stdout, status.stdout
+    assert "token F1 1.00" in status.stdout and "judge mean 4.75" in status.stdout
+
+
+def test_the_judge_costs_count_against_the_budget_and_nothing_is_paid_twice(tmp_path):
+    with ScriptedLlmServer(judge_rules() + writer_rules()) as server:
+        project = make(tmp_path, config(server.base_url))
+        project.run()
+        spent = float(project.judgements()["cost"].sum())
+        judge_cost = float(verdicts(project)["cost"].sum())
+        assert judge_cost > 0 and spent > judge_cost
+        n = server.count()
+        project.run()  # nothing new to write or judge: no call
+        assert server.count() == n
+        project.close()
+    # a budget that pays the four answers and only some verdicts: the cap holds
+    with ScriptedLlmServer(judge_rules() + writer_rules()) as server:
+        budget = spent - judge_cost / 2
+        project = make(tmp_path / "b", config(server.base_url, budget=budget))
+        report = project.run()
+        assert float(project.judgements()["cost"].sum()) <= budget + 1e-9
+        reqs = judge_requests(project)
+        assert "stopped" in set(reqs["state"]), reqs
+        out = project.to_dataframe().set_index("id")
+        # an unjudged answer is never accepted
+        for item, row in out.iterrows():
+            if row["label"] == row["label"]:  # decided
+                assert row["decided_by"] != "writer" or row["score"] >= 4, (item, report)
+        project.close()
+
+
+def test_a_judge_answering_garbage_leaves_no_score_and_the_item_open(tmp_path):
+    rules = [Rule("Answer to score:\nParis", content='{"score": 9, "reason": "off the scale"}'),
+             Rule("Answer to score:\nMilan", content="Looks fine to me!")]
+    with ScriptedLlmServer(rules + judge_rules() + writer_rules()) as server:
+        project = make(tmp_path, config(server.base_url))
+        report = project.run()
+        v = verdicts(project).set_index("item")
+        assert v.loc["q1", "status"] == "failed" and v.loc["q2", "status"] == "failed"
+        assert pd.isna(v.loc["q1", "label"])  # no score was made up
+        assert report.failed.get("judge") == 2
+        # the re-ask went out: two calls each (the first answer and one re-ask)
+        assert judge_asked(server)["Paris"] == 2 and judge_asked(server)["Milan"] == 2
+        out = project.to_dataframe().set_index("id")
+        assert pd.isna(out.loc["q1", "label"])  # Paris is right but was not judged
+        reqs = judge_requests(project).set_index("item_id")
+        assert reqs.loc["q1", "state"] == "failed" and "score" in reqs.loc["q1", "error"]
+        project.close()
+
+
+def test_a_killed_run_resumes_and_no_verdict_is_paid_twice(tmp_path):
+    rows = [(f"q{i}", f"Question {i}: name the number n{i:02d}x.", f"number {i}")
+            for i in range(12)]
+    rules = [Rule("Answer to score:", content=verdict(5))] + [
+        Rule(f"n{i:02d}x", content=value(f"number {i}")) for i in range(12)]
+    with ScriptedLlmServer(rules, latency=0.25) as server:
+        text = config(server.base_url, judge_extra="concurrency = 2",
+                      writer_extra="concurrency = 4")
+        project = make(tmp_path, text, rows)
+        project.close()
+        proc = subprocess.Popen([sys.executable, "-m", "labelquorum.cli", "run", "-p",
+                                 tmp_path / "proj"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        project = open_project(tmp_path / "proj")
+        deadline = time.monotonic() + 60
+        while len(verdicts(project)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        before = set(verdicts(project)["request_key"])
+        assert 3 <= len(before) < 12
+        report = project.run()
+        asked = judge_asked(server)
+    v = verdicts(project)
+    assert len(v) == 12 and v["request_key"].is_unique  # one verdict per answer
+    assert report.resumed
+    assert sum(asked.values()) == 12 + report.repeated_calls
+    assert len(judge_calls(project)) == 12
+    out = project.to_dataframe().set_index("id")
+    assert out["label"].notna().all()
+    project.close()
