@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from sqlalchemy import select
 
 from labelquorum.project import init_project, open_project
@@ -128,7 +127,7 @@ def judge_asked(server) -> Counter:
     """How often the judge was asked about each answer."""
     out: Counter = Counter()
     for body in server.requests:
-        user = [m["content"] for m in body["messages"] if m["role"] == "user"][0]
+        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
         if "Answer to score:" in user:
             out[user.split("Answer to score:\n")[1].split("\n")[0]] += 1
     return out
@@ -138,9 +137,7 @@ def test_cli_project_end_to_end_judge_decides_people_fill_in_export_and_status(t
     with ScriptedLlmServer(judge_rules() + writer_rules()) as server:
         text = config(server.base_url)
         root = tmp_path / "proj"
-        proc = lq("init", root)
-        assert proc.returncode == 0, proc.stderr
-        (root / "labelquorum.toml").write_text(text, encoding="utf-8")
+        init_project(root, config_text=text).close()
         csv = tmp_path / "questions.csv"
         pd.DataFrame(ROWS, columns=["id", "text", "gold"]).to_csv(csv, index=False)
         proc = lq("import", csv, "-p", root)

@@ -329,6 +329,11 @@ class TaskKind:
         texts = [t for r in results for t in r.get("value", {}).get("text", [])]
         return self.parse(task, texts[0], text) if texts else None
 
+    def export_columns(self, task: Task, values: list[Any]) -> dict[str, list[Any]]:
+        """Columns the export adds after the usual ones, from each item's decided value
+        as stored (the ``decisions.value`` JSON, None when undecided). Default: none."""
+        return {}
+
     def hf_feature(self, task: Task) -> Any:
         """The Hugging Face ``datasets`` feature of the label and gold columns (None: the
         text form, as a string)."""
@@ -337,6 +342,15 @@ class TaskKind:
     def hf_encode(self, task: Task, text_form: str) -> Any:
         """One label or gold cell (text form) encoded for :meth:`hf_feature`."""
         return text_form
+
+    # -- work on the answers before the policy decides ---------------------------------
+    def answer_pass(self, runner: Any) -> Any:
+        """Paid work a kind does on the stored answers before the policy decides, built
+        once per run (:class:`labelquorum.run.Runner` passes itself): an object whose
+        ``run(positions=None)`` the run calls before each policy step and before deciding
+        items the budget stopped. None (the default): nothing to do. The free-text kind
+        returns its LLM judge, which scores each answer through the ledger."""
+        return None
 
     # -- simulated answers -------------------------------------------------------------
     def simulate(self, task: Task, gold: Any, accuracy: float,

@@ -248,6 +248,24 @@ class FreeTextKind(TaskKind, value_type="text"):
         answer = self.parse(task, value)
         return {"score": answer.score, "reason": answer.reason}
 
+    # -- formats -----------------------------------------------------------------------
+    def export_columns(self, task, values):
+        """The decided answer's judge score and reason (empty when it was not judged)."""
+        def get(v, key):
+            return v.get(key) if isinstance(v, dict) else None
+        return {"score": [get(v, "score") for v in values],
+                "reason": [get(v, "reason") for v in values]}
+
+    # -- the judge ---------------------------------------------------------------------
+    def answer_pass(self, runner):
+        from .freetext_judge import JudgePass, build_judge
+
+        judge = build_judge(runner.project, runner.annotators)
+        if judge is None:
+            return None
+        return JudgePass(runner.store, runner.lock, runner.state, runner.budget, judge,
+                         runner.ledger, runner.report)
+
     # -- simulated answers -------------------------------------------------------------
     def simulate(self, task, gold, accuracy, draw, confusion=None):
         if gold is None or (isinstance(gold, str) and not gold.strip()):

@@ -42,7 +42,7 @@ from ..task import Task
 from .freetext import JUDGE, Answer, Verdict, options
 
 if TYPE_CHECKING:
-    from ..engine.ledger import Budget
+    from ..engine.ledger import Budget, Ledger
     from ..engine.lock import RunLock
     from ..engine.state import RunState
     from ..project import Project
@@ -108,9 +108,9 @@ class JudgePass:
     """Judges the unscored answers of a run's open items (see the module docstring)."""
 
     def __init__(self, store, lock: RunLock, state: RunState, budget: Budget,
-                 judge: Annotator, versions: dict[str, str], report) -> None:
+                 judge: Annotator, ledger: Ledger, report) -> None:
         self.store, self.lock, self.state, self.budget = store, lock, state, budget
-        self.judge, self.versions, self.report = judge, versions, report
+        self.judge, self.ledger, self.report = judge, ledger, report
         self.pid = store.project_id
         self.failed: set[str] = set()  # keys the judge could not score in this run
         self.stopped = 0
@@ -128,7 +128,7 @@ class JudgePass:
                     continue
                 answer = v if isinstance(v, Answer) else Answer(str(v))
                 key = verdict_key(self.pid, st.ids[p], self.judge, name,
-                                  self.versions.get(name, ""), str(answer))
+                                  self.ledger.versions.get(name, ""), str(answer))
                 if key not in self.failed:
                     out.append((name, p, answer, key))
         return out
@@ -233,7 +233,7 @@ class JudgePass:
             repeated = [k for k in keys if k in sent]
             if repeated:  # in flight when a run was killed: sent again, and counted
                 self.lock.count_repeated(conn, len(repeated))
-                self.report.repeated_calls += len(repeated)
+                self.ledger.repeated += len(repeated)
                 sent.difference_update(repeated)
 
     def _record(self, job: tuple[str, int, Answer, str], answers) -> int:

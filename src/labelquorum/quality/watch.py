@@ -116,7 +116,7 @@ def make_monitor(task: Task, monitor) -> ThetaMonitor:
 def chance_of(task: Task) -> float:
     """The chance that a guess matches a golden item's gold: 1/K for a single label; a
     label set or a span list is matched whole, which a guess almost never does."""
-    return 1.0 / len(task.labels) if not task.multilabel and not task.spans else 0.0
+    return 1.0 / len(task.labels) if task.strategy.one_label else 0.0
 
 
 class GoldenWatch:
