@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Integer, and_, distinct, func, or_, select
@@ -40,6 +40,9 @@ class Status:
     last_run: str | None
     flags: dict[str, int] = field(default_factory=dict)
     evaluation_f1: float | None = None  # spans tasks: entity-level micro F1 on evaluation gold
+    # value kinds but spans: the task kind's own scores of decided values against evaluation
+    # gold (:meth:`TaskKind.evaluate`; free text: token F1, exact match, judge mean)
+    evaluation_scores: dict[str, Any] | None = None
     failures: pd.DataFrame | None = None  # annotator, error, calls: why open calls failed
     rejected_entities: dict[str, int] = field(default_factory=dict)  # spans: per llm annotator
     unlabelled: int = 0  # closed without a label (state final or review, no label)
@@ -68,7 +71,7 @@ def project_status(project: Project) -> Status:
         n_items = conn.execute(select(func.count()).select_from(it)
                                .where(it.c.project_id == pid)).scalar()
         dec = pd.read_sql(select(d.c.item_id, d.c.label, d.c.tier, d.c.flags, d.c.state,
-                                 d.c.created).where(d.c.project_id == pid), conn)
+                                 d.c.created, d.c.value).where(d.c.project_id == pid), conn)
         per_ann = pd.read_sql(
             select(j.c.annotator, j.c.annotator_kind.label("kind"),
                    func.count().label("judgements"),
@@ -101,7 +104,7 @@ def project_status(project: Project) -> Status:
     tiers = (decided.groupby("tier").agg(items=("item_id", "size"), first=("created", "min"))
              .sort_values("first").drop(columns="first").reset_index())
     tiers["share"] = tiers["items"] / max(len(decided), 1)
-    accuracy = f1 = None
+    accuracy = f1 = scores = None
     if len(gold):
         merged = gold.merge(dec, on="item_id", how="inner")
         if len(merged):
@@ -119,6 +122,9 @@ def project_status(project: Project) -> Status:
                 scores = entity_scores(truth.map(spans).tolist(),
                                        merged["label"].map(spans).tolist(), project.task.labels)
                 f1 = float(scores.loc["micro", "f1"])
+                scores = None
+            elif not project.task.strategy.vector:
+                scores = _kind_scores(project, merged)
         n_eval = len(merged)
     else:
         n_eval = 0
@@ -139,7 +145,7 @@ def project_status(project: Project) -> Status:
         annotators=per_ann, tiers=tiers, evaluation_items=n_eval,
         evaluation_accuracy=accuracy, runs=len(run_rows),
         last_run=run_rows[-1].status if run_rows else None,
-        flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1,
+        flags={str(k): int(v) for k, v in flags.items()}, evaluation_f1=f1, evaluation_scores=scores,
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
         budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
         failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
@@ -216,6 +222,7 @@ def gold_answers(project: Project) -> pd.DataFrame:
                    it.c.gold)
             .join(it, and_(it.c.project_id == j.c.project_id, it.c.id == j.c.item_id))
             .where((j.c.project_id == pid) & (j.c.status == "ok")
+                   & (j.c.value_type != "score")  # a free-text judge's verdicts: no answers
                    & it.c.gold_role.in_(("calibration", "evaluation", "control"))), conn)
     if not len(rows):
         return pd.DataFrame(columns=columns)
@@ -223,9 +230,30 @@ def gold_answers(project: Project) -> pd.DataFrame:
     rows["annotator"] = rows["annotator"].where(worker == "",
                                                 rows["annotator"] + ":" + worker)
     rows = rows.sort_values("id").drop_duplicates(["item_id", "annotator"], keep="last")
-    rows["right"] = (rows["gold"].map(json.loads) == rows["label"]).astype(float)
+    kind = task.strategy
+    if kind.one_label:
+        rows["right"] = (rows["gold"].map(json.loads) == rows["label"]).astype(float)
+    else:  # the kind says what a right answer is (free text: equal after normalisation)
+        rows["right"] = [float(kind.correct(task, label, json.loads(gold)))
+                         for label, gold in zip(rows["label"], rows["gold"])]
     rows["confidence"] = rows["confidence"].astype(float)
     return rows[columns].reset_index(drop=True)
+
+
+def _kind_scores(project: Project, merged: pd.DataFrame) -> dict[str, Any] | None:
+    """The task kind's scores (:meth:`TaskKind.evaluate`) of the decided values against
+    evaluation gold; only the numbers."""
+    task = project.task
+    kind = task.strategy
+    decided = merged[merged["label"].notna()]
+    if not len(decided):
+        return None
+    truth = [json.loads(g) for g in decided["gold"]]
+    pred = [kind.from_stored(task, label, json.loads(v) if isinstance(v, str) else v)
+            for label, v in zip(decided["label"], decided["value"])]
+    out = kind.evaluate(task, truth, pred)
+    return {k: v for k, v in out.items() if k == "metric" or (
+        isinstance(v, (int, float)) and not isinstance(v, bool))}
 
 
 def items_failed_in_run(project: Project, run_id: int) -> int:

@@ -176,8 +176,12 @@ def test_cli_project_end_to_end_judge_decides_people_fill_in_export_and_status(t
     assert exported.loc["q3", "reason"] == "Scored 4."
     assert exported.loc["q2", "decided_by"] == "people"
     # scores against gold: all four right after normalisation; the judge's mean of 4.75
-    assert "exact match 100.0%" in status.stdout, status.stdout
-    assert "token F1 1.00" in status.stdout and "judge mean 4.75" in status.stdout
+    assert ("Scores on evaluation gold: token_f1 1.0000, exact_match 1.0000, judge_mean "
+            "4.7500, judged 4") in status.stdout, status.stdout
+    # per annotator, a right answer is one equal to the gold after normalisation; the
+    # judge's verdicts are no answers
+    assert "│ writer     │ 4       │ 50.0 %" in status.stdout
+    assert "judge  " not in status.stdout.split("Annotators on gold")[1]
 
 
 def test_the_judge_costs_count_against_the_budget_and_nothing_is_paid_twice(tmp_path):
