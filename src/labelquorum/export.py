@@ -20,11 +20,11 @@ import pandas as pd
 from sqlalchemy import select
 
 from .errors import ExportError
-from .spans import to_text
 from .store import schema
 
 if TYPE_CHECKING:
     from .project import Project
+    from .task import Task
 
 COLUMNS = ["id", "label", "confidence", "decided_by", "tier", "flags", "annotators", "cost",
            "simulated", "gold", "gold_role", "language"]
@@ -110,7 +110,7 @@ def export_frame(project: Project, fields: str | list[str] | None = "all") -> pd
     out["cost"] = out["cost"].fillna(0.0).round(10)
     out["simulated"] = out["simulated"].astype("boolean").fillna(False).astype(bool)
     out["annotators"] = out["annotators"].fillna("")
-    out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task.spans),
+    out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task),
                                   na_action="ignore")
     task = project.task
     extra = task.strategy.export_columns(task, [
@@ -145,11 +145,9 @@ def _annotator_lists(answered: pd.DataFrame, rank: dict[str, int]) -> pd.Series:
     return pd.Series(text, index=ids, name="annotators")
 
 
-def gold_text(raw: str, spans: bool = False) -> str:
-    value = json.loads(raw)
-    if spans:
-        return to_text(value)  # in the label column's form
-    return "|".join(value) if isinstance(value, list) else value
+def gold_text(raw: str, task: Task) -> str:
+    """A stored gold (JSON) in the label column's text form."""
+    return task.strategy.gold_text(task, json.loads(raw))
 
 
 def write_export(project: Project, path: Path, *, fields: str | list[str] | None = "all",

@@ -224,8 +224,7 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
         raise ImportDataError(f"no id column {id_column!r}; columns found: {', '.join(columns)}",
                               path=source, field=id_column)
     if gold_column is None:
-        defaults = ("entities", "gold", "label") if task.spans else ("gold", "label")
-        gold_column = next((c for c in defaults if c in columns), None)
+        gold_column = next((c for c in task.strategy.gold_columns if c in columns), None)
     elif gold_column not in columns:
         raise ImportDataError(f"no gold column {gold_column!r}; columns found: "
                               f"{', '.join(columns)}", path=source, field=gold_column)
@@ -272,8 +271,8 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
                 seen[item_id] = row
 
     golds: list[str | None] = [None] * len(df)
-    if gold_column is not None and task.spans:
-        golds = _span_golds(df, task, gold_column, source)
+    if gold_column is not None and task.strategy.needs_text:
+        golds = _text_golds(df, task, gold_column, source)
     elif gold_column is not None:
         blank = _is_blank(df[gold_column])
         values = df[gold_column].tolist()
@@ -288,7 +287,7 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
                 except LabelquorumError as exc:
                     raise ImportDataError(f"gold {exc}", path=source, row=row + 1,
                                           field=gold_column) from None
-                gold = json.dumps(list(parsed) if isinstance(parsed, tuple) else parsed)
+                gold = task.strategy.to_json(task, parsed)
                 parsed_json[key] = gold
             golds[row] = gold
 
@@ -372,10 +371,10 @@ def _certainties(column: pd.Series, golds: list[str | None], source: str) -> lis
     return out
 
 
-def _span_golds(df: pd.DataFrame, task: Task, gold_column: str, source: str) -> list[str | None]:
-    """Gold spans per row as canonical JSON, checked against the row's text."""
-    from .spans import to_text
-
+def _text_golds(df: pd.DataFrame, task: Task, gold_column: str, source: str
+                ) -> list[str | None]:
+    """Gold per row as JSON, checked against the row's text (kinds whose values refer into
+    the text: spans)."""
     golds: list[str | None] = [None] * len(df)
     values, texts = df[gold_column].tolist(), df[task.text_field].tolist()
     for row, raw in enumerate(values):
@@ -383,11 +382,11 @@ def _span_golds(df: pd.DataFrame, task: Task, gold_column: str, source: str) -> 
                 isinstance(raw, str) and not raw.strip()):
             continue
         try:
-            spans = task.parse_label(raw, text=str(texts[row]))
+            value = task.parse_label(raw, text=str(texts[row]))
         except LabelquorumError as exc:
             raise ImportDataError(f"gold {exc}", path=source, row=row + 1,
                                   field=gold_column) from None
-        golds[row] = to_text(spans)
+        golds[row] = task.strategy.to_json(task, value)
     return golds
 
 

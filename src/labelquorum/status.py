@@ -110,20 +110,12 @@ def project_status(project: Project) -> Status:
         if len(merged):
             from .export import gold_text
 
-            # spans: the share of items whose span set is exactly right
-            truth = merged["gold"].map(lambda g: gold_text(g, project.task.spans))
+            # label sets, spans: the share of items whose value is exactly right
+            task = project.task
+            truth = merged["gold"].map(lambda g: gold_text(g, task))
             accuracy = float((truth == merged["label"]).mean())
-            if project.task.spans:
-                from .spans import entity_scores, parse_spans
-
-                def spans(text):
-                    return parse_spans(text, project.task.labels) if isinstance(text, str) else ()
-
-                scores = entity_scores(truth.map(spans).tolist(),
-                                       merged["label"].map(spans).tolist(), project.task.labels)
-                f1 = float(scores.loc["micro", "f1"])
-                scores = None
-            elif not project.task.strategy.vector:
+            f1 = task.strategy.status_f1(task, truth.tolist(), merged["label"].tolist())
+            if not task.strategy.vector and f1 is None:
                 scores = _kind_scores(project, merged)
         n_eval = len(merged)
     else:
@@ -212,7 +204,7 @@ def gold_answers(project: Project) -> pd.DataFrame:
     Classification tasks; empty otherwise."""
     columns = ["annotator", "item_id", "confidence", "right"]
     task = project.task
-    if task.multilabel or task.spans:
+    if not task.strategy.one_label:
         return pd.DataFrame(columns=columns)
     it, j = schema.items, schema.judgements
     pid = project.store.project_id

@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 #: free text; a subclass declaring another value type adds it.
 VALUE_TYPES: list[str] = ["class", "labelset", "spans", "rating", "text"]
 
+_RESERVED = tuple(VALUE_TYPES)
 _IMPLEMENTATIONS: dict[str, type[TaskKind]] = {}
 
 
@@ -59,6 +60,12 @@ def value_type_class(value_type: str) -> type[TaskKind]:
                         f"subclass labelquorum.kinds.TaskKind with value_type="
                         f"{value_type!r}")
     return impl
+
+
+def forget_value_type(value_type: str) -> None:
+    """Undo a value type's registration by its class (tests that define one)."""
+    if _IMPLEMENTATIONS.pop(value_type, None) is not None and value_type not in _RESERVED:
+        VALUE_TYPES.remove(value_type)
 
 
 class TaskKind:
@@ -80,6 +87,8 @@ class TaskKind:
     multilabel: ClassVar[bool] = False
     #: The task needs a label set (``[[task.labels]]``).
     needs_labels: ClassVar[bool] = True
+    #: The input columns import takes gold from by default, the first present.
+    gold_columns: ClassVar[tuple[str, ...]] = ("gold", "label")
     #: What a decided value counts in the report's label distribution.
     unit: ClassVar[str] = "items"
     #: An LLM's per-label log-probabilities can give the confidence of its answer.
@@ -90,6 +99,8 @@ class TaskKind:
     answer_name: ClassVar[str] = "label of the task"
     #: How an LLM's unreadable answers are described ("answered off the label set").
     off_label: ClassVar[str] = "off the label set"
+    #: How the report's per-label agreement sees a value (:meth:`project`).
+    per_label_method: ClassVar[str] = "one label against the rest (yes/no)"
     #: The annotation widget: a Jinja template (under ``kinds/templates``) included by the
     #: annotate page; ``None``: people cannot label this kind in the browser.
     widget: ClassVar[str | None] = None
@@ -154,8 +165,14 @@ class TaskKind:
         return "yes" if target in self.members(task, value) else "no"
 
     def to_json(self, task: Task, value: Any) -> str:
-        """The value as JSON text (the decisions' provenance of what each annotator said)."""
-        return json.dumps(self.stored(task, value)[1], ensure_ascii=False)
+        """The value as JSON text: the items' ``gold`` column and the decisions'
+        provenance of what each annotator said (tuples become lists)."""
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+    def gold_text(self, task: Task, value: Any) -> str:
+        """The text form of a gold value as the items' JSON ``gold`` column holds it (not
+        validated: gold may predate a change of the label set)."""
+        return self.format(task, value)
 
     def gold_json(self, task: Task, text_form: str) -> Any:
         """The export's gold from its text form (JSON formats keep structure)."""
@@ -166,7 +183,8 @@ class TaskKind:
         return None
 
     def members(self, task: Task, value: Any) -> list[str]:
-        """The labels one value counts for (the report's label distribution)."""
+        """The labels one value (or its text form) counts for (the report's label
+        distribution)."""
         return []
 
     # -- encoding for aggregation (vector kinds) ---------------------------------------
@@ -241,6 +259,12 @@ class TaskKind:
         """The report's scores of decided values against evaluation gold beyond accuracy:
         ``metric`` (what a right answer is), ``macro_f1``, ``per_class`` ... ."""
         return {"metric": "exact match"}
+
+    def status_f1(self, task: Task, truth: list[str], decided: list[Any]) -> float | None:
+        """The F1 that ``labelquorum status`` shows besides accuracy (text forms of
+        evaluation gold and decided labels, a decided one None or NaN where unlabelled);
+        None: none."""
+        return None
 
     # -- the LLM: instructions, JSON schema, parsing -----------------------------------
     def value_schema(self, task: Task) -> dict[str, Any]:
@@ -361,4 +385,4 @@ class TaskKind:
         raise LabelquorumError(f"simulated annotators cannot answer {self.name} tasks")
 
 
-__all__ = ["VALUE_TYPES", "TaskKind", "value_type_class"]
+__all__ = ["VALUE_TYPES", "TaskKind", "forget_value_type", "value_type_class"]

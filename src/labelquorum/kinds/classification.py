@@ -50,6 +50,9 @@ class ClassKind(TaskKind, value_type="class"):
     def format(self, task, value):
         return value
 
+    def gold_text(self, task, value):
+        return value
+
     def stored(self, task, value):
         return (None, None) if value is None else (value, None)
 

@@ -41,6 +41,9 @@ class LabelSetKind(ClassKind, value_type="labelset"):
     def format(self, task, value):
         return SEP.join(value) if isinstance(value, (tuple, list)) else value
 
+    def gold_text(self, task, value):
+        return SEP.join(value) if isinstance(value, list) else value
+
     def stored(self, task, value):
         if value is None:
             return None, None

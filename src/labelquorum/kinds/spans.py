@@ -26,12 +26,17 @@ class SpansKind(TaskKind, value_type="spans"):
     answer_name = "entity list"
     off_label = "without an entity list"
     widget = "spans.html"
+    gold_columns = ("entities", "gold", "label")
+    per_label_method = "each entity type's spans compared as a set"
 
     # -- values ------------------------------------------------------------------------
     def parse(self, task, raw, text=None):
         return S.parse_spans(raw, task.labels, text)
 
     def format(self, task, value):
+        return S.to_text(value)
+
+    def gold_text(self, task, value):
         return S.to_text(value)
 
     def stored(self, task, value):
@@ -106,6 +111,14 @@ class SpansKind(TaskKind, value_type="spans"):
                                "support": int(r.gold)}
                               for k, r in scores.loc[list(task.labels)].iterrows()],
                 "metric": "entity"}
+
+    def status_f1(self, task, truth, decided):
+        def spans(text):
+            return self.parse(task, text) if isinstance(text, str) else ()
+
+        scores = S.entity_scores([spans(t) for t in truth], [spans(d) for d in decided],
+                                 task.labels)
+        return float(scores.loc["micro", "f1"])
 
     # -- the LLM: entities by surface text and type, aligned to offsets ----------------
     def llm_schema(self, task, verbalized):

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, exists, func, select, update
 
 from ..calibration import wilson_interval
-from ..spans import canonical, to_text
+from ..errors import LabelquorumError
 from ..store import json_text, schema
 
 if TYPE_CHECKING:
@@ -134,12 +134,12 @@ class GoldQuestions:
                                                     & (it.c.id == item_id))).scalar()
         if gold is None:
             return False
-        expected = json.loads(gold)
-        if self.task.spans:  # a list of [start, end, type]
-            return canonical(expected) == canonical(value)
-        if isinstance(expected, list):
-            return set(expected) == set(value if isinstance(value, tuple) else [value])
-        return expected == value
+        task = self.task
+        try:
+            expected = task.parse_label(json.loads(gold))
+        except LabelquorumError:  # gold outside today's label set: nothing matches it
+            return False
+        return task.strategy.correct(task, value, expected)
 
 
 def suggestion_confidence(conn: Connection, pid: int, ids: list[str]) -> dict[str, float]:
@@ -276,17 +276,11 @@ def pause_if_flagged(project: Project, user_id: int) -> bool:
 
 def mark_gold(project: Project, item_id: str, label: Any) -> None:
     """Make an item a golden question (gold role ``control``) with ``label`` as its gold."""
-    value = project.task.parse_label(label)
-    it = schema.items
-    gold = json.dumps(list(value) if isinstance(value, tuple) else value)
-    task, d = project.task, schema.decisions
-    if task.spans:
-        spans = [list(x) for x in value]
-        label, stored = to_text(spans), json_text(spans)
-    elif task.multilabel:
-        label, stored = "|".join(value), json_text(list(value))
-    else:
-        label, stored = value, None
+    task, it, d = project.task, schema.items, schema.decisions
+    value = task.parse_label(label)
+    gold = task.strategy.to_json(task, value)
+    label, stored = task.strategy.stored(task, value)
+    stored = json_text(stored)
     with project.store.begin() as conn:
         conn.execute(update(it).where((it.c.project_id == project.store.project_id)
                                       & (it.c.id == item_id))

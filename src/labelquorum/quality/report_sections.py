@@ -52,11 +52,7 @@ def summary(project: Project, status, rec) -> dict[str, Any]:
 # -- labels ----------------------------------------------------------------------------
 def _members(task: Task, label: str) -> list[str]:
     """The labels (entity types for spans) one decided label counts for."""
-    if task.spans:
-        return [kind for _, _, kind in task.parse_label(label)]
-    if task.multilabel:
-        return [p for p in label.split("|") if p]
-    return [label]
+    return task.strategy.members(task, label)
 
 
 def label_distribution(task: Task, decisions: pd.DataFrame) -> dict[str, Any]:
@@ -68,7 +64,7 @@ def label_distribution(task: Task, decisions: pd.DataFrame) -> dict[str, Any]:
         for member in _members(task, label):
             counts[member] = counts.get(member, 0) + 1
     total = sum(counts.values())
-    unit = "entities" if task.spans else ("label assignments" if task.multilabel else "items")
+    unit = task.strategy.unit
     return {"status": "computed", "decided": len(decided), "unit": unit, "total": total,
             "counts": [{"label": k, "count": v, "share": v / total if total else 0.0}
                        for k, v in counts.items()]}
@@ -89,51 +85,13 @@ def evaluation(task: Task, gold_items: pd.DataFrame, decisions: pd.DataFrame) ->
     out: dict[str, Any] = {"status": "computed", "items": len(ev), "n": len(merged),
                            "undecided": len(ev) - len(merged),
                            "accuracy": float(np.mean([t == p for t, p in zip(truth, pred)]))}
-    if task.spans:
-        from ..spans import entity_scores
-
-        scores = entity_scores([task.parse_label(t) for t in truth],
-                               [task.parse_label(p) for p in pred], task.labels)
-        out["micro_f1"] = float(scores.loc["micro", "f1"])
-        out["macro_f1"] = float(scores.loc["macro", "f1"])
-        out["per_class"] = [{"label": k, "precision": float(r.precision),
-                             "recall": float(r.recall), "f1": float(r.f1),
-                             "support": int(r.gold)}
-                            for k, r in scores.loc[list(task.labels)].iterrows()]
-        out["metric"] = "entity"
-        return out
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    labels = list(task.labels)
-    if task.multilabel:
-        from sklearn.preprocessing import MultiLabelBinarizer
-
-        binar = MultiLabelBinarizer(classes=labels)
-        y_true = binar.fit_transform([_members(task, t) for t in truth])
-        y_pred = binar.transform([_members(task, p) for p in pred])
-    else:
-        y_true, y_pred = truth, pred
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=None if task.multilabel
-                                                 else labels, zero_division=0)
-    present = [i for i, lab in enumerate(labels)
-               if s[i] > 0 or (np.sum(np.asarray(y_pred)[:, i]) if task.multilabel
-                               else lab in set(pred))]
-    out["macro_f1"] = float(np.mean([f[i] for i in present])) if present else 0.0
-    out["per_class"] = [{"label": lab, "precision": float(p[i]), "recall": float(r[i]),
-                         "f1": float(f[i]), "support": int(s[i])}
-                        for i, lab in enumerate(labels)]
-    out["metric"] = "exact match" if task.multilabel else "label"
-    if not task.multilabel:
-        out["confusion"] = {"labels": labels, "rows": "gold", "columns": "decided",
-                            "matrix": confusion_matrix(truth, pred, labels=labels).tolist()}
+    out.update(task.strategy.evaluate(task, truth, pred))
     return out
 
 
 # -- agreement -------------------------------------------------------------------------
 def _project_label(task: Task, label: str, target: str) -> str:
-    if task.spans:
-        return task.format_label(tuple(s for s in task.parse_label(label) if s[2] == target))
-    return "yes" if target in _members(task, label) else "no"
+    return task.strategy.project(task, task.parse_label(label), target)
 
 
 def _interval(metric, table: pd.DataFrame, n_boot: int, seed: int) -> dict[str, Any]:
@@ -174,17 +132,13 @@ def agreement(task: Task, answers: pd.DataFrame, n_boot: int, seed: int) -> dict
     return {"status": "computed", **base, "items": len(shared),
             "annotators": sorted(table["annotator"].unique()), "n_boot": n_boot,
             "level": 0.95, "overall": overall, "per_label": per_label,
-            "per_label_method": ("each entity type's spans compared as a set" if task.spans
-                                 else "one label against the rest (yes/no)")}
+            "per_label_method": task.strategy.per_label_method}
 
 
 # -- annotators --------------------------------------------------------------------------
 def _chance(task: Task) -> dict[str, Any]:
-    if task.spans:
-        return {"chance": 0.0}
-    if task.multilabel:
-        return {"chance": 2.0 ** -len(task.labels)}
-    return {"n_labels": len(task.labels)}
+    kind = task.strategy
+    return {"n_labels": len(task.labels)} if kind.one_label else {"chance": kind.chance(task)}
 
 
 def annotators(task: Task, judgements: pd.DataFrame, golden: pd.DataFrame,
@@ -254,9 +208,9 @@ def tiers(status, rec) -> dict[str, Any]:
 
 # -- label issues ----------------------------------------------------------------------
 def label_issues(project: Project) -> dict[str, Any]:
-    if project.task.spans:
-        return skipped("Label issues are found for classification and multilabel tasks; "
-                       "spans tasks are not checked.")
+    if not project.task.strategy.vector:
+        return skipped(f"Label issues are found for classification and multilabel tasks; "
+                       f"{project.task.kind} tasks are not checked.")
     try:
         import cleanlab  # noqa: F401
     except ImportError:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import and_, select
 
+from ..errors import LabelquorumError
 from ..store import Store, insert_rows, schema
 from ..task import Task
 from .bank import GoldenBank, estimate_certainty
@@ -92,18 +93,24 @@ def golden_answers(store: Store, task: Task, gold: Mapping[str, Any],
     with store.connect() as conn:
         rows = conn.execute(q).all()
     out = []
+    kind = task.strategy
+    truth: dict[str, Any] = {}  # each control item's gold as a value of the task
     for r in rows:
         if r.item_id not in gold:
             continue
-        value = r.value if r.value is not None else r.label
-        if isinstance(value, str) and r.value is not None:
-            value = json.loads(value)
-        if task.multilabel and isinstance(value, str):
-            value = [v for v in value.split("|") if v]
+        stored = json.loads(r.value) if isinstance(r.value, str) else r.value
+        value = kind.from_stored(task, r.label, stored)
         g = gold[r.item_id]
+        if r.item_id not in truth:
+            try:
+                truth[r.item_id] = kind.parse(task, g)
+            except LabelquorumError:  # gold outside today's label set: compared as text
+                truth[r.item_id] = None
+        right = (same_label(value, g) if truth[r.item_id] is None
+                 else kind.correct(task, value, truth[r.item_id]))
         version = r.model if r.annotator_kind == "llm" and r.model else r.annotator_version
         out.append((r.id, r.item_id, r.annotator, r.annotator_kind, version, value, g,
-                    float(certainty.get(r.item_id, 1.0)), same_label(value, g)))
+                    float(certainty.get(r.item_id, 1.0)), right))
     return pd.DataFrame(out, columns=ANSWER_COLUMNS)
 
 
@@ -116,7 +123,7 @@ def make_monitor(task: Task, monitor) -> ThetaMonitor:
 def chance_of(task: Task) -> float:
     """The chance that a guess matches a golden item's gold: 1/K for a single label; a
     label set or a span list is matched whole, which a guess almost never does."""
-    return 1.0 / len(task.labels) if task.strategy.one_label else 0.0
+    return task.strategy.chance(task)
 
 
 class GoldenWatch:
@@ -214,7 +221,7 @@ def theta_weights(fits: Mapping[str, GoldenTheta], task: Task) -> dict[str, floa
     if not fits:
         return {}
     thetas = pd.Series({who: est.theta_ for who, est in fits.items()}, dtype=float)
-    if task.multilabel or task.spans:
+    if not task.strategy.one_label:
         weights = thetas.clip(0, 1)
     else:
         weights = theta_skills(thetas, len(task.labels))

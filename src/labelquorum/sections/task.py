@@ -79,6 +79,16 @@ class TaskConfig(Strict):
         return value
 
     @model_validator(mode="after")
+    def _enough_labels(self) -> TaskConfig:
+        """Kinds that label with the label set need two labels or more."""
+        from ..plugins import task_kinds
+
+        if task_kinds.get(self.kind).needs_labels and len(self.labels) < 2:
+            raise ValueError(f"a {self.kind} task needs at least 2 labels under "
+                             f"[[task.labels]]; found {len(self.labels)}")
+        return self
+
+    @model_validator(mode="after")
     def _unique_labels(self) -> TaskConfig:
         names = [label.name for label in self.labels]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -125,17 +135,6 @@ class TaskConfig(Strict):
     accept_score: int = Field(4, ge=1, le=5)
     """``free-text`` tasks: an item is accepted when its best answer's judge score is at
     least this; below it, the item goes to the policy's next tier."""
-
-    @model_validator(mode="after")
-    def _enough_labels(self) -> TaskConfig:
-        from ..plugins import task_kinds
-
-        needs = getattr(task_kinds.get(self.kind), "needs_labels", True)
-        if needs and len(self.labels) < 2:
-            raise ConfigError(f"a {self.kind} task needs at least two labels under "
-                              f"[[task.labels]] (or labels = [\"a\", \"b\"]); "
-                              f"{len(self.labels)} given", key="task.labels")
-        return self
 
     @property
     def label_names(self) -> list[str]:
