@@ -113,9 +113,9 @@ def export_frame(project: Project, fields: str | list[str] | None = "all") -> pd
     out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task),
                                   na_action="ignore")
     task = project.task
-    extra = task.strategy.export_columns(task, [
-        v if isinstance(v, (dict, list)) or v is None else json.loads(v)
-        for v in out["decided_value"].where(out["decided_value"].notna(), None)])
+    extra = task.strategy.export_columns(  # the JSON column comes back decoded
+        task, out["decided_value"].astype(object).where(out["decided_value"].notna(),
+                                                        None).tolist())
     out = out[COLUMNS].reset_index(drop=True)
     for name, column in extra.items():  # what the task kind adds (free-text: score, reason)
         out[name] = pd.Series(column, dtype=object)

@@ -201,10 +201,12 @@ def gold_answers(project: Project) -> pd.DataFrame:
     """Each annotator's latest answer on each gold item it never trained on (roles
     calibration, evaluation, control): ``annotator`` (a person as ``people:alice``),
     ``item_id``, ``confidence`` (NaN where none was stated) and ``right`` (1.0 or 0.0).
-    Classification tasks; empty otherwise."""
+    Kinds with one label or one value per answer (right: :meth:`TaskKind.correct`); empty
+    for label sets and spans."""
     columns = ["annotator", "item_id", "confidence", "right"]
     task = project.task
-    if not task.strategy.one_label:
+    kind = task.strategy
+    if not kind.one_label and (kind.vector or kind.needs_text):  # label sets, spans
         return pd.DataFrame(columns=columns)
     it, j = schema.items, schema.judgements
     pid = project.store.project_id
@@ -222,7 +224,6 @@ def gold_answers(project: Project) -> pd.DataFrame:
     rows["annotator"] = rows["annotator"].where(worker == "",
                                                 rows["annotator"] + ":" + worker)
     rows = rows.sort_values("id").drop_duplicates(["item_id", "annotator"], keep="last")
-    kind = task.strategy
     if kind.one_label:
         rows["right"] = (rows["gold"].map(json.loads) == rows["label"]).astype(float)
     else:  # the kind says what a right answer is (free text: equal after normalisation)
@@ -241,7 +242,7 @@ def _kind_scores(project: Project, merged: pd.DataFrame) -> dict[str, Any] | Non
     if not len(decided):
         return None
     truth = [json.loads(g) for g in decided["gold"]]
-    pred = [kind.from_stored(task, label, json.loads(v) if isinstance(v, str) else v)
+    pred = [kind.from_stored(task, label, None if v is None or v != v else v)
             for label, v in zip(decided["label"], decided["value"])]
     out = kind.evaluate(task, truth, pred)
     return {k: v for k, v in out.items() if k == "metric" or (
