@@ -242,7 +242,7 @@ def _kind_scores(project: Project, merged: pd.DataFrame) -> dict[str, Any] | Non
     if not len(decided):
         return None
     truth = [json.loads(g) for g in decided["gold"]]
-    pred = [kind.from_stored(task, label, None if v is None or v != v else v)
+    pred = [kind.from_stored(task, label, None if v is None or pd.isna(v) is True else v)
             for label, v in zip(decided["label"], decided["value"])]
     out = kind.evaluate(task, truth, pred)
     return {k: v for k, v in out.items() if k == "metric" or (
