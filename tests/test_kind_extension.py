@@ -14,8 +14,8 @@ import pytest
 import labelquorum as lq
 from labelquorum import plugins
 from labelquorum.errors import ImportDataError, LabelquorumError
-from labelquorum.quality.report import build_report
 from labelquorum.kinds.base import VALUE_TYPES, TaskKind, forget_value_type
+from labelquorum.quality.report import build_report
 
 
 @pytest.fixture

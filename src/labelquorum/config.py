@@ -219,7 +219,7 @@ class Config(Strict):
     @model_validator(mode="after")
     def _auto_fits_task(self) -> Config:
         if isinstance(self.policy, AutoConfig):
-            if self.task.value_type != "class":
+            if not plugins.task_kind(self.task.kind).one_label:
                 others = [n for n in plugins.policies.names() if n != "auto"]
                 raise ConfigError("an auto policy is chosen on calibration gold of a "
                                   f"classification task; the task kind is {self.task.kind!r}. "

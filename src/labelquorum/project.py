@@ -41,19 +41,7 @@ def _toml_str(value: str) -> str:
 
 
 def config_template(name: str, labels: list[str], kind: str) -> str:
-    if plugins.task_kind(kind).value_type == "spans":
-        annotators = """# Annotators. spacy is spaCy's entity recogniser (the `spacy` extra); its types are
-# mapped to the task's by type_map (see the README).
-[annotators.spacy]
-type = "spacy"
-"""
-        first = "spacy"
-    else:
-        annotators = """# Annotators. tfidf trains on the project's seed gold (import with --split seed=N).
-[annotators.tfidf]
-type = "tfidf"
-"""
-        first = "tfidf"
+    first, annotators = plugins.task_kind(kind).starter
     label_lines = "\n".join(f"[[task.labels]]\nname = {_toml_str(lab)}\ndescription = \"\"\n"
                             for lab in labels)
     return f"""# labelquorum project configuration. Every key is described in the README's
@@ -297,7 +285,7 @@ class Project:
                         "different person; nothing was stored")
                 try:
                     value = self.task.parse_label(row["label"], text=self._text(conn, item)
-                                                  if self.task.spans else None)
+                                                  if self.task.strategy.needs_text else None)
                 except LabelquorumError as exc:
                     raise LabelquorumError(f"answer {n} (item {item!r}): {exc}; nothing "
                                            "was stored") from None
@@ -310,7 +298,7 @@ class Project:
                 out.append(HumanAnswer(
                     req.key, item, who, req.annotator_version, worker,
                     self.task.format_label(value),
-                    list(value) if isinstance(value, tuple) else None,
+                    self.task.strategy.stored(self.task, value)[1],
                     None if confidence is None else float(confidence),
                     answer_cost(humans[who], latency, cost), latency))
             store_answers(conn, self.store.project_id, self.task.value_type, out, overlap, now)
@@ -333,10 +321,7 @@ class Project:
         out = {}
         for r in rows:
             if roles is None or r.gold_role in roles:
-                value = json.loads(r.gold)
-                if self.task.spans:
-                    value = self.task.parse_label(value)
-                out[r.id] = tuple(value) if isinstance(value, list) else value
+                out[r.id] = self.task.strategy.gold_value(self.task, json.loads(r.gold))
         return out
 
     def judgements(self) -> pd.DataFrame:

@@ -95,7 +95,7 @@ class ReplayAnnotator(Annotator):
 
     def finish(self, answers: Answers, n: int) -> Answers:
         answers = super().finish(answers, n)
-        if answers.confidence is not None and not self.task.spans:
+        if answers.confidence is not None and self.task.strategy.vector:
             conf = np.where(np.isnan(answers.confidence), 1.0, answers.confidence)
             answers.probs = spread_confidence(answers.labels, conf, self.task)
         return answers

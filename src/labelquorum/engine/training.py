@@ -98,7 +98,7 @@ def pool(store: Store, task: Task, before_run: int | None, own: frozenset[str] =
                 continue
             out.ids.append(row.id)
             out.texts.append(str(json.loads(row.fields).get(field_name, "")))
-            out.labels.append(tuple(value) if task.multilabel else value)
+            out.labels.append(task.strategy.gold_value(task, value))
             out.weights.append(weight)
     return out
 

@@ -95,20 +95,16 @@ def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
     df = export_frame(project, fields)
     with _quiet() as datasets:
         encoded: dict[str, list] = {}
-        classes = datasets.ClassLabel(names=list(task.labels))
         special: dict[str, Any] = {}
-        if not task.spans:
-            index = task.index
+        kind = task.strategy
+        feature = kind.hf_feature(task)  # None: the label stays text
+        if feature is not None:
             for name in ("label", "gold"):
-                values = [None if _missing(v) or (v == "" and not task.multilabel) else v
+                values = [None if _missing(v) or (v == "" and not kind.multilabel) else v
                           for v in df[name]]
-                if task.multilabel:
-                    encoded[name] = [None if v is None else [index[x] for x in
-                                     task.parse_label(v)] for v in values]
-                    special[name] = datasets.Sequence(classes)
-                else:
-                    encoded[name] = [None if v is None else index[v] for v in values]
-                    special[name] = classes
+                encoded[name] = [None if v is None else kind.hf_encode(task, v)
+                                 for v in values]
+                special[name] = feature
         rest = {c: _column(df[c]) for c in df.columns if c not in encoded}
         inferred = datasets.Dataset.from_dict(rest).features if rest else {}
         features = datasets.Features({c: special.get(c) or inferred[c] for c in df.columns})

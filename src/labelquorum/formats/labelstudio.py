@@ -116,51 +116,20 @@ def _value(result: Any, task: Task, text: Any, where: str, n: int,
     if not isinstance(result, list):
         raise ImportDataError(f"task {n}, {what}: 'result' must be a list of regions",
                               path=where, row=n)
-    choices: list[Any] = []
-    spans: list[dict[str, Any]] = []
-    for region in result:
-        kind = region.get("type") if isinstance(region, dict) else None
-        value = region.get("value") if isinstance(region, dict) else None
-        if kind == "choices" and isinstance(value, dict):
-            choices.extend(value.get("choices") or [])
-        elif kind == "labels" and isinstance(value, dict):
-            for label in value.get("labels") or []:
-                spans.append({"start": value.get("start"), "end": value.get("end"),
-                              "label": label})
-        else:
-            raise ImportDataError(f"task {n}, {what}: result type {kind!r} cannot be "
-                                  "imported; choices and labels (spans) can", path=where, row=n)
     try:
-        if task.spans:
-            if choices:
-                raise LabelquorumError("choices in a spans task; give labels regions")
-            parsed = task.parse_label(spans, text=None if text is None else str(text))
-        elif spans:
-            raise LabelquorumError(f"labels regions (spans) in a {task.kind} task; give "
-                                   "choices")
-        elif not choices:
-            return None
-        elif not task.multilabel and len(choices) != 1:
-            raise LabelquorumError(f"{len(choices)} choices ({', '.join(map(str, choices))}) "
-                                   "where a classification task takes one label")
-        else:
-            parsed = task.parse_label(list(choices) if task.multilabel else choices[0])
+        parsed = task.strategy.from_labelstudio(
+            task, result, None if text is None else str(text))
     except LabelquorumError as exc:
         raise ImportDataError(f"task {n}, {what}: {exc}", path=where, row=n) from None
-    return task.format_label(parsed), list(parsed) if isinstance(parsed, tuple) else None
+    if parsed is None:
+        return None
+    label, value = task.strategy.stored(task, parsed)
+    return label, value if isinstance(value, list) else None
 
 
 # -- export --------------------------------------------------------------------------------
 def _result(task: Task, label: Any, text: str) -> list[dict[str, Any]]:
-    to_name = task.text_field
-    if task.spans:
-        spans = task.parse_label(label)
-        return [{"from_name": FROM_NAME, "to_name": to_name, "type": "labels",
-                 "value": {"start": s, "end": e, "text": text[s:e], "labels": [t]}}
-                for s, e, t in spans]
-    choices = list(task.parse_label(label)) if task.multilabel else [label]
-    return [{"from_name": FROM_NAME, "to_name": to_name, "type": "choices",
-             "value": {"choices": choices}}]
+    return task.strategy.labelstudio_result(task, task.parse_label(label), text)
 
 
 def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
@@ -186,7 +155,7 @@ def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
         data["id"] = item
         label, confidence, decided_by, gold = decisions[item]
         if not _missing(gold):
-            data["gold"] = json.loads(gold) if task.spans else gold
+            data["gold"] = task.strategy.gold_json(task, gold)
         text = str(data.get(task.text_field, ""))
         annotations, predictions = [], []
         if isinstance(label, str) and label != "":

@@ -89,6 +89,12 @@ class TaskKind:
     needs_labels: ClassVar[bool] = True
     #: The input columns import takes gold from by default, the first present.
     gold_columns: ClassVar[tuple[str, ...]] = ("gold", "label")
+    #: ``labelquorum init``'s first annotator: (name, its commented TOML section).
+    starter: ClassVar[tuple[str, str]] = ("people", """# Annotators. People label in the web app
+# (labelquorum serve); add the project's users with labelquorum user add.
+[annotators.people]
+type = "human"
+""")
     #: What a decided value counts in the report's label distribution.
     unit: ClassVar[str] = "items"
     #: An LLM's per-label log-probabilities can give the confidence of its answer.
@@ -101,8 +107,11 @@ class TaskKind:
     off_label: ClassVar[str] = "off the label set"
     #: How the report's per-label agreement sees a value (:meth:`project`).
     per_label_method: ClassVar[str] = "one label against the rest (yes/no)"
-    #: The annotation widget: a Jinja template (under ``kinds/templates``) included by the
-    #: annotate page; ``None``: people cannot label this kind in the browser.
+    #: The annotation widget: a Jinja template under ``kinds/templates`` (a plugin: the
+    #: absolute path of its own file) whose macros the annotate page calls —
+    #: ``data_kind(task)`` (the page script's mode), ``item_extra(task)`` (under the item),
+    #: ``choices(task, hotkeys)`` (the answer controls), ``help(task)`` (the keys line).
+    #: ``None``: people cannot label this kind in the browser.
     widget: ClassVar[str | None] = None
 
     def __init_subclass__(cls, value_type: str | None = None, **kwargs: Any) -> None:
@@ -168,6 +177,11 @@ class TaskKind:
         """The value as JSON text: the items' ``gold`` column and the decisions'
         provenance of what each annotator said (tuples become lists)."""
         return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+    def gold_value(self, task: Task, value: Any) -> Any:
+        """A gold value read from the items' JSON ``gold`` column (``Project.gold_labels``;
+        lists become tuples; not validated)."""
+        return tuple(value) if isinstance(value, list) else value
 
     def gold_text(self, task: Task, value: Any) -> str:
         """The text form of a gold value as the items' JSON ``gold`` column holds it (not
@@ -287,11 +301,29 @@ class TaskKind:
         """The heading over the label list in the system message ("" : no list)."""
         return "Labels:" if task.labels else ""
 
-    def llm_instructions(self, task: Task, verbalized: bool) -> list[str]:
-        """The lines that end the system message: the answer's shape."""
-        tail = ', "confidence": <probability from 0 to 1 that you are right>}' \
-            if verbalized else "}"
-        return [f'Answer with JSON only: {{"value": <the answer>{tail}']
+    def llm_answer_members(self, task: Task) -> list[str]:
+        """The members of the answer's JSON object, as the prompt describes them."""
+        return ['"value": <the answer>']
+
+    def llm_confidence_member(self, task: Task) -> str:
+        """How the prompt asks for a verbalized confidence."""
+        return '"confidence": <probability from 0 to 1 that you are right>'
+
+    def llm_preamble(self, task: Task) -> list[str]:
+        """Lines of instructions before the answer's shape."""
+        return []
+
+    def llm_instructions(self, task: Task, verbalized: bool, extra: Sequence[str] = ()
+                         ) -> list[str]:
+        """The lines that end the system message: the preamble and the answer's shape
+        (``extra``: more members, e.g. the web assistant's ``"rationale"``)."""
+        members = [*self.llm_answer_members(task),
+                   *([self.llm_confidence_member(task)] if verbalized else []), *extra]
+        return [*self.llm_preamble(task), "Answer with JSON only: {" + ", ".join(members) + "}"]
+
+    def llm_assistant_task(self, task: Task) -> str:
+        """The first line of the web assistant's system message."""
+        return "You help a person label an item. Suggest the label and say briefly why."
 
     def llm_example(self, task: Task, value: Any, text: str) -> str:
         """A few-shot example's answer, as the LLM should write it."""
@@ -331,26 +363,46 @@ class TaskKind:
         or default key per label)."""
         return list(zip(task.labels, keys, task.descriptions))
 
-    def form_value(self, task: Task, form: list[str], text: str | None) -> Any:
-        """The value a person submitted: the form's ``label`` fields (the JSON API sends
-        one string, a list for label sets)."""
-        if len(form) != 1:
-            raise LabelquorumError(f"one answer was expected, {len(form)} were sent")
-        return self.parse(task, form[0], text)
+    def form_answer(self, task: Task, form: list[str]) -> Any:
+        """The raw answer (for :meth:`parse`) in a submitted HTML form's ``label`` fields
+        (the review page); the JSON API sends the raw answer itself."""
+        return form[0]
 
     def view(self, task: Task, value: Any, text: str | None) -> dict[str, Any]:
-        """What the widget shows of a value (a suggestion, a decision) besides its text."""
+        """What the annotate page shows of a value or its text form (the assistant's
+        advice) besides its text (spans: the entities to mark)."""
         return {}
 
+    def marks(self, task: Task, text: str, label: str) -> list[tuple[str, str | None]] | None:
+        """An answer's text form shown on the item's text (the review page): the text cut
+        into ``(piece, label or None)``; None: not shown so (or it does not fit)."""
+        return None
+
+    def editor(self, task: Task, text: str, candidates: list[str | None]
+               ) -> dict[str, Any] | None:
+        """The review page's editor of a value on the item's text, started from the first
+        candidate (text forms) that fits; None: the page's label choices instead."""
+        return None
+
     # -- formats -----------------------------------------------------------------------
-    def labelstudio_result(self, task: Task, value: Any) -> list[dict[str, Any]]:
-        """A value as Label Studio ``result`` entries."""
-        return [{"from_name": "value", "to_name": task.text_field, "type": "textarea",
+    def labelstudio_result(self, task: Task, value: Any, text: str
+                           ) -> list[dict[str, Any]]:
+        """A value as Label Studio ``result`` regions (export). Default: a textarea with
+        its text form."""
+        return [{"from_name": "label", "to_name": task.text_field, "type": "textarea",
                  "value": {"text": [self.format(task, value)]}}]
 
-    def from_labelstudio(self, task: Task, results: list[dict[str, Any]], text: str) -> Any:
-        """A value from Label Studio ``result`` entries (None: they hold none)."""
-        texts = [t for r in results for t in r.get("value", {}).get("text", [])]
+    def from_labelstudio(self, task: Task, result: list[Any], text: str | None) -> Any:
+        """A value from one annotation's or prediction's Label Studio ``result`` regions
+        (import); None: it gives no answer. Raise :class:`LabelquorumError` with a
+        sentence. Default: a textarea's text."""
+        texts = [t for r in result if isinstance(r, dict) and r.get("type") == "textarea"
+                 for t in (r.get("value") or {}).get("text") or []]
+        others = [r.get("type") if isinstance(r, dict) else None for r in result
+                  if not (isinstance(r, dict) and r.get("type") == "textarea")]
+        if others:
+            raise LabelquorumError(f"result type {others[0]!r} cannot be imported; a "
+                                   f"{task.kind} task takes textarea regions")
         return self.parse(task, texts[0], text) if texts else None
 
     def export_columns(self, task: Task, values: list[Any]) -> dict[str, list[Any]]:

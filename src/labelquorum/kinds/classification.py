@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,10 @@ class ClassKind(TaskKind, value_type="class"):
 
     vector = True
     one_label = True
+    starter = ("tfidf", """# Annotators. tfidf trains on the project's seed gold (import with --split seed=N).
+[annotators.tfidf]
+type = "tfidf"
+""")
     label_logprobs = True
     widget = "choices.html"
 
@@ -129,11 +132,8 @@ class ClassKind(TaskKind, value_type="class"):
         return {"type": "object", "properties": props, "required": list(props),
                 "additionalProperties": False}
 
-    def llm_instructions(self, task, verbalized):
-        shape = '{"label": "<exactly one label name>"'
-        shape += ', "confidence": <probability from 0 to 1 that you are right>}' \
-            if verbalized else "}"
-        return [f"Answer with JSON only: {shape}"]
+    def llm_answer_members(self, task):
+        return ['"label": "<exactly one label name>"']
 
     def llm_example(self, task, value, text):
         return json.dumps({"label": value})
@@ -162,16 +162,23 @@ class ClassKind(TaskKind, value_type="class"):
         return match_label(task, bare, content), None, bare
 
     # -- the widget --------------------------------------------------------------------
-    def form_value(self, task, form, text):
-        if len(form) != 1:
-            raise LabelquorumError(f"a {task.kind} task takes one label; {len(form)} were "
-                                   "sent")
-        return self.parse(task, form[0], text)
-
     # -- formats -----------------------------------------------------------------------
     def labelstudio_result(self, task, value, text=""):
         return [{"from_name": "label", "to_name": task.text_field, "type": "choices",
                  "value": {"choices": list(self.members(task, value))}}]
+
+    def from_labelstudio(self, task, result, text):
+        choices, spans = labelstudio_regions(result)
+        if spans:
+            raise LabelquorumError(f"labels regions (spans) in a {task.kind} task; give "
+                                   "choices")
+        if not choices:
+            return None
+        if not self.multilabel and len(choices) != 1:
+            raise LabelquorumError(f"{len(choices)} choices "
+                                   f"({', '.join(map(str, choices))}) where a "
+                                   "classification task takes one label")
+        return self.parse(task, list(choices) if self.multilabel else choices[0])
 
     def hf_feature(self, task):
         import datasets
@@ -195,13 +202,24 @@ class ClassKind(TaskKind, value_type="class"):
         return others[int(draw("wrong") * len(others))], accuracy
 
 
-def split_labels(raw: Any) -> Sequence[str]:
-    """Label names from 'a|b', 'a, b' or a list (numpy arrays from Parquet included)."""
-    if hasattr(raw, "tolist") and not isinstance(raw, str):
-        raw = raw.tolist()
-    if isinstance(raw, (list, tuple)):
-        return list(raw)
-    return [p.strip() for p in re.split(r"\|", str(raw)) if p.strip()]
+def labelstudio_regions(result: list[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The choices and the labelled spans in Label Studio ``result`` regions; another
+    region type is refused."""
+    choices: list[Any] = []
+    spans: list[dict[str, Any]] = []
+    for region in result:
+        kind = region.get("type") if isinstance(region, dict) else None
+        value = region.get("value") if isinstance(region, dict) else None
+        if kind == "choices" and isinstance(value, dict):
+            choices.extend(value.get("choices") or [])
+        elif kind == "labels" and isinstance(value, dict):
+            for label in value.get("labels") or []:
+                spans.append({"start": value.get("start"), "end": value.get("end"),
+                              "label": label})
+        else:
+            raise LabelquorumError(f"result type {kind!r} cannot be imported; choices and "
+                                   "labels (spans) can")
+    return choices, spans
 
 
 CLASSIFICATION = ClassKind("classification", description="one label per item")

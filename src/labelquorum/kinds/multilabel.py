@@ -91,7 +91,7 @@ class LabelSetKind(ClassKind, value_type="labelset"):
         return self.encode(task, value), -1
 
     def same(self, task, a, b):
-        return a is not None and b is not None and tuple(a) == tuple(b)
+        return a is not None and b is not None and set(a) == set(b)
 
     def sample_consensus(self, task, values, text):
         freq = np.array([sum(lab in v for v in values) for lab in task.labels]) / len(values)
@@ -127,11 +127,8 @@ class LabelSetKind(ClassKind, value_type="labelset"):
         return {"type": "object", "properties": props, "required": list(props),
                 "additionalProperties": False}
 
-    def llm_instructions(self, task, verbalized):
-        shape = '{"labels": [every label that applies, possibly none]'
-        shape += ', "confidence": <probability from 0 to 1 that you are right>}' \
-            if verbalized else "}"
-        return [f"Answer with JSON only: {shape}"]
+    def llm_answer_members(self, task):
+        return ['"labels": [every label that applies, possibly none]']
 
     def llm_example(self, task, value, text):
         values = list(value) if isinstance(value, (list, tuple)) else self.parse(task, value)
@@ -169,8 +166,8 @@ class LabelSetKind(ClassKind, value_type="labelset"):
         return chosen([p for p in re.split(r"[|,\n]", bare) if p.strip()]), None, content
 
     # -- the widget --------------------------------------------------------------------
-    def form_value(self, task, form, text):
-        return self.parse(task, list(form), text)
+    def form_answer(self, task, form):
+        return list(form)
 
     # -- formats -----------------------------------------------------------------------
     def hf_feature(self, task):

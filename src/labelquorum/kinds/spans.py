@@ -22,6 +22,11 @@ class SpansKind(TaskKind, value_type="spans"):
     """Typed spans; answers are held per item and voted token by token."""
 
     needs_text = True
+    starter = ("spacy", """# Annotators. spacy is spaCy's entity recogniser (the `spacy` extra); its types are
+# mapped to the task's by type_map (see the README).
+[annotators.spacy]
+type = "spacy"
+""")
     unit = "entities"
     answer_name = "entity list"
     off_label = "without an entity list"
@@ -35,6 +40,9 @@ class SpansKind(TaskKind, value_type="spans"):
 
     def format(self, task, value):
         return S.to_text(value)
+
+    def gold_value(self, task, value):
+        return self.parse(task, value)
 
     def gold_text(self, task, value):
         return S.to_text(value)
@@ -95,7 +103,7 @@ class SpansKind(TaskKind, value_type="spans"):
         return S.canonical(value) if value is not None else None
 
     def same(self, task, a, b):
-        return a is not None and b is not None and tuple(a) == tuple(b)
+        return a is not None and b is not None and S.canonical(a) == S.canonical(b)
 
     # -- scores ------------------------------------------------------------------------
     def chance(self, task):
@@ -132,10 +140,20 @@ class SpansKind(TaskKind, value_type="spans"):
     def llm_labels_heading(self, task):
         return "Entity types:"
 
-    def llm_instructions(self, task, verbalized):
-        from ..llm.entities import entities_instructions
+    def llm_preamble(self, task):
+        return [("Find every named entity of the types above in the item. List each distinct "
+                 "entity once (it is tagged wherever it occurs); an empty list means none.")]
 
-        return entities_instructions(verbalized)
+    def llm_answer_members(self, task):
+        return [('"entities": [{"text": "<the entity exactly as written in the item>", '
+                 '"type": "<one type name>"}, ...]')]
+
+    def llm_confidence_member(self, task):
+        return '"confidence": <probability from 0 to 1 that the list is right>'
+
+    def llm_assistant_task(self, task):
+        return ("You help a person mark the named entities in an item. List them and say "
+                "briefly why.")
 
     def llm_example(self, task, value, text):
         from ..llm.entities import entities_example
@@ -161,16 +179,35 @@ class SpansKind(TaskKind, value_type="spans"):
         return S.canonical(spans), vconf, content or "", log
 
     # -- the widget --------------------------------------------------------------------
-    def form_value(self, task, form, text):
-        if len(form) != 1:
-            raise LabelquorumError(f"a spans task takes one JSON list of spans; {len(form)} "
-                                   "values were sent")
-        return self.parse(task, form[0], text)
-
     def view(self, task, value, text):
-        spans = self.parse(task, value, text) if isinstance(value, str) else (value or ())
-        return {"entities": [{"start": a, "end": b, "label": kind, "text": text[a:b]}
-                             for a, b, kind in spans] if text is not None else []}
+        """The entities with their text, for the page to mark (the assistant's advice)."""
+        if value is None:
+            return {"entities": []}
+        text = text or ""
+        try:
+            spans = self.parse(task, value, text)
+        except LabelquorumError:  # an assistant that answers off the text: no marks
+            return {"entities": []}
+        return {"entities": [{"start": a, "end": b, "type": kind, "text": text[a:b]}
+                             for a, b, kind in spans]}
+
+    def marks(self, task, text, label):
+        try:
+            spans = self.parse(task, label, text)
+        except LabelquorumError:
+            return None
+        return S.segments(text, spans)
+
+    def editor(self, task, text, candidates):
+        for label in candidates:
+            if label is not None and self.marks(task, text, label) is not None:
+                spans = self.parse(task, label, text)
+                break
+        else:
+            spans = ()
+        value = S.to_text(spans)
+        return {"text": text, "value": value, "marks": self.marks(task, text, value) or [],
+                "entities": [(text[a:b], kind) for a, b, kind in spans]}
 
     # -- formats -----------------------------------------------------------------------
     def labelstudio_result(self, task, value, text=""):
@@ -178,6 +215,14 @@ class SpansKind(TaskKind, value_type="spans"):
         return [{"from_name": "label", "to_name": task.text_field, "type": "labels",
                  "value": {"start": s, "end": e, "text": text[s:e], "labels": [t]}}
                 for s, e, t in spans]
+
+    def from_labelstudio(self, task, result, text):
+        from .classification import labelstudio_regions
+
+        choices, spans = labelstudio_regions(result)
+        if choices:
+            raise LabelquorumError("choices in a spans task; give labels regions")
+        return self.parse(task, spans, text)
 
     def gold_json(self, task, text_form):
         return json.loads(text_form)

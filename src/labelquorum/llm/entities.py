@@ -30,17 +30,6 @@ def entities_schema(task: Task, verbalized: bool) -> dict[str, Any]:
             "additionalProperties": False}
 
 
-def entities_instructions(verbalized: bool) -> list[str]:
-    """The system message's closing lines for a spans task."""
-    shape = '{"entities": [{"text": "<the entity exactly as written in the item>", ' \
-            '"type": "<one type name>"}, ...]'
-    shape += ', "confidence": <probability from 0 to 1 that the list is right>}' \
-        if verbalized else "}"
-    return [("Find every named entity of the types above in the item. List each distinct "
-             "entity once (it is tagged wherever it occurs); an empty list means none."),
-            f"Answer with JSON only: {shape}"]
-
-
 def entities_example(text: str, value: Any) -> str:
     """A few-shot answer from a spans value (triples, or their JSON text form) on ``text``."""
     spans = json.loads(value) if isinstance(value, str) else value

@@ -225,9 +225,9 @@ def cross_val_probs(make_annotator: Callable[[], Annotator], texts: Sequence[str
 
     from ..annotators import Items
 
-    if task.spans:
-        raise QualityError("label-issue detection works on classification and multilabel "
-                           "tasks; a spans task has no per-item class probabilities.")
+    if not task.strategy.vector:
+        raise QualityError(f"label-issue detection works on classification and multilabel "
+                           f"tasks; a {task.kind} task has no per-item class probabilities.")
     texts, labels = list(texts), list(labels)
     if len(texts) != len(labels):
         raise QualityError(f"texts and labels must have the same length; got {len(texts)} "

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..annotators.base import Annotator, Answers, Items
+from ..errors import LabelquorumError
 from .base import ConformanceError
 
 STATUSES = ("ok", "abstain", "failed")
@@ -99,37 +100,26 @@ def check_order_invariance(annotator: Annotator, items: Items, *, atol: float = 
 
 
 def check_labels_in_label_set(annotator: Annotator, items: Items) -> None:
-    """An ok answer is a task label (multilabel: a tuple of distinct task labels; spans: a
-    canonical tuple of ``(start, end, type)`` inside the item's text, types from the task)."""
+    """An ok answer is a value of the task in its canonical form: what the task kind
+    parses it to (:meth:`TaskKind.parse`, given the item's text where the kind reads it) —
+    a task label; for multilabel a tuple of distinct task labels in label order; for spans
+    sorted ``(start, end, type)`` triples inside the item's text, types from the task."""
     check, task = "labels_in_label_set", annotator.task
+    kind = task.strategy
     answers = ask(annotator, items, check=check)
     for item, label, status in zip(items.ids, answers.labels, answers.status):
         if label is None:
             continue
-        if task.spans:
-            good = _good_spans(label, task.labels, items.texts[items.ids.index(item)])
-        elif task.multilabel:
-            good = (isinstance(label, tuple) and len(set(label)) == len(label)
-                    and all(lab in task.labels for lab in label))
-        else:
-            good = isinstance(label, str) and label in task.labels
+        text = items.texts[items.ids.index(item)] if kind.needs_text else None
+        try:
+            parsed = kind.parse(task, label, text)
+            good = type(parsed) is type(label) and parsed == label
+        except LabelquorumError:
+            good = False
         if not good:
-            what = ("canonical spans (sorted (start, end, type) triples inside the text) of "
-                     "types " if task.spans else "a set of labels " if task.multilabel else "")
-            raise ConformanceError(check, f"label {label!r} (status {status!r}) is not "
-                                   f"{what}"
-                                   f"in the label set ({', '.join(task.labels)})", item)
-
-
-def _good_spans(label: Any, types: Sequence[str], text: str) -> bool:
-    from ..spans import canonical
-
-    if not isinstance(label, tuple) or not all(
-            isinstance(s, tuple) and len(s) == 3 for s in label):
-        return False
-    return label == canonical(label) and all(
-        isinstance(a, int) and isinstance(b, int) and 0 <= a < b <= len(text) and t in types
-        for a, b, t in label)
+            raise ConformanceError(check, f"label {label!r} (status {status!r}) is not a "
+                                   f"canonical {task.kind} value with labels in the label set "
+                                   f"({', '.join(task.labels)})", item)
 
 
 def check_status(annotator: Annotator, items: Items) -> None:

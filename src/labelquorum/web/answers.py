@@ -88,7 +88,7 @@ class Answers:
         not_paused(user)
         try:
             value = self.task.parse_label(label, self._text_of(user, public_id)
-                                          if self.task.spans else None)
+                                          if self.task.strategy.needs_text else None)
         except LabelquorumError as exc:
             raise WebError(str(exc), status=422, code="invalid_label") from None
         text = self.task.format_label(value)
@@ -109,7 +109,7 @@ class Answers:
                 task = conn.execute(self._q_task_of, {"rkey": row.request_key}).first()
                 answer = HumanAnswer(
                     row.request_key, row.item_id, task.annotator, task.annotator_version,
-                    user.name, text, list(value) if isinstance(value, tuple) else None, None,
+                    user.name, text, self.task.strategy.stored(self.task, value)[1], None,
                     answer_cost(self.humans.get(task.annotator), spent), spent)
                 values["judgement_id"] = store_answers(
                     conn, self.pid, self.task.value_type, [answer], self.overlap, now,

@@ -190,20 +190,10 @@ def assist(body: ItemRef, request: Request, auth: Auth = ANNOTATOR):
              {"label": advice.label, "rationale": advice.rationale}, advice.cost,
              time.perf_counter() - started, result=advice)
     out: dict[str, Any] = {"label": advice.label, "rationale": advice.rationale}
-    if web.task.spans:  # the entities, with their text, for the page to mark
-        out["entities"] = _entities(web, lease.fields, advice.label)
+    # what the kind's widget shows of the advice (spans: the entities, to mark)
+    out.update(web.task.strategy.view(web.task, advice.label,
+                                      str(lease.fields.get(web.task.text_field) or "")))
     return out
-
-
-def _entities(web: WebApp, fields: dict[str, Any], label: str | None) -> list[dict[str, Any]]:
-    if label is None:
-        return []
-    text = str(fields.get(web.task.text_field) or "")
-    try:
-        spans = web.task.parse_label(label, text)
-    except LabelquorumError:
-        return []  # an assistant given from Python that answers off the text: no marks
-    return [{"start": a, "end": b, "type": kind, "text": text[a:b]} for a, b, kind in spans]
 
 
 # -- reviewers ---------------------------------------------------------------------------
@@ -258,8 +248,7 @@ def gold(item_id: str, body: GoldBody, request: Request, auth: Auth = REVIEWER):
     web = _web(request)
     value = web.review.parse(web.review.item(item_id), body.label)  # 404, 422
     try:
-        mark_gold(web.project, item_id, web.task.format_label(value) if web.task.spans
-                  else value)
+        mark_gold(web.project, item_id, web.task.format_label(value))
     except LabelquorumError as exc:  # an unknown label
         raise WebError(str(exc), status=422, code="invalid_label") from None
     web.assigner.gold.refresh()

@@ -34,7 +34,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    FunctionLoader,
+    select_autoescape,
+)
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -52,6 +58,17 @@ if TYPE_CHECKING:
     from ..project import Project
 
 HERE = Path(__file__).parent
+KIND_TEMPLATES = HERE.parent / "kinds" / "templates"
+
+
+def _plugin_widget(name: str) -> str | None:
+    """A plugin kind's widget given as an absolute path (``TaskKind.widget``); only paths
+    a registered kind names are read."""
+    from ..plugins import task_kinds
+
+    if Path(name).is_absolute() and any(k.widget == name for k in task_kinds.items()):
+        return Path(name).read_text(encoding="utf-8")
+    return None
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 SESSION_CACHE_SECONDS = 5.0
@@ -105,7 +122,11 @@ class WebApp:
             f"{project.store.url}\0{project.config.project.name}".encode()).hexdigest()[:10]
         self.assistant = assistant
         self.judge = judge
-        self.templates = Environment(loader=FileSystemLoader(HERE / "templates"),
+        # the pages, then the task kinds' annotation widgets (labelquorum.kinds)
+        self.templates = Environment(loader=ChoiceLoader([
+                                         FileSystemLoader(HERE / "templates"),
+                                         FileSystemLoader(KIND_TEMPLATES),
+                                         FunctionLoader(_plugin_widget)]),
                                      autoescape=select_autoescape(default=True),
                                      trim_blocks=True, lstrip_blocks=True)
         self.media_root = (project.path / project.config.project.media_root).resolve()

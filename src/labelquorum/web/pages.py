@@ -124,7 +124,11 @@ def item_page(request: Request, id: str = Query(..., max_length=1000),
     prev_id, next_id, position, total = web.review.neighbours(id, flagged=show == "flagged",
                                                               issues=show == "issues")
     text = web.review.text_of(view)
-    editor = _span_editor(web, view, text) if web.task.spans else None
+    # where the review page's editor starts (spans): the item's decision, else the first
+    # person's answer, else the most confident model's
+    editor = web.task.strategy.editor(web.task, text, [
+        view.decision["label"] if view.decision else None, *(p["label"] for p in view.people),
+        *(m["label"] for m in sorted(view.models, key=lambda m: -(m["confidence"] or 0.0)))])
     people = [{**p, "marks": web.review.marks(text, p["label"])} for p in view.people]
     models = [{**m, "marks": web.review.marks(text, m["label"])} for m in view.models]
     return web.render(request, "item.html", auth=auth, item=view, is_image=is_image,
@@ -136,24 +140,6 @@ def item_page(request: Request, id: str = Query(..., max_length=1000),
                           text, view.decision["label"] if view.decision else None))
 
 
-def _span_editor(web: WebApp, view, text: str) -> dict[str, Any]:
-    """Where the reviewer's span editor starts: the item's decision, else the first
-    person's answer, else the most confident model's, else no entities."""
-    candidates = [view.decision["label"] if view.decision else None,
-                  *(p["label"] for p in view.people),
-                  *(m["label"] for m in sorted(view.models,
-                                               key=lambda m: -(m["confidence"] or 0.0)))]
-    for label in candidates:
-        if label is not None and web.review.marks(text, label) is not None:
-            spans = web.task.parse_label(label, text)
-            break
-    else:
-        spans = ()
-    return {"text": text, "value": web.task.format_label(spans),
-            "marks": web.review.marks(text, web.task.format_label(spans)) or [],
-            "entities": [(text[a:b], kind) for a, b, kind in spans]}
-
-
 @router.post("/item/adjudicate")
 def adjudicate_form(request: Request, label: Annotated[list[str], Form()], id: str = Form(...),
                     note: str = Form("", max_length=2000), show: str = Form("all"),
@@ -162,7 +148,7 @@ def adjudicate_form(request: Request, label: Annotated[list[str], Form()], id: s
     show = show if show in ("flagged", "issues") else "all"
     prev_id, next_id, _, _ = web.review.neighbours(id, flagged=show == "flagged",
                                                    issues=show == "issues")
-    web.review.adjudicate(auth.user, id, label if web.task.multilabel else label[0], note)
+    web.review.adjudicate(auth.user, id, web.task.strategy.form_answer(web.task, label), note)
     then = next_id or prev_id
     suffix = f"&show={show}" if show != "all" else ""
     return _redirect(f"/item?id={_q(then)}{suffix}" if then and then != id
@@ -174,9 +160,9 @@ def gold_form(request: Request, label: Annotated[list[str], Form()], id: str = F
               auth: Auth = REVIEWER):
     web = _web(request)
     view = web.review.item(id)
-    value = web.review.parse(view, label if web.task.multilabel else label[0])
+    value = web.review.parse(view, web.task.strategy.form_answer(web.task, label))
     try:
-        mark_gold(web.project, id, web.task.format_label(value) if web.task.spans else value)
+        mark_gold(web.project, id, web.task.format_label(value))
     except LabelquorumError as exc:
         raise WebError(str(exc), status=422, code="invalid_label") from None
     web.assigner.gold.refresh()

@@ -20,7 +20,6 @@ from sqlalchemy import and_, func, select, update
 from ..engine.ledger import DECISION_COLUMNS
 from ..errors import LabelquorumError, WebError
 from ..policies import DecisionState
-from ..spans import segments
 from ..store import json_text, schema, upsert_rows
 from .auth import User
 
@@ -212,15 +211,10 @@ class Review:
         return out
 
     def marks(self, text: str, label: Any) -> list[tuple[str, str | None]] | None:
-        """A spans answer as the item's text cut into pieces, each with its entity type
-        (None between entities); None for other kinds or an answer that does not fit."""
-        if not self.task.spans or label is None:
-            return None
-        try:
-            spans = self.task.parse_label(label, text)
-        except LabelquorumError:
-            return None
-        return segments(text, spans)
+        """An answer shown on the item's text (spans: the text cut into pieces, each with
+        its entity type, None between entities); None for other kinds or an answer that
+        does not fit (:meth:`TaskKind.marks`)."""
+        return None if label is None else self.task.strategy.marks(self.task, text, label)
 
     @staticmethod
     def reasons(ans: dict[str, list]) -> list[str]:
@@ -335,7 +329,7 @@ class Review:
         text = fields.get(self.task.text_field)
         try:
             return self.task.parse_label(label, ("" if text is None else str(text))
-                                         if self.task.spans else None)
+                                         if self.task.strategy.needs_text else None)
         except LabelquorumError as exc:
             raise WebError(str(exc), status=422, code="invalid_label") from None
 
