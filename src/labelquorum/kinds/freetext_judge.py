@@ -9,7 +9,8 @@ annotator named ``[task] judge``, against ``[task] rubric``. The rules are the l
   wrote it, its version, a hash of its text): an answer is judged once, whatever run asks;
 - the request is written ``pending`` before the call and marked ``sent`` just before it
   goes out; the verdict (a ``judgements`` row with ``value_type = "score"``: the score in
-  ``label``, ``{"score", "reason", "writer", "answer_key"}`` in ``value``), its call log
+  ``label``, ``{"score", "reason", "writer", "answer_sha"}`` in ``value``: who wrote the
+  answer and :func:`answer_digest` of its text), its call log
   and the request's final state are written in one transaction. A run killed with calls in
   flight asks them again and counts the repeats;
 - each call is admitted by the budget (its reservation, the most it can cost, must fit
@@ -97,11 +98,15 @@ def build_judge(project: Project, run_annotators: dict[str, Annotator]) -> Annot
     return judge
 
 
+def answer_digest(answer: str) -> str:
+    """A short hash of an answer's text: what a verdict names as the answer it scores."""
+    return hashlib.sha1(str(answer).encode()).hexdigest()[:16]
+
+
 def verdict_key(project_id: int, item_id: str, judge: Annotator, writer: str,
                 writer_version: str, answer: str) -> str:
-    digest = hashlib.sha1(answer.encode()).hexdigest()[:16]
     return request_key(project_id, item_id, judge.name,
-                       f"{judge.version}:{writer}:{writer_version}:{digest}")
+                       f"{judge.version}:{writer}:{writer_version}:{answer_digest(answer)}")
 
 
 class JudgePass:
@@ -245,8 +250,9 @@ class JudgePass:
         verdict: Any = answers.labels[0]
         ok = answers.status[0] == "ok" and isinstance(verdict, Verdict)
         cost = float(np.sum(answers.cost))
-        value = ({"score": verdict.score, "reason": verdict.reason, "writer": name,
-                  "answer_key": key} if ok else {"writer": name})
+        value = {"writer": name, "answer_sha": answer_digest(answer)}
+        if ok:
+            value.update(score=verdict.score, reason=verdict.reason)
         with self.store.begin() as conn:
             call_id = None
             groups = judge.call_rows(answers) if answers.calls else []
@@ -277,5 +283,5 @@ class JudgePass:
         return 1
 
 
-__all__ = ["VALUE_TYPE", "JudgePass", "JudgeTask", "build_judge", "judge_task", "judge_text",
-           "verdict_key"]
+__all__ = ["VALUE_TYPE", "JudgePass", "JudgeTask", "answer_digest", "build_judge",
+           "judge_task", "judge_text", "verdict_key"]
