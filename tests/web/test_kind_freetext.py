@@ -114,6 +114,18 @@ def test_people_write_answers_with_ctrl_enter_and_the_review_page_shows_judge_sc
             assert "Right city." in people_table
             models_table = page.inner_text("[data-testid=model-answers]")
             assert "Lyon" in models_table and "Wrong city." in models_table
+            # the reviewer's answer wins, whatever the scores; a later run keeps it
+            final = page.locator("[data-testid=answer-final]")
+            assert final.input_value() == ANSWERS["q1"]  # starts from the decision
+            final.fill("Paris")
+            page.keyboard.press("n")  # typed in the box: text, not the next item
+            assert final.input_value() == "Parisn"
+            final.fill("Paris")
+            page.click("[data-testid=adjudicate-submit]")
+            page.wait_for_load_state()
+            run(p)
+            out = p.to_dataframe().set_index("id")
+            assert out.loc["q1", "label"] == "Paris" and out.loc["q1", "tier"] == "review"
         assert page.dialogs == []
     p.close()
 

@@ -242,6 +242,12 @@ class FreeTextKind(TaskKind, value_type="text"):
             raise LabelquorumError(f"one answer text was expected, {len(form)} were sent")
         return self.parse(task, form[0], text)
 
+    def editor(self, task, text, candidates):
+        """The review page's text box, started from the decision, else the first person's
+        answer, else the most confident model's."""
+        return {"textbox": True, "value": next((c for c in candidates if c), ""),
+                "gold_text": "Mark this answer as gold (golden question)"}
+
     def view(self, task, value, text):
         if value is None:
             return {}
