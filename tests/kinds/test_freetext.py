@@ -263,3 +263,68 @@ def test_a_killed_run_resumes_and_no_verdict_is_paid_twice(tmp_path):
     out = project.to_dataframe().set_index("id")
     assert out["label"].notna().all()
     project.close()
+
+
+def test_simulated_and_replayed_writers_judged_best_answer_wins_report_runs(tmp_path):
+    """A simulated writer answers the gold with probability p, else a corrupted copy; a
+    replayed writer repeats recorded answers; the judge gives the gold 5 and anything else
+    2, so the label is right wherever either writer was, and the report builds."""
+    n = 40
+    gold = {f"s{i}": f"answer number {i} is here" for i in range(n)}
+    rows = [(k, f"Question {k}?", v) for k, v in gold.items()]
+    recorded = pd.DataFrame({"item": list(gold), "annotator": "rec",
+                             "label": [v if i % 2 else "no idea" for i, v in
+                                       enumerate(gold.values())]})
+    rules = [Rule(f"Answer to score:\n{v}\n", content=verdict(5, "Matches.")) for v in
+             gold.values()] + [Rule("Answer to score:", content=verdict(2, "Wrong."))]
+    with ScriptedLlmServer(rules) as server:
+        text = f"""
+[project]
+name = "simulated-free-text"
+seed = 7
+
+[task]
+kind = "free-text"
+judge = "judge"
+{llm("judge", server.base_url, "concurrency = 4")}
+[annotators.sim]
+type = "simulated"
+accuracy = 0.6
+
+[annotators.rec]
+type = "replay"
+path = "rec.csv"
+
+[policy]
+type = "cascade"
+[[policy.tiers]]
+name = "writers"
+annotators = ["sim", "rec"]
+min_confidence = 0.5
+"""
+        project = init_project(tmp_path / "proj", config_text=text)
+        recorded.to_csv(tmp_path / "proj" / "rec.csv", index=False)
+        df = pd.DataFrame(rows, columns=["id", "text", "gold"])
+        project.import_dataframe(df, id_column="id", gold_column="gold")
+        project.run()
+        project.close()
+        report = lq("report", "-p", tmp_path / "proj", "--out", tmp_path / "r.html",
+                    "--bootstrap", "0")
+        assert report.returncode == 0, report.stderr + report.stdout
+    project = open_project(tmp_path / "proj")
+    j = project.judgements()
+    sim = j[j["annotator"] == "sim"].set_index("item")["label"]
+    right = {k for k, v in sim.items() if v == gold[k]}
+    assert 0.4 * n < len(right) < 0.8 * n  # p = 0.6
+    wrong = sim.drop(list(right))
+    assert all("or perhaps not" in v for v in wrong)  # corrupted, never the gold
+    out = project.to_dataframe().set_index("id")
+    rec_right = {k for i, k in enumerate(gold) if i % 2}
+    for item, row in out.iterrows():
+        if item in right or item in rec_right:  # one writer was right: it is the label
+            assert row["label"] == gold[item] and row["score"] == 5
+        else:  # both wrong: the best score is 2, below accept_score: not accepted
+            assert row["confidence"] == 0.0
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'data-testid="kind-scores"' in html and "token f1" in html and "judge mean" in html
+    project.close()

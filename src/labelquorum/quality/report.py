@@ -162,7 +162,7 @@ class _Records:
                                        it.c.source).where(it.c.project_id == pid)
                                 .order_by(it.c.seq), conn)
             decisions = pd.read_sql(select(d.c.item_id, d.c.label, d.c.state, d.c.tier,
-                                           d.c.decided_by, d.c.provenance)
+                                           d.c.decided_by, d.c.provenance, d.c.value)
                                     .where(d.c.project_id == pid), conn)
             calls = conn.execute(select(func.count(), func.sum(mc.c.tokens_in),
                                         func.sum(mc.c.tokens_out), func.sum(mc.c.cost),

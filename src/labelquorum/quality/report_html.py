@@ -185,6 +185,13 @@ def _evaluation(d: dict, _data: dict) -> str:
     head = (f'<p>{_e(d["n"])} of {_e(d["items"])} evaluation items are decided '
             f'({_e(d["undecided"])} not yet). Exact-match accuracy '
             f'<b data-testid="accuracy">{_e(d["accuracy"], "pct")}</b>')
+    if "per_class" not in d:  # a kind's own scores (free text: token F1, exact match...)
+        scores = [(k, v) for k, v in d.items() if k not in ("status", "items", "n",
+                  "undecided", "accuracy", "metric") and (v is None or isinstance(v, (int,
+                                                                                      float)))]
+        return head + f' ({escape(str(d.get("metric", "")))}).</p>' + _table(
+            ["score", "value"], ([escape(k.replace("_", " ")), _e(v, "3") if isinstance(
+                v, float) else _e(v)] for k, v in scores), numeric=(1,), testid="kind-scores")
     if d["metric"] == "entity":
         head += (f', entity F1 micro <b data-testid="micro-f1">{_e(d["micro_f1"], "3")}</b>, '
                  f'macro {_e(d["macro_f1"], "3")}.</p>')
