@@ -39,6 +39,11 @@ class Task:
         """The task's kind object: what varies by kind (see :mod:`labelquorum.kinds`)."""
         return task_kind(self.kind)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to a worker process) without its kind object: the worker finds the
+        kind by name in its own registry, as it finds a plugin's."""
+        return {k: v for k, v in self.__dict__.items() if k != "strategy"}
+
     @property
     def multilabel(self) -> bool:
         """Answers are label sets (kept for callers outside labelquorum)."""

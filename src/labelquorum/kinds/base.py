@@ -122,8 +122,9 @@ type = "human"
                 VALUE_TYPES.append(value_type)
             _IMPLEMENTATIONS[value_type] = cls
 
-    def __new__(cls, name: str, value_type: str | None = None, *args: Any, **kwargs: Any):
-        impl = cls
+    def __new__(cls, name: str | None = None, value_type: str | None = None, *args: Any,
+                **kwargs: Any):
+        impl = cls  # (no name: unpickling an instance of a subclass)
         if cls is TaskKind:
             if value_type is None:
                 raise TypeError(f"task kind {name!r}: give its value_type "
