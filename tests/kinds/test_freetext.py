@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sqlalchemy import select
 
 from labelquorum.project import init_project, open_project
@@ -327,4 +328,17 @@ min_confidence = 0.5
             assert row["confidence"] == 0.0
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert 'data-testid="kind-scores"' in html and "token f1" in html and "judge mean" in html
+    project.close()
+
+
+def test_plan_prices_a_verdict_on_every_answer_without_calls(tmp_path):
+    with ScriptedLlmServer(judge_rules() + writer_rules()) as server:
+        project = make(tmp_path, config(server.base_url))
+        plan = project.plan()
+        assert server.count() == 0
+    rows = plan.rows.set_index("annotator")
+    # two writers (the llm and people) on four open items: at most eight verdicts
+    assert rows.loc["judge", "items"] == 8 and rows.loc["judge", "tier"] == "judge"
+    assert rows.loc["judge", "cost"] == pytest.approx(8 * rows.loc["judge", "cost_per_item"])
+    assert rows.loc["judge", "cost"] > 0
     project.close()

@@ -429,6 +429,13 @@ type = "human"
         returns its LLM judge, which scores each answer through the ledger."""
         return None
 
+    def plan_rows(self, project: Any, items: Any, n_open: int, writers: list[str]
+                  ) -> list[dict[str, Any]]:
+        """Rows ``labelquorum plan`` adds for the kind's own paid work (columns of
+        :class:`labelquorum.planning.RunPlan` rows), from the sampled ``items`` of the
+        ``n_open`` open items that the policy's ``writers`` answer. Default: none."""
+        return []
+
     # -- simulated answers -------------------------------------------------------------
     def simulate(self, task: Task, gold: Any, accuracy: float,
                  draw: Callable[..., float], confusion: Any = None) -> tuple[Any, float]:

@@ -73,9 +73,11 @@ def judge_text(item_text: str, answer: str) -> str:
     return f"Item:\n{item_text[:MAX_ITEM_CHARS]}\n\nAnswer to score:\n{answer}"
 
 
-def build_judge(project: Project, run_annotators: dict[str, Annotator]) -> Annotator | None:
+def build_judge(project: Project, run_annotators: dict[str, Annotator], *,
+                plan: bool = False) -> Annotator | None:
     """The judge annotator of a free-text project, or None when ``[task] judge`` is unset;
-    a clear :class:`ConfigError` when the name is wrong."""
+    a clear :class:`ConfigError` when the name is wrong. ``plan``: for pricing only (no
+    API key needed)."""
     name = options(project.task).judge
     if name is None:
         return None
@@ -92,6 +94,8 @@ def build_judge(project: Project, run_annotators: dict[str, Annotator]) -> Annot
         raise ConfigError(f"annotator {name!r} is the judge ([task] judge) and also one of the "
                           "policy's annotators; a judge scores answers, it does not write "
                           "them: give the policy another annotator", key="task.judge")
+    if plan and cfg.api_key_env:  # the plan makes no call: it needs no key
+        cfg = cfg.model_copy(update={"api_key_env": None})
     context = Context(project.path, project.config.project.seed,
                       project.config.project.media_root)
     judge = build_annotator(name, cfg, judge_task(project.task), context)
@@ -101,6 +105,28 @@ def build_judge(project: Project, run_annotators: dict[str, Annotator]) -> Annot
 def answer_digest(answer: str) -> str:
     """A short hash of an answer's text: what a verdict names as the answer it scores."""
     return hashlib.sha1(str(answer).encode()).hexdigest()[:16]
+
+
+PLAN_ANSWER = "x" * 200  # the answer the plan prices a verdict on (about 50 tokens)
+
+
+def plan_judge(project: Project, items: Items, n_open: int, writers: list[str]
+               ) -> list[dict[str, Any]]:
+    """The plan's row for the judge: at most one verdict per writer and open item."""
+    judge = build_judge(project, {}, plan=True)
+    if judge is None:
+        return []
+    shown = Items(list(items.ids), [{"text": judge_text(str(f.get(items.text_field, "")),
+                                                        PLAN_ANSWER)} for f in items.fields],
+                  "text")
+    est = judge.estimate(shown) if len(shown) else []
+    per = float(np.mean([e[2] for e in est])) if est else float(judge.max_cost)
+    verdicts = n_open * len(writers)
+    return [{"tier": "judge", "annotator": judge.name, "type": "llm",
+             "items": verdicts,
+             "tokens_in": float(np.mean([e[0] for e in est])) if est else 0.0,
+             "tokens_out": float(np.mean([e[1] for e in est])) if est else 0.0,
+             "cost_per_item": per, "cost": per * verdicts}]
 
 
 def verdict_key(project_id: int, item_id: str, judge: Annotator, writer: str,
@@ -284,4 +310,4 @@ class JudgePass:
 
 
 __all__ = ["VALUE_TYPE", "JudgePass", "JudgeTask", "answer_digest", "build_judge",
-           "judge_task", "judge_text", "verdict_key"]
+           "judge_task", "judge_text", "plan_judge", "verdict_key"]
