@@ -342,3 +342,37 @@ def test_plan_prices_a_verdict_on_every_answer_without_calls(tmp_path):
     assert rows.loc["judge", "cost"] == pytest.approx(8 * rows.loc["judge", "cost_per_item"])
     assert rows.loc["judge", "cost"] > 0
     project.close()
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (('judge = "judge"', 'judge = "nobody"'), ("names annotator 'nobody', which is not "
+                                              "configured")),
+    (('judge = "judge"', 'judge = "people"'), ("names annotator 'people' of type 'human'; "
+                                              "the judge must be an \"llm\" annotator")),
+    (('annotators = ["writer"]', 'annotators = ["writer", "judge"]'),
+     "is the judge ([task] judge) and also one of the policy's annotators"),
+])
+def test_a_misnamed_judge_is_a_clear_error_before_any_call(tmp_path, change, says):
+    with ScriptedLlmServer(judge_rules() + writer_rules()) as server:
+        text = config(server.base_url)
+        assert change[0] in text
+        make(tmp_path, text.replace(change[0], change[1])).close()
+        proc = lq("run", "-p", tmp_path / "proj")
+        assert server.count() == 0
+    assert proc.returncode != 0
+    assert says in proc.stderr + proc.stdout, proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_answer_the_judge_failed_on_is_judged_again_by_the_next_run(tmp_path):
+    rules = [Rule("Answer to score:\nParis", content="no verdict today", times=2)]
+    with ScriptedLlmServer(rules + judge_rules() + writer_rules()) as server:
+        project = make(tmp_path, config(server.base_url))
+        project.run()
+        assert pd.isna(project.to_dataframe().set_index("id").loc["q1", "label"])
+        project.run()  # the scripted garbage is used up: the verdict comes
+        out = project.to_dataframe().set_index("id")
+        assert out.loc["q1", "label"] == "Paris" and out.loc["q1", "score"] == 5
+        assert judge_asked(server)["Paris"] == 3  # two in the first run (a re-ask), one now
+        assert judge_requests(project).set_index("item_id").loc["q1", "state"] == "done"
+        project.close()

@@ -110,3 +110,23 @@ def test_the_simulated_annotator_is_right_with_probability_p():
         answer, _ = FREE_TEXT.simulate(JUDGED, gold, 0.7, lambda *k, r=rng: r.random())
         right += exact_match(answer, gold)
     assert 0.6 < right / 400 < 0.8
+
+
+scored = st.lists(st.tuples(st.sampled_from(["Paris", "Rome", "paris.", "Lyon"]),
+                            st.one_of(st.none(), st.integers(1, 5))), min_size=1, max_size=6)
+
+
+@given(scored, st.integers(1, 5))
+def test_consensus_takes_the_first_best_scored_answer(answers, accept):
+    values = [Answer(t, s, "r" if s else None) for t, s in answers]
+    t = task(judge="judge", accept_score=accept)
+    value, conf, agreement = FREE_TEXT.consensus(t, values, None, "q")
+    judged = [s for _, s in answers if s is not None]
+    assert 0.0 <= agreement <= 1.0
+    if not judged:
+        assert conf == 0.0  # nothing judged: never accepted
+        return
+    top = max(judged)
+    first = next(i for i, (_, s) in enumerate(answers) if s == top)
+    assert value is values[first] or (value == values[first] and value.score == top)
+    assert conf == (1.0 if top >= accept else 0.0)
