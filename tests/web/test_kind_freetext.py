@@ -148,3 +148,33 @@ def test_an_empty_answer_is_refused_with_a_sentence(page, tmp_path):  # noqa: F8
         j = p.judgements()
         assert (j["annotator_kind"] == "human").sum() == 0
     p.close()
+
+
+def test_every_page_and_the_json_api_serve_a_free_text_project(tmp_path):
+    from helpers import Session
+
+    with ScriptedLlmServer(rules()) as server:
+        p = init_project(tmp_path / "p", config_text=config(server.base_url))
+        p.import_dataframe(pd.DataFrame({"id": list(QUESTIONS), "text": list(
+            QUESTIONS.values()), "gold": ["Paris", "Rome"]}), id_column="id",
+            gold_column="gold")
+        p.run()
+        add_users(p, {"ann": "annotator", "adm": "admin"})
+        app = create_app(p)
+        ann = Session(app, "ann")
+        item = ann.next()
+        empty = ann.post("/api/submit", json={"id": item["id"], "label": "  "})
+        assert empty.status_code == 422, empty.text
+        assert "empty" in empty.json()["error"]["message"]
+        listed = ann.post("/api/submit", json={"id": item["id"], "label": ["a", "b"]})
+        assert listed.status_code == 422, listed.text
+        ok = ann.post("/api/submit", json={"id": item["id"], "label": "Paris"})
+        assert ok.status_code == 200, ok.text
+        adm = Session(app, "adm")
+        for url in ("/", "/annotate", "/review", "/dashboard", "/browse", "/item?id=q1",
+                    "/api/items/q1"):
+            r = adm.get(url)
+            assert r.status_code == 200, (url, r.text[:400])
+        page_text = adm.get("/item?id=q1").text
+        assert "Lyon" in page_text and "Wrong city." in page_text
+    p.close()
