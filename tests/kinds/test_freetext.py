@@ -376,3 +376,19 @@ def test_an_answer_the_judge_failed_on_is_judged_again_by_the_next_run(tmp_path)
         assert judge_asked(server)["Paris"] == 3  # two in the first run (a re-ask), one now
         assert judge_requests(project).set_index("item_id").loc["q1", "state"] == "done"
         project.close()
+
+
+def test_on_postgresql_the_judge_writes_through_the_same_ledger(tmp_path, postgres_db_url):
+    with ScriptedLlmServer(judge_rules() + writer_rules()) as server:
+        text = config(server.base_url).replace(
+            "[task]", f'[store]\nurl = "{postgres_db_url}"\n\n[task]', 1)
+        project = make(tmp_path, text)
+        project.run()
+        project.run()  # nothing to judge again
+        assert judge_asked(server) == Counter({"Paris": 1, "Milan": 1, "Madrid": 1,
+                                               "Kyoto": 1})
+        out = project.to_dataframe().set_index("id")
+        assert out.loc["q1", "label"] == "Paris" and out.loc["q1", "score"] == 5
+        assert set(judge_requests(project)["state"]) == {"done"}
+        assert len(judge_calls(project)) == 4
+        project.close()
