@@ -392,3 +392,26 @@ def test_on_postgresql_the_judge_writes_through_the_same_ledger(tmp_path, postgr
         assert set(judge_requests(project)["state"]) == {"done"}
         assert len(judge_calls(project)) == 4
         project.close()
+
+
+def test_label_studio_export_puts_judge_scores_on_answers_and_round_trips(tmp_path):
+    with ScriptedLlmServer(judge_rules() + writer_rules()) as server:
+        project = make(tmp_path, config(server.base_url))
+        project.run()
+        project.export(tmp_path / "ls.json", format="labelstudio")
+        tasks = {t["data"]["id"]: t for t in json.loads((tmp_path / "ls.json").read_text())}
+        preds = tasks["q2"]["predictions"]
+        # one prediction, the writer's, with the judge's verdict on it (no "2" answer)
+        assert [p["model_version"] for p in preds] == ["writer"]
+        assert preds[0]["result"][0]["value"]["text"] == ["Milan"]
+        assert (preds[0]["judge_score"], preds[0]["judge_reason"]) == (2, "Scored 2.")
+        final = tasks["q1"]["annotations"][0]
+        assert final["result"][0]["value"]["text"] == ["Paris"]
+        again = init_project(tmp_path / "again", config_text=config(server.base_url))
+        again.import_file(tmp_path / "ls.json")
+        j = again.judgements()
+        assert sorted(zip(j["item"], j["annotator"], j["label"])) == [
+            ("q1", "writer", "Paris"), ("q2", "writer", "Milan"), ("q3", "writer", "Madrid"),
+            ("q4", "writer", "Kyoto")]
+        project.close()
+        again.close()
