@@ -405,6 +405,9 @@ def test_label_studio_export_puts_judge_scores_on_answers_and_round_trips(tmp_pa
         assert [p["model_version"] for p in preds] == ["writer"]
         assert preds[0]["result"][0]["value"]["text"] == ["Milan"]
         assert (preds[0]["judge_score"], preds[0]["judge_reason"]) == (2, "Scored 2.")
+        project.export(tmp_path / "long.csv", judgements=True)
+        long = pd.read_csv(tmp_path / "long.csv")
+        assert set(long["worker"]) == {"writer"}  # the verdicts are no answers
         final = tasks["q1"]["annotations"][0]
         assert final["result"][0]["value"]["text"] == ["Paris"]
         again = init_project(tmp_path / "again", config_text=config(server.base_url))
