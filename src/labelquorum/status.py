@@ -216,7 +216,7 @@ def gold_answers(project: Project) -> pd.DataFrame:
                    it.c.gold)
             .join(it, and_(it.c.project_id == j.c.project_id, it.c.id == j.c.item_id))
             .where((j.c.project_id == pid) & (j.c.status == "ok")
-                   & (j.c.value_type != "score")  # a free-text judge's verdicts: no answers
+                   & (j.c.value_type != schema.VERDICT)  # a judge's verdicts: no answers
                    & it.c.gold_role.in_(("calibration", "evaluation", "control"))), conn)
     if not len(rows):
         return pd.DataFrame(columns=columns)

@@ -163,6 +163,8 @@ def test_every_page_and_the_json_api_serve_a_free_text_project(tmp_path):
         app = create_app(p)
         ann = Session(app, "ann")
         item = ann.next()
+        # the suggestion is the writer's answer, never the judge's verdict on it
+        assert item["suggestion"]["label"] == "Lyon", item
         empty = ann.post("/api/submit", json={"id": item["id"], "label": "  "})
         assert empty.status_code == 422, empty.text
         assert "empty" in empty.json()["error"]["message"]

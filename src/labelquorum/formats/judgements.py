@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..errors import ExportError
+from ..store import schema
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -27,7 +28,7 @@ COLUMNS = ["task", "worker", "label", "annotator_kind", "score", "cost", "create
 
 def judgement_table(project: Project) -> pd.DataFrame:
     j = project.judgements()
-    ok = j[(j["status"] == "ok") & (j["value_type"] != "score")]
+    ok = j[(j["status"] == "ok") & (j["value_type"] != schema.VERDICT)]
     created = pd.to_datetime(ok["created"], utc=True)
     return pd.DataFrame({
         "task": ok["item"].to_numpy(), "worker": ok["annotator"].to_numpy(),

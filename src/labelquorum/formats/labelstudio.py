@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import ExportError, ImportDataError, LabelquorumError
-from ..kinds.freetext_judge import VALUE_TYPE as VERDICT
 from ..kinds.freetext_judge import answer_digest
+from ..store.schema import VERDICT
 from . import Source
 
 if TYPE_CHECKING:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ..engine.state import RunState
     from ..project import Project
 
-VALUE_TYPE = "score"  # the judgements rows that are verdicts, not answers
+VALUE_TYPE = schema.VERDICT  # the judgements rows that are verdicts, not answers
 MAX_ITEM_CHARS = 8_000  # of the item's text shown to the judge
 
 

@@ -106,6 +106,10 @@ requests = Table(
     Column("updated", DateTime(timezone=True), nullable=False),
 )
 
+#: ``judgements.value_type`` of a verdict: a judge's score of another judgement's answer (the
+#: free-text kind's LLM judge), not an answer to the item. Readers of answers leave it out.
+VERDICT = "score"
+
 judgements = Table(
     "judgements", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -19,7 +19,6 @@ from sqlalchemy import and_, func, select, update
 
 from ..engine.ledger import DECISION_COLUMNS
 from ..errors import LabelquorumError, WebError
-from ..kinds.freetext_judge import VALUE_TYPE as VERDICT
 from ..kinds.freetext_judge import answer_digest
 from ..policies import DecisionState
 from ..store import json_text, schema, upsert_rows
@@ -81,7 +80,7 @@ class Review:
         out: dict[str, dict[str, list]] = {}
         verdicts: dict[tuple[str, str, str], tuple[int, str]] = {}
         for r in conn.execute(q):
-            if r.value_type == VERDICT:  # a free-text judge's score of one answer
+            if r.value_type == schema.VERDICT:  # a free-text judge's score of one answer
                 v = r.value or {}
                 verdicts[(r.item_id, v.get("writer"), v.get("answer_sha"))] = (
                     v.get("score"), v.get("reason"))
