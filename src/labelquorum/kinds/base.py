@@ -110,7 +110,10 @@ type = "human"
     #: The annotation widget: a Jinja template under ``kinds/templates`` (a plugin: the
     #: absolute path of its own file) whose macros the annotate page calls —
     #: ``data_kind(task)`` (the page script's mode), ``item_extra(task)`` (under the item),
-    #: ``choices(task, hotkeys)`` (the answer controls), ``help(task)`` (the keys line).
+    #: ``choices(task, hotkeys)`` (the answer controls), ``help(task)`` (the keys line);
+    #: and the review page's ``editor(task, editor, hotkeys, marked)`` (when
+    #: :meth:`editor` gives one; it holds an input ``name="label"`` with the raw answer),
+    #: ``gold_button(task)`` and ``editor_keys(task)``.
     #: ``None``: people cannot label this kind in the browser.
     widget: ClassVar[str | None] = None
 

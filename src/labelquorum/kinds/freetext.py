@@ -244,8 +244,7 @@ class FreeTextKind(TaskKind, value_type="text"):
     def editor(self, task, text, candidates):
         """The review page's text box, started from the decision, else the first person's
         answer, else the most confident model's."""
-        return {"textbox": True, "value": next((c for c in candidates if c), ""),
-                "gold_text": "Mark this answer as gold (golden question)"}
+        return {"value": next((c for c in candidates if c), "")}
 
     def view(self, task, value, text):
         if value is None:
