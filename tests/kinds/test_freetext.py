@@ -365,16 +365,23 @@ def test_a_misnamed_judge_is_a_clear_error_before_any_call(tmp_path, change, say
 
 
 def test_an_answer_the_judge_failed_on_is_judged_again_by_the_next_run(tmp_path):
-    rules = [Rule("Answer to score:\nParis", content="no verdict today", times=2)]
+    rules = [Rule("Answer to score:\nParis", content="no verdict today", times=2,
+                  answer={"score": 5, "reason": "Right."}),
+             Rule("Answer to score:\nLyon", content=verdict(1))]
     with ScriptedLlmServer(rules + judge_rules() + writer_rules()) as server:
         project = make(tmp_path, config(server.base_url))
         project.run()
         assert pd.isna(project.to_dataframe().set_index("id").loc["q1", "label"])
         project.run()  # the scripted garbage is used up: the verdict comes
-        out = project.to_dataframe().set_index("id")
-        assert out.loc["q1", "label"] == "Paris" and out.loc["q1", "score"] == 5
         assert judge_asked(server)["Paris"] == 3  # two in the first run (a re-ask), one now
         assert judge_requests(project).set_index("item_id").loc["q1", "state"] == "done"
+        # the item had gone on to people; a worse answer of theirs does not beat the
+        # writer's, now judged 5
+        project.add_judgements([{"item": "q1", "annotator": "people", "worker": "ann",
+                                 "label": "Lyon"}])
+        project.run()
+        out = project.to_dataframe().set_index("id")
+        assert out.loc["q1", "label"] == "Paris" and out.loc["q1", "score"] == 5
         project.close()
 
 

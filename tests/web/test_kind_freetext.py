@@ -158,7 +158,7 @@ def test_every_page_and_the_json_api_serve_a_free_text_project(tmp_path):
         p.import_dataframe(pd.DataFrame({"id": list(QUESTIONS), "text": list(
             QUESTIONS.values()), "gold": ["Paris", "Rome"]}), id_column="id",
             gold_column="gold")
-        p.run()
+        run(p)  # in a thread: a browser test before this one may hold this thread's loop
         add_users(p, {"ann": "annotator", "adm": "admin"})
         app = create_app(p)
         ann = Session(app, "ann")
