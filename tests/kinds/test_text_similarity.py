@@ -15,6 +15,7 @@ def test_normalisation_is_the_stated_one():
     assert normalize("«Ça va?» — oui.") == "ça va oui"
     assert normalize("An apple a day") == "apple day"
     assert normalize("ＡＢＣ") == "abc"  # full-width letters fold (NFKC)
+    assert normalize("a\U00016a6eb \U00011047x 𝄞") == "ab x 𝄞"  # punctuation past the BMP too
 
 
 def test_token_f1_counts_shared_tokens_with_multiplicity():

@@ -146,6 +146,8 @@ class FreeTextKind(TaskKind, value_type="text"):
     needs_labels = False
     unit = "answers"
     widget = "freetext.html"
+    answer_name = "answer text"
+    off_label = 'without a text answer (JSON {"value": "..."})'
 
     # -- values ------------------------------------------------------------------------
     def parse(self, task, raw, text=None):
@@ -292,6 +294,8 @@ class JudgeKind(TaskKind):
 
     value_type = "text"
     needs_labels = False
+    answer_name = "verdict (a score from 1 to 5 with a reason)"
+    off_label = "without a valid verdict"
 
     def parse(self, task, raw, text=None):
         if isinstance(raw, Verdict):
