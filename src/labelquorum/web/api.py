@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from ..errors import LabelquorumError, LlmError, WebError
 from ..quality import mark_gold, pause_if_flagged
@@ -33,9 +33,14 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# a person's raw answer, read by the task kind (TaskKind.parse): a label, a number (rating),
+# a list of labels (multilabel) or of [start, end, type] (spans)
+Answer = str | StrictInt | StrictFloat | list[str] | list[tuple[int, int, str]]
+
+
 class Submit(_Body):
     id: str = Field(min_length=1, max_length=64)
-    label: str | list[str] | list[tuple[int, int, str]]  # the last: spans [start, end, type]
+    label: Answer
     # the browser's time on the item: only a hint, which can lower the server's figure
     seconds: float | None = Field(None, ge=0, allow_inf_nan=False)
 
@@ -56,12 +61,12 @@ class CommentBody(_Body):
 
 
 class Adjudicate(_Body):
-    label: str | list[str] | list[tuple[int, int, str]]  # the last: spans [start, end, type]
+    label: Answer
     note: str = Field("", max_length=2000)
 
 
 class GoldBody(_Body):
-    label: str | list[str] | list[tuple[int, int, str]]
+    label: Answer
 
 
 def _labels(web: WebApp) -> list[dict[str, Any]]:
