@@ -112,7 +112,7 @@ def test_without_the_plugin_the_config_names_what_is_missing(tmp_path):
     proc = lq("import", items, "--project", proj, check=False)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert "task.kind: expected one of 'classification', 'multilabel', 'spans', 'rating' or 'pairwise'; found " \
+    assert "task.kind: expected one of 'classification', 'multilabel', 'spans', 'rating', 'free-text' or 'pairwise'; found " \
         "'yes-no'" in proc.stderr
 
 

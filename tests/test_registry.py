@@ -98,7 +98,7 @@ def test_an_aggregator_serves_only_the_kinds_it_names():
         cfg["policy"]["aggregator"] = "first"
         with pytest.raises(ConfigError, match="aggregator 'first' works on multilabel tasks; "
                                               "use 'majority' or 'weighted' for classification, "
-                                              "spans, rating and pairwise"):
+                                              "spans, rating, free-text and pairwise"):
             parse_config(cfg)
         cfg["policy"]["aggregator"] = "firts"
         with pytest.raises(ConfigError, match="Did you mean 'first'"):

@@ -382,6 +382,11 @@ def print_status(s, name: str, by_language: bool = False) -> None:
     if s.evaluation_f1 is not None:
         console.print(f"Entity F1 on evaluation gold (exact spans, micro): "
                       f"[bold]{s.evaluation_f1:.4f}[/]")
+    if s.evaluation_scores and not s.evaluation_scores_line:
+        scores = {k: v for k, v in s.evaluation_scores.items() if k != "metric"}
+        console.print("Scores on evaluation gold: " + ", ".join(
+            f"{k} [bold]{v:.4f}[/]" if isinstance(v, float) else f"{k} [bold]{v}[/]"
+            for k, v in scores.items()), highlight=False, soft_wrap=True)
     for kind_table in s.tables.values():
         _print_kind_table(kind_table)
 

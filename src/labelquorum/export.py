@@ -90,7 +90,8 @@ def export_frame(project: Project, fields: str | list[str] | None = "all") -> pd
         items = pd.read_sql(select(it.c.id, it.c.gold, it.c.gold_role, it.c.language)
                             .where(it.c.project_id == pid).order_by(it.c.seq), conn)
         dec = pd.read_sql(select(d.c.item_id.label("id"), d.c.label, d.c.confidence,
-                                 d.c.decided_by, d.c.tier, d.c.flags)
+                                 d.c.decided_by, d.c.tier, d.c.flags,
+                                 d.c.value.label("decided_value"))
                           .where(d.c.project_id == pid), conn)
         jud = pd.read_sql(select(j.c.item_id.label("id"), j.c.annotator, j.c.cost, j.c.status,
                                  j.c.simulated).where(j.c.project_id == pid).order_by(j.c.id),
@@ -111,9 +112,14 @@ def export_frame(project: Project, fields: str | list[str] | None = "all") -> pd
     out["annotators"] = out["annotators"].fillna("")
     out["gold"] = out["gold"].map(lambda g: gold_text(g, project.task),
                                   na_action="ignore")
+    task = project.task
+    values = out["decided_value"].astype(object).where(  # the JSON column comes back decoded
+        out["decided_value"].notna(), None).tolist()
     out = out[COLUMNS].reset_index(drop=True)
-    extra = project.task.strategy.export_columns(project.task, out["label"])
+    extra = task.strategy.export_columns(task, out["label"], values)
     for offset, (name, column) in enumerate(extra.items(), 1):  # after the label
+        column = (column.reset_index(drop=True) if isinstance(column, pd.Series)
+                  else pd.Series(column, dtype=object))
         out.insert(COLUMNS.index("label") + offset, name, column)
     if fields == "none":
         return out
@@ -122,7 +128,7 @@ def export_frame(project: Project, fields: str | list[str] | None = "all") -> pd
     if not chosen:
         return out
     values = values[chosen].reset_index(drop=True)
-    values.columns = [FIELD_PREFIX + c if c in COLUMNS else c for c in chosen]
+    values.columns = [FIELD_PREFIX + c if c in COLUMNS or c in extra else c for c in chosen]
     return pd.concat([out, values], axis=1)
 
 

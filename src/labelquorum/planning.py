@@ -137,6 +137,8 @@ def plan_run(project: Project, sample: int = 20, seed: int | None = None) -> Run
         for a in annotators.values():
             if getattr(a, "note", None) and f"{a.name}: {a.note}" not in notes:
                 notes.append(f"{a.name}: {a.note}")
+    # the kind's own paid work (free text: the judge's verdicts on every answer)
+    rows += project.task.strategy.plan_rows(project, items, len(ids), names)
     df = pd.DataFrame(rows, columns=["tier", "annotator", "type", "items", "tokens_in",
                                      "tokens_out", "cost_per_item", "cost"])
     out = RunPlan(len(ids), len(items), df, notes)

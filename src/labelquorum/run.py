@@ -241,6 +241,7 @@ class Runner:
         if st.stale:
             self.ledger.supersede(st.stale)
         r = self.report = RunReport(lock.run_id, lock.resumed, len(st), 0, 0, 0)
+        self.answer_pass = self.task.strategy.answer_pass(self)  # free-text: the judge
         r.notes += [f"{a.name}: {a.note}" for a in self.annotators.values() if a.note]
         r.notes += self.learner.notes
         if language_note:
@@ -272,6 +273,8 @@ class Runner:
         while True:
             if self.learner.due():
                 self._refit(None)
+            if self.answer_pass is not None:
+                self.answer_pass.run()
             plan = self._step()
             if plan.empty:
                 break
@@ -377,6 +380,8 @@ class Runner:
         positions = positions[st.open[positions]]
         if not len(positions):
             return
+        if self.answer_pass is not None:
+            self.answer_pass.run(positions)
         self.report.budget_stopped += len(positions)
         ps = st.policy_state(self.budget.left, self.aggregator)
         answered = np.stack([st.status[a][positions] == OK for a in self.annotators], axis=1)

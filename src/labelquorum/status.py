@@ -40,9 +40,10 @@ class Status:
     last_run: str | None
     flags: dict[str, int] = field(default_factory=dict)
     evaluation_f1: float | None = None  # spans tasks: entity-level micro F1 on evaluation gold
-    # the task kind's other figures on evaluation gold (a rating's MAE, RMSE, Spearman, ...)
+    # the task kind's other figures on evaluation gold (a rating's MAE, RMSE, Spearman, ...;
+    # free text: token F1, exact match, the judge's mean score)
     evaluation_scores: dict[str, Any] = field(default_factory=dict)
-    evaluation_scores_line: str = ""  # the same, in a line for people
+    evaluation_scores_line: str = ""  # the same, in a line for people, where the kind gives one
     failures: pd.DataFrame | None = None  # annotator, error, calls: why open calls failed
     rejected_entities: dict[str, int] = field(default_factory=dict)  # spans: per llm annotator
     unlabelled: int = 0  # closed without a label (state final or review, no label)
@@ -73,7 +74,7 @@ def project_status(project: Project) -> Status:
         n_items = conn.execute(select(func.count()).select_from(it)
                                .where(it.c.project_id == pid)).scalar()
         dec = pd.read_sql(select(d.c.item_id, d.c.label, d.c.tier, d.c.flags, d.c.state,
-                                 d.c.created).where(d.c.project_id == pid), conn)
+                                 d.c.created, d.c.value).where(d.c.project_id == pid), conn)
         per_ann = pd.read_sql(
             select(j.c.annotator, j.c.annotator_kind.label("kind"),
                    func.count().label("judgements"),
@@ -120,6 +121,8 @@ def project_status(project: Project) -> Status:
             f1 = task.strategy.status_f1(task, truth.tolist(), merged["label"].tolist())
             kind_scores = task.strategy.gold_scores(task, truth.tolist(),
                                                     merged["label"].tolist())
+            if not kind_scores and not task.strategy.vector and f1 is None:
+                kind_scores = _kind_scores(project, merged) or {}
         n_eval = len(merged)
     else:
         n_eval = 0
@@ -213,10 +216,12 @@ def gold_answers(project: Project) -> pd.DataFrame:
     """Each annotator's latest answer on each gold item it never trained on (roles
     calibration, evaluation, control): ``annotator`` (a person as ``people:alice``),
     ``item_id``, ``confidence`` (NaN where none was stated) and ``right`` (1.0 or 0.0).
-    Classification tasks; empty otherwise."""
+    Kinds with one label or one value per answer (right: :meth:`TaskKind.correct`); empty
+    for label sets and spans."""
     columns = ["annotator", "item_id", "confidence", "right"]
     task = project.task
-    if not task.strategy.one_label:
+    kind = task.strategy
+    if not kind.one_label and (kind.vector or kind.needs_text):  # label sets, spans
         return pd.DataFrame(columns=columns)
     it, j = schema.items, schema.judgements
     pid = project.store.project_id
@@ -226,6 +231,7 @@ def gold_answers(project: Project) -> pd.DataFrame:
                    j.c.confidence, it.c.gold)
             .join(it, and_(it.c.project_id == j.c.project_id, it.c.id == j.c.item_id))
             .where((j.c.project_id == pid) & (j.c.status == "ok")
+                   & (j.c.value_type != schema.VERDICT)  # a judge's verdicts: no answers
                    & it.c.gold_role.in_(("calibration", "evaluation", "control"))), conn)
     if not len(rows):
         return pd.DataFrame(columns=columns)
@@ -233,16 +239,32 @@ def gold_answers(project: Project) -> pd.DataFrame:
     rows["annotator"] = rows["annotator"].where(worker == "",
                                                 rows["annotator"] + ":" + worker)
     rows = rows.sort_values("id").drop_duplicates(["item_id", "annotator"], keep="last")
-    if task.strategy.vector:
+    if kind.one_label:
         rows["right"] = (rows["gold"].map(json.loads) == rows["label"]).astype(float)
-    else:  # a value kind says what counts as right (a rating: the same point)
-        kind = task.strategy
+    else:  # a value kind says what counts as right (a rating: the same point; free text:
+        # equal after normalisation)
         rows["right"] = [float(kind.correct(task, kind.from_stored(task, label, _json(value)),
                                             json.loads(gold)))
                          for label, value, gold in zip(rows["label"], rows["value"],
                                                        rows["gold"])]
     rows["confidence"] = rows["confidence"].astype(float)
     return rows[columns].reset_index(drop=True)
+
+
+def _kind_scores(project: Project, merged: pd.DataFrame) -> dict[str, Any] | None:
+    """The task kind's scores (:meth:`TaskKind.evaluate`) of the decided values against
+    evaluation gold; only the numbers."""
+    task = project.task
+    kind = task.strategy
+    decided = merged[merged["label"].notna()]
+    if not len(decided):
+        return None
+    truth = [json.loads(g) for g in decided["gold"]]
+    pred = [kind.from_stored(task, label, None if v is None or pd.isna(v) is True else v)
+            for label, v in zip(decided["label"], decided["value"])]
+    out = kind.evaluate(task, truth, pred)
+    return {k: v for k, v in out.items() if k == "metric" or (
+        isinstance(v, (int, float)) and not isinstance(v, bool))}
 
 
 def items_failed_in_run(project: Project, run_id: int) -> int:

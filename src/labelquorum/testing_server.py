@@ -14,7 +14,8 @@ server does not share the client's interpreter lock)::
 A :class:`Rule` matches a request when its ``match`` text is in the item being labelled (the
 last user message with ``<item>``, so re-asks match too); the first matching rule answers.
 It answers ``answer`` (a label, or a list for multilabel tasks) as the JSON the annotator
-asks for. For the first ``times`` matching requests it serves instead its ``content``
+asks for; a dict is served as the JSON object it is (a free-text answer ``{"value": ...}``,
+a judge's verdict ``{"score": ..., "reason": ...}``). For the first ``times`` matching requests it serves instead its ``content``
 verbatim (malformed JSON, labels outside the set, ...) or its ``fault`` — ``"429"`` (with
 ``Retry-After: retry_after``), ``"500"``, ``"401"``, ``"timeout"`` (answers after ``hang`` seconds),
 or any other HTTP status (``"400"``, ``"422"``, ``"503"``...) with ``error`` as the error
@@ -259,9 +260,12 @@ class _App:
                        if m.get("role") == "system"), "")
         wants_conf = ("confidence" in (schema or {}).get("properties", {})
                       or (schema is None and '"confidence"' in str(system)))
-        if "rating" in (schema or {}).get("properties", {}) or (
+        if isinstance(answer, dict):  # an answer of another shape, served as it is
+            data: dict[str, Any] = dict(answer)
+            value = None
+        elif "rating" in (schema or {}).get("properties", {}) or (
                 schema is None and '{"rating"' in str(system)):
-            data: dict[str, Any] = {"rating": answer, "reason": None}  # rating tasks
+            data = {"rating": answer, "reason": None}  # rating tasks
             value = str(answer)
         elif isinstance(answer, (list, tuple)):
             data = {"labels": list(answer)}

@@ -112,7 +112,8 @@ def labelled_by_others(conn, store: Store, own: frozenset[str]) -> dict[str, set
         return out
     rows = conn.execute(select(j.c.item_id, j.c.annotator).where(
         (j.c.project_id == store.project_id) & (j.c.status == "ok")
-        & j.c.label.is_not(None) & j.c.annotator.not_in(sorted(own))).distinct())
+        & j.c.label.is_not(None) & j.c.annotator.not_in(sorted(own))
+        & (j.c.value_type != schema.VERDICT)).distinct())
     for item_id, annotator in rows:
         out.setdefault(item_id, set()).add(annotator)
     return out

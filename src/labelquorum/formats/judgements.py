@@ -5,8 +5,9 @@ Columns: ``task`` (the item id), ``worker`` (who answered: the annotator's name 
 model or LLM, ``NAME:PERSON`` for a person, as :meth:`Project.judgements` names them),
 ``label`` (its text form: a class, labels joined by ``|``, spans as JSON), then
 ``annotator_kind``, ``score`` (the answer's confidence, empty when none), ``cost`` (USD)
-and ``created`` (UTC, ISO 8601). Only answers are written: abstentions, failed calls and
-superseded rows are left out.
+and ``created`` (UTC, ISO 8601). Only answers are written: abstentions, failed calls,
+superseded rows and a free-text judge's verdicts (scores of answers, ``value_type`` ``score``)
+are left out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..errors import ExportError
+from ..store import schema
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -26,7 +28,7 @@ COLUMNS = ["task", "worker", "label", "annotator_kind", "score", "cost", "create
 
 def judgement_table(project: Project) -> pd.DataFrame:
     j = project.judgements()
-    ok = j[j["status"] == "ok"]
+    ok = j[(j["status"] == "ok") & (j["value_type"] != schema.VERDICT)]
     created = pd.to_datetime(ok["created"], utc=True)
     return pd.DataFrame({
         "task": ok["item"].to_numpy(), "worker": ok["annotator"].to_numpy(),

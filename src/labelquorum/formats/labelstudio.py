@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import ExportError, ImportDataError, LabelquorumError
+from ..kinds.freetext_judge import answer_digest
+from ..store.schema import VERDICT
 from . import Source
 
 if TYPE_CHECKING:
@@ -143,9 +145,12 @@ def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
                                           frame["decided_by"].tolist(), frame["gold"].tolist())))
     j = project.judgements()
     j = j[j["status"] == "ok"]
+    verdicts = _verdicts(j)  # a free-text judge's scores: on the answers, not answers
+    j = j[j["value_type"] != VERDICT]
     by_item: dict[str, list[tuple]] = {}
     for row in zip(j["item"].tolist(), j["annotator"].tolist(), j["annotator_kind"].tolist(),
-                   j["worker"].tolist(), j["label"].tolist(), j["confidence"].tolist()):
+                   j["worker"].tolist(), j["label"].tolist(), j["confidence"].tolist(),
+                   j["annotator_name"].tolist()):
         by_item.setdefault(row[0], []).append(row)
     out = []
     for n, (item, values) in enumerate(records, start=1):
@@ -161,7 +166,7 @@ def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
             annotations.append({"result": _result(task, label, text), "ground_truth": True,
                                 FINAL_KEY: True, "confidence": _number(confidence),
                                 "decided_by": decided_by})
-        for _, who, kind, worker, answer, score in by_item.get(item, ()):
+        for _, who, kind, worker, answer, score, name in by_item.get(item, ()):
             if kind == "human":
                 entry: dict[str, Any] = {"result": _result(task, answer, text),
                                          "completed_by": None if _missing(worker) else worker}
@@ -171,6 +176,9 @@ def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
                 target = predictions
             if not _missing(score):
                 entry["score"] = float(score)
+            verdict = verdicts.get((item, name, answer_digest(answer)))
+            if verdict is not None:
+                entry["judge_score"], entry["judge_reason"] = verdict
             target.append(entry)
         out.append({"id": n, "data": data, "annotations": annotations,
                     "predictions": predictions})
@@ -182,6 +190,16 @@ def write(project: Project, path: Path, fields: str | list[str] | None) -> int:
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc.strerror}") from None
     return len(out)
+
+
+def _verdicts(j) -> dict[tuple[str, str, str], tuple[Any, Any]]:
+    """(item, writer, answer hash) -> (score, reason) of a free-text judge's verdicts."""
+    out = {}
+    rows = j[j["value_type"] == VERDICT]
+    for item, value in zip(rows["item"].tolist(), rows["value"].tolist()):
+        v = value if isinstance(value, dict) else json.loads(value or "{}")
+        out[(item, v.get("writer"), v.get("answer_sha"))] = (v.get("score"), v.get("reason"))
+    return out
 
 
 def _number(v: Any) -> float | None:

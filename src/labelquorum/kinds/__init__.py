@@ -10,20 +10,23 @@ from __future__ import annotations
 
 from .base import VALUE_TYPES, TaskKind, value_type_class
 from .classification import CLASSIFICATION, ClassKind
+from .freetext import FREE_TEXT, FreeTextKind
 from .multilabel import MULTILABEL, LabelSetKind
 from .rating import RATING, RatingKind
 from .spans import SPANS, SpansKind
 
-BUILTIN_KINDS = [CLASSIFICATION, MULTILABEL, SPANS, RATING]
+BUILTIN_KINDS = [CLASSIFICATION, MULTILABEL, SPANS, RATING, FREE_TEXT]
 
 __all__ = [
     "BUILTIN_KINDS",
     "CLASSIFICATION",
+    "FREE_TEXT",
     "MULTILABEL",
     "RATING",
     "SPANS",
     "VALUE_TYPES",
     "ClassKind",
+    "FreeTextKind",
     "LabelSetKind",
     "RatingKind",
     "SpansKind",

@@ -442,9 +442,11 @@ text_field = "text"    # the field models read"""
         advice) besides its text (spans: the entities to mark)."""
         return {}
 
-    def export_columns(self, task: Task, labels: Any) -> dict[str, Any]:
-        """Columns the export adds after ``label`` (name -> a pandas Series aligned with
-        ``labels``, the decided values' text forms, None where undecided); default none."""
+    def export_columns(self, task: Task, labels: Any, values: list[Any]) -> dict[str, Any]:
+        """Columns the export adds after ``label``: name -> a column aligned with ``labels``
+        (a pandas Series of the decided values' text forms, None where undecided) and
+        ``values`` (each decided value as stored, the ``decisions.value`` JSON, None when
+        undecided or kept in the label alone). Default: none."""
         return {}
 
     def marks(self, task: Task, text: str, label: str) -> list[tuple[str, str | None]] | None:
@@ -479,6 +481,7 @@ text_field = "text"    # the field models read"""
                                    f"{task.kind} task takes textarea regions")
         return self.parse(task, texts[0], text) if texts else None
 
+
     def hf_feature(self, task: Task) -> Any:
         """The Hugging Face ``datasets`` feature of the label and gold columns (None: the
         text form, as a string)."""
@@ -487,6 +490,22 @@ text_field = "text"    # the field models read"""
     def hf_encode(self, task: Task, text_form: str) -> Any:
         """One label or gold cell (text form) encoded for :meth:`hf_feature`."""
         return text_form
+
+    # -- work on the answers before the policy decides ---------------------------------
+    def answer_pass(self, runner: Any) -> Any:
+        """Paid work a kind does on the stored answers before the policy decides, built
+        once per run (:class:`labelquorum.run.Runner` passes itself): an object whose
+        ``run(positions=None)`` the run calls before each policy step and before deciding
+        items the budget stopped. None (the default): nothing to do. The free-text kind
+        returns its LLM judge, which scores each answer through the ledger."""
+        return None
+
+    def plan_rows(self, project: Any, items: Any, n_open: int, writers: list[str]
+                  ) -> list[dict[str, Any]]:
+        """Rows ``labelquorum plan`` adds for the kind's own paid work (columns of
+        :class:`labelquorum.planning.RunPlan` rows), from the sampled ``items`` of the
+        ``n_open`` open items that the policy's ``writers`` answer. Default: none."""
+        return []
 
     # -- simulated answers -------------------------------------------------------------
     def simulate(self, task: Task, gold: Any, accuracy: float,

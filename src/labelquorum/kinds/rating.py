@@ -294,7 +294,7 @@ class RatingKind(TaskKind, value_type="rating"):
                 "high": number_text(scale.high),
                 "step": number_text(scale.step) if scale.step else None}
 
-    def export_columns(self, task, labels):
+    def export_columns(self, task, labels, values):
         """``rating``: the decided rating as a number (the label is its text form)."""
         scale = scale_of(task)
         return {"rating": labels.map(lambda t: scale.parse(t) if isinstance(t, str) else None)

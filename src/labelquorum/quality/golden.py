@@ -153,7 +153,8 @@ def suggestion_confidence(conn: Connection, pid: int, ids: list[str]) -> dict[st
                 select(j.c.item_id, j.c.id, j.c.confidence, j.c.probs)
                 .where((j.c.project_id == pid) & j.c.item_id.in_(ids[start:start + 900])
                        & (j.c.status == "ok") & (j.c.annotator_kind != "human")
-                       & j.c.simulated.is_(False) & j.c.label.is_not(None))):
+                       & j.c.simulated.is_(False) & j.c.label.is_not(None)
+                       & (j.c.value_type != schema.VERDICT))):
             key = (conf is not None, conf if conf is not None else 0.0, jid)
             if item not in out or key > out[item][0]:
                 if conf is None and probs:

@@ -166,7 +166,7 @@ class _Records:
                                        it.c.source).where(it.c.project_id == pid)
                                 .order_by(it.c.seq), conn)
             decisions = pd.read_sql(select(d.c.item_id, d.c.label, d.c.state, d.c.tier,
-                                           d.c.decided_by, d.c.provenance)
+                                           d.c.decided_by, d.c.provenance, d.c.value)
                                     .where(d.c.project_id == pid), conn)
             calls = conn.execute(select(func.count(), func.sum(mc.c.tokens_in),
                                         func.sum(mc.c.tokens_out), func.sum(mc.c.cost),
@@ -184,8 +184,9 @@ class _Records:
         model_calls = {"calls": int(calls[0] or 0), "tokens_in": int(calls[1] or 0),
                        "tokens_out": int(calls[2] or 0), "cost": float(calls[3] or 0.0),
                        "failed": int(calls[4] or 0)}
-        return cls(items, project.judgements(), decisions, model_calls, assignments, reviews,
-                   int(runs))
+        j = project.judgements()
+        j = j[j["value_type"] != schema.VERDICT]  # a judge's verdicts are not answers
+        return cls(items, j, decisions, model_calls, assignments, reviews, int(runs))
 
     def answers(self, task) -> pd.DataFrame:
         """Each annotator identity's latest ok answer per item: item, annotator, label

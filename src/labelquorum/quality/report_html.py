@@ -208,6 +208,13 @@ def _evaluation(d: dict, _data: dict) -> str:
               _e(r["within_one"], "pct"), _e(r["spearman"], "3"), _e(r["n"])]],
             numeric=(0, 1, 2, 3, 4, 5), testid="rating-scores") + \
             f'<p class="note">Exact: {escape(d["metric"])}.</p>'
+    if "per_class" not in d:  # a kind's own scores (free text: token F1, exact match...)
+        scores = [(k, v) for k, v in d.items() if k not in ("status", "items", "n",
+                  "undecided", "accuracy", "metric") and (v is None or isinstance(v, (int,
+                                                                                      float)))]
+        return head + f' ({escape(str(d.get("metric", "")))}).</p>' + _table(
+            ["score", "value"], ([escape(k.replace("_", " ")), _e(v, "3") if isinstance(
+                v, float) else _e(v)] for k, v in scores), numeric=(1,), testid="kind-scores")
     if d["metric"] == "entity":
         head += (f', entity F1 micro <b data-testid="micro-f1">{_e(d["micro_f1"], "3")}</b>, '
                  f'macro {_e(d["macro_f1"], "3")}.</p>')

@@ -85,7 +85,12 @@ def evaluation(task: Task, gold_items: pd.DataFrame, decisions: pd.DataFrame) ->
     out: dict[str, Any] = {"status": "computed", "items": len(ev), "n": len(merged),
                            "undecided": len(ev) - len(merged),
                            "accuracy": float(np.mean([t == p for t, p in zip(truth, pred)]))}
-    out.update(task.strategy.evaluate(task, truth, pred))
+    kind = task.strategy
+    if not kind.vector and "value" in merged:  # value kinds: the values as decided (free
+        pred = [kind.from_stored(task, label, value)  # text: with their judge scores)
+                for label, value in zip(pred, merged["value"].astype(object).where(
+                    merged["value"].notna(), None))]
+    out.update(kind.evaluate(task, truth, pred))
     return out
 
 

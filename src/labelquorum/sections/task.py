@@ -54,7 +54,7 @@ class TaskConfig(Strict):
     """The labels: names, or tables with `name`, `description` and `hotkey`. A kind that
     labels with classes needs at least two; a kind may fill them in itself (pairwise: A, B
     and, when allowed, tie); a ``rating`` task's labels are its ordinal points, lowest first,
-    and a numeric scale needs none."""
+    and a numeric scale needs none; ``free-text`` takes none."""
     guidelines: str = ""
     """How to choose a label."""
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
@@ -188,6 +188,17 @@ class TaskConfig(Strict):
                     "(labels without a hotkey take 1-9 by their position); give each its "
                     "own key")
         return self
+
+    judge: str | None = None
+    """``free-text`` tasks: the ``llm`` annotator (an ``[annotators.NAME]`` outside the
+    policy) that scores every answer against ``rubric`` from 1 to 5 with a reason. Unset:
+    answers are not scored, and the answer most similar to the others is the label."""
+    rubric: str = ""
+    """``free-text`` tasks: what each judge score means (shown to the judge with the
+    guidelines). Empty: a default rubric from 5 (correct and complete) to 1 (wrong)."""
+    accept_score: int = Field(4, ge=1, le=5)
+    """``free-text`` tasks: an item is accepted when its best answer's judge score is at
+    least this; below it, the item goes to the policy's next tier."""
 
     @property
     def label_names(self) -> list[str]:

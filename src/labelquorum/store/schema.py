@@ -128,6 +128,10 @@ workers = Table(
     Index("ix_workers_run", "project_id", "run_id"),
 )
 
+#: ``judgements.value_type`` of a verdict: a judge's score of another judgement's answer (the
+#: free-text kind's LLM judge), not an answer to the item. Readers of answers leave it out.
+VERDICT = "score"
+
 judgements = Table(
     "judgements", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, select, update
 
 from ..engine.ledger import DECISION_COLUMNS
 from ..errors import LabelquorumError, WebError
+from ..kinds.freetext_judge import answer_digest
 from ..policies import DecisionState
 from ..store import json_text, schema, upsert_rows
 from .auth import User
@@ -64,6 +65,7 @@ class Review:
         """Per item: the people's answers (with who) and the models' (name, label, conf)."""
         j, a, u = schema.judgements, schema.assignments, schema.users
         q = (select(j.c.item_id, j.c.annotator, j.c.annotator_kind, j.c.label, j.c.confidence,
+                    j.c.value_type, j.c.value, j.c.worker,
                     u.c.name.label("person"), a.c.seconds, a.c.judge_score, a.c.judge_note)
              # joined on the item too: (project, item) leads an index of assignments, so
              # each judgement finds its assignment without a scan of them all
@@ -76,15 +78,29 @@ class Review:
         if item_ids is not None:
             q = q.where(j.c.item_id.in_(item_ids))
         out: dict[str, dict[str, list]] = {}
+        verdicts: dict[tuple[str, str, str], tuple[int, str]] = {}
         for r in conn.execute(q):
+            if r.value_type == schema.VERDICT:  # a free-text judge's score of one answer
+                v = r.value or {}
+                verdicts[(r.item_id, v.get("writer"), v.get("answer_sha"))] = (
+                    v.get("score"), v.get("reason"))
+                continue
             entry = out.setdefault(r.item_id, {"people": [], "models": []})
             if r.annotator_kind == "human":
-                entry["people"].append({"person": r.person or r.annotator, "label": r.label,
-                                        "seconds": r.seconds, "judge_score": r.judge_score,
-                                        "judge_note": r.judge_note})
+                entry["people"].append({"person": r.person or r.annotator,
+                                        "label": r.label, "seconds": r.seconds,
+                                        "judge_score": r.judge_score,
+                                        "judge_note": r.judge_note,
+                                        "writer": r.annotator})
             else:
                 entry["models"].append({"annotator": r.annotator, "label": r.label,
-                                        "confidence": r.confidence})
+                                        "confidence": r.confidence, "writer": r.annotator})
+        if verdicts:  # each answer with its verdict
+            for item_id, entry in out.items():
+                for ans in entry["people"] + entry["models"]:
+                    got = verdicts.get((item_id, ans["writer"], answer_digest(ans["label"])))
+                    if got is not None:
+                        ans["judge_score"], ans["judge_note"] = got
         return out
 
     def _reviewed(self, conn) -> set[str]:

@@ -17,6 +17,9 @@
   const root = document.getElementById("annotate");
   const multilabel = root.dataset.kind === "multilabel";
   const spans = root.dataset.kind === "spans";
+  // free-text tasks: the answer is written in a text box; Ctrl+Enter submits it
+  const freeText = root.dataset.kind === "text";
+  const answerEl = document.getElementById("answer-text");
   const preselect = root.dataset.preselect === "true";
   const textField = root.dataset.textField || "text";
   const entitiesEl = document.getElementById("entities");
@@ -103,6 +106,7 @@
     fieldsEl.replaceChildren();
     selected = multilabel ? new Set() : null;
     setRating("");
+    if (answerEl) answerEl.value = "";
     suggestionEl.hidden = true;
     if (!has) { paint(); return; }
     for (const [name, value] of Object.entries(item.fields)) {
@@ -134,6 +138,7 @@
     setupSpans(spans && preselect && item.suggestion ? item.suggestion.label : null);
     shownAt = performance.now();
     paint();
+    if (freeText) answerEl.focus();
     preload();
   }
 
@@ -381,6 +386,7 @@
   }
 
   function chosen() {
+    if (freeText) return answerEl.value.trim() === "" ? null : answerEl.value;
     if (spans) {
       const text = itemText();
       return entities.map((e) => [toPoints(text, e.start), toPoints(text, e.end), e.type]);
@@ -394,6 +400,7 @@
     if (busy || !current) return;
     const label = chosen();
     if (ratingInput && label === null) { say("Enter a rating first (type a number, or move the slider)."); return; }
+    if (freeText && label === null) { say("Write the answer first, then press Ctrl+Enter."); answerEl.focus(); return; }
     if (!multilabel && !spans && label === null) { say("Choose a label first (keys 1–9)."); return; }
     busy = true;
     try {
@@ -512,6 +519,12 @@
 
   document.addEventListener("keydown", (ev) => {
     const t = ev.target;
+    if (freeText && t === answerEl) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+        ev.preventDefault(); if (!ev.repeat) submit();
+      } else if (ev.key === "Escape") { answerEl.blur(); }
+      return;  // typing in the box never skips, undoes or chooses
+    }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
     const k = ev.key.toLowerCase();
     if (t && t.id === "comment-text") {
@@ -584,6 +597,7 @@
     setupSpans(spans && preselect && current.suggestion ? current.suggestion.label : null);
     shownAt = performance.now();
     paint();
+    if (freeText) answerEl.focus();
     preload();
   }
   syncProgress();
