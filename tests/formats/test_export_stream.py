@@ -26,7 +26,7 @@ person = st.tuples(st.sampled_from(["alice", "bob", "cy"]), st.sampled_from(LABE
 people_answers = st.lists(person, max_size=2, unique_by=lambda p: p[0])
 
 
-def build(root, items, answers, people):
+def build(root, items, answers, people, store_url=None):
     root.mkdir(parents=True)
     rows = [(f"i{n}", a, lab, c) for n, per in enumerate(answers[:len(items)])
             for a, lab, c in per]
@@ -34,7 +34,7 @@ def build(root, items, answers, people):
     pd.DataFrame(rows,
                  columns=["item", "annotator", "label", "confidence"]) \
         .to_csv(root / "recorded.csv", index=False)
-    project = lq.init_project(root, config_text=classification_config())
+    project = lq.init_project(root, config_text=classification_config(store_url=store_url))
     frame = pd.DataFrame({"id": [f"i{n}" for n in range(len(items))],
                           "text": [t for t, _, _ in items],
                           "gold": [g for _, g, _ in items],
@@ -91,3 +91,27 @@ def test_an_unknown_field_is_refused_before_anything_is_written(tmp_path):
     with pytest.raises(lq.LabelquorumError, match="no item field 'nope'"):
         project.export(tmp_path / "out.csv", fields="nope")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_on_postgresql_the_chunked_export_equals_the_whole_frame_export(tmp_path, monkeypatch,
+                                                                        postgres_db_url):
+    items = [("Ünïcödé, \"quoted\"", "positive", None), ("a film", "", "a note"),
+             ("日本語のテキスト", "negative", "n"), ("dull\nand long", "", None),
+             ("fine; I guess", "positive", "x")]
+    answers = [[("small", "positive", 0.9), ("gpt", "positive", 0.8)],
+               [("small", "negative", 0.6), ("gpt", "positive", 0.7)],
+               [("gpt", "negative", 0.5)], [], [("small", "positive", 0.3)]]
+    people = [[], [("alice", "negative"), ("bob", "positive")], [("cy", "negative")], [], []]
+    project = build(tmp_path / "p", items, answers, people, store_url=postgres_db_url)
+    monkeypatch.setattr(export, "EXPORT_CHUNK", 2)
+    for fields in ("all", "none", "note"):
+        for suffix in ("csv", "jsonl"):
+            ours, theirs = tmp_path / f"ours.{suffix}", tmp_path / f"theirs.{suffix}"
+            project.export(ours, fields=fields)
+            write_reference(project, theirs, fields)
+            assert ours.read_bytes() == theirs.read_bytes(), (fields, suffix)
+        project.export(tmp_path / "ours.parquet", fields=fields)
+        write_reference(project, tmp_path / "theirs.parquet", fields)
+        assert_same(pd.read_parquet(tmp_path / "ours.parquet"),
+                    pd.read_parquet(tmp_path / "theirs.parquet"))
+    project.close()
