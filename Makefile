@@ -2,7 +2,7 @@
 PYTHON ?= python
 DATA ?= ../shared/data
 
-.PHONY: test bench bench-run bench-memory bench-import bench-accuracy bench-embedding bench-spans bench-css bench-autoannotator bench-auto bench-active bench-quality bench-celeba
+.PHONY: test bench bench-run bench-memory bench-import bench-accuracy bench-embedding bench-spans bench-css bench-autoannotator bench-auto bench-active bench-quality bench-celeba bench-million
 
 test:
 	scripts/test
@@ -55,3 +55,9 @@ bench-quality:
 # trust of the VLM on 3 calibration splits of 10 % and 20 % (about 12 minutes)
 bench-celeba:
 	$(PYTHON) benchmarks/celeba_vlm.py --data $(DATA) --splits 3
+
+# 1,000,000 items: import, run, status, export (csv, jsonl, parquet) per stage, with peak
+# memory and the database's raw write rate; DB=postgres starts a throwaway server (long)
+DB ?= sqlite
+bench-million:
+	$(PYTHON) benchmarks/million.py --items 1000000 --db $(DB)

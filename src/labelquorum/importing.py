@@ -26,7 +26,7 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from .errors import ImportDataError, LabelquorumError
-from .store import Store, insert_rows, schema
+from .store import Store, copy_rows, insert_rows, schema
 from .task import Task
 
 ID_COLUMN = "id"  # taken as the item id when present (--id-column names another)
@@ -143,14 +143,28 @@ def _json_string(value: str) -> str:
     return encode_basestring(value).replace("/", "\\/")
 
 
+JSON_CHUNK = 100_000  # rows encoded at a time: the columns' Python copies stay this long
+
+
 def json_records(df: pd.DataFrame, columns: list[str]) -> list[str]:
     """One JSON object per row of ``df[columns]``, exactly as
     ``df[columns].to_json(orient="records", lines=True, force_ascii=False)`` writes them.
 
     Columns holding only strings (what CSV import reads) are encoded directly, several
     times faster than pandas; anything else goes through pandas. Content-derived ids
-    hash this text, so both paths must give the same bytes.
+    hash this text, so both paths must give the same bytes. Rows are encoded
+    :data:`JSON_CHUNK` at a time (a row slice keeps its column's dtype, so its text is
+    the same), which bounds the memory of the intermediate copies.
     """
+    if len(df) <= JSON_CHUNK:
+        return _json_records(df, columns)
+    out: list[str] = []
+    for begin in range(0, len(df), JSON_CHUNK):
+        out += _json_records(df.iloc[begin:begin + JSON_CHUNK], columns)
+    return out
+
+
+def _json_records(df: pd.DataFrame, columns: list[str]) -> list[str]:
     values = [df[c].tolist() for c in columns]
     if not all(type(v) is str for col in values for v in col):
         text = df[columns].to_json(orient="records", lines=True, force_ascii=False)
@@ -417,9 +431,9 @@ def store_items(store: Store, prepared: pd.DataFrame, source: str,
         with _sqlite_cache(conn, store):
             for begin in range(0, len(prepared), INSERT_CHUNK):
                 part = zip(*(col[begin:begin + INSERT_CHUNK] for col in data))
-                insert_rows(conn, t, columns,
-                            [(pid, i, start + begin + n, f, g, r, source, lang, c)
-                             for n, (i, f, g, r, lang, c) in enumerate(part)])
+                copy_rows(conn, t, columns,
+                          [(pid, i, start + begin + n, f, g, r, source, lang, c)
+                           for n, (i, f, g, r, lang, c) in enumerate(part)])
         if judgements:
             insert_rows(conn, schema.judgements, JUDGEMENT_COLUMNS,
                         [(pid, *row) for row in judgements])

@@ -124,13 +124,16 @@ class Project:
         from .formats import read_source
 
         src = read_source(source, self.task, format)
-        prepared = prepare_items(src.items, self.task, source=src.name, id_column=id_column,
+        name, answers, items = src.name, src.judgements, src.items
+        del src  # the source table is not needed to store: free it before storing
+        prepared = prepare_items(items, self.task, source=name, id_column=id_column,
                                  gold_column=gold_column, gold_role=gold_role, split=split,
                                  allow_duplicates=allow_duplicates, seed=self.config.project.seed)
+        del items
         rows = None
-        if src.judgements is not None and len(src.judgements):
-            rows = self._imported_judgements(src.judgements, prepared["id"].tolist())
-        return store_items(self.store, prepared, src.name, rows)
+        if answers is not None and len(answers):
+            rows = self._imported_judgements(answers, prepared["id"].tolist())
+        return store_items(self.store, prepared, name, rows)
 
     def _imported_judgements(self, answers: pd.DataFrame, ids: list[str]) -> list[tuple]:
         """Rows for the judgements table from a format's answers: people under the

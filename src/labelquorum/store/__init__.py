@@ -11,7 +11,7 @@ up to the busy timeout instead. :func:`is_busy` tells a lock timeout from other 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +23,7 @@ from ..errors import MissingExtraError, StoreError
 from . import schema
 from .migrations import migrate
 
-__all__ = ["Store", "insert_rows", "is_busy", "json_text", "schema", "upsert_rows"]
+__all__ = ["Store", "copy_rows", "insert_rows", "is_busy", "json_text", "schema", "upsert_rows"]
 
 BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another one to finish
 
@@ -166,6 +166,21 @@ def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple],
     else:
         rows = [dict(zip(columns, r)) for r in rows]
     conn.exec_driver_sql(str(compiled) + on_conflict, rows)
+
+
+def copy_rows(conn, table, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """Bulk-load plain-value rows (as for :func:`insert_rows`) in the connection's
+    transaction: ``COPY ... FROM STDIN`` on PostgreSQL (several times the rate of an
+    ``INSERT`` per row), :func:`insert_rows` elsewhere. A row that breaks a constraint
+    fails the whole statement, as an insert would."""
+    if conn.dialect.name != "postgresql":
+        insert_rows(conn, table, columns, list(rows))
+        return
+    names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def upsert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple],
