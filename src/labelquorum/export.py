@@ -316,11 +316,19 @@ def write_table(project: Project, path: Path, name: str, format: str | None = No
 
 
 def _json_cells(df: pd.DataFrame) -> pd.DataFrame:
-    """Lists and objects in fields as JSON text (for CSV), not Python's repr."""
-    out = df.copy()
+    """Lists and objects in fields as JSON text (for CSV), not Python's repr. The frame is
+    copied only when a column changes; each column is scanned as a plain list (iterating
+    pandas' array cost more than writing the CSV)."""
+    out = df
     for name in df.columns[len(COLUMNS):]:
         col = df[name]
-        if col.dtype == object and any(isinstance(v, (list, dict)) for v in col.array):
-            out[name] = col.map(lambda v: json.dumps(v, ensure_ascii=False)
-                                if isinstance(v, (list, dict)) else v)
+        if col.dtype != object:
+            continue
+        values = col.tolist()
+        if any(isinstance(v, (list, dict)) for v in values):
+            if out is df:
+                out = df.copy()
+            out[name] = pd.Series([json.dumps(v, ensure_ascii=False)
+                                   if isinstance(v, (list, dict)) else v for v in values],
+                                  index=col.index, dtype=object)
     return out

@@ -36,7 +36,7 @@ JUDGEMENT_COLUMNS = ("project_id", "item_id", "annotator", "worker", "annotator_
 GOLD_ROLES = ("seed", "calibration", "control", "evaluation")
 CERTAINTY_COLUMN = "certainty"  # a golden item's certainty, read beside its gold
 INSERT_CHUNK = 50_000
-IMPORT_CACHE_KIB = 256 * 1024  # SQLite page cache while importing (shrinks back after)
+IMPORT_CACHE_KIB = 64 * 1024  # SQLite page cache while importing (shrinks back after)
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
            ".pq": "parquet"}
 

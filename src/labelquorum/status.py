@@ -73,8 +73,14 @@ def project_status(project: Project) -> Status:
     with project.store.connect() as conn:
         n_items = conn.execute(select(func.count()).select_from(it)
                                .where(it.c.project_id == pid)).scalar()
-        dec = pd.read_sql(select(d.c.item_id, d.c.label, d.c.tier, d.c.flags, d.c.state,
-                                 d.c.created, d.c.value).where(d.c.project_id == pid), conn)
+        # decisions are counted in SQL (one row per tier, state, flags): a million items
+        # read into pandas took about 800 MB
+        labelled = d.c.label.isnot(None)
+        dec = pd.read_sql(select(d.c.tier, d.c.state, d.c.flags,
+                                 func.cast(labelled, Integer).label("labelled"),
+                                 func.count().label("n"), func.min(d.c.created).label("first"))
+                          .where(d.c.project_id == pid)
+                          .group_by(d.c.tier, d.c.state, d.c.flags, labelled), conn)
         per_ann = pd.read_sql(
             select(j.c.annotator, j.c.annotator_kind.label("kind"),
                    func.count().label("judgements"),
@@ -95,37 +101,38 @@ def project_status(project: Project) -> Status:
             .group_by(rq.c.annotator, rq.c.error)
             .order_by(func.count().desc(), rq.c.annotator), conn)
         rejected = _rejected_entities(project, conn) if project.task.spans else {}
-        gold = pd.read_sql(select(it.c.id.label("item_id"), it.c.gold)
-                           .where((it.c.project_id == pid) & (it.c.gold_role == "evaluation")),
-                           conn)
+        merged = pd.read_sql(
+            select(it.c.id.label("item_id"), it.c.gold, d.c.label, d.c.value)
+            .join(d, and_(d.c.project_id == it.c.project_id, d.c.item_id == it.c.id))
+            .where((it.c.project_id == pid) & (it.c.gold_role == "evaluation"))
+            .order_by(it.c.seq), conn)
     per_ann["simulated"] = per_ann["simulated"].fillna(0).astype(bool)
     per_ann["failed"] = per_ann["failed"].fillna(0).astype(int)
+    dec["labelled"] = dec["labelled"].astype(bool)
     closed = ~dec["state"].isin(REOPENABLE)
-    decided = dec[closed & dec["label"].notna()]
-    unlabelled = int((closed & dec["label"].isna()).sum())
+    decided = dec[closed & dec["labelled"]]
+    n_decided = int(decided["n"].sum())
+    unlabelled = int(dec.loc[closed & ~dec["labelled"], "n"].sum())
     # tiers in the order they first decided something: gold, then the policy's order
-    tiers = (decided.groupby("tier").agg(items=("item_id", "size"), first=("created", "min"))
-             .sort_values("first").drop(columns="first").reset_index())
-    tiers["share"] = tiers["items"] / max(len(decided), 1)
+    tiers = (decided.groupby("tier").agg(items=("n", "sum"), first=("first", "min"))
+             .sort_values("first", kind="stable").drop(columns="first").reset_index())
+    tiers["items"] = tiers["items"].astype(int)
+    tiers["share"] = tiers["items"] / max(n_decided, 1)
     accuracy = f1 = None
     kind_scores: dict[str, Any] = {}
-    if len(gold):
-        merged = gold.merge(dec, on="item_id", how="inner")
-        if len(merged):
-            from .export import gold_text
+    if len(merged):
+        from .export import gold_text
 
-            # label sets, spans: the share of items whose value is exactly right
-            task = project.task
-            truth = merged["gold"].map(lambda g: gold_text(g, task))
-            accuracy = float((truth == merged["label"]).mean())
-            f1 = task.strategy.status_f1(task, truth.tolist(), merged["label"].tolist())
-            kind_scores = task.strategy.gold_scores(task, truth.tolist(),
-                                                    merged["label"].tolist())
-            if not kind_scores and not task.strategy.vector and f1 is None:
-                kind_scores = _kind_scores(project, merged) or {}
-        n_eval = len(merged)
-    else:
-        n_eval = 0
+        # label sets, spans: the share of items whose value is exactly right
+        task = project.task
+        truth = merged["gold"].map(lambda g: gold_text(g, task))
+        accuracy = float((truth == merged["label"]).mean())
+        f1 = task.strategy.status_f1(task, truth.tolist(), merged["label"].tolist())
+        kind_scores = task.strategy.gold_scores(task, truth.tolist(),
+                                                merged["label"].tolist())
+        if not kind_scores and not task.strategy.vector and f1 is None:
+            kind_scores = _kind_scores(project, merged) or {}
+    n_eval = len(merged)
     answers = gold_answers(project)
     quality = annotator_quality(project, answers)
     languages = language_quality(project, answers)
@@ -133,10 +140,11 @@ def project_status(project: Project) -> Status:
 
     golden = golden_quality(project.store, project.task, project.config.quality)
     alerts = stored_alerts(project.store)
-    flags = dec["flags"].fillna("").loc[lambda s: s != ""].value_counts().to_dict()
+    flagged = dec[dec["flags"].fillna("") != ""].groupby("flags")["n"].sum()
+    flags = flagged.sort_values(ascending=False, kind="stable").to_dict()
     return Status(
-        items=int(n_items), decided=len(decided),
-        open=int(n_items) - len(decided) - unlabelled,
+        items=int(n_items), decided=n_decided,
+        open=int(n_items) - n_decided - unlabelled,
         waiting_human=int(waiting or 0), failed_calls=int(per_ann["failed"].sum()),
         repeated_calls=int(sum(r.repeated_calls for r in run_rows)),
         total_cost=float(per_ann["cost"].sum()) if len(per_ann) else 0.0,
@@ -148,8 +156,8 @@ def project_status(project: Project) -> Status:
         evaluation_scores_line=project.task.strategy.describe_scores(
             project.task, kind_scores) if kind_scores else "",
         failures=failures, rejected_entities=rejected, unlabelled=unlabelled,
-        budget_stopped=int((dec["state"] == DecisionState.BUDGET).sum()),
-        failed_items=int((dec["state"] == DecisionState.FAILED).sum()), quality=quality,
+        budget_stopped=int(dec.loc[dec["state"] == DecisionState.BUDGET, "n"].sum()),
+        failed_items=int(dec.loc[dec["state"] == DecisionState.FAILED, "n"].sum()), quality=quality,
         label_issues=_label_issues(project),
         languages=languages, golden=golden, alerts=alerts,
         tables=project.task.strategy.tables(project.task, project))
