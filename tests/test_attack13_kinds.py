@@ -1,0 +1,80 @@
+"""Attacks on the task kinds of issue #13 (rating, free text): config a careful user could
+write that the kinds accepted and then mislabelled or crashed on."""
+
+import json
+
+import pandas as pd
+import pytest
+
+import labelquorum as lq
+from labelquorum.errors import ConfigError, ImportDataError
+
+RATER = """
+[annotators.s]
+type = "simulated"
+noise = 0.3
+[policy]
+type = "cascade"
+[[policy.tiers]]
+annotators = ["s"]
+"""
+
+
+def rating_project(root, scale: str):
+    return lq.init_project(root, config_text=f'[project]\nname = "r"\n[task]\nkind = '
+                                             f'"rating"\n{scale}\n{RATER}')
+
+
+def test_ordinal_points_differing_only_in_case_are_refused(tmp_path):
+    """Point names are matched case-insensitively (gold 'Good' = 'good'), so two points
+    named 'Good' and 'good' made gold 'Good' silently become the second point."""
+    with pytest.raises(ConfigError, match="(?i)differ only in case.*Good"):
+        rating_project(tmp_path / "p", 'labels = ["Good", "good", "excellent"]')
+
+
+@pytest.mark.parametrize("scale, message", [
+    ("[task.rating]\nmin = -inf\nmax = inf", "finite"),
+    ("[task.rating]\nmin = 0\nmax = nan", "finite"),
+    ("[task.rating]\nmin = 0\nmax = 1\ntolerance = 0.5", "tolerance"),
+])
+def test_a_numeric_scale_that_cannot_be_scored_is_refused_at_init(tmp_path, scale, message):
+    """TOML allows inf and nan; and a tolerance of half the range makes every answer
+    'agree' by chance. Both were accepted, and the run then died on an internal
+    'chance must be a number in [0, 1)' error."""
+    with pytest.raises(ConfigError, match=message):
+        rating_project(tmp_path / "p", scale)
+
+
+def test_a_numeric_scale_with_a_large_tolerance_runs(tmp_path):
+    project = rating_project(tmp_path / "p", "[task.rating]\nmin = 0\nmax = 10\n"
+                                             "tolerance = 4.9")
+    project.import_dataframe(pd.DataFrame({"id": ["a", "b"], "text": ["x", "y"],
+                                           "gold": [2, 8]}), id_column="id")
+    assert project.run().open == 0
+
+
+FREE_TEXT = """
+[project]
+name = "f"
+[task]
+kind = "free-text"
+[annotators.s]
+type = "simulated"
+accuracy = 0.5
+[policy]
+type = "cascade"
+[[policy.tiers]]
+annotators = ["s"]
+"""
+
+
+@pytest.mark.parametrize("score", ["high", 99, 0, 2.5])
+def test_free_text_gold_with_a_bad_judge_score_is_refused_with_a_sentence(tmp_path, score):
+    """A JSONL gold answer as an object: {"text": ..., "score": "high"} raised a bare
+    ValueError traceback; a score of 99 was stored as if the judge had given it."""
+    project = lq.init_project(tmp_path / "p", config_text=FREE_TEXT)
+    path = tmp_path / "gold.jsonl"
+    path.write_text(json.dumps({"id": "a", "text": "Capital of France?",
+                                "gold": {"text": "Paris", "score": score}}) + "\n")
+    with pytest.raises(ImportDataError, match="row 1, field 'gold'.*score.*1 to 5"):
+        project.import_file(path, id_column="id")
