@@ -36,6 +36,7 @@ def test_ordinal_points_differing_only_in_case_are_refused(tmp_path):
     ("[task.rating]\nmin = -inf\nmax = inf", "finite"),
     ("[task.rating]\nmin = 0\nmax = nan", "finite"),
     ("[task.rating]\nmin = 0\nmax = 1\ntolerance = 0.5", "tolerance"),
+    ("[task.rating]\nmin = 0\nmax = 1\nstep = 1", "tolerance"),
 ])
 def test_a_numeric_scale_that_cannot_be_scored_is_refused_at_init(tmp_path, scale, message):
     """TOML allows inf and nan; and a tolerance of half the range makes every answer
@@ -78,3 +79,12 @@ def test_free_text_gold_with_a_bad_judge_score_is_refused_with_a_sentence(tmp_pa
                                 "gold": {"text": "Paris", "score": score}}) + "\n")
     with pytest.raises(ImportDataError, match="row 1, field 'gold'.*score.*1 to 5"):
         project.import_file(path, id_column="id")
+
+
+def test_a_three_point_numeric_scale_runs(tmp_path):
+    """min = 1, max = 3, step = 1 (the default tolerance: one step) crashed every run on
+    'chance must be a number in [0, 1)'."""
+    project = rating_project(tmp_path / "p", "[task.rating]\nmin = 1\nmax = 3\nstep = 1")
+    project.import_dataframe(pd.DataFrame({"id": ["a", "b"], "text": ["x", "y"],
+                                           "gold": [1, 3]}), id_column="id")
+    assert project.run().open == 0

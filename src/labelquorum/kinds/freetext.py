@@ -155,7 +155,13 @@ class FreeTextKind(TaskKind, value_type="text"):
             return raw
         score = reason = None
         if isinstance(raw, dict) and raw.get("score") is not None:
-            score, reason = int(raw["score"]), raw.get("reason")
+            score, reason = raw["score"], raw.get("reason")
+            if isinstance(score, float) and score.is_integer() or \
+                    isinstance(score, str) and score.strip().isdigit():
+                score = int(score)
+            if isinstance(score, bool) or score not in SCORES:
+                raise LabelquorumError(f"the judge's score of an answer is an integer from 1 "
+                                       f"to 5, not {score!r}; fix or drop \"score\"")
         value = text_of(raw).strip()
         if not value:
             raise LabelquorumError("the answer is empty; write the answer's text")
