@@ -88,3 +88,19 @@ def test_a_three_point_numeric_scale_runs(tmp_path):
     project.import_dataframe(pd.DataFrame({"id": ["a", "b"], "text": ["x", "y"],
                                            "gold": [1, 3]}), id_column="id")
     assert project.run().open == 0
+
+
+def test_the_report_of_a_likert_project_counts_its_points(tmp_path):
+    """The report's label distribution read each decided label ('good') with float():
+    every report of an ordinal rating project died on a ValueError (only the numeric
+    scale's report was tested)."""
+    from labelquorum.quality.report import build_report
+
+    project = rating_project(tmp_path / "p", 'labels = ["bad", "fair", "good"]')
+    project.import_dataframe(pd.DataFrame({"id": ["a", "b", "c"], "text": ["x", "y", "z"],
+                                           "gold": ["bad", "good", "good"]}), id_column="id")
+    assert project.run().open == 0
+    report = build_report(project, n_boot=20)
+    counts = {row["label"]: row["count"] for row in report.data["labels"]["counts"]}
+    decided = project.to_dataframe()["label"].value_counts().to_dict()
+    assert counts == {point: decided.get(point, 0) for point in ["bad", "fair", "good"]}
