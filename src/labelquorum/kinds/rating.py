@@ -171,7 +171,9 @@ class RatingKind(TaskKind, value_type="rating"):
         return bool(scale_of(task).credit(np.array([float(a)]), float(b))[0] == 1.0)
 
     def members(self, task, value):
-        return [self.format(task, value)]
+        """The point (or number) a decided label counts for; labels come in text form."""
+        return [self.format(task, self.parse(task, value) if isinstance(value, str)
+                            else value)]
 
     def gold_json(self, task, text_form):
         return self.parse(task, text_form)
