@@ -104,3 +104,39 @@ def test_the_report_of_a_likert_project_counts_its_points(tmp_path):
     counts = {row["label"]: row["count"] for row in report.data["labels"]["counts"]}
     decided = project.to_dataframe()["label"].value_counts().to_dict()
     assert counts == {point: decided.get(point, 0) for point in ["bad", "fair", "good"]}
+
+
+PAIRWISE = """
+[project]
+name = "pw"
+[task]
+kind = "pairwise"
+[annotators.s]
+type = "simulated"
+accuracy = 0.8
+[policy]
+type = "cascade"
+[[policy.tiers]]
+annotators = ["s"]
+"""
+
+
+def test_a_system_compared_with_itself_does_not_unrank_the_others(tmp_path):
+    """An item whose two responses come from the same system (model_a == model_b: two
+    samples of one model) made Bradley-Terry see a separate group of systems: every score
+    became None, Kendall's tau NaN, and the report's JSON could not be written."""
+    from labelquorum.kinds.pairwise import project_systems
+    from labelquorum.quality.report import build_report
+
+    project = lq.init_project(tmp_path / "p", config_text=PAIRWISE)
+    project.import_dataframe(pd.DataFrame({
+        "id": ["1", "2", "3", "4"], "prompt": ["p", "q", "r", "s"],
+        "response_a": ["a1", "a2", "a3", "a4"], "response_b": ["b1", "b2", "b3", "b4"],
+        "model_a": ["x", "y", "y", "z"], "model_b": ["x", "z", "z", "y"],
+        "gold": ["A", "A", "B", "B"]}), id_column="id")
+    project.run()
+    table = project_systems(project)
+    scored = {row["system"]: row["score"] for row in table["rows"]}
+    assert scored["y"] is not None and scored["z"] is not None
+    assert table["gold_comparisons"] == 3  # the self-comparison is no comparison
+    json.loads(build_report(project, n_boot=20).to_json())
