@@ -240,6 +240,19 @@ class FreeTextKind(TaskKind, value_type="text"):
     def llm_example(self, task, value, text):
         return json.dumps({"value": str(value)}, ensure_ascii=False)
 
+    def llm_parse(self, task, content, text=""):
+        """A writer's answer is its text: a JSON object in ``value`` (which could carry a
+        ``score``, and so skip the judge) is refused and asked again."""
+        from ..llm.prompt import InvalidAnswer, json_object
+
+        try:
+            data = json_object(content)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and "value" in data and not isinstance(data["value"], str):
+            raise InvalidAnswer('"value" must be the answer\'s text, a JSON string.', content)
+        return super().llm_parse(task, content, text)
+
     # -- the widget --------------------------------------------------------------------
     def hotkeys(self, task, keys):
         return []
