@@ -140,3 +140,12 @@ def test_a_system_compared_with_itself_does_not_unrank_the_others(tmp_path):
     assert scored["y"] is not None and scored["z"] is not None
     assert table["gold_comparisons"] == 3  # the self-comparison is no comparison
     json.loads(build_report(project, n_boot=20).to_json())
+
+
+def test_ordinal_points_named_by_other_numbers_are_refused(tmp_path):
+    """Points are given by name or by number (1..n). With points named "0".."4", gold or
+    an LLM's answer 4 (a JSON number) was the 4th point, named "3", while "4" (a string)
+    was the 5th: the same rating read two ways, silently one off."""
+    with pytest.raises(ConfigError, match=r"'0'.*min = 0.*max = 4.*step = 1"):
+        rating_project(tmp_path / "p", 'labels = ["0", "1", "2", "3", "4"]')
+    rating_project(tmp_path / "q", 'labels = ["1", "2", "3", "4", "5"]')  # names = numbers
