@@ -68,6 +68,15 @@ def _number(scale: RatingScale, value: Any) -> float:
         return np.nan
 
 
+def _numeral(name: str) -> float | None:
+    """The number a point's name reads as, None for a word."""
+    try:
+        value = float(name)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def check_rating_section(task_config: Any) -> None:
     """Refuse a ``[task]`` section whose scale is missing, doubled or empty (ValueError)."""
     cfg = task_config.rating
@@ -89,6 +98,19 @@ def check_rating_section(task_config: Any) -> None:
             raise ValueError(f"the rating points {', '.join(map(repr, clash))} differ only in "
                              "case, and points are matched without regard to case (gold "
                              "'Good' is the point 'good'); give each point a distinct name")
+        names = list(task_config.label_names)
+        off = [(i, n) for i, n in enumerate(names, 1) if _numeral(n) not in (None, i)]
+        if off:
+            i, name = off[0]
+            numbers = [_numeral(n) for n in names]
+            hint = ""
+            if all(v is not None for v in numbers) and len(set(numbers)) == len(numbers):
+                hint = (f" (for these points: [task.rating] min = {min(numbers):g}, max = "
+                        f"{max(numbers):g}, step = 1, and no labels)")
+            raise ValueError(f"the rating point {name!r} is number {i} of the scale, and a "
+                             f"point is also given by its number (1 to {len(names)}), so "
+                             f"{name!r} would mean two points; name the points by words, or "
+                             f"use a numeric scale{hint}")
         if cfg is not None and (cfg.step is not None or cfg.tolerance is not None):
             raise ValueError("[task.rating] step and tolerance apply to a numeric scale "
                              "(min and max); an ordinal scale's points are its labels, one "
