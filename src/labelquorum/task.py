@@ -7,7 +7,8 @@ from functools import cached_property
 from typing import Any
 
 from .config import TaskConfig
-from .kinds.base import TaskKind
+from .errors import LabelquorumError
+from .kinds.base import TaskKind, hook_failed
 from .kinds.classification import unknown_label_message
 from .kinds.multilabel import SEP as MULTI_SEP
 from .plugins import task_kind
@@ -69,7 +70,12 @@ class Task:
         """A task value from its text or stored form (see :meth:`TaskKind.parse`); raise
         :class:`~labelquorum.errors.LabelquorumError` on bad input. ``text`` is the item's
         text, where values refer into it (spans)."""
-        return self.strategy.parse(self, raw, text)
+        try:
+            return self.strategy.parse(self, raw, text)
+        except LabelquorumError:
+            raise
+        except Exception as exc:  # a bug in the kind, named as such
+            raise hook_failed(self.kind, "parse", exc) from exc
 
     def format_label(self, value: Any) -> str | None:
         """A task value's text form, None for none."""

@@ -72,6 +72,21 @@ def forget_value_type(value_type: str) -> None:
         VALUE_TYPES.remove(value_type)
 
 
+def hook_failed(kind: str, hook: str, exc: BaseException) -> LabelquorumError:
+    """The error for a task kind's hook that raised something other than our errors (a
+    bug in the kind, not bad input): it names the kind, where it came from and the hook."""
+    from ..errors import PluginError
+    from ..plugins import task_kinds
+
+    try:
+        origin = task_kinds.origin(kind)
+    except Exception:  # noqa: BLE001 - a kind used without being registered
+        origin = "unregistered"
+    return PluginError(f"the {hook} hook of task kind {kind!r} (from {origin}) failed: "
+                       f"{type(exc).__name__}: {exc}. This is a bug in the task kind, not in "
+                       "your data; report it to the kind's authors")
+
+
 class TaskKind:
     """A kind of task: a name, the value type it labels with, and the behaviour of that
     value type (overridable method by method in a subclass).

@@ -155,7 +155,13 @@ class FreeTextKind(TaskKind, value_type="text"):
             return raw
         score = reason = None
         if isinstance(raw, dict) and raw.get("score") is not None:
-            score, reason = int(raw["score"]), raw.get("reason")
+            score, reason = raw["score"], raw.get("reason")
+            if isinstance(score, float) and score.is_integer() or \
+                    isinstance(score, str) and score.strip().isdigit():
+                score = int(score)
+            if isinstance(score, bool) or score not in SCORES:
+                raise LabelquorumError(f"the judge's score of an answer is an integer from 1 "
+                                       f"to 5, not {score!r}; fix or drop \"score\"")
         value = text_of(raw).strip()
         if not value:
             raise LabelquorumError("the answer is empty; write the answer's text")
@@ -233,6 +239,19 @@ class FreeTextKind(TaskKind, value_type="text"):
 
     def llm_example(self, task, value, text):
         return json.dumps({"value": str(value)}, ensure_ascii=False)
+
+    def llm_parse(self, task, content, text=""):
+        """A writer's answer is its text: a JSON object in ``value`` (which could carry a
+        ``score``, and so skip the judge) is refused and asked again."""
+        from ..llm.prompt import InvalidAnswer, json_object
+
+        try:
+            data = json_object(content)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and "value" in data and not isinstance(data["value"], str):
+            raise InvalidAnswer('"value" must be the answer\'s text, a JSON string.', content)
+        return super().llm_parse(task, content, text)
 
     # -- the widget --------------------------------------------------------------------
     def hotkeys(self, task, keys):

@@ -224,9 +224,10 @@ def comparisons(systems: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
     """The Bradley–Terry input from answers: ``systems`` is indexed by item with the two
     system columns ``left`` and ``right``; ``answers`` has ``item`` and ``label`` (A, B or
     tie). ``label`` is the winner, missing for a tie. Answers on items without both system
-    names are left out."""
+    names, or with the same system on both sides, are left out."""
     merged = answers[["item", "label"]].join(systems, on="item", how="inner")
     merged = merged.dropna(subset=["left", "right"])
+    merged = merged[merged["left"] != merged["right"]]  # a system against itself: no news
     winner = np.where(merged["label"] == A, merged["left"],
                       np.where(merged["label"] == B, merged["right"], None))
     return pd.DataFrame({"left": merged["left"].to_numpy(), "right": merged["right"].to_numpy(),

@@ -15,6 +15,7 @@ unless ``policy.aggregator = "majority"``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -67,6 +68,15 @@ def _number(scale: RatingScale, value: Any) -> float:
         return np.nan
 
 
+def _numeral(name: str) -> float | None:
+    """The number a point's name reads as, None for a word."""
+    try:
+        value = float(name)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def check_rating_section(task_config: Any) -> None:
     """Refuse a ``[task]`` section whose scale is missing, doubled or empty (ValueError)."""
     cfg = task_config.rating
@@ -80,6 +90,27 @@ def check_rating_section(task_config: Any) -> None:
                          "first); for a numeric scale leave labels out and give [task.rating] "
                          "min and max")
     if task_config.labels:
+        folded: dict[str, list[str]] = {}
+        for name in task_config.label_names:
+            folded.setdefault(name.casefold(), []).append(name)
+        clash = next((names for names in folded.values() if len(names) > 1), None)
+        if clash is not None:
+            raise ValueError(f"the rating points {', '.join(map(repr, clash))} differ only in "
+                             "case, and points are matched without regard to case (gold "
+                             "'Good' is the point 'good'); give each point a distinct name")
+        names = list(task_config.label_names)
+        off = [(i, n) for i, n in enumerate(names, 1) if _numeral(n) not in (None, i)]
+        if off:
+            i, name = off[0]
+            numbers = [_numeral(n) for n in names]
+            hint = ""
+            if all(v is not None for v in numbers) and len(set(numbers)) == len(numbers):
+                hint = (f" (for these points: [task.rating] min = {min(numbers):g}, max = "
+                        f"{max(numbers):g}, step = 1, and no labels)")
+            raise ValueError(f"the rating point {name!r} is number {i} of the scale, and a "
+                             f"point is also given by its number (1 to {len(names)}), so "
+                             f"{name!r} would mean two points; name the points by words, or "
+                             f"use a numeric scale{hint}")
         if cfg is not None and (cfg.step is not None or cfg.tolerance is not None):
             raise ValueError("[task.rating] step and tolerance apply to a numeric scale "
                              "(min and max); an ordinal scale's points are its labels, one "
@@ -89,6 +120,9 @@ def check_rating_section(task_config: Any) -> None:
         raise ValueError("a rating task needs its scale: labels = [\"bad\", ..., \"good\"] "
                          "(an ordinal scale's named points, lowest first) or [task.rating] "
                          "with min and max (a numeric scale)")
+    if not (math.isfinite(cfg.min) and math.isfinite(cfg.max)):
+        raise ValueError(f"[task.rating] min and max must be finite numbers; got min = "
+                         f"{cfg.min:g} and max = {cfg.max:g}")
     if not cfg.min < cfg.max:
         raise ValueError(f"[task.rating] needs min < max; got min = {cfg.min:g} and "
                          f"max = {cfg.max:g}")
@@ -96,6 +130,16 @@ def check_rating_section(task_config: Any) -> None:
                                     - round((cfg.max - cfg.min) / cfg.step)) > 1e-6:
         raise ValueError(f"[task.rating] step {cfg.step:g} does not divide the range "
                          f"{cfg.min:g} to {cfg.max:g}; choose a step that reaches max")
+    span = cfg.max - cfg.min
+    within = cfg.tolerance if cfg.tolerance is not None else cfg.step or span / 20
+    limit = span if cfg.step is not None else span / 2
+    if not within < limit - 1e-9:
+        said = f"tolerance {cfg.tolerance:g}" if cfg.tolerance is not None else \
+            f"tolerance (by default the step, {within:g})"
+        raise ValueError(f"[task.rating] {said} lets any answer agree with any other on the "
+                         f"range {cfg.min:g} to {cfg.max:g}, so agreement and golden "
+                         f"questions would mean nothing; set tolerance below {limit:g} "
+                         "(tolerance = 0: only equal answers agree)")
 
 
 def consensus_method(task: Any) -> str:
@@ -149,7 +193,9 @@ class RatingKind(TaskKind, value_type="rating"):
         return bool(scale_of(task).credit(np.array([float(a)]), float(b))[0] == 1.0)
 
     def members(self, task, value):
-        return [self.format(task, value)]
+        """The point (or number) a decided label counts for; labels come in text form."""
+        return [self.format(task, self.parse(task, value) if isinstance(value, str)
+                            else value)]
 
     def gold_json(self, task, text_form):
         return self.parse(task, text_form)
@@ -186,7 +232,12 @@ class RatingKind(TaskKind, value_type="rating"):
         scale = scale_of(task)
         if scale.ordinal:
             return 1.0 / len(scale.points)
-        return min(1.0, 2 * scale.within / (scale.high - scale.low))
+        if scale.step is None:
+            return min(1.0, 2 * scale.within / (scale.high - scale.low))
+        # a random answer on the step grid, within the tolerance of a random grid point
+        n = round((scale.high - scale.low) / scale.step) + 1
+        k = min(int(scale.within / scale.step + 1e-9), n - 1)  # steps that still agree
+        return (n + k * (2 * n - k - 1)) / n ** 2
 
     def evaluate(self, task, truth, pred):
         scale = scale_of(task)

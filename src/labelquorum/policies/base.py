@@ -21,6 +21,8 @@ import pandas as pd
 from ..aggregation import Consensus, vote
 from ..aggregation.voting import METHODS as VOTES
 from ..calibration import Calibration
+from ..errors import LabelquorumError
+from ..kinds.base import hook_failed
 
 NOT_ASKED, PENDING, OK, ABSTAIN, FAILED = 0, 1, 2, 3, 4
 RESOLVED = (OK, ABSTAIN, FAILED)
@@ -231,9 +233,14 @@ class PolicyState:
             weights = None if self.aggregator == "majority" else [
                 self.annotators[a].skill for a in given]
             extra = {} if fitted is None else {"fitted": fitted, "annotators": given}
-            value, conf[i], agree[i] = kind.consensus(
-                task, [self.values[a][p] for a in given], weights,
-                self.texts[p] if self.texts is not None else None, **extra)
+            try:
+                value, conf[i], agree[i] = kind.consensus(
+                    task, [self.values[a][p] for a in given], weights,
+                    self.texts[p] if self.texts is not None else None, **extra)
+            except LabelquorumError:
+                raise
+            except Exception as exc:  # a bug in the kind, named as such
+                raise hook_failed(task.kind, "consensus", exc) from exc
             votes[i] = len(given)
             values.append(value)
         return Consensus(np.zeros((n, 0)), np.full(n, -1, dtype=np.int64), conf, agree, votes,

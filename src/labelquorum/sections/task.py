@@ -41,7 +41,8 @@ class RatingConfig(Strict):
     tolerance: float | None = Field(None, ge=0)
     """Numeric scales: how far from the consensus a rating still agrees with it (for the
     confidence, agreement and exact accuracy). Default: the step, else 1/20 of the range.
-    On an ordinal scale the same point agrees and an adjacent one counts half."""
+    It must stay below the range (with a step) or half the range (without), or every answer
+    would agree; ``0``: only equal ratings agree. On an ordinal scale the same point agrees and an adjacent one counts half."""
 
 
 class TaskConfig(Strict):
