@@ -87,7 +87,8 @@ class RunLock:
                         "store set [run] workers = \"many\" and start 'labelquorum run "
                         "--join'.", int(row.id))
                 conn.execute(update(t).where(t.c.id == row.id).values(
-                    status="running", resumes=t.c.resumes + 1, owner=owner(), heartbeat=at))
+                    status="running", resumes=t.c.resumes + 1, owner=owner(), heartbeat=at,
+                    config_hash=self.config_hash))  # the config its workers must share
                 self.run_id, self.resumed, self.seed = int(row.id), True, int(row.seed)
                 self.config_changed = row.config_hash != self.config_hash
                 return self
