@@ -144,3 +144,39 @@ def test_a_live_worker_on_another_host_keeps_its_claims(tmp_path, postgres_db_ur
             far.leave()
     finally:
         project.close()
+
+
+@pytest.mark.postgres
+def test_the_last_cent_of_a_budget_of_decimal_prices_is_spent(tmp_path, postgres_db_url):
+    """Prices such as 0.1 or 0.07 are not exact in binary: a budget of exactly ``k`` calls
+    (``k * price`` as the user writes it) must still buy ``k`` calls while workers race,
+    and never more."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from test_engine_workers import _race
+
+    seen = {"n": 0}
+
+    @settings(max_examples=6, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(k=st.integers(1, 11), n_workers=st.integers(2, 3),
+           price=st.sampled_from([0.1, 0.07, 0.3, 0.01]))
+    def check(k, n_workers, price):
+        seen["n"] += 1
+        budget = float(f"{k * price:.10f}")  # as typed in labelquorum.toml
+        project = _paid_project(tmp_path / f"p{seen['n']}", postgres_db_url, budget,
+                                name=f"cent-{seen['n']}")
+        path = project.path / "labelquorum.toml"
+        path.write_text(path.read_text().replace("cost_per_call = 1.0",
+                                                 f"cost_per_call = {price!r}"))
+        project.close()
+        from labelquorum.project import open_project
+        project = open_project(path.parent)
+        try:
+            spent, answered = _race(project, budget, n_workers, [price] * 12)
+        finally:
+            project.close()
+        assert spent <= budget + 1e-9
+        assert answered == k, (k, price, budget, answered)
+
+    check()
