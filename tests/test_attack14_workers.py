@@ -180,3 +180,49 @@ def test_the_last_cent_of_a_budget_of_decimal_prices_is_spent(tmp_path, postgres
         assert answered == k, (k, price, budget, answered)
 
     check()
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(strict=True, reason="defect: the leader's heartbeat is its own host's "
+                   "clock (lock.now) while followers judge it by the database's clock "
+                   "(func.now()); a leader host 150 s behind is taken for dead, and a "
+                   "follower whose clock is right takes the run over: two leaders")
+def test_a_leader_whose_clock_is_behind_is_not_taken_for_dead(tmp_path, postgres_db_url,
+                                                              monkeypatch):
+    from datetime import timedelta
+
+    from labelquorum.engine import lock, workers
+    from labelquorum.engine.workers import SharedBudget, Worker, follow
+    from labelquorum.store import schema
+
+    project = _paid_project(tmp_path / "p", postgres_db_url, budget=None, n=2)
+    store = project.store
+    try:
+        behind = lambda: lock.now() - timedelta(seconds=150)
+        run_id = _running_run(store, project.config_hash, "leader-host.example:7")
+        with store.begin() as conn:
+            conn.execute(schema.runs.update().where(schema.runs.c.id == run_id)
+                         .values(heartbeat=behind()))
+        monkeypatch.setattr(workers, "owner", lambda: "leader-host.example:7")
+        monkeypatch.setattr(workers, "now", behind)
+        leader = Worker(store, project.task, project.build_annotators(["paid"]), run_id,
+                        SharedBudget(store, run_id, None), lease=3.0, leader=True).join()
+        monkeypatch.setattr(workers, "owner", lock.owner)
+        follower = Worker(store, project.task, project.build_annotators(["paid"]), run_id,
+                          SharedBudget(store, run_id, None), lease=3.0)
+
+        def end_run() -> None:
+            time.sleep(4.0)
+            with store.begin() as conn:
+                conn.execute(schema.runs.update().where(schema.runs.c.id == run_id)
+                             .values(status="done"))
+
+        ender = threading.Thread(target=end_run, daemon=True)
+        ender.start()
+        try:
+            assert follow(follower) == "ended"  # the leader beat all along
+        finally:
+            ender.join()
+            leader.leave()
+    finally:
+        project.close()
