@@ -171,7 +171,7 @@ class Worker:
                     with self.store.begin() as conn:
                         conn.execute(update(rn).where((rn.c.id == self.run_id)
                                                       & (rn.c.owner == owner()))
-                                     .values(heartbeat=now()))
+                                     .values(heartbeat=func.now()))  # the db's clock
             except SQLAlchemyError:  # the next beat tries again; if none can, leases end
                 self.missed += 1
 
