@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -278,10 +279,19 @@ def _write_parquet(path: Path, first: pd.DataFrame, chunks: Iterator[pd.DataFram
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tables = [pa.Table.from_pandas(c, preserve_index=False)
-              for c in itertools.chain([first], chunks)]
-    table = tables[0] if len(tables) == 1 else pa.concat_tables(
-        tables, promote_options="permissive")
+    try:
+        tables = [pa.Table.from_pandas(c, preserve_index=False)
+                  for c in itertools.chain([first], chunks)]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(
+            tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # one field, several JSON types
+        found = re.search(r"(?:column|Field) (\S+) (?:with type|has incompatible)", str(exc))
+        which = f"the field {found.group(1)!r}" if found else "an item field"
+        raise ExportError(
+            f"cannot write {path} as Parquet: {which} holds values of different types in "
+            f"different items ({exc}), and a Parquet column has one type. Export to .jsonl "
+            "or .csv, which keep each value as it is, or leave the field out with --fields "
+            "(a comma-separated list of the fields to keep, or none).") from None
     pq.write_table(table, path)
     return table.num_rows
 

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -248,6 +249,7 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
         CERTAINTY_COLUMN in columns and CERTAINTY_COLUMN not in task.fields else None
     field_cols = [c for c in columns if c not in (id_column, gold_column, certainty_column)]
     fields_json = json_records(df, field_cols)
+    _refuse_nul(fields_json, source)
 
     if id_column is not None:
         blank = _is_blank(df[id_column])
@@ -263,6 +265,9 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
                                   "ids must be unique: fix the data, or name another column "
                                   "with --id-column", path=source, row=row + 1, field=id_column)
         ids = ids.tolist()
+        if any("\x00" in i for i in ids):
+            row = next(n for n, i in enumerate(ids) if "\x00" in i)
+            raise ImportDataError(NUL_MESSAGE, path=source, row=row + 1, field=id_column)
     else:
         shown_cols = list(dict.fromkeys(task.fields))
         shown = fields_json if shown_cols == field_cols else json_records(df, shown_cols)
@@ -325,6 +330,22 @@ def prepare_items(df: pd.DataFrame, task: Task, *, source: str = "<dataframe>",
                         "language": languages, "certainty": certainty}, dtype=object)
     out.attrs.update(id_column=id_column, gold_column=gold_column)
     return out
+
+
+NUL_MESSAGE = ("a NUL character (\\x00), which PostgreSQL cannot store (so no store takes "
+               "it: a project may move to PostgreSQL); remove it from the data, e.g. with "
+               "tr -d '\\000'")
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")  # an escaped NUL, not a "\\u0000" text
+
+
+def _refuse_nul(fields_json: list[str], source: str) -> None:
+    """Refuse an item whose fields hold a NUL character (JSON writes it ``\\u0000``)."""
+    for row, text in enumerate(fields_json):
+        if "\\u0000" in text and _JSON_NUL.search(text):
+            values = json.loads(text)
+            field = next((k for k, v in values.items()
+                          if "\x00" in k or _JSON_NUL.search(json.dumps(v))), None)
+            raise ImportDataError(NUL_MESSAGE, path=source, row=row + 1, field=field)
 
 
 MAX_LANGUAGE = 16  # characters of items.language

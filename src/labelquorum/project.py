@@ -96,7 +96,10 @@ class Project:
 
     @property
     def config_hash(self) -> str:
-        return hashlib.sha1(self.config.model_dump_json().encode()).hexdigest()[:16]
+        # the store's URL is where this process reaches the database, not what it does:
+        # workers on other hosts reach one project through URLs of their own
+        dumped = self.config.model_dump_json(exclude={"store": {"url"}})
+        return hashlib.sha1(dumped.encode()).hexdigest()[:16]
 
     def close(self) -> None:
         self.store.close()

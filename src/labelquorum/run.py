@@ -149,6 +149,19 @@ class Runner:
     def _follow(self, run_id: int, helped: RunReport | None) -> RunReport:
         """Work on another process's run; the report of what this process did."""
         cfg = self.project.config
+        from .store import schema
+
+        rn = schema.runs
+        with self.store.connect() as conn:
+            started_with = conn.execute(select(rn.c.config_hash)
+                                        .where(rn.c.id == run_id)).scalar()
+        if started_with != self.project.config_hash:
+            raise ConfigError(
+                f"this process's labelquorum.toml differs from the config run {run_id} was "
+                "started with, and every worker of a run must use the leader's config (its "
+                "budget, annotators and policy decide what is paid for). Copy the leader's "
+                "labelquorum.toml to this worker (only [store] url may differ), then join "
+                "again.", key="run.workers")
         train(self.store, self.task, self.annotators, before_run=run_id,
               self_weight=cfg.policy.self_training_weight)
         control = control_ids(self.store)

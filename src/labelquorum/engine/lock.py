@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..errors import RunInProgress
 from ..store import Store, schema
@@ -72,8 +72,8 @@ class RunLock:
         Only an interrupted run is resumed; one that ended waiting on people is over, and
         the next starts afresh (training on everything decided so far)."""
         t = schema.runs
-        at = now()
         with self.store.begin_write() as conn:
+            at = self._clock(conn)
             row = conn.execute(select(t.c.id, t.c.owner, t.c.heartbeat, t.c.seed,
                                       t.c.config_hash).where(
                 (t.c.project_id == self.pid) & (t.c.status == "running")
@@ -87,7 +87,8 @@ class RunLock:
                         "store set [run] workers = \"many\" and start 'labelquorum run "
                         "--join'.", int(row.id))
                 conn.execute(update(t).where(t.c.id == row.id).values(
-                    status="running", resumes=t.c.resumes + 1, owner=owner(), heartbeat=at))
+                    status="running", resumes=t.c.resumes + 1, owner=owner(), heartbeat=at,
+                    config_hash=self.config_hash))  # the config its workers must share
                 self.run_id, self.resumed, self.seed = int(row.id), True, int(row.seed)
                 self.config_changed = row.config_hash != self.config_hash
                 return self
@@ -98,12 +99,20 @@ class RunLock:
             )).inserted_primary_key[0])
         return self
 
+    def _clock(self, conn) -> datetime:
+        """Now, by the database's clock on PostgreSQL: processes on many hosts compare
+        their heartbeats there, whatever each host's clock says."""
+        if self.store.is_sqlite:
+            return now()
+        return conn.execute(select(func.now())).scalar()
+
     def beat(self, conn) -> None:
         """Refresh the heartbeat inside a write transaction, at most every ``BEAT`` s."""
         at = now()
         if (at - self._last_beat).total_seconds() >= BEAT:
             t = schema.runs
-            conn.execute(update(t).where(t.c.id == self.run_id).values(heartbeat=at))
+            conn.execute(update(t).where(t.c.id == self.run_id).values(
+                heartbeat=at if self.store.is_sqlite else func.now()))
             self._last_beat = at
 
     def count_repeated(self, conn, n: int) -> None:

@@ -58,6 +58,7 @@ from ..annotators.base import JsonRows
 from ..errors import ConfigError, StoreError
 from ..store import Store, schema
 from ..store.migrations import ONCE_WHERE
+from . import lock as run_lock
 from .ledger import JUDGEMENT_COLUMNS, REQUEST_STATE, Ledger, instant
 from .lock import alive, now, owner
 from .shared import IDLE_MAX, OPEN, POLL, SharedBudget, chunks
@@ -156,7 +157,9 @@ class Worker:
         taken in the order the storing transactions take them (requests, then the worker's
         row), and the leader's run row in a transaction of its own."""
         w, rq, rn = schema.workers, schema.requests, schema.runs
-        while not self._stop.wait(self.lease / 3):
+        # others judge a worker on another host by its heartbeat (dead after STALE_AFTER
+        # without one), so it beats well within that, however long the lease
+        while not self._stop.wait(min(self.lease / 3, run_lock.STALE_AFTER / 4)):
             try:
                 with self.store.begin() as conn:
                     conn.execute(update(rq).where((rq.c.project_id == self.pid)
@@ -168,7 +171,7 @@ class Worker:
                     with self.store.begin() as conn:
                         conn.execute(update(rn).where((rn.c.id == self.run_id)
                                                       & (rn.c.owner == owner()))
-                                     .values(heartbeat=now()))
+                                     .values(heartbeat=func.now()))  # the db's clock
             except SQLAlchemyError:  # the next beat tries again; if none can, leases end
                 self.missed += 1
 
