@@ -193,7 +193,7 @@ def test_config_refuses_annotators_that_cannot_label_spans(tmp_path):
         lq.init_project(tmp_path / "b", config_text=spacy_on_classes)
     ds = VERIFY.replace('type = "vote-then-verify"', 'type = "vote-then-verify"\n'
                         'aggregator = "dawid-skene"')
-    with pytest.raises(ConfigError, match="use 'majority' or 'weighted' for multilabel, spans and rating"):
+    with pytest.raises(ConfigError, match="use 'majority' or 'weighted' for multilabel, spans, rating and free-text"):
         lq.init_project(tmp_path / "c", config_text=config(SIMULATED, ds))
 
 
